@@ -1,0 +1,346 @@
+//! The payload of every event in the system, defined here and nowhere else.
+//!
+//! Each payload names the aggregate it belongs to (`order_id` for saga
+//! traffic, `product_id` for the catalog); that id is also the Kafka key, so
+//! every event of one order lands on one partition, in order.
+//!
+//! Enumerated values are upper-case strings on the wire, like order statuses.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::primitives::{Money, Quantity, ShippingAddress};
+
+/// The lifecycle states of an order, as seen by every service and client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    /// Placed; the saga is waiting for stock and credit.
+    Pending,
+    /// Stock and credit are reserved.
+    Confirmed,
+    /// A participant refused; terminal.
+    Rejected,
+    /// Cancelled by a person or by the saga's deadline; terminal.
+    Cancelled,
+    /// Handed to a carrier.
+    Shipped,
+    /// Received by the customer; terminal.
+    Delivered,
+}
+
+impl OrderStatus {
+    /// The wire spelling, e.g. `"PENDING"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
+            Self::Shipped => "SHIPPED",
+            Self::Delivered => "DELIVERED",
+        }
+    }
+}
+
+/// One line of an order as placed: what, how many, at what unit price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    /// The product ordered.
+    pub product_id: Uuid,
+    /// Units ordered, at least 1.
+    pub quantity: Quantity,
+    /// Unit price from order-svc's copy of the catalog when the order was placed.
+    pub unit_price: Money,
+}
+
+/// A number of units of one product, as reserved, released or committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockLine {
+    /// The product.
+    pub product_id: Uuid,
+    /// Units, at least 1.
+    pub quantity: Quantity,
+}
+
+/// A customer placed an order; starts the saga.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPlaced {
+    /// The order.
+    pub order_id: Uuid,
+    /// Who ordered.
+    pub customer_id: Uuid,
+    /// What was ordered; at least one line, at most one line per product.
+    #[schemars(length(min = 1, max = 100))]
+    pub lines: Vec<OrderLine>,
+    /// Sum of quantity × unit price over all lines, in the order's currency.
+    pub total: Money,
+    /// Where to ship, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+/// Stock and credit are both reserved: the order is confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderConfirmed {
+    /// The order.
+    pub order_id: Uuid,
+}
+
+/// The saga participant whose answer decided an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Participant {
+    /// inventory-svc (stock).
+    Inventory,
+    /// customer-svc (customer and credit).
+    Customer,
+}
+
+/// A participant refused the order; participants release what they reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRejected {
+    /// The order.
+    pub order_id: Uuid,
+    /// Which participant refused first.
+    pub rejected_by: Participant,
+    /// Human-readable reason, copied from the participant's answer.
+    #[schemars(length(min = 1, max = 1000))]
+    pub reason: String,
+}
+
+/// Who asked for something: a customer, an admin, or the system itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActorKind {
+    /// The customer who owns the order.
+    Customer,
+    /// An administrator.
+    Admin,
+    /// The system, e.g. the saga's deadline.
+    System,
+}
+
+/// An actor and, for people, their id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// What kind of actor.
+    pub kind: ActorKind,
+    /// The customer or admin id; absent for the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+}
+
+/// The order was cancelled (by a person, or because the saga's deadline
+/// passed); participants release what they reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderCancelled {
+    /// The order.
+    pub order_id: Uuid,
+    /// Why, e.g. "customer request" or "saga deadline exceeded".
+    #[schemars(length(min = 1, max = 1000))]
+    pub reason: String,
+    /// Who cancelled.
+    pub cancelled_by: Actor,
+}
+
+/// The order left the warehouse; inventory commits the reserved units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderShipped {
+    /// The order.
+    pub order_id: Uuid,
+    /// Carrier name.
+    #[schemars(length(min = 1, max = 100))]
+    pub carrier: String,
+    /// The carrier's tracking number.
+    #[schemars(length(min = 1, max = 100))]
+    pub tracking_number: String,
+}
+
+/// The customer received the order; customer-svc settles the credit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderDelivered {
+    /// The order.
+    pub order_id: Uuid,
+}
+
+/// Shipping details of an order changed; only the fields that changed are present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingUpdated {
+    /// The order.
+    pub order_id: Uuid,
+    /// New carrier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub carrier: Option<String>,
+    /// New tracking number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub tracking_number: Option<String>,
+    /// New address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+/// Every line of the order is reserved (all or nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockReserved {
+    /// The order.
+    pub order_id: Uuid,
+    /// The reserved lines.
+    #[schemars(length(min = 1))]
+    pub lines: Vec<StockLine>,
+}
+
+/// Why one line of an order could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShortageKind {
+    /// Fewer units available than ordered.
+    InsufficientStock,
+    /// No such product.
+    UnknownProduct,
+    /// The product exists but is not for sale.
+    InactiveProduct,
+}
+
+/// A line of an order that could not be reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShortLine {
+    /// The product.
+    pub product_id: Uuid,
+    /// Units ordered.
+    pub requested: Quantity,
+    /// Units available when the order was processed.
+    pub available: u32,
+    /// Why it is short.
+    pub problem: ShortageKind,
+}
+
+/// The order cannot be reserved; nothing was reserved for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockRejected {
+    /// The order.
+    pub order_id: Uuid,
+    /// Human-readable summary.
+    #[schemars(length(min = 1, max = 1000))]
+    pub reason: String,
+    /// The lines that are short, unknown or inactive.
+    #[schemars(length(min = 1))]
+    pub short_lines: Vec<ShortLine>,
+}
+
+/// The order's reservation was released (compensation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockReleased {
+    /// The order.
+    pub order_id: Uuid,
+    /// The released lines.
+    pub lines: Vec<StockLine>,
+}
+
+/// The order's reserved units left stock for good (it shipped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockCommitted {
+    /// The order.
+    pub order_id: Uuid,
+    /// The committed lines.
+    pub lines: Vec<StockLine>,
+}
+
+/// The customer is valid and the order total is reserved against their credit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditReserved {
+    /// The order.
+    pub order_id: Uuid,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// The amount reserved.
+    pub amount: Money,
+}
+
+/// Why customer-svc refused an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CustomerRejectionReason {
+    /// No such customer.
+    UnknownCustomer,
+    /// The customer is suspended.
+    CustomerSuspended,
+    /// The order total exceeds the customer's available credit.
+    CreditLimitExceeded,
+}
+
+/// customer-svc refused the order; nothing was reserved for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRejected {
+    /// The order.
+    pub order_id: Uuid,
+    /// The customer named by the order.
+    pub customer_id: Uuid,
+    /// Machine-readable reason.
+    pub reason: CustomerRejectionReason,
+    /// Human-readable detail.
+    #[schemars(length(min = 1, max = 1000))]
+    pub detail: String,
+}
+
+/// The credit reserved for the order was released (compensation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditReleased {
+    /// The order.
+    pub order_id: Uuid,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// The amount released.
+    pub amount: Money,
+}
+
+/// The order was delivered; its amount is no longer reserved but spent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditSettled {
+    /// The order.
+    pub order_id: Uuid,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// The amount settled.
+    pub amount: Money,
+}
+
+/// The current state of a product (catalog topic, compacted by product id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpserted {
+    /// The product.
+    pub product_id: Uuid,
+    /// Stock-keeping unit, unique across the catalog.
+    #[schemars(length(min = 1, max = 64))]
+    pub sku: String,
+    /// Display name.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Whether the product can be ordered.
+    pub active: bool,
+}

@@ -1,0 +1,560 @@
+//! The batched, at-least-once event consumer with inbox de-duplication and
+//! dead letters.
+//!
+//! ## Guarantees
+//! - **At-least-once delivery**: a record's offset is stored (and later
+//!   committed) only after the database transaction that applied it has
+//!   committed, or after it was written to the dead-letter topic. A crash
+//!   anywhere before that re-delivers the record.
+//! - **Effectively-once effects**: the handler's writes and the record's
+//!   `event_id` in `inbox_messages` commit in one transaction; an id that is
+//!   already there is skipped. Duplicates from the outbox relay, from a
+//!   rebalance or from an operator's replay change nothing.
+//! - **Per-key order**: a batch holds records in the order the partitions
+//!   delivered them and is applied sequentially, in one transaction.
+//! - **Dead letters**: a record that is not JSON, not an envelope, of an
+//!   unknown type or version, breaks its JSON Schema, or that the handler
+//!   rejects with [`HandlerError::Permanent`] is written to `<topic>.dlq`
+//!   with its original key, value and headers plus `dlq.*` headers naming
+//!   the original topic, partition, offset, consumer group, error code,
+//!   error and time. The records after it keep flowing.
+//! - **Transient errors are never skipped**: when the database or broker is
+//!   unavailable ([`HandlerError::Transient`], any database error) the whole
+//!   batch is rolled back and retried with exponential back-off until it
+//!   succeeds or the consumer is shut down.
+//!
+//! ## Batching
+//! The consumer waits for one record, then takes whatever else is already
+//! buffered, up to [`ConsumerSettings::max_batch`], and applies the lot in one
+//! transaction: under load one commit carries many events; when idle, a
+//! single record is applied at once. When a handler rejects one record
+//! permanently, the transaction is rolled back and the batch re-applied
+//! without it, so one poison record costs one extra round, not a savepoint
+//! per record.
+//!
+//! The consumer uses the classic consumer-group protocol.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::FutureExt;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait,
+    TryInsertResult,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::kafka::KafkaSettings;
+use super::outbox::{Outbox, backoff};
+use super::storage::inbox_message;
+use super::trace::TraceContext;
+use super::validation;
+use crate::envelope::{Envelope, Event};
+use crate::topics::{Topic, headers};
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event can never be applied (it contradicts the handler's rules):
+    /// it goes to the dead-letter topic and the partition moves on.
+    #[error("{0:#}")]
+    Permanent(anyhow::Error),
+    /// Something the handler depends on is unavailable: the batch is retried
+    /// with back-off, never skipped.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+}
+
+impl HandlerError {
+    /// A permanent error with a message.
+    pub fn permanent(message: impl std::fmt::Display) -> Self {
+        Self::Permanent(anyhow::anyhow!("{message}"))
+    }
+}
+
+impl From<DbErr> for HandlerError {
+    /// Database errors are transient: retrying is always safe (the batch's
+    /// transaction rolled back), skipping never is.
+    fn from(error: DbErr) -> Self {
+        Self::Transient(error.into())
+    }
+}
+
+/// Where a record came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedRecord {
+    /// The broker's topic name (with prefix).
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// What a handler gets besides the event: the batch's transaction, and an
+/// outbox to emit the events it causes in that same transaction.
+pub struct HandlerContext<'a> {
+    txn: &'a DatabaseTransaction,
+    outbox: &'a Outbox,
+    cause: &'a Envelope,
+    record: &'a ReceivedRecord,
+    emitted: &'a mut usize,
+}
+
+impl HandlerContext<'_> {
+    /// The transaction every effect must be written through.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        self.txn
+    }
+
+    /// Where the event was read from.
+    pub fn record(&self) -> &ReceivedRecord {
+        self.record
+    }
+
+    /// Writes an event caused by the one being handled into the outbox, in
+    /// the handler's transaction. It is published after the commit.
+    ///
+    /// # Errors
+    /// The database error (transient).
+    pub async fn emit(&mut self, event: impl Into<Event>) -> Result<Envelope, HandlerError> {
+        let envelope = self.outbox.envelope_caused_by(event, self.cause);
+        self.outbox.enqueue(self.txn, &envelope).await?;
+        *self.emitted += 1;
+        Ok(envelope)
+    }
+}
+
+/// A service's reaction to events. Implementations write every effect through
+/// [`HandlerContext::txn`] and emit follow-up events with
+/// [`HandlerContext::emit`]; the consumer supplies de-duplication, batching,
+/// retries and dead letters.
+pub trait EventHandler: Send + Sync + 'static {
+    /// Whether this handler reacts to `event` at all. Events it ignores are
+    /// not recorded in the inbox (their offsets are still committed).
+    fn wants(&self, event: &Event) -> bool {
+        let _ = event;
+        true
+    }
+
+    /// Applies one event.
+    ///
+    /// # Errors
+    /// [`HandlerError::Permanent`] to dead-letter the record,
+    /// [`HandlerError::Transient`] to retry the batch later.
+    fn handle(
+        &self,
+        ctx: &mut HandlerContext<'_>,
+        event: &Envelope,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Which group a consumer joins, what it reads, and how it batches.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Kafka consumer group id.
+    pub group_id: String,
+    /// Name under which processed events are recorded in the inbox.
+    pub inbox_name: String,
+    /// Logical topics to subscribe to.
+    pub topics: Vec<Topic>,
+    /// Most records applied in one transaction (default 200).
+    pub max_batch: usize,
+}
+
+impl ConsumerSettings {
+    /// Settings for `group_id` reading `topics`; the inbox name is the group id.
+    pub fn new(group_id: impl Into<String>, topics: &[Topic]) -> Self {
+        let group_id = group_id.into();
+        Self {
+            inbox_name: group_id.clone(),
+            group_id,
+            topics: topics.to_vec(),
+            max_batch: 200,
+        }
+    }
+}
+
+/// Publishes consumer lag per partition from librdkafka's statistics.
+struct LagReporter {
+    group: String,
+}
+
+impl ClientContext for LagReporter {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in statistics.topics {
+            for (partition, p) in stats.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!(
+                        "oms_consumer_lag",
+                        "group" => self.group.clone(),
+                        "topic" => topic.clone(),
+                        "partition" => partition.to_string()
+                    )
+                    .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagReporter {}
+
+/// A record that could not be applied, and why.
+struct Rejection {
+    code: &'static str,
+    reason: String,
+}
+
+enum BatchFailure {
+    Permanent { index: usize, error: anyhow::Error },
+    Transient(anyhow::Error),
+}
+
+impl From<DbErr> for BatchFailure {
+    fn from(error: DbErr) -> Self {
+        Self::Transient(error.into())
+    }
+}
+
+/// Signals that shutdown interrupted a batch; its offsets were not stored.
+struct Interrupted;
+
+/// Consumes events and applies them with a handler. See the [module docs](self).
+pub struct EventConsumer<H> {
+    consumer: StreamConsumer<LagReporter>,
+    dead_letters: FutureProducer,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    handler: H,
+    settings: ConsumerSettings,
+    kafka: KafkaSettings,
+}
+
+impl<H: EventHandler> EventConsumer<H> {
+    /// Joins the group and subscribes. Records are read from the earliest
+    /// offset when the group has none committed.
+    ///
+    /// # Errors
+    /// When the client cannot be created or the subscription is refused.
+    pub fn new(
+        db: DatabaseConnection,
+        kafka: &KafkaSettings,
+        outbox: Outbox,
+        settings: ConsumerSettings,
+        handler: H,
+    ) -> anyhow::Result<Self> {
+        let client_id = format!("{}-{}", outbox.producer(), settings.group_id);
+        let consumer: StreamConsumer<LagReporter> = kafka
+            .client_config(&client_id)
+            .set("group.id", &settings.group_id)
+            .set("group.protocol", "classic")
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(LagReporter {
+                group: settings.group_id.clone(),
+            })?;
+        let names: Vec<String> = settings.topics.iter().map(|t| kafka.topics.name(*t)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(Self {
+            consumer,
+            dead_letters: kafka.producer(&format!("{client_id}-dlq"))?,
+            db,
+            outbox,
+            handler,
+            settings,
+            kafka: kafka.clone(),
+        })
+    }
+
+    /// Consumes until `shutdown` is cancelled, then commits the stored
+    /// offsets and leaves the group. A batch interrupted by shutdown is not
+    /// committed and will be delivered again.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let group = self.settings.group_id.clone();
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = self.consumer.recv() => received,
+            };
+            let mut batch = Vec::with_capacity(self.settings.max_batch);
+            match first {
+                Ok(message) => batch.push(message.detach()),
+                Err(error) => {
+                    tracing::warn!(group, error = %error, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+            while batch.len() < self.settings.max_batch {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(message)) => batch.push(message.detach()),
+                    Some(Err(error)) => {
+                        tracing::warn!(group, error = %error, "consumer error");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if self.process_batch(&batch, &shutdown).await.is_err() {
+                break;
+            }
+        }
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => tracing::warn!(group, error = %error, "final offset commit failed"),
+        }
+        self.consumer.unsubscribe();
+        tracing::info!(group, "consumer stopped");
+    }
+
+    async fn process_batch(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> Result<(), Interrupted> {
+        let records: Vec<ReceivedRecord> = batch
+            .iter()
+            .map(|m| ReceivedRecord {
+                topic: m.topic().to_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+            })
+            .collect();
+        let mut rejections: BTreeMap<usize, Rejection> = BTreeMap::new();
+        let decoded: Vec<Option<Envelope>> = batch
+            .iter()
+            .enumerate()
+            .map(|(index, message)| {
+                validation::decode(message.payload())
+                    .map_err(|error| {
+                        rejections.insert(index, Rejection { code: error.code(), reason: error.to_string() });
+                    })
+                    .ok()
+            })
+            .collect();
+        let mut failures = 0u32;
+        let emitted = loop {
+            match self.apply(&records, batch, &decoded, &rejections).await {
+                Ok(emitted) => break emitted,
+                Err(BatchFailure::Permanent { index, error }) => {
+                    tracing::warn!(
+                        topic = records[index].topic, partition = records[index].partition, offset = records[index].offset,
+                        error = format!("{error:#}"), "handler rejected event; dead-lettering it"
+                    );
+                    rejections.insert(index, Rejection { code: "HANDLER_REJECTED", reason: format!("{error:#}") });
+                }
+                Err(BatchFailure::Transient(error)) => {
+                    failures = failures.saturating_add(1);
+                    let delay = backoff(failures);
+                    tracing::warn!(
+                        group = self.settings.group_id, records = batch.len(), retry_in_ms = delay.as_millis() as u64,
+                        error = format!("{error:#}"), "batch failed; retrying"
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Err(Interrupted),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        };
+        if emitted > 0 {
+            self.outbox.waker().wake();
+        }
+        for (&index, rejection) in &rejections {
+            let mut failures = 0u32;
+            while let Err(error) = self.dead_letter(&batch[index], rejection).await {
+                failures = failures.saturating_add(1);
+                let delay = backoff(failures);
+                tracing::warn!(error = format!("{error:#}"), "could not write dead letter; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(Interrupted),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+        self.store_offsets(&records);
+        Ok(())
+    }
+
+    /// Applies the batch in one transaction; returns how many events the
+    /// handler emitted.
+    async fn apply(
+        &self,
+        records: &[ReceivedRecord],
+        batch: &[OwnedMessage],
+        decoded: &[Option<Envelope>],
+        rejections: &BTreeMap<usize, Rejection>,
+    ) -> Result<usize, BatchFailure> {
+        let txn = self.db.begin().await?;
+        let mut emitted = 0usize;
+        for (index, envelope) in decoded.iter().enumerate() {
+            let Some(envelope) = envelope else { continue };
+            if rejections.contains_key(&index) || !self.handler.wants(&envelope.event) {
+                continue;
+            }
+            let record = &records[index];
+            if !self.record_in_inbox(&txn, envelope, record).await? {
+                metrics::counter!("oms_events_duplicate_total", "consumer" => self.settings.inbox_name.clone()).increment(1);
+                tracing::debug!(event_id = %envelope.event_id, "duplicate event skipped");
+                continue;
+            }
+            let span = tracing::info_span!(
+                "handle_event",
+                consumer = %self.settings.inbox_name,
+                event_type = envelope.event.event_type(),
+                event_id = %envelope.event_id,
+                correlation_id = %envelope.correlation_id,
+                topic = %record.topic,
+                partition = record.partition,
+                offset = record.offset,
+            );
+            trace_context(&batch[index]).set_as_parent_of(&span);
+            let started = Instant::now();
+            let mut ctx = HandlerContext {
+                txn: &txn,
+                outbox: &self.outbox,
+                cause: envelope,
+                record,
+                emitted: &mut emitted,
+            };
+            let result = self.handler.handle(&mut ctx, envelope).instrument(span).await;
+            metrics::histogram!(
+                "oms_handler_duration_seconds",
+                "consumer" => self.settings.inbox_name.clone(),
+                "event_type" => envelope.event.event_type()
+            )
+            .record(started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => {}
+                Err(HandlerError::Permanent(error)) => {
+                    txn.rollback().await?;
+                    return Err(BatchFailure::Permanent { index, error });
+                }
+                Err(HandlerError::Transient(error)) => {
+                    txn.rollback().await?;
+                    return Err(BatchFailure::Transient(error));
+                }
+            }
+        }
+        txn.commit().await?;
+        metrics::counter!("oms_events_processed_total", "consumer" => self.settings.inbox_name.clone())
+            .increment(batch.len() as u64);
+        Ok(emitted)
+    }
+
+    /// Records the event in the inbox; `false` when it was there already.
+    async fn record_in_inbox<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        envelope: &Envelope,
+        record: &ReceivedRecord,
+    ) -> Result<bool, DbErr> {
+        let result = inbox_message::Entity::insert(inbox_message::ActiveModel {
+            consumer: Set(self.settings.inbox_name.clone()),
+            event_id: Set(envelope.event_id),
+            topic: Set(record.topic.clone()),
+            partition: Set(record.partition),
+            offset: Set(record.offset),
+            event_type: Set(envelope.event.event_type().to_owned()),
+            processed_at: Set(Utc::now()),
+        })
+        .on_conflict_do_nothing_on([inbox_message::Column::Consumer, inbox_message::Column::EventId])
+        .exec_without_returning(conn)
+        .await?;
+        Ok(matches!(result, TryInsertResult::Inserted(n) if n > 0))
+    }
+
+    async fn dead_letter(&self, message: &OwnedMessage, rejection: &Rejection) -> anyhow::Result<()> {
+        let original = message.topic();
+        let dlq_topic = self
+            .kafka
+            .topics
+            .parse(original)
+            .map(|t| self.kafka.topics.dead_letter(t))
+            .unwrap_or_else(|| format!("{original}{}", crate::topics::DEAD_LETTER_SUFFIX));
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let failed_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut dlq_headers = OwnedHeaders::new();
+        if let Some(original_headers) = message.headers() {
+            for header in original_headers.iter().filter(|h| !h.key.starts_with("dlq.")) {
+                dlq_headers = dlq_headers.insert(Header { key: header.key, value: header.value });
+            }
+        }
+        for (key, value) in [
+            (headers::DLQ_ORIGINAL_TOPIC, original),
+            (headers::DLQ_ORIGINAL_PARTITION, partition.as_str()),
+            (headers::DLQ_ORIGINAL_OFFSET, offset.as_str()),
+            (headers::DLQ_CONSUMER_GROUP, self.settings.group_id.as_str()),
+            (headers::DLQ_ERROR_CODE, rejection.code),
+            (headers::DLQ_ERROR, rejection.reason.as_str()),
+            (headers::DLQ_FAILED_AT, failed_at.as_str()),
+        ] {
+            dlq_headers = dlq_headers.insert(Header { key, value: Some(value) });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dlq_topic).headers(dlq_headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        self.dead_letters
+            .send(record, Timeout::After(Duration::from_secs(30)))
+            .await
+            .map_err(|(error, _)| anyhow::anyhow!("could not write to {dlq_topic}: {error}"))?;
+        metrics::counter!("oms_dead_letters_total", "topic" => original.to_owned(), "code" => rejection.code).increment(1);
+        tracing::warn!(
+            topic = original, partition = message.partition(), offset = message.offset(), dlq_topic,
+            code = rejection.code, reason = rejection.reason, "record dead-lettered"
+        );
+        Ok(())
+    }
+
+    fn store_offsets(&self, records: &[ReceivedRecord]) {
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for record in records {
+            let entry = next.entry((record.topic.as_str(), record.partition)).or_insert(0);
+            *entry = (*entry).max(record.offset + 1);
+        }
+        let mut list = TopicPartitionList::with_capacity(next.len());
+        for ((topic, partition), offset) in next {
+            if let Err(error) = list.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+                tracing::warn!(error = %error, "invalid offset");
+            }
+        }
+        // Fails only for partitions revoked meanwhile: their new owner
+        // re-delivers the records and the inbox absorbs the duplicates.
+        if let Err(error) = self.consumer.store_offsets(&list) {
+            tracing::debug!(error = %error, "could not store offsets");
+        }
+    }
+}
+
+fn trace_context(message: &OwnedMessage) -> TraceContext {
+    let mut context = TraceContext::default();
+    if let Some(record_headers) = message.headers() {
+        for header in record_headers.iter() {
+            let value = header.value.and_then(|v| std::str::from_utf8(v).ok()).map(str::to_owned);
+            match header.key {
+                headers::TRACEPARENT => context.traceparent = value,
+                headers::TRACESTATE => context.tracestate = value,
+                _ => {}
+            }
+        }
+    }
+    context
+}

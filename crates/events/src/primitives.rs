@@ -1,0 +1,156 @@
+//! Value types shared by every payload: money, currency, quantities, addresses.
+//!
+//! Each type rejects invalid values while it is deserialized, so a payload
+//! that decodes is a payload that satisfies its JSON Schema: a consumer never
+//! sees a zero quantity, a negative amount or a lower-case currency code.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, de};
+
+/// An ISO 4217 currency code: three upper-case ASCII letters, e.g. `EUR`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Currency(#[schemars(regex(pattern = r"^[A-Z]{3}$"))] String);
+
+impl Currency {
+    /// Parses a currency code.
+    ///
+    /// # Errors
+    /// When `code` is not three upper-case ASCII letters.
+    pub fn parse(code: &str) -> Result<Self, InvalidValue> {
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(code.to_owned()))
+        } else {
+            Err(InvalidValue(format!(
+                "currency must be three upper-case letters (ISO 4217), got {code:?}"
+            )))
+        }
+    }
+
+    /// The code, e.g. `"EUR"`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Self::parse(&code).map_err(de::Error::custom)
+    }
+}
+
+/// An amount of money: integer minor units (cents) and the currency.
+/// Never a float.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// Amount in the currency's minor unit (1999 is 19.99 EUR); never negative.
+    #[serde(deserialize_with = "non_negative")]
+    #[schemars(range(min = 0))]
+    pub amount_minor: i64,
+    /// ISO 4217 currency code.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Builds an amount.
+    ///
+    /// # Errors
+    /// When `amount_minor` is negative.
+    pub fn new(amount_minor: i64, currency: Currency) -> Result<Self, InvalidValue> {
+        if amount_minor < 0 {
+            return Err(InvalidValue(format!(
+                "amount_minor must not be negative, got {amount_minor}"
+            )));
+        }
+        Ok(Self {
+            amount_minor,
+            currency,
+        })
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.amount_minor, self.currency)
+    }
+}
+
+/// A number of units of one product: at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Quantity(#[schemars(range(min = 1))] u32);
+
+impl Quantity {
+    /// Parses a quantity.
+    ///
+    /// # Errors
+    /// When `units` is zero.
+    pub fn new(units: u32) -> Result<Self, InvalidValue> {
+        if units == 0 {
+            Err(InvalidValue("quantity must be at least 1".into()))
+        } else {
+            Ok(Self(units))
+        }
+    }
+
+    /// The number of units.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::new(u32::deserialize(deserializer)?).map_err(de::Error::custom)
+    }
+}
+
+/// Where an order is shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingAddress {
+    /// Recipient's name.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    /// Street and number.
+    #[schemars(length(min = 1, max = 200))]
+    pub line1: String,
+    /// Optional second address line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    pub line2: Option<String>,
+    /// City or town.
+    #[schemars(length(min = 1, max = 100))]
+    pub city: String,
+    /// Postal code, as written in the destination country.
+    #[schemars(length(min = 1, max = 20))]
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code, e.g. `DE`.
+    #[schemars(regex(pattern = r"^[A-Z]{2}$"))]
+    pub country: String,
+}
+
+/// A value that breaks one of the contract's rules; the message says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+fn non_negative<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = i64::deserialize(deserializer)?;
+    if value < 0 {
+        return Err(de::Error::custom(format!(
+            "amount_minor must not be negative, got {value}"
+        )));
+    }
+    Ok(value)
+}

@@ -1,0 +1,115 @@
+//! Topic names and the Kafka header names that are part of the contract.
+
+use std::fmt;
+
+/// The logical topics of the system. Real names carry a configurable prefix
+/// (see [`TopicNames`]) so that several environments, or tests, share a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// Order lifecycle, published by order-svc, keyed by order id.
+    Orders,
+    /// Stock replies, published by inventory-svc, keyed by order id.
+    Inventory,
+    /// Customer and credit replies, published by customer-svc, keyed by order id.
+    Customers,
+    /// Product state, published by inventory-svc, keyed by product id, compacted.
+    Catalog,
+}
+
+impl Topic {
+    /// Every topic, in a stable order.
+    pub const ALL: [Topic; 4] = [Topic::Orders, Topic::Inventory, Topic::Customers, Topic::Catalog];
+
+    /// The name without prefix, e.g. `orders`.
+    pub fn base_name(self) -> &'static str {
+        match self {
+            Topic::Orders => "orders",
+            Topic::Inventory => "inventory",
+            Topic::Customers => "customers",
+            Topic::Catalog => "catalog",
+        }
+    }
+
+    /// Whether the topic is log-compacted (keeps the latest record per key).
+    pub fn is_compacted(self) -> bool {
+        matches!(self, Topic::Catalog)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.base_name())
+    }
+}
+
+/// Maps logical topics to the names used on the broker: `{prefix}{base}` and
+/// `{prefix}{base}.dlq` for its dead letters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicNames {
+    prefix: String,
+}
+
+impl TopicNames {
+    /// Names with `prefix` in front, e.g. `"staging."` gives `staging.orders`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The broker name of `topic`.
+    pub fn name(&self, topic: Topic) -> String {
+        format!("{}{}", self.prefix, topic.base_name())
+    }
+
+    /// The broker name of `topic`'s dead-letter topic.
+    pub fn dead_letter(&self, topic: Topic) -> String {
+        format!("{}{}{}", self.prefix, topic.base_name(), DEAD_LETTER_SUFFIX)
+    }
+
+    /// The logical topic a broker name stands for, if it is one of ours
+    /// (dead-letter topics excluded).
+    pub fn parse(&self, name: &str) -> Option<Topic> {
+        let base = name.strip_prefix(&self.prefix)?;
+        Topic::ALL.into_iter().find(|t| t.base_name() == base)
+    }
+}
+
+/// Appended to a topic's name to form its dead-letter topic.
+pub const DEAD_LETTER_SUFFIX: &str = ".dlq";
+
+/// Kafka header names. Every event record carries [`EVENT_TYPE`](headers::EVENT_TYPE),
+/// [`SCHEMA_VERSION`](headers::SCHEMA_VERSION) and, when traced,
+/// [`TRACEPARENT`](headers::TRACEPARENT)/[`TRACESTATE`](headers::TRACESTATE).
+/// A dead letter keeps its original headers and adds the `dlq.*` ones.
+pub mod headers {
+    /// The event type, e.g. `OrderPlaced`.
+    pub const EVENT_TYPE: &str = "event_type";
+    /// The payload's schema version, e.g. `1`.
+    pub const SCHEMA_VERSION: &str = "schema_version";
+    /// W3C trace context of the operation that caused the event.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// W3C vendor trace state.
+    pub const TRACESTATE: &str = "tracestate";
+    /// Dead letter: the topic the record was read from.
+    pub const DLQ_ORIGINAL_TOPIC: &str = "dlq.original_topic";
+    /// Dead letter: its partition.
+    pub const DLQ_ORIGINAL_PARTITION: &str = "dlq.original_partition";
+    /// Dead letter: its offset.
+    pub const DLQ_ORIGINAL_OFFSET: &str = "dlq.original_offset";
+    /// Dead letter: the consumer group that gave up on it.
+    pub const DLQ_CONSUMER_GROUP: &str = "dlq.consumer_group";
+    /// Dead letter: a stable, upper-case error code, e.g. `INVALID_JSON`.
+    pub const DLQ_ERROR_CODE: &str = "dlq.error_code";
+    /// Dead letter: the error, in words.
+    pub const DLQ_ERROR: &str = "dlq.error";
+    /// Dead letter: when it was dead-lettered (RFC 3339 UTC).
+    pub const DLQ_FAILED_AT: &str = "dlq.failed_at";
+    /// Set on a record re-published from a dead-letter topic: when (RFC 3339 UTC).
+    pub const REPLAYED_AT: &str = "oms.replayed_at";
+}
