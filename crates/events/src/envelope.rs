@@ -399,6 +399,9 @@ fn envelope_schema<P: EventPayload>() -> serde_json::Value {
         .into(),
     );
     object.insert("title".into(), P::EVENT_TYPE.into());
+    if let Some(example) = crate::examples::envelope_of(P::EVENT_TYPE) {
+        object.insert("examples".into(), serde_json::json!([example.to_json()]));
+    }
     object.insert(
         "description".into(),
         format!(

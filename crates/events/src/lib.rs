@@ -10,6 +10,7 @@
 //!   [`Event`] enum (16 event types), decoding and [`DecodeError`]s.
 //! - [`payloads`]: one struct per event type.
 //! - [`primitives`]: money, currency, quantity, address; validated on decode.
+//! - [`examples`]: one example of every event type (also in the schemas).
 //! - [`topics`]: topic names (with a configurable prefix) and header names.
 //! - `plumbing` (feature `plumbing`): what every service uses to move events:
 //!   producer, transactional outbox and its relay, batched at-least-once
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod envelope;
+pub mod examples;
 pub mod payloads;
 pub mod primitives;
 pub mod topics;
