@@ -208,7 +208,11 @@ impl Envelope {
     }
 
     /// A new event caused by `cause`: same correlation, `causation_id` = its id.
-    pub fn caused_by(event: impl Into<Event>, producer: impl Into<String>, cause: &Envelope) -> Self {
+    pub fn caused_by(
+        event: impl Into<Event>,
+        producer: impl Into<String>,
+        cause: &Envelope,
+    ) -> Self {
         Self {
             correlation_id: cause.correlation_id,
             causation_id: Some(cause.event_id),
@@ -261,8 +265,8 @@ impl Envelope {
     /// # Errors
     /// As [`Envelope::from_bytes`].
     pub fn from_json(value: serde_json::Value) -> Result<Self, DecodeError> {
-        let raw: RawEnvelope =
-            serde_json::from_value(value).map_err(|e| DecodeError::InvalidEnvelope(e.to_string()))?;
+        let raw: RawEnvelope = serde_json::from_value(value)
+            .map_err(|e| DecodeError::InvalidEnvelope(e.to_string()))?;
         raw.into_typed()
     }
 }

@@ -21,11 +21,16 @@ fn units(n: u32) -> Quantity {
 }
 
 fn at() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn stock_lines() -> Vec<StockLine> {
-    vec![StockLine { product_id: PRODUCT, quantity: units(2) }]
+    vec![StockLine {
+        product_id: PRODUCT,
+        quantity: units(2),
+    }]
 }
 
 /// One example event of every type, in [`EVENT_TYPES`](crate::EVENT_TYPES) order.
@@ -42,7 +47,11 @@ pub fn all() -> Vec<Event> {
         OrderPlaced {
             order_id: ORDER,
             customer_id: CUSTOMER,
-            lines: vec![OrderLine { product_id: PRODUCT, quantity: units(2), unit_price: eur(1999) }],
+            lines: vec![OrderLine {
+                product_id: PRODUCT,
+                quantity: units(2),
+                unit_price: eur(1999),
+            }],
             total: eur(3998),
             shipping_address: Some(address.clone()),
         }
@@ -57,13 +66,31 @@ pub fn all() -> Vec<Event> {
         OrderCancelled {
             order_id: ORDER,
             reason: "customer request".into(),
-            cancelled_by: Actor { kind: ActorKind::Customer, id: Some(CUSTOMER) },
+            cancelled_by: Actor {
+                kind: ActorKind::Customer,
+                id: Some(CUSTOMER),
+            },
         }
         .into(),
-        OrderShipped { order_id: ORDER, carrier: "DHL".into(), tracking_number: "JD014600006281230704".into() }.into(),
+        OrderShipped {
+            order_id: ORDER,
+            carrier: "DHL".into(),
+            tracking_number: "JD014600006281230704".into(),
+        }
+        .into(),
         OrderDelivered { order_id: ORDER }.into(),
-        ShippingUpdated { order_id: ORDER, carrier: None, tracking_number: None, shipping_address: Some(address) }.into(),
-        StockReserved { order_id: ORDER, lines: stock_lines() }.into(),
+        ShippingUpdated {
+            order_id: ORDER,
+            carrier: None,
+            tracking_number: None,
+            shipping_address: Some(address),
+        }
+        .into(),
+        StockReserved {
+            order_id: ORDER,
+            lines: stock_lines(),
+        }
+        .into(),
         StockRejected {
             order_id: ORDER,
             reason: "1 line cannot be reserved".into(),
@@ -75,9 +102,22 @@ pub fn all() -> Vec<Event> {
             }],
         }
         .into(),
-        StockReleased { order_id: ORDER, lines: stock_lines() }.into(),
-        StockCommitted { order_id: ORDER, lines: stock_lines() }.into(),
-        CreditReserved { order_id: ORDER, customer_id: CUSTOMER, amount: eur(3998) }.into(),
+        StockReleased {
+            order_id: ORDER,
+            lines: stock_lines(),
+        }
+        .into(),
+        StockCommitted {
+            order_id: ORDER,
+            lines: stock_lines(),
+        }
+        .into(),
+        CreditReserved {
+            order_id: ORDER,
+            customer_id: CUSTOMER,
+            amount: eur(3998),
+        }
+        .into(),
         CustomerRejected {
             order_id: ORDER,
             customer_id: CUSTOMER,
@@ -85,8 +125,18 @@ pub fn all() -> Vec<Event> {
             detail: "order total 39.98 EUR exceeds available credit 10.00 EUR".into(),
         }
         .into(),
-        CreditReleased { order_id: ORDER, customer_id: CUSTOMER, amount: eur(3998) }.into(),
-        CreditSettled { order_id: ORDER, customer_id: CUSTOMER, amount: eur(3998) }.into(),
+        CreditReleased {
+            order_id: ORDER,
+            customer_id: CUSTOMER,
+            amount: eur(3998),
+        }
+        .into(),
+        CreditSettled {
+            order_id: ORDER,
+            customer_id: CUSTOMER,
+            amount: eur(3998),
+        }
+        .into(),
         ProductUpserted {
             product_id: PRODUCT,
             sku: "BOOK-0001".into(),
@@ -103,8 +153,14 @@ pub fn envelope_of(event_type: &str) -> Option<Envelope> {
     let event = all().into_iter().find(|e| e.event_type() == event_type)?;
     let (producer, causation_id) = match event.topic() {
         crate::Topic::Orders => ("order-svc", None),
-        crate::Topic::Inventory => ("inventory-svc", Some(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001"))),
-        crate::Topic::Customers => ("customer-svc", Some(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001"))),
+        crate::Topic::Inventory => (
+            "inventory-svc",
+            Some(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001")),
+        ),
+        crate::Topic::Customers => (
+            "customer-svc",
+            Some(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001")),
+        ),
         crate::Topic::Catalog => ("inventory-svc", None),
     };
     Some(Envelope {

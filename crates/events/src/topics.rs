@@ -18,7 +18,12 @@ pub enum Topic {
 
 impl Topic {
     /// Every topic, in a stable order.
-    pub const ALL: [Topic; 4] = [Topic::Orders, Topic::Inventory, Topic::Customers, Topic::Catalog];
+    pub const ALL: [Topic; 4] = [
+        Topic::Orders,
+        Topic::Inventory,
+        Topic::Customers,
+        Topic::Catalog,
+    ];
 
     /// The name without prefix, e.g. `orders`.
     pub fn base_name(self) -> &'static str {

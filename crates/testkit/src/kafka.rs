@@ -36,7 +36,8 @@ pub async fn kafka_bootstrap() -> &'static str {
                 return anyhow::Ok(bootstrap);
             }
             tokio::task::spawn_blocking(|| {
-                let data_dir = std::env::temp_dir().join(format!("oms-test-kafka-{}", std::process::id()));
+                let data_dir =
+                    std::env::temp_dir().join(format!("oms-test-kafka-{}", std::process::id()));
                 start(&data_dir, Some(std::process::id())).map(|broker| broker.bootstrap)
             })
             .await?
@@ -53,7 +54,9 @@ pub fn cache_dir() -> PathBuf {
     }
     let base = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache")
+        });
     base.join("oms")
 }
 
@@ -67,7 +70,10 @@ pub fn ensure_jars() -> anyhow::Result<PathBuf> {
     if libs.join(".complete").exists() {
         return Ok(libs);
     }
-    eprintln!("fetching Apache Kafka {KAFKA_VERSION} jars into {} (once; about 30 s)", libs.display());
+    eprintln!(
+        "fetching Apache Kafka {KAFKA_VERSION} jars into {} (once; about 30 s)",
+        libs.display()
+    );
     std::fs::create_dir_all(&home)?;
     // Download beside the final folder, then rename: a concurrent or
     // interrupted fetch never leaves a half-filled libs/ behind.
@@ -82,7 +88,10 @@ pub fn ensure_jars() -> anyhow::Result<PathBuf> {
         .status()
         .context("could not run mvn (install Maven: apt-get install maven)")?;
     if !status.success() {
-        bail!("mvn dependency:copy-dependencies failed for {}", pom.display());
+        bail!(
+            "mvn dependency:copy-dependencies failed for {}",
+            pom.display()
+        );
     }
     std::fs::write(staging.join(".complete"), KAFKA_VERSION)?;
     if std::fs::rename(&staging, &libs).is_err() {
@@ -142,13 +151,24 @@ pub fn start(data_dir: &Path, watch_pid: Option<u32>) -> anyhow::Result<LocalKaf
     )?;
     let classpath = format!("{}/*", libs.display());
     if !log_dirs.join("meta.properties").exists() {
-        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
         let output = Command::new("java")
-            .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
+            .args([
+                "-cp",
+                &classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                &cluster_id,
+                "-c",
+            ])
             .arg(&properties)
             .stdin(Stdio::null())
             .output()
-            .context("could not run java (install a JDK 17: apt-get install openjdk-17-jre-headless)")?;
+            .context(
+                "could not run java (install a JDK 17: apt-get install openjdk-17-jre-headless)",
+            )?;
         if !output.status.success() {
             bail!(
                 "formatting the Kafka log directory failed: {}{}",
@@ -208,7 +228,10 @@ fn wait_until_ready(bootstrap: &str, log: &Path, limit: Duration) -> anyhow::Res
     let started = Instant::now();
     while TcpStream::connect(bootstrap).is_err() {
         if started.elapsed() > limit {
-            bail!("Kafka did not open {bootstrap} within {limit:?}; see {}", log.display());
+            bail!(
+                "Kafka did not open {bootstrap} within {limit:?}; see {}",
+                log.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -220,7 +243,10 @@ fn wait_until_ready(bootstrap: &str, log: &Path, limit: Duration) -> anyhow::Res
         match consumer.fetch_metadata(None, Duration::from_secs(5)) {
             Ok(metadata) if !metadata.brokers().is_empty() => return Ok(()),
             _ if started.elapsed() > limit => {
-                bail!("Kafka at {bootstrap} did not answer metadata requests; see {}", log.display())
+                bail!(
+                    "Kafka at {bootstrap} did not answer metadata requests; see {}",
+                    log.display()
+                )
             }
             _ => std::thread::sleep(Duration::from_millis(200)),
         }

@@ -22,10 +22,14 @@ async fn admin_url() -> anyhow::Result<&'static String> {
             }
             if Database::connect(DEFAULT_ADMIN_URL).await.is_err() {
                 let script = crate::repo_root().join("scripts/postgres.sh");
-                let status = tokio::task::spawn_blocking(move || Command::new("bash").arg(script).status())
-                    .await?
-                    .context("could not run scripts/postgres.sh")?;
-                anyhow::ensure!(status.success(), "scripts/postgres.sh failed; is this machine's PostgreSQL installable?");
+                let status =
+                    tokio::task::spawn_blocking(move || Command::new("bash").arg(script).status())
+                        .await?
+                        .context("could not run scripts/postgres.sh")?;
+                anyhow::ensure!(
+                    status.success(),
+                    "scripts/postgres.sh failed; is this machine's PostgreSQL installable?"
+                );
             }
             Database::connect(DEFAULT_ADMIN_URL)
                 .await
@@ -62,7 +66,9 @@ impl TestDatabase {
         let admin_url = admin_url().await?.clone();
         let name = format!("oms_test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url).await?;
-        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
         admin.close().await?;
         Ok(Self {
             url: with_database(&admin_url, &name),
@@ -79,7 +85,9 @@ impl Drop for TestDatabase {
         // Drop runs inside the test's runtime, which cannot be blocked on;
         // a thread with its own small runtime can.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async {
                 let admin = Database::connect(&admin_url).await?;
                 admin
@@ -98,9 +106,13 @@ impl Drop for TestDatabase {
 
 /// `url` with its database name replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_end..].find('/').map_or(base.len(), |i| authority_end + i);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map_or(base.len(), |i| authority_end + i);
     let mut result = format!("{}/{}", &base[..path_start], name);
     if let Some(query) = query {
         result.push('?');

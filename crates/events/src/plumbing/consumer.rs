@@ -269,7 +269,11 @@ impl<H: EventHandler> EventConsumer<H> {
             .create_with_context(LagReporter {
                 group: settings.group_id.clone(),
             })?;
-        let names: Vec<String> = settings.topics.iter().map(|t| kafka.topics.name(*t)).collect();
+        let names: Vec<String> = settings
+            .topics
+            .iter()
+            .map(|t| kafka.topics.name(*t))
+            .collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         Ok(Self {
@@ -324,7 +328,11 @@ impl<H: EventHandler> EventConsumer<H> {
         tracing::info!(group, "consumer stopped");
     }
 
-    async fn process_batch(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> Result<(), Interrupted> {
+    async fn process_batch(
+        &self,
+        batch: &[OwnedMessage],
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
         let records: Vec<ReceivedRecord> = batch
             .iter()
             .map(|m| ReceivedRecord {
@@ -340,7 +348,13 @@ impl<H: EventHandler> EventConsumer<H> {
             .map(|(index, message)| {
                 validation::decode(message.payload())
                     .map_err(|error| {
-                        rejections.insert(index, Rejection { code: error.code(), reason: error.to_string() });
+                        rejections.insert(
+                            index,
+                            Rejection {
+                                code: error.code(),
+                                reason: error.to_string(),
+                            },
+                        );
                     })
                     .ok()
             })
@@ -351,17 +365,29 @@ impl<H: EventHandler> EventConsumer<H> {
                 Ok(emitted) => break emitted,
                 Err(BatchFailure::Permanent { index, error }) => {
                     tracing::warn!(
-                        topic = records[index].topic, partition = records[index].partition, offset = records[index].offset,
-                        error = format!("{error:#}"), "handler rejected event; dead-lettering it"
+                        topic = records[index].topic,
+                        partition = records[index].partition,
+                        offset = records[index].offset,
+                        error = format!("{error:#}"),
+                        "handler rejected event; dead-lettering it"
                     );
-                    rejections.insert(index, Rejection { code: "HANDLER_REJECTED", reason: format!("{error:#}") });
+                    rejections.insert(
+                        index,
+                        Rejection {
+                            code: "HANDLER_REJECTED",
+                            reason: format!("{error:#}"),
+                        },
+                    );
                 }
                 Err(BatchFailure::Transient(error)) => {
                     failures = failures.saturating_add(1);
                     let delay = backoff(failures);
                     tracing::warn!(
-                        group = self.settings.group_id, records = batch.len(), retry_in_ms = delay.as_millis() as u64,
-                        error = format!("{error:#}"), "batch failed; retrying"
+                        group = self.settings.group_id,
+                        records = batch.len(),
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = format!("{error:#}"),
+                        "batch failed; retrying"
                     );
                     tokio::select! {
                         _ = shutdown.cancelled() => return Err(Interrupted),
@@ -378,7 +404,10 @@ impl<H: EventHandler> EventConsumer<H> {
             while let Err(error) = self.dead_letter(&batch[index], rejection).await {
                 failures = failures.saturating_add(1);
                 let delay = backoff(failures);
-                tracing::warn!(error = format!("{error:#}"), "could not write dead letter; retrying");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "could not write dead letter; retrying"
+                );
                 tokio::select! {
                     _ = shutdown.cancelled() => return Err(Interrupted),
                     _ = tokio::time::sleep(delay) => {}
@@ -430,7 +459,11 @@ impl<H: EventHandler> EventConsumer<H> {
                 record,
                 emitted: &mut emitted,
             };
-            let result = self.handler.handle(&mut ctx, envelope).instrument(span).await;
+            let result = self
+                .handler
+                .handle(&mut ctx, envelope)
+                .instrument(span)
+                .await;
             metrics::histogram!(
                 "oms_handler_duration_seconds",
                 "consumer" => self.settings.inbox_name.clone(),
@@ -471,13 +504,20 @@ impl<H: EventHandler> EventConsumer<H> {
             event_type: Set(envelope.event.event_type().to_owned()),
             processed_at: Set(Utc::now()),
         })
-        .on_conflict_do_nothing_on([inbox_message::Column::Consumer, inbox_message::Column::EventId])
+        .on_conflict_do_nothing_on([
+            inbox_message::Column::Consumer,
+            inbox_message::Column::EventId,
+        ])
         .exec_without_returning(conn)
         .await?;
         Ok(matches!(result, TryInsertResult::Inserted(n) if n > 0))
     }
 
-    async fn dead_letter(&self, message: &OwnedMessage, rejection: &Rejection) -> anyhow::Result<()> {
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        rejection: &Rejection,
+    ) -> anyhow::Result<()> {
         let original = message.topic();
         let dlq_topic = self
             .kafka
@@ -490,8 +530,14 @@ impl<H: EventHandler> EventConsumer<H> {
         let failed_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut dlq_headers = OwnedHeaders::new();
         if let Some(original_headers) = message.headers() {
-            for header in original_headers.iter().filter(|h| !h.key.starts_with("dlq.")) {
-                dlq_headers = dlq_headers.insert(Header { key: header.key, value: header.value });
+            for header in original_headers
+                .iter()
+                .filter(|h| !h.key.starts_with("dlq."))
+            {
+                dlq_headers = dlq_headers.insert(Header {
+                    key: header.key,
+                    value: header.value,
+                });
             }
         }
         for (key, value) in [
@@ -503,9 +549,13 @@ impl<H: EventHandler> EventConsumer<H> {
             (headers::DLQ_ERROR, rejection.reason.as_str()),
             (headers::DLQ_FAILED_AT, failed_at.as_str()),
         ] {
-            dlq_headers = dlq_headers.insert(Header { key, value: Some(value) });
+            dlq_headers = dlq_headers.insert(Header {
+                key,
+                value: Some(value),
+            });
         }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&dlq_topic).headers(dlq_headers);
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&dlq_topic).headers(dlq_headers);
         if let Some(key) = message.key() {
             record = record.key(key);
         }
@@ -518,8 +568,13 @@ impl<H: EventHandler> EventConsumer<H> {
             .map_err(|(error, _)| anyhow::anyhow!("could not write to {dlq_topic}: {error}"))?;
         metrics::counter!("oms_dead_letters_total", "topic" => original.to_owned(), "code" => rejection.code).increment(1);
         tracing::warn!(
-            topic = original, partition = message.partition(), offset = message.offset(), dlq_topic,
-            code = rejection.code, reason = rejection.reason, "record dead-lettered"
+            topic = original,
+            partition = message.partition(),
+            offset = message.offset(),
+            dlq_topic,
+            code = rejection.code,
+            reason = rejection.reason,
+            "record dead-lettered"
         );
         Ok(())
     }
@@ -527,12 +582,15 @@ impl<H: EventHandler> EventConsumer<H> {
     fn store_offsets(&self, records: &[ReceivedRecord]) {
         let mut next: HashMap<(&str, i32), i64> = HashMap::new();
         for record in records {
-            let entry = next.entry((record.topic.as_str(), record.partition)).or_insert(0);
+            let entry = next
+                .entry((record.topic.as_str(), record.partition))
+                .or_insert(0);
             *entry = (*entry).max(record.offset + 1);
         }
         let mut list = TopicPartitionList::with_capacity(next.len());
         for ((topic, partition), offset) in next {
-            if let Err(error) = list.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            if let Err(error) = list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            {
                 tracing::warn!(error = %error, "invalid offset");
             }
         }
@@ -548,7 +606,10 @@ fn trace_context(message: &OwnedMessage) -> TraceContext {
     let mut context = TraceContext::default();
     if let Some(record_headers) = message.headers() {
         for header in record_headers.iter() {
-            let value = header.value.and_then(|v| std::str::from_utf8(v).ok()).map(str::to_owned);
+            let value = header
+                .value
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_owned);
             match header.key {
                 headers::TRACEPARENT => context.traceparent = value,
                 headers::TRACESTATE => context.tracestate = value,

@@ -60,8 +60,7 @@ impl KafkaSettings {
 /// When the broker cannot be reached or refuses a creation for another
 /// reason than the topic existing already.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[Topic]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        settings.client_config("oms-admin").create()?;
+    let admin: AdminClient<DefaultClientContext> = settings.client_config("oms-admin").create()?;
     let mut names = Vec::new();
     for &topic in topics {
         names.push((settings.topics.name(topic), topic.is_compacted()));

@@ -100,7 +100,11 @@ impl Outbox {
     ///
     /// # Errors
     /// The database error; the caller's transaction should then roll back.
-    pub async fn enqueue<C: ConnectionTrait>(&self, conn: &C, envelope: &Envelope) -> Result<(), DbErr> {
+    pub async fn enqueue<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        envelope: &Envelope,
+    ) -> Result<(), DbErr> {
         let trace = TraceContext::current();
         outbox_message::Entity::insert(outbox_message::ActiveModel {
             event_id: Set(envelope.event_id),
@@ -221,7 +225,11 @@ impl OutboxRelay {
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     let delay = backoff(failures);
-                    tracing::warn!(error = format!("{error:#}"), retry_in_ms = delay.as_millis() as u64, "outbox relay round failed");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "outbox relay round failed"
+                    );
                     Some(delay)
                 }
             };
@@ -260,7 +268,10 @@ impl OutboxRelay {
                     [RELAY_LOCK_KEY.into()],
                 ))
                 .await?;
-            let locked: bool = lock.map(|row| row.try_get("", "locked")).transpose()?.unwrap_or(false);
+            let locked: bool = lock
+                .map(|row| row.try_get("", "locked"))
+                .transpose()?
+                .unwrap_or(false);
             if !locked {
                 return Ok(RelayOutcome::Busy);
             }
@@ -286,7 +297,10 @@ impl OutboxRelay {
     ///
     /// # Errors
     /// The database error.
-    pub async fn pending<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<outbox_message::Model>, DbErr> {
+    pub async fn pending<C: ConnectionTrait>(
+        conn: &C,
+        limit: u64,
+    ) -> Result<Vec<outbox_message::Model>, DbErr> {
         outbox_message::Entity::find()
             .filter(outbox_message::Column::PublishedAt.is_null())
             .order_by_asc(outbox_message::Column::Id)
@@ -317,29 +331,48 @@ impl OutboxRelay {
             let topic = self.topic_name(&row.topic)?;
             let version = row.schema_version.to_string();
             let mut record_headers = OwnedHeaders::new_with_capacity(4)
-                .insert(Header { key: headers::EVENT_TYPE, value: Some(row.event_type.as_str()) })
-                .insert(Header { key: headers::SCHEMA_VERSION, value: Some(version.as_str()) });
+                .insert(Header {
+                    key: headers::EVENT_TYPE,
+                    value: Some(row.event_type.as_str()),
+                })
+                .insert(Header {
+                    key: headers::SCHEMA_VERSION,
+                    value: Some(version.as_str()),
+                });
             if let Some(traceparent) = &row.traceparent {
-                record_headers = record_headers.insert(Header { key: headers::TRACEPARENT, value: Some(traceparent.as_str()) });
+                record_headers = record_headers.insert(Header {
+                    key: headers::TRACEPARENT,
+                    value: Some(traceparent.as_str()),
+                });
             }
             if let Some(tracestate) = &row.tracestate {
-                record_headers = record_headers.insert(Header { key: headers::TRACESTATE, value: Some(tracestate.as_str()) });
+                record_headers = record_headers.insert(Header {
+                    key: headers::TRACESTATE,
+                    value: Some(tracestate.as_str()),
+                });
             }
             let record = FutureRecord::to(&topic)
                 .key(row.message_key.as_str())
                 .payload(row.payload.as_str())
                 .headers(record_headers);
-            let delivery = self
-                .producer
-                .send_result(record)
-                .map_err(|(error, _)| anyhow::anyhow!("could not enqueue event {}: {error}", row.event_id))?;
+            let delivery = self.producer.send_result(record).map_err(|(error, _)| {
+                anyhow::anyhow!("could not enqueue event {}: {error}", row.event_id)
+            })?;
             deliveries.push((row.event_id, delivery));
         }
         let mut first_error = None;
-        for (event_id, result) in join_all(deliveries.into_iter().map(|(id, d)| async move { (id, d.await) })).await {
+        for (event_id, result) in join_all(
+            deliveries
+                .into_iter()
+                .map(|(id, d)| async move { (id, d.await) }),
+        )
+        .await
+        {
             let error = match result {
                 Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => anyhow::anyhow!("delivery of event {event_id} failed: {error}"),
+                Ok(Err((error, _))) => {
+                    anyhow::anyhow!("delivery of event {event_id} failed: {error}")
+                }
                 Err(_) => anyhow::anyhow!("delivery of event {event_id} was cancelled"),
             };
             first_error.get_or_insert(error);
@@ -351,7 +384,10 @@ impl OutboxRelay {
     ///
     /// # Errors
     /// The database error.
-    pub async fn mark_published<C: ConnectionTrait>(conn: &C, ids: impl IntoIterator<Item = i64>) -> Result<(), DbErr> {
+    pub async fn mark_published<C: ConnectionTrait>(
+        conn: &C,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<(), DbErr> {
         outbox_message::Entity::update_many()
             .col_expr(outbox_message::Column::PublishedAt, Expr::value(Utc::now()))
             .filter(outbox_message::Column::Id.is_in(ids))
@@ -369,13 +405,18 @@ impl OutboxRelay {
     }
 
     async fn housekeeping(&self) -> Result<(), DbErr> {
-        let cutoff = Utc::now() - chrono::Duration::from_std(self.settings.retention).unwrap_or(chrono::Duration::hours(1));
+        let cutoff = Utc::now()
+            - chrono::Duration::from_std(self.settings.retention)
+                .unwrap_or(chrono::Duration::hours(1));
         let deleted = outbox_message::Entity::delete_many()
             .filter(outbox_message::Column::PublishedAt.lt(cutoff))
             .exec(&self.db)
             .await?;
         if deleted.rows_affected > 0 {
-            tracing::debug!(rows = deleted.rows_affected, "deleted published outbox rows");
+            tracing::debug!(
+                rows = deleted.rows_affected,
+                "deleted published outbox rows"
+            );
         }
         Ok(())
     }

@@ -135,11 +135,28 @@ impl MigrationTrait for PlumbingMigration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(OutboxMessages::EventId).uuid().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(OutboxMessages::EventId)
+                            .uuid()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(OutboxMessages::Topic).string().not_null())
-                    .col(ColumnDef::new(OutboxMessages::MessageKey).string().not_null())
-                    .col(ColumnDef::new(OutboxMessages::EventType).string().not_null())
-                    .col(ColumnDef::new(OutboxMessages::SchemaVersion).integer().not_null())
+                    .col(
+                        ColumnDef::new(OutboxMessages::MessageKey)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OutboxMessages::EventType)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OutboxMessages::SchemaVersion)
+                            .integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OutboxMessages::Payload).text().not_null())
                     .col(ColumnDef::new(OutboxMessages::Traceparent).string().null())
                     .col(ColumnDef::new(OutboxMessages::Tracestate).string().null())
@@ -176,8 +193,16 @@ impl MigrationTrait for PlumbingMigration {
                     .col(ColumnDef::new(InboxMessages::Consumer).string().not_null())
                     .col(ColumnDef::new(InboxMessages::EventId).uuid().not_null())
                     .col(ColumnDef::new(InboxMessages::Topic).string().not_null())
-                    .col(ColumnDef::new(InboxMessages::Partition).integer().not_null())
-                    .col(ColumnDef::new(InboxMessages::Offset).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(InboxMessages::Partition)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(InboxMessages::Offset)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(InboxMessages::EventType).string().not_null())
                     .col(
                         ColumnDef::new(InboxMessages::ProcessedAt)

@@ -33,7 +33,9 @@ impl TraceContext {
         TraceContextPropagator::new().inject_context(&context, &mut carrier);
         Self {
             traceparent: carrier.remove(headers::TRACEPARENT),
-            tracestate: carrier.remove(headers::TRACESTATE).filter(|s| !s.is_empty()),
+            tracestate: carrier
+                .remove(headers::TRACESTATE)
+                .filter(|s| !s.is_empty()),
         }
     }
 

@@ -9,18 +9,19 @@ use std::sync::LazyLock;
 
 use crate::envelope::{DecodeError, EVENT_TYPES, Envelope, RawEnvelope, event_schema};
 
-static VALIDATORS: LazyLock<HashMap<(&'static str, u32), jsonschema::Validator>> = LazyLock::new(|| {
-    EVENT_TYPES
-        .iter()
-        .map(|info| {
-            let schema = event_schema(info.event_type, info.schema_version)
-                .expect("every listed event type has a schema");
-            let validator = jsonschema::validator_for(&schema)
-                .unwrap_or_else(|e| panic!("schema of {} is invalid: {e}", info.event_type));
-            ((info.event_type, info.schema_version), validator)
-        })
-        .collect()
-});
+static VALIDATORS: LazyLock<HashMap<(&'static str, u32), jsonschema::Validator>> =
+    LazyLock::new(|| {
+        EVENT_TYPES
+            .iter()
+            .map(|info| {
+                let schema = event_schema(info.event_type, info.schema_version)
+                    .expect("every listed event type has a schema");
+                let validator = jsonschema::validator_for(&schema)
+                    .unwrap_or_else(|e| panic!("schema of {} is invalid: {e}", info.event_type));
+                ((info.event_type, info.schema_version), validator)
+            })
+            .collect()
+    });
 
 /// Decodes a record's value: JSON, envelope, known type and version, valid
 /// against its schema, then typed.
@@ -54,7 +55,11 @@ pub fn decode(value: Option<&[u8]>) -> Result<Envelope, DecodeError> {
         .take(3)
         .map(|e| {
             let path = e.instance_path.to_string();
-            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
             format!("at {path}: {e}")
         })
         .collect();

@@ -65,8 +65,15 @@ fn every_event_type_round_trips_and_validates_against_its_schema() {
 
         let schema = event_schema(info.event_type, info.schema_version).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{} breaks its own schema: {errors:?}", info.event_type);
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} breaks its own schema: {errors:?}",
+            info.event_type
+        );
 
         let decoded = Envelope::from_bytes(&envelope.to_bytes()).unwrap();
         assert_eq!(decoded, envelope, "{} does not round-trip", info.event_type);
@@ -81,7 +88,10 @@ fn wire_format_uses_snake_case_upper_case_enums_and_rfc3339_utc() {
     assert_eq!(json["occurred_at"], "2026-11-22T10:00:00Z");
     assert_eq!(json["payload"]["rejected_by"], "INVENTORY");
     let placed = examples::envelope_of("OrderPlaced").unwrap().to_json();
-    assert_eq!(placed["payload"]["total"], serde_json::json!({"amount_minor": 3998, "currency": "EUR"}));
+    assert_eq!(
+        placed["payload"]["total"],
+        serde_json::json!({"amount_minor": 3998, "currency": "EUR"})
+    );
 }
 
 fn placed_with(mutate: impl FnOnce(&mut serde_json::Value)) -> Result<Envelope, DecodeError> {
@@ -94,10 +104,17 @@ fn placed_with(mutate: impl FnOnce(&mut serde_json::Value)) -> Result<Envelope, 
 fn invalid_payloads_are_refused_with_the_reason() {
     let zero = placed_with(|j| j["payload"]["lines"][0]["quantity"] = 0.into()).unwrap_err();
     assert_eq!(zero.code(), "SCHEMA_VIOLATION");
-    assert!(zero.to_string().contains("quantity must be at least 1"), "{zero}");
+    assert!(
+        zero.to_string().contains("quantity must be at least 1"),
+        "{zero}"
+    );
 
-    let negative = placed_with(|j| j["payload"]["total"]["amount_minor"] = (-1).into()).unwrap_err();
-    assert!(negative.to_string().contains("must not be negative"), "{negative}");
+    let negative =
+        placed_with(|j| j["payload"]["total"]["amount_minor"] = (-1).into()).unwrap_err();
+    assert!(
+        negative.to_string().contains("must not be negative"),
+        "{negative}"
+    );
 
     let currency = placed_with(|j| j["payload"]["total"]["currency"] = "eur".into()).unwrap_err();
     assert!(currency.to_string().contains("ISO 4217"), "{currency}");
@@ -117,5 +134,8 @@ fn invalid_payloads_are_refused_with_the_reason() {
     .unwrap_err();
     assert_eq!(missing.code(), "INVALID_ENVELOPE");
 
-    assert_eq!(Envelope::from_bytes(b"{not json").unwrap_err().code(), "INVALID_JSON");
+    assert_eq!(
+        Envelope::from_bytes(b"{not json").unwrap_err().code(),
+        "INVALID_JSON"
+    );
 }

@@ -1,0 +1,379 @@
+//! Test support for the plumbing tests: a database with the plumbing tables
+//! and an `applied_events` table, topics under a fresh prefix on the real
+//! broker, a recording handler, and helpers that read Kafka directly.
+
+use std::future::Future;
+use std::time::Duration;
+
+use events::plumbing::{
+    ConsumerSettings, EventConsumer, EventHandler, HandlerContext, HandlerError, KafkaSettings,
+    Outbox, OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics,
+};
+use events::{Envelope, Event, Topic, TopicNames};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm_migration::prelude::*;
+use testkit::TestDatabase;
+use tokio_util::sync::CancellationToken;
+
+struct TestMigrator;
+
+impl MigratorTrait for TestMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(PlumbingMigration)]
+    }
+}
+
+/// One test's world: its own database and topic prefix on the shared broker.
+pub struct Harness {
+    pub db: DatabaseConnection,
+    pub kafka: KafkaSettings,
+    pub outbox: Outbox,
+    pub database: TestDatabase,
+    pub shutdown: CancellationToken,
+}
+
+pub async fn harness() -> Harness {
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let database = TestDatabase::create().await;
+    let db = Database::connect(&database.url).await.unwrap();
+    TestMigrator::up(&db, None).await.unwrap();
+    db.execute_unprepared(
+        "CREATE TABLE applied_events (
+             seq BIGSERIAL PRIMARY KEY,
+             event_id UUID NOT NULL,
+             event_type TEXT NOT NULL,
+             payload TEXT NOT NULL
+         )",
+    )
+    .await
+    .unwrap();
+    let kafka = KafkaSettings {
+        bootstrap_servers: bootstrap,
+        topics: TopicNames::new(testkit::topic_prefix()),
+        partitions: 3,
+        replication_factor: 1,
+    };
+    ensure_topics(&kafka, &Topic::ALL).await.unwrap();
+    Harness {
+        db,
+        kafka,
+        outbox: Outbox::new("plumbing-test"),
+        database,
+        shutdown: CancellationToken::new(),
+    }
+}
+
+impl Harness {
+    /// Starts the outbox relay in the background.
+    pub fn spawn_relay(&self) -> tokio::task::JoinHandle<()> {
+        let relay = OutboxRelay::new(
+            self.db.clone(),
+            &self.kafka,
+            &self.outbox,
+            RelaySettings::default(),
+        )
+        .unwrap();
+        tokio::spawn(relay.run_until_stopped(self.shutdown.clone()))
+    }
+
+    /// Starts a consumer of every topic with [`RecordingHandler`], in `group`,
+    /// recording into the inbox as `inbox`. Returns its own stop token.
+    pub fn spawn_consumer(
+        &self,
+        group: &str,
+        inbox: &str,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        self.spawn_consumer_on(self.db.clone(), group, inbox)
+    }
+
+    pub fn spawn_consumer_on(
+        &self,
+        db: DatabaseConnection,
+        group: &str,
+        inbox: &str,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let mut settings = ConsumerSettings::new(self.group(group), &Topic::ALL);
+        settings.inbox_name = inbox.to_owned();
+        let consumer = EventConsumer::new(
+            db,
+            &self.kafka,
+            self.outbox.clone(),
+            settings,
+            RecordingHandler,
+        )
+        .unwrap();
+        let stop = self.shutdown.child_token();
+        (stop.clone(), tokio::spawn(consumer.run_until_stopped(stop)))
+    }
+
+    /// The broker name of a group, unique to this test.
+    pub fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.kafka.topics.prefix())
+    }
+
+    /// Writes events into the outbox in one transaction and wakes the relay.
+    pub async fn enqueue(&self, events: impl IntoIterator<Item = Event>) -> Vec<Envelope> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await.unwrap();
+        let mut written = Vec::new();
+        for event in events {
+            let envelope = self.outbox.envelope(event);
+            self.outbox.enqueue(&txn, &envelope).await.unwrap();
+            written.push(envelope);
+        }
+        self.outbox.commit(txn).await.unwrap();
+        written
+    }
+
+    /// Rows in `applied_events`: (event_id, event_type, payload), in order.
+    pub async fn applied(&self) -> Vec<(uuid::Uuid, String, String)> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT event_id, event_type, payload FROM applied_events ORDER BY seq",
+            ))
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.try_get("", "event_id").unwrap(),
+                    r.try_get("", "event_type").unwrap(),
+                    r.try_get("", "payload").unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index(0).unwrap()
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        self.kafka.producer("plumbing-test-raw").unwrap()
+    }
+
+    /// Produces a raw record, bypassing the outbox.
+    pub async fn produce_raw(
+        &self,
+        producer: &FutureProducer,
+        topic: Topic,
+        key: &str,
+        value: &[u8],
+        event_type: &str,
+    ) {
+        let name = self.kafka.topics.name(topic);
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "event_type",
+                value: Some(event_type),
+            })
+            .insert(Header {
+                key: "schema_version",
+                value: Some("1"),
+            });
+        producer
+            .send(
+                FutureRecord::to(&name)
+                    .key(key)
+                    .payload(value)
+                    .headers(headers),
+                Timeout::After(Duration::from_secs(10)),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    /// Every record of a broker topic, read from the beginning until `count`
+    /// records arrived (or 30 s passed, then the test fails).
+    pub async fn read_topic(&self, topic_name: &str, count: usize) -> Vec<OwnedMessage> {
+        let consumer: StreamConsumer = self
+            .kafka
+            .client_config("plumbing-test-reader")
+            .set(
+                "group.id",
+                format!(
+                    "{}reader-{}",
+                    self.kafka.topics.prefix(),
+                    uuid::Uuid::new_v4()
+                ),
+            )
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..self.kafka.partitions {
+            assignment
+                .add_partition_offset(topic_name, partition, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut records = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while records.len() < count {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(message)) => records.push(message.detach()),
+                Ok(Err(error)) => panic!("reading {topic_name}: {error}"),
+                Err(_) => panic!(
+                    "only {} of {count} records arrived on {topic_name}",
+                    records.len()
+                ),
+            }
+        }
+        records
+    }
+
+    /// How many records a broker topic holds now.
+    pub async fn read_topic_count(&self, topic_name: &str) -> i64 {
+        let kafka = self.kafka.clone();
+        let topic_name = topic_name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = kafka.client_config("count").create().unwrap();
+            (0..kafka.partitions)
+                .map(|p| {
+                    let (low, high) = consumer
+                        .fetch_watermarks(&topic_name, p, Duration::from_secs(5))
+                        .unwrap();
+                    high - low
+                })
+                .sum()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Whether `group` has committed offsets at the end of every partition of
+    /// every topic (it has consumed everything).
+    pub async fn caught_up(&self, group: &str) -> bool {
+        let group = self.group(group);
+        let kafka = self.kafka.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = kafka
+                .client_config("lag-check")
+                .set("group.id", &group)
+                .create()
+                .unwrap();
+            let mut list = TopicPartitionList::new();
+            for topic in Topic::ALL {
+                for partition in 0..kafka.partitions {
+                    list.add_partition(&kafka.topics.name(topic), partition);
+                }
+            }
+            let committed = consumer
+                .committed_offsets(list, Duration::from_secs(5))
+                .unwrap();
+            committed.elements().iter().all(|element| {
+                let (_, high) = consumer
+                    .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(5))
+                    .unwrap();
+                match element.offset() {
+                    Offset::Offset(offset) => offset >= high,
+                    _ => high == 0,
+                }
+            })
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Sets `group`'s committed offsets back to the start of every partition,
+    /// as if its consumer had never stored an offset. The group must be idle.
+    pub async fn rewind(&self, group: &str) {
+        let group = self.group(group);
+        let kafka = self.kafka.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = kafka
+                .client_config("rewind")
+                .set("group.id", &group)
+                .create()
+                .unwrap();
+            let mut list = TopicPartitionList::new();
+            for topic in Topic::ALL {
+                for partition in 0..kafka.partitions {
+                    list.add_partition_offset(
+                        &kafka.topics.name(topic),
+                        partition,
+                        Offset::Offset(0),
+                    )
+                    .unwrap();
+                }
+            }
+            consumer
+                .commit(&list, rdkafka::consumer::CommitMode::Sync)
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Polls `check` every 100 ms until it is true; fails the test after `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Header value of a record as a string.
+pub fn header(message: &OwnedMessage, key: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Records every event in `applied_events`; an `OrderRejected` whose reason
+/// is `poison` is refused permanently.
+pub struct RecordingHandler;
+
+impl EventHandler for RecordingHandler {
+    async fn handle(
+        &self,
+        ctx: &mut HandlerContext<'_>,
+        event: &Envelope,
+    ) -> Result<(), HandlerError> {
+        if let Event::OrderRejected(rejected) = &event.event
+            && rejected.reason == "poison"
+        {
+            return Err(HandlerError::permanent("the test handler refuses poison"));
+        }
+        ctx.txn()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO applied_events (event_id, event_type, payload) VALUES ($1, $2, $3)",
+                [
+                    event.event_id.into(),
+                    event.event.event_type().into(),
+                    serde_json::to_string(&event.to_json()).unwrap().into(),
+                ],
+            ))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,467 @@
+//! The plumbing against a real Kafka broker and PostgreSQL: outbox, relay,
+//! consumer, inbox, dead letters, crash and outage behaviour, tracing.
+
+use std::time::Duration;
+
+use events::plumbing::{OutboxRelay, RelaySettings};
+use events::{Envelope, Event, EventPayload, OrderRejected, Participant, Topic, examples, headers};
+use rdkafka::Message;
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::helpers::{Harness, eventually, harness, header};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn order_rejected(order_id: uuid::Uuid, reason: &str) -> Event {
+    OrderRejected {
+        order_id,
+        rejected_by: Participant::Inventory,
+        reason: reason.into(),
+    }
+    .into()
+}
+
+async fn applied_count(h: &Harness) -> usize {
+    h.applied().await.len()
+}
+
+/// Test 1: every event type, through outbox, relay and consumer, arrives with
+/// payload and headers intact.
+#[tokio::test]
+async fn every_event_type_travels_from_outbox_to_consumer_intact() {
+    let h = harness().await;
+    h.spawn_relay();
+    h.spawn_consumer("all", "all");
+    let written = h.enqueue(examples::all()).await;
+    assert_eq!(written.len(), 16);
+
+    eventually("all 16 events applied", WAIT, || async {
+        applied_count(&h).await == 16
+    })
+    .await;
+    let applied = h.applied().await;
+    for envelope in &written {
+        let (_, event_type, payload) = applied
+            .iter()
+            .find(|(id, _, _)| *id == envelope.event_id)
+            .unwrap_or_else(|| panic!("{} not applied", envelope.event.event_type()));
+        assert_eq!(event_type, envelope.event.event_type());
+        let received = Envelope::from_json(serde_json::from_str(payload).unwrap()).unwrap();
+        assert_eq!(
+            &received, envelope,
+            "payload of {event_type} changed on the way"
+        );
+    }
+
+    for topic in Topic::ALL {
+        let expected: Vec<&Envelope> = written
+            .iter()
+            .filter(|e| e.event.topic() == topic)
+            .collect();
+        let records = h
+            .read_topic(&h.kafka.topics.name(topic), expected.len())
+            .await;
+        for record in records {
+            let envelope = Envelope::from_bytes(record.payload().unwrap()).unwrap();
+            assert_eq!(
+                record.key(),
+                Some(envelope.key().to_string().as_bytes()),
+                "keyed by aggregate id"
+            );
+            assert_eq!(
+                header(&record, headers::EVENT_TYPE).as_deref(),
+                Some(envelope.event.event_type())
+            );
+            assert_eq!(
+                header(&record, headers::SCHEMA_VERSION),
+                Some("1".to_owned())
+            );
+            assert!(expected.iter().any(|e| **e == envelope));
+        }
+    }
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM outbox_messages WHERE published_at IS NULL")
+            .await,
+        0
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM inbox_messages").await, 16);
+}
+
+/// Test 2: the relay dies after the broker acknowledged a batch and before it
+/// marked the rows; after restart the rows are published again, and the
+/// consumer still applies each effect exactly once.
+#[tokio::test]
+async fn relay_crash_between_publish_and_mark_applies_each_effect_once() {
+    let h = harness().await;
+    let order_id = uuid::Uuid::now_v7();
+    let events: Vec<Event> = (0..20)
+        .map(|i| order_rejected(order_id, &format!("reason {i}")))
+        .collect();
+    let written = h.enqueue(events).await;
+
+    // The relay's first life: publish, then "crash" before marking.
+    let doomed =
+        OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, RelaySettings::default()).unwrap();
+    let rows = OutboxRelay::pending(&h.db, 100).await.unwrap();
+    assert_eq!(rows.len(), 20);
+    doomed.publish(&rows).await.unwrap();
+    drop(doomed);
+    let orders = h.kafka.topics.name(OrderRejected::TOPIC);
+    assert_eq!(
+        h.read_topic(&orders, 20).await.len(),
+        20,
+        "the first life published"
+    );
+
+    // Second life: republishes the unmarked rows.
+    h.spawn_relay();
+    h.spawn_consumer("saga", "saga");
+    h.read_topic(&orders, 40).await;
+    eventually("the consumer caught up with all 40 records", WAIT, || {
+        h.caught_up("saga")
+    })
+    .await;
+
+    let applied = h.applied().await;
+    assert_eq!(applied.len(), 20, "each effect exactly once");
+    let applied_ids: Vec<uuid::Uuid> = applied.iter().map(|(id, _, _)| *id).collect();
+    let written_ids: Vec<uuid::Uuid> = written.iter().map(|e| e.event_id).collect();
+    assert_eq!(
+        applied_ids, written_ids,
+        "one key: applied in publication order"
+    );
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM outbox_messages WHERE published_at IS NULL")
+            .await,
+        0
+    );
+}
+
+/// Test 3: the consumer dies after its database commit and before its offsets
+/// are stored; after restart the records are delivered again and nothing is
+/// applied twice.
+#[tokio::test]
+async fn consumer_crash_after_commit_before_offsets_applies_nothing_twice() {
+    let h = harness().await;
+    h.spawn_relay();
+    let written = h.enqueue(examples::all()).await;
+
+    let (stop, task) = h.spawn_consumer("inventory", "inventory");
+    eventually("first life applied everything", WAIT, || async {
+        applied_count(&h).await == 16
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    // What a crash before storing offsets leaves behind: effects committed,
+    // offsets of the group at the start.
+    h.rewind("inventory").await;
+    assert!(
+        !h.caught_up("inventory").await,
+        "the group must re-read everything"
+    );
+
+    h.spawn_consumer("inventory", "inventory");
+    eventually("second life re-read everything", WAIT, || {
+        h.caught_up("inventory")
+    })
+    .await;
+    let applied = h.applied().await;
+    assert_eq!(
+        applied.len(),
+        written.len(),
+        "re-delivered records were skipped by the inbox"
+    );
+}
+
+/// Test 4: poison records (invalid JSON, unknown event type, schema violation,
+/// refused by the handler) land in the dead-letter topic with the reason in
+/// their headers, and the records after them on the same partition are
+/// still processed, in order.
+#[tokio::test]
+async fn poison_records_are_dead_lettered_and_the_partition_keeps_flowing() {
+    let h = harness().await;
+    h.spawn_consumer("dlq", "dlq");
+    let producer = h.producer();
+    let order_id = uuid::Uuid::now_v7();
+    let key = order_id.to_string();
+    let good = |n: u32| {
+        h.outbox
+            .envelope(order_rejected(order_id, &format!("good {n}")))
+    };
+    let good_events: Vec<Envelope> = (0..5).map(good).collect();
+
+    let mut unknown = good(99).to_json();
+    unknown["event_type"] = "OrderTeleported".into();
+    let mut violation = examples::envelope_of("OrderPlaced").unwrap().to_json();
+    violation["payload"]["order_id"] = key.clone().into();
+    violation["payload"]["lines"][0]["quantity"] = 0.into();
+    let poison = h.outbox.envelope(order_rejected(order_id, "poison"));
+
+    let sequence: Vec<(Vec<u8>, &str)> = vec![
+        (good_events[0].to_bytes(), "OrderRejected"),
+        (b"{this is not json".to_vec(), "OrderRejected"),
+        (good_events[1].to_bytes(), "OrderRejected"),
+        (serde_json::to_vec(&unknown).unwrap(), "OrderTeleported"),
+        (good_events[2].to_bytes(), "OrderRejected"),
+        (serde_json::to_vec(&violation).unwrap(), "OrderPlaced"),
+        (good_events[3].to_bytes(), "OrderRejected"),
+        (poison.to_bytes(), "OrderRejected"),
+        (good_events[4].to_bytes(), "OrderRejected"),
+    ];
+    for (value, event_type) in &sequence {
+        h.produce_raw(&producer, Topic::Orders, &key, value, event_type)
+            .await;
+    }
+
+    eventually("the good records applied", WAIT, || async {
+        applied_count(&h).await == 5
+    })
+    .await;
+    let applied: Vec<uuid::Uuid> = h.applied().await.into_iter().map(|(id, _, _)| id).collect();
+    let expected: Vec<uuid::Uuid> = good_events.iter().map(|e| e.event_id).collect();
+    assert_eq!(
+        applied, expected,
+        "good records applied once each, in partition order"
+    );
+
+    let dead = h
+        .read_topic(&h.kafka.topics.dead_letter(Topic::Orders), 4)
+        .await;
+    let codes: Vec<String> = dead
+        .iter()
+        .map(|m| header(m, headers::DLQ_ERROR_CODE).unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "INVALID_JSON",
+            "UNKNOWN_EVENT_TYPE",
+            "SCHEMA_VIOLATION",
+            "HANDLER_REJECTED"
+        ]
+    );
+    let original_offsets = [1, 3, 5, 7];
+    let originals = [1usize, 3, 5, 7].map(|i| &sequence[i].0);
+    for ((record, offset), original) in dead.iter().zip(original_offsets).zip(originals) {
+        assert_eq!(
+            record.payload(),
+            Some(original.as_slice()),
+            "the dead letter keeps the original value"
+        );
+        assert_eq!(record.key(), Some(key.as_bytes()));
+        assert_eq!(
+            header(record, headers::DLQ_ORIGINAL_TOPIC),
+            Some(h.kafka.topics.name(Topic::Orders))
+        );
+        assert_eq!(
+            header(record, headers::DLQ_ORIGINAL_OFFSET),
+            Some(offset.to_string())
+        );
+        assert!(header(record, headers::DLQ_ORIGINAL_PARTITION).is_some());
+        assert_eq!(
+            header(record, headers::DLQ_CONSUMER_GROUP),
+            Some(h.group("dlq"))
+        );
+        assert!(
+            header(record, headers::DLQ_FAILED_AT)
+                .unwrap()
+                .ends_with('Z')
+        );
+        assert!(!header(record, headers::DLQ_ERROR).unwrap().is_empty());
+        assert!(
+            header(record, headers::EVENT_TYPE).is_some(),
+            "original headers are kept"
+        );
+    }
+    let violation_reason = header(&dead[2], headers::DLQ_ERROR).unwrap();
+    assert!(
+        violation_reason.contains("/payload/lines/0/quantity"),
+        "{violation_reason}"
+    );
+    eventually("offsets committed past the poison", WAIT, || {
+        h.caught_up("dlq")
+    })
+    .await;
+}
+
+/// Test 5: while the database is unreachable the consumer retries and loses
+/// nothing; when it returns, processing resumes.
+#[tokio::test]
+async fn consumer_retries_while_the_database_is_down_and_loses_nothing() {
+    let h = harness().await;
+    // The consumer gets its own pool, so that the test keeps a way in.
+    let consumer_db = Database::connect(&h.database.url).await.unwrap();
+    h.spawn_consumer_on(consumer_db, "outage", "outage");
+    let producer = h.producer();
+    let order_id = uuid::Uuid::now_v7();
+    let key = order_id.to_string();
+    let first = h
+        .outbox
+        .envelope(order_rejected(order_id, "before the outage"));
+    h.produce_raw(
+        &producer,
+        Topic::Orders,
+        &key,
+        &first.to_bytes(),
+        "OrderRejected",
+    )
+    .await;
+    eventually("the first record applied", WAIT, || async {
+        applied_count(&h).await == 1
+    })
+    .await;
+
+    // Take the database away: refuse new connections, cut the existing ones.
+    let name = h.database.url.rsplit('/').next().unwrap().to_owned();
+    let admin = Database::connect(h.database.url.replace(&format!("/{name}"), "/postgres"))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .unwrap();
+
+    let during: Vec<Envelope> = (0..10)
+        .map(|i| {
+            h.outbox
+                .envelope(order_rejected(order_id, &format!("during the outage {i}")))
+        })
+        .collect();
+    for envelope in &during {
+        h.produce_raw(
+            &producer,
+            Topic::Orders,
+            &key,
+            &envelope.to_bytes(),
+            "OrderRejected",
+        )
+        .await;
+    }
+    // Long enough for several failed attempts and back-offs.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !h.caught_up("outage").await,
+        "offsets must not move while nothing could be applied"
+    );
+    let dead_letters = h
+        .read_topic_count(&h.kafka.topics.dead_letter(Topic::Orders))
+        .await;
+    assert_eq!(
+        dead_letters, 0,
+        "an outage is transient: nothing is dead-lettered"
+    );
+
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    eventually("the backlog applied after the outage", WAIT, || async {
+        applied_count(&h).await == 11
+    })
+    .await;
+    let applied: Vec<uuid::Uuid> = h.applied().await.into_iter().map(|(id, _, _)| id).collect();
+    let expected: Vec<uuid::Uuid> = std::iter::once(&first)
+        .chain(&during)
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(applied, expected, "nothing lost, nothing doubled, in order");
+    eventually("offsets committed after recovery", WAIT, || {
+        h.caught_up("outage")
+    })
+    .await;
+}
+
+/// The trace context of the request that wrote an event travels through the
+/// outbox and Kafka headers and becomes the parent of the consumer's span.
+#[tokio::test]
+async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
+    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+    use tracing::Instrument;
+    use tracing::instrument::WithSubscriber;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let h = harness().await;
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test"))),
+    );
+
+    h.spawn_relay();
+    let group = "traced";
+    let consumer = {
+        let mut settings =
+            events::plumbing::ConsumerSettings::new(h.group(group), &[Topic::Orders]);
+        settings.inbox_name = group.into();
+        events::plumbing::EventConsumer::new(
+            h.db.clone(),
+            &h.kafka,
+            h.outbox.clone(),
+            settings,
+            crate::helpers::RecordingHandler,
+        )
+        .unwrap()
+    };
+    tokio::spawn(
+        consumer
+            .run_until_stopped(h.shutdown.clone())
+            .with_subscriber(dispatch.clone()),
+    );
+
+    let request_span =
+        tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("POST /orders"));
+    let trace_id = async {
+        let trace_id = tracing::Span::current()
+            .context()
+            .span()
+            .span_context()
+            .trace_id();
+        h.enqueue([order_rejected(uuid::Uuid::now_v7(), "traced")])
+            .await;
+        trace_id
+    }
+    .instrument(request_span)
+    .with_subscriber(dispatch.clone())
+    .await;
+
+    eventually("the traced event applied", WAIT, || async {
+        applied_count(&h).await == 1
+    })
+    .await;
+    let records = h.read_topic(&h.kafka.topics.name(Topic::Orders), 1).await;
+    let traceparent = header(&records[0], headers::TRACEPARENT).expect("a traceparent header");
+    assert!(
+        traceparent.contains(&trace_id.to_string()),
+        "{traceparent} is not in trace {trace_id}"
+    );
+
+    eventually("the consumer span exported", WAIT, || async {
+        let _ = provider.force_flush();
+        exporter
+            .get_finished_spans()
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "handle_event")
+    })
+    .await;
+    let spans = exporter.get_finished_spans().unwrap();
+    let handled = spans.iter().find(|s| s.name == "handle_event").unwrap();
+    assert_eq!(
+        handled.span_context.trace_id(),
+        trace_id,
+        "the consumer's span belongs to the request's trace"
+    );
+}
