@@ -1,0 +1,285 @@
+//! Assembling and running a service.
+//!
+//! ```text
+//! ServiceBuilder::start::<Migrator>(settings, topics)   database migrated, topics created, relay running
+//!     .consume("saga", &[Topic::Orders], handler)?     a consumer group per handler
+//!     .serve(api_router, title, description).await?   HTTP bound (port 0 works): an App
+//! App::run_until_stopped()                             until the shutdown token is cancelled
+//! ```
+//!
+//! Every background task and the HTTP server share one shutdown token; the
+//! [`App`] waits for all of them, so a stopped service has committed its
+//! consumer offsets and left no task behind.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use events::Topic;
+use events::plumbing::{
+    ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay,
+    RelaySettings, ensure_topics,
+};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::{Authenticator, RefuseAll, SharedAuthenticator};
+use crate::database::connect_and_migrate;
+use crate::health::{self, Probes};
+use crate::settings::ServiceSettings;
+use crate::{http, openapi};
+
+/// A service being assembled; see the [module docs](self).
+pub struct ServiceBuilder {
+    settings: ServiceSettings,
+    db: DatabaseConnection,
+    kafka: KafkaSettings,
+    outbox: Outbox,
+    shutdown: CancellationToken,
+    tasks: Vec<(String, JoinHandle<()>)>,
+    authenticator: SharedAuthenticator,
+}
+
+impl ServiceBuilder {
+    /// Connects the database and applies `M`'s migrations, creates `topics`
+    /// (and their dead-letter topics) if missing, and starts the outbox relay.
+    ///
+    /// # Errors
+    /// When the database is unreachable or a migration fails, or the broker
+    /// stays unreachable for 60 s.
+    pub async fn start<M: MigratorTrait>(
+        settings: ServiceSettings,
+        topics: &[Topic],
+    ) -> anyhow::Result<Self> {
+        let db = connect_and_migrate::<M>(
+            &settings.database_url(),
+            settings.common.database_max_connections,
+        )
+        .await?;
+        let kafka = settings.common.kafka();
+        create_topics_with_retry(&kafka, topics).await?;
+        let outbox = Outbox::new(settings.name);
+        let shutdown = CancellationToken::new();
+        let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, RelaySettings::default())?;
+        let mut builder = Self {
+            settings,
+            db,
+            kafka,
+            outbox,
+            shutdown,
+            tasks: Vec::new(),
+            authenticator: SharedAuthenticator(Arc::new(RefuseAll)),
+        };
+        let token = builder.shutdown.clone();
+        builder.spawn("outbox-relay", relay.run_until_stopped(token));
+        Ok(builder)
+    }
+
+    /// The service's database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The service's outbox.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The Kafka settings.
+    pub fn kafka(&self) -> &KafkaSettings {
+        &self.kafka
+    }
+
+    /// The token that stops everything.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Uses `authenticator` for the [`Caller`](crate::Caller) extractor.
+    pub fn authenticator(&mut self, authenticator: Arc<dyn Authenticator>) -> &mut Self {
+        self.authenticator = SharedAuthenticator(authenticator);
+        self
+    }
+
+    /// Starts a consumer of `topics` applying `handler`, in the consumer
+    /// group `<prefix><service>.<name>`, de-duplicating as `<name>`.
+    ///
+    /// # Errors
+    /// When the consumer cannot be created or subscribed.
+    pub fn consume<H: EventHandler>(
+        &mut self,
+        name: &str,
+        topics: &[Topic],
+        handler: H,
+    ) -> anyhow::Result<&mut Self> {
+        let group = format!(
+            "{}{}.{name}",
+            self.kafka.topics.prefix(),
+            self.settings.name
+        );
+        let mut settings = ConsumerSettings::new(group, topics);
+        settings.inbox_name = name.to_owned();
+        let consumer = EventConsumer::new(
+            self.db.clone(),
+            &self.kafka,
+            self.outbox.clone(),
+            settings,
+            handler,
+        )?;
+        let token = self.shutdown.clone();
+        self.spawn(
+            &format!("consumer {name}"),
+            consumer.run_until_stopped(token),
+        );
+        Ok(self)
+    }
+
+    /// Runs a service-specific background task; it must end when the
+    /// shutdown token is cancelled.
+    pub fn spawn(
+        &mut self,
+        name: &str,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> &mut Self {
+        self.tasks.push((name.to_owned(), tokio::spawn(task)));
+        self
+    }
+
+    /// Binds the HTTP listener and serves `api` plus the operations routes,
+    /// `/openapi.json` and `/docs`.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn serve(
+        mut self,
+        api: OpenApiRouter,
+        title: &str,
+        description: &str,
+    ) -> anyhow::Result<App> {
+        let probes = Probes::new(self.db.clone(), &self.kafka, self.settings.name)?;
+        let (router, document) = api.merge(health::router(probes)).split_for_parts();
+        let document = openapi::finish(document, title, description);
+        let router = http::with_common_layers(
+            router.merge(openapi::docs_router(document)),
+            self.settings.common.http_body_limit_bytes,
+            self.authenticator.clone(),
+        );
+        let listener = tokio::net::TcpListener::bind(self.settings.http_addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.settings.http_addr))?;
+        let address = listener.local_addr()?;
+        let token = self.shutdown.clone();
+        self.spawn("http", async move {
+            let server =
+                axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned());
+            if let Err(error) = server.await {
+                tracing::error!(error = %error, "HTTP server failed");
+            }
+        });
+        tracing::info!(service = self.settings.name, %address, "listening");
+        Ok(App {
+            name: self.settings.name,
+            port: address.port(),
+            db: self.db,
+            shutdown: self.shutdown,
+            tasks: self.tasks,
+        })
+    }
+}
+
+async fn create_topics_with_retry(kafka: &KafkaSettings, topics: &[Topic]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match ensure_topics(kafka, topics).await {
+            Ok(()) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    bootstrap = kafka.bootstrap_servers,
+                    "cannot create topics yet; retrying"
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(error) => {
+                return Err(error.context(format!(
+                    "Kafka at {} is unreachable",
+                    kafka.bootstrap_servers
+                )));
+            }
+        }
+    }
+}
+
+/// A running service.
+pub struct App {
+    name: &'static str,
+    port: u16,
+    db: DatabaseConnection,
+    shutdown: CancellationToken,
+    tasks: Vec<(String, JoinHandle<()>)>,
+}
+
+impl App {
+    /// The HTTP port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The service's database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Cancel it to stop the service.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every task has ended. A task that ends before shutdown
+    /// was requested stops the whole service and is reported as an error.
+    ///
+    /// # Errors
+    /// When a task ended early or panicked.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let mut failed = Vec::new();
+        let mut pending: Vec<_> = self
+            .tasks
+            .into_iter()
+            .map(|(name, handle)| Box::pin(async move { (name, handle.await) }))
+            .collect();
+        while !pending.is_empty() {
+            let ((name, result), _, rest) = futures::future::select_all(pending).await;
+            pending = rest;
+            let early = !self.shutdown.is_cancelled();
+            match result {
+                Err(error) => failed.push(format!("{name} panicked: {error}")),
+                Ok(()) if early => failed.push(format!("{name} stopped unexpectedly")),
+                Ok(()) => {}
+            }
+            if early {
+                tracing::error!(
+                    service = self.name,
+                    task = name,
+                    "task ended before shutdown; stopping the service"
+                );
+                self.shutdown.cancel();
+            }
+        }
+        self.db.clone().close().await.ok();
+        tracing::info!(service = self.name, "stopped");
+        anyhow::ensure!(failed.is_empty(), "{}: {}", self.name, failed.join("; "));
+        Ok(())
+    }
+
+    /// Requests shutdown and waits for it.
+    ///
+    /// # Errors
+    /// As [`run_until_stopped`](Self::run_until_stopped).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.run_until_stopped().await
+    }
+}

@@ -1,0 +1,155 @@
+//! Operations endpoints: liveness, readiness and Prometheus metrics.
+//!
+//! Metrics every service exports (besides HTTP request counts and latency):
+//! `oms_consumer_lag` (per group, topic, partition), `oms_outbox_backlog`,
+//! `oms_outbox_published_total`, `oms_handler_duration_seconds`,
+//! `oms_events_processed_total`, `oms_events_duplicate_total` and
+//! `oms_dead_letters_total` (per topic and error code).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::Json;
+use crate::problem::Problem;
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> PrometheusHandle {
+    PROMETHEUS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .expect("bucket list is not empty");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// What readiness checks: the service's database and its broker.
+#[derive(Clone)]
+pub struct Probes {
+    db: DatabaseConnection,
+    kafka: Arc<BaseConsumer>,
+    metrics: PrometheusHandle,
+}
+
+impl Probes {
+    /// Probes of `db` and the cluster at `kafka`.
+    ///
+    /// # Errors
+    /// When the Kafka client cannot be created.
+    pub fn new(
+        db: DatabaseConnection,
+        kafka: &events::plumbing::KafkaSettings,
+        service: &str,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            kafka: Arc::new(
+                kafka
+                    .client_config(&format!("{service}-readiness"))
+                    .create()?,
+            ),
+            metrics: prometheus(),
+        })
+    }
+}
+
+/// Liveness answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: String,
+}
+
+/// Readiness answer: each dependency's state.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` or the error.
+    pub database: String,
+    /// `ok` or the error.
+    pub kafka: String,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// The database and the broker are reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency is unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(probes): State<Probes>) -> Result<Json<Readiness>, Problem> {
+    let database = match probes.db.ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    let kafka_client = probes.kafka.clone();
+    let kafka = match tokio::task::spawn_blocking(move || {
+        kafka_client.fetch_metadata(None, Duration::from_secs(2))
+    })
+    .await
+    {
+        Ok(Ok(metadata)) if !metadata.brokers().is_empty() => "ok".to_owned(),
+        Ok(Ok(_)) => "no brokers".to_owned(),
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => error.to_string(),
+    };
+    if database == "ok" && kafka == "ok" {
+        Ok(Json(Readiness { database, kafka }))
+    } else {
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_READY",
+            "A dependency is unreachable",
+        )
+        .with_extension("database", database)
+        .with_extension("kafka", kafka))
+    }
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+async fn metrics(State(probes): State<Probes>) -> impl IntoResponse {
+    probes.metrics.run_upkeep();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        probes.metrics.render(),
+    )
+}
+
+/// The operations routes.
+pub fn router(probes: Probes) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .with_state(probes)
+}

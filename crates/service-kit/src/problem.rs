@@ -1,0 +1,115 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`), each
+//! with a stable upper-case `code` that clients can switch on.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The media type of every error response.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error response. Serialized as
+/// `{"type", "title", "status", "code", "detail"?, …extensions}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:oms:problem:MALFORMED_JSON",
+    "title": "The request body is not valid JSON",
+    "status": 400,
+    "code": "MALFORMED_JSON",
+    "detail": "expected `,` or `}` at line 1 column 12"
+}))]
+pub struct Problem {
+    /// `urn:oms:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// A short summary of the problem type; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// A stable, upper-case, machine-readable code, e.g. `PAYLOAD_TOO_LARGE`.
+    pub code: String,
+    /// What went wrong in this occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Problem-specific members, e.g. `allowed_transitions`.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Problem {
+    /// A problem with a status, a stable code and a title.
+    pub fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:oms:problem:{code}"),
+            title: title.into(),
+            status: status.as_u16(),
+            code: code.to_owned(),
+            detail: None,
+            extensions: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds the occurrence's detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds a problem-specific member.
+    pub fn with_extension(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// 404 `NOT_FOUND`.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The resource does not exist",
+        )
+        .with_detail(detail)
+    }
+
+    /// 500 `INTERNAL`: logs `error` with its whole cause chain and tells the
+    /// client nothing about it.
+    pub fn internal(error: &anyhow::Error) -> Self {
+        tracing::error!(error = format!("{error:#}"), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Internal error",
+        )
+        .with_detail("The error was logged; retry later or contact the operator.")
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, axum::Json(self)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.code)?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problem {}

@@ -1,0 +1,118 @@
+//! Configuration shared by every service, from `OMS_*` environment variables
+//! or the equivalent flags (`--help` lists both with their defaults).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `OMS_KAFKA_BOOTSTRAP` | `127.0.0.1:9092` | Kafka bootstrap servers |
+//! | `OMS_TOPIC_PREFIX` | (empty) | prefix of every topic and consumer group name |
+//! | `OMS_TOPIC_PARTITIONS` | `6` | partitions of topics a service creates |
+//! | `OMS_TOPIC_REPLICATION_FACTOR` | `1` | replication factor of topics a service creates |
+//! | `OMS_DATA_DIR` | `data` | where SQLite databases live when no database URL is set |
+//! | `OMS_DATABASE_MAX_CONNECTIONS` | `10` | size of each service's connection pool |
+//! | `OMS_HTTP_BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
+//! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
+//! | `RUST_LOG` | `info` | log filter |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
+//!
+//! Each service adds its own address and database URL, e.g.
+//! `OMS_ORDER_HTTP_ADDR` and `OMS_ORDER_DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use events::TopicNames;
+use events::plumbing::KafkaSettings;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Settings every service shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonSettings {
+    /// Kafka bootstrap servers (host:port, comma-separated).
+    #[arg(long, env = "OMS_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    pub kafka_bootstrap: String,
+    /// Prefix of every topic and consumer group name.
+    #[arg(long, env = "OMS_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Partitions of the topics a service creates.
+    #[arg(long, env = "OMS_TOPIC_PARTITIONS", default_value_t = 6)]
+    pub topic_partitions: i32,
+    /// Replication factor of the topics a service creates.
+    #[arg(long, env = "OMS_TOPIC_REPLICATION_FACTOR", default_value_t = 1)]
+    pub topic_replication_factor: i32,
+    /// Folder of the SQLite databases used when no database URL is given.
+    #[arg(long, env = "OMS_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Connection pool size per service.
+    #[arg(long, env = "OMS_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+    /// Largest accepted HTTP request body, in bytes.
+    #[arg(long, env = "OMS_HTTP_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub http_body_limit_bytes: usize,
+    /// Log line format.
+    #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+impl CommonSettings {
+    /// Defaults for a local broker at `kafka_bootstrap`, as tests and
+    /// embedding programs want them.
+    pub fn local(kafka_bootstrap: impl Into<String>) -> Self {
+        Self {
+            kafka_bootstrap: kafka_bootstrap.into(),
+            topic_prefix: String::new(),
+            topic_partitions: 6,
+            topic_replication_factor: 1,
+            data_dir: PathBuf::from("data"),
+            database_max_connections: 10,
+            http_body_limit_bytes: 64 * 1024,
+            log_format: LogFormat::Pretty,
+        }
+    }
+
+    /// The Kafka part.
+    pub fn kafka(&self) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: self.kafka_bootstrap.clone(),
+            topics: TopicNames::new(self.topic_prefix.clone()),
+            partitions: self.topic_partitions,
+            replication_factor: self.topic_replication_factor,
+        }
+    }
+}
+
+/// Where one service listens and keeps its state.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Service name, e.g. `order-svc`: the events' `producer`, the consumer
+    /// group, the SQLite file name.
+    pub name: &'static str,
+    /// HTTP listen address; port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// Database URL (`postgres://…` or `sqlite://…`); `None` means
+    /// `sqlite://<data_dir>/<name>.sqlite`.
+    pub database_url: Option<String>,
+    /// The shared settings.
+    pub common: CommonSettings,
+}
+
+impl ServiceSettings {
+    /// The database URL to connect to.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}/{}.sqlite?mode=rwc",
+                self.common.data_dir.display(),
+                self.name
+            )
+        })
+    }
+}
