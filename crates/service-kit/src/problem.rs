@@ -11,15 +11,22 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An error response. Serialized as
 /// `{"type", "title", "status", "code", "detail"?, …extensions}`.
+///
+/// Boxed, so that `Result<T, Problem>` stays as small as `T` on the happy path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Problem(Box<ProblemDetails>);
+
+/// The members of a [`Problem`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
+#[schema(as = Problem, example = json!({
     "type": "urn:oms:problem:MALFORMED_JSON",
     "title": "The request body is not valid JSON",
     "status": 400,
     "code": "MALFORMED_JSON",
     "detail": "expected `,` or `}` at line 1 column 12"
 }))]
-pub struct Problem {
+pub struct ProblemDetails {
     /// `urn:oms:problem:<code>`.
     #[serde(rename = "type")]
     pub type_uri: String,
@@ -38,28 +45,48 @@ pub struct Problem {
     pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl utoipa::PartialSchema for Problem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ProblemDetails::schema()
+    }
+}
+
+impl ToSchema for Problem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        ProblemDetails::name()
+    }
+}
+
 impl Problem {
     /// A problem with a status, a stable code and a title.
     pub fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemDetails {
             type_uri: format!("urn:oms:problem:{code}"),
             title: title.into(),
             status: status.as_u16(),
             code: code.to_owned(),
             detail: None,
             extensions: serde_json::Map::new(),
-        }
+        }))
     }
 
     /// Adds the occurrence's detail.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
     }
 
     /// Adds a problem-specific member.
     pub fn with_extension(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.extensions.insert(key.to_owned(), value.into());
+        self.0.extensions.insert(key.to_owned(), value.into());
         self
     }
 

@@ -36,9 +36,14 @@ pub async fn kafka_bootstrap() -> &'static str {
                 return anyhow::Ok(bootstrap);
             }
             tokio::task::spawn_blocking(|| {
-                let data_dir =
-                    std::env::temp_dir().join(format!("oms-test-kafka-{}", std::process::id()));
-                start(&data_dir, Some(std::process::id())).map(|broker| broker.bootstrap)
+                let options = StartOptions {
+                    data_dir: std::env::temp_dir()
+                        .join(format!("oms-test-kafka-{}", std::process::id())),
+                    broker_port: None,
+                    watch_pid: Some(std::process::id()),
+                    remove_data_on_exit: true,
+                };
+                start(&options).map(|broker| broker.bootstrap)
             })
             .await?
         })
@@ -80,11 +85,13 @@ pub fn ensure_jars() -> anyhow::Result<PathBuf> {
     let staging = home.join(format!("libs.partial-{}", std::process::id()));
     let pom = crate::repo_root().join("infra/kafka/pom.xml");
     let status = Command::new("mvn")
-        .args(["-q", "-B", "-f"])
+        .args(["-q", "-B", "-Dstyle.color=never", "-f"])
         .arg(&pom)
         .arg("dependency:copy-dependencies")
         .arg(format!("-DoutputDirectory={}", staging.display()))
         .stdin(Stdio::null())
+        // Maven reports on stdout; ours carries the bootstrap address.
+        .stdout(std::io::stderr())
         .status()
         .context("could not run mvn (install Maven: apt-get install maven)")?;
     if !status.success() {
@@ -110,17 +117,35 @@ pub struct LocalKafka {
     pub pid: u32,
 }
 
-/// Formats `data_dir` (when new) and starts a broker on free loopback
-/// ports. With `watch_pid`, a watchdog stops the broker and deletes
-/// `data_dir` when that process exits.
+/// How to start a local broker.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Holds `server.properties`, the log directories and `kafka.log`.
+    /// An already formatted folder is reused, with its topics and offsets.
+    pub data_dir: PathBuf,
+    /// The client port; `None` picks a free one. The controller always
+    /// listens on a free port.
+    pub broker_port: Option<u16>,
+    /// Stop the broker when this process exits.
+    pub watch_pid: Option<u32>,
+    /// With `watch_pid`: delete `data_dir` after the broker stopped.
+    pub remove_data_on_exit: bool,
+}
+
+/// Formats the data directory (when new) and starts a broker on loopback.
+/// With `watch_pid`, a watchdog stops the broker when that process exits.
 ///
 /// # Errors
 /// When Java or the jars are missing, or the broker does not come up
 /// within 60 s (its log is in `data_dir/kafka.log`).
-pub fn start(data_dir: &Path, watch_pid: Option<u32>) -> anyhow::Result<LocalKafka> {
+pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
     let libs = ensure_jars()?;
+    let data_dir = options.data_dir.as_path();
     std::fs::create_dir_all(data_dir)?;
-    let broker_port = free_port()?;
+    let broker_port = match options.broker_port {
+        Some(port) => port,
+        None => free_port()?,
+    };
     let controller_port = free_port()?;
     let properties = data_dir.join("server.properties");
     let log_dirs = data_dir.join("logs");
@@ -195,12 +220,16 @@ pub fn start(data_dir: &Path, watch_pid: Option<u32>) -> anyhow::Result<LocalKaf
     .collect::<Vec<_>>()
     .join(" ");
     let log_q = shell_quote(&log.to_string_lossy());
-    let script = match watch_pid {
+    let cleanup = if options.remove_data_on_exit {
+        format!("rm -rf {}", shell_quote(&data_dir.to_string_lossy()))
+    } else {
+        "true".to_owned()
+    };
+    let script = match options.watch_pid {
         Some(pid) => format!(
             "{java} >{log_q} 2>&1 & child=$!; echo $child; \
              while kill -0 {pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
-             kill $child 2>/dev/null; wait $child; rm -rf {}",
-            shell_quote(&data_dir.to_string_lossy())
+             kill $child 2>/dev/null; wait $child; {cleanup}"
         ),
         None => format!("{java} >{log_q} 2>&1 & echo $!"),
     };

@@ -1,1 +1,4 @@
-//! tests
+//! inventory-svc's integration tests, against the real broker and PostgreSQL.
+
+mod helpers;
+mod service;

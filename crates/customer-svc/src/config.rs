@@ -1,0 +1,42 @@
+//! customer-svc's settings: its own address and database, plus the shared ones
+//! (see [`service_kit::settings`]).
+//!
+//! | variable | default |
+//! |---|---|
+//! | `OMS_CUSTOMER_HTTP_ADDR` | `127.0.0.1:8082` |
+//! | `OMS_CUSTOMER_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/customer-svc.sqlite` |
+
+use std::net::SocketAddr;
+
+use service_kit::{CommonSettings, ServiceSettings};
+
+/// Everything customer-svc can be configured with.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "customer-svc",
+    version,
+    about = "OMS customer service: customers, credit and authentication"
+)]
+pub struct Settings {
+    /// HTTP listen address.
+    #[arg(long, env = "OMS_CUSTOMER_HTTP_ADDR", default_value = "127.0.0.1:8082")]
+    pub http_addr: SocketAddr,
+    /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
+    #[arg(long, env = "OMS_CUSTOMER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Settings shared by every service.
+    #[command(flatten)]
+    pub common: CommonSettings,
+}
+
+impl Settings {
+    /// The kit's view of these settings.
+    pub fn service(&self) -> ServiceSettings {
+        ServiceSettings {
+            name: crate::SERVICE_NAME,
+            http_addr: self.http_addr,
+            database_url: self.database_url.clone(),
+            common: self.common.clone(),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! customer-svc's database: entities, repositories and migrations.
+
+pub mod migrations;

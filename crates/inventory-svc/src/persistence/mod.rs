@@ -1,0 +1,3 @@
+//! inventory-svc's database: entities, repositories and migrations.
+
+pub mod migrations;

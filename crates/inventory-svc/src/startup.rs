@@ -1,0 +1,19 @@
+//! Assembles inventory-svc: database, topics, relay, consumers, HTTP.
+
+use events::Topic;
+use service_kit::{App, ServiceBuilder};
+
+use crate::config::Settings;
+use crate::persistence::migrations::Migrator;
+
+/// The topics inventory-svc publishes to or consumes from.
+pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Catalog];
+
+/// Builds and starts inventory-svc; [`App::run_until_stopped`] keeps it running.
+///
+/// # Errors
+/// When the database or the broker is unreachable, or the address is taken.
+pub async fn build(settings: Settings) -> anyhow::Result<App> {
+    let builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
+    builder.serve(crate::http::router(), "inventory-svc", "Owns the catalog, stock levels and per-order reservations; never oversells. Takes part in the order saga.").await
+}

@@ -1,0 +1,12 @@
+//! The order-svc binary: settings from the environment, telemetry, then [`order_svc::build`].
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = order_svc::Settings::parse();
+    let _telemetry = service_kit::telemetry::init("order-svc", settings.common.log_format)?;
+    let app = order_svc::build(settings).await?;
+    service_kit::shutdown::cancel_on_signal(app.shutdown_token());
+    app.run_until_stopped().await
+}

@@ -1,0 +1,3 @@
+//! order-svc's database: entities, repositories and migrations.
+
+pub mod migrations;
