@@ -14,6 +14,7 @@ use crate::primitives::{Money, Quantity, ShippingAddress};
 
 /// The lifecycle states of an order, as seen by every service and client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     /// Placed; the saga is waiting for stock and credit.
@@ -58,6 +59,7 @@ pub struct OrderLine {
 
 /// A number of units of one product, as reserved, released or committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StockLine {
     /// The product.
@@ -94,6 +96,7 @@ pub struct OrderConfirmed {
 
 /// The saga participant whose answer decided an outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Participant {
     /// inventory-svc (stock).
@@ -117,6 +120,7 @@ pub struct OrderRejected {
 
 /// Who asked for something: a customer, an admin, or the system itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ActorKind {
     /// The customer who owns the order.
@@ -205,7 +209,10 @@ pub struct StockReserved {
 }
 
 /// Why one line of an order could not be reserved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ShortageKind {
     /// Fewer units available than ordered.
@@ -218,6 +225,7 @@ pub enum ShortageKind {
 
 /// A line of an order that could not be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShortLine {
     /// The product.
@@ -278,6 +286,7 @@ pub struct CreditReserved {
 
 /// Why customer-svc refused an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CustomerRejectionReason {
     /// No such customer.

@@ -11,6 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 
 /// An ISO 4217 currency code: three upper-case ASCII letters, e.g. `EUR`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Z]{3}$", example = "EUR"))]
 #[serde(transparent)]
 pub struct Currency(#[schemars(regex(pattern = r"^[A-Z]{3}$"))] String);
 
@@ -51,11 +53,14 @@ impl<'de> Deserialize<'de> for Currency {
 /// An amount of money: integer minor units (cents) and the currency.
 /// Never a float.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({"amount_minor": 1999, "currency": "EUR"})))]
 #[serde(deny_unknown_fields)]
 pub struct Money {
     /// Amount in the currency's minor unit (1999 is 19.99 EUR); never negative.
     #[serde(deserialize_with = "non_negative")]
     #[schemars(range(min = 0))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub amount_minor: i64,
     /// ISO 4217 currency code.
     pub currency: Currency,
@@ -90,6 +95,22 @@ impl fmt::Display for Money {
 #[serde(transparent)]
 pub struct Quantity(#[schemars(range(min = 1))] u32);
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Quantity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .minimum(Some(1))
+            .description(Some("A number of units, at least 1."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Quantity {}
+
 impl Quantity {
     /// Parses a quantity.
     ///
@@ -117,6 +138,7 @@ impl<'de> Deserialize<'de> for Quantity {
 
 /// Where an order is shipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShippingAddress {
     /// Recipient's name.

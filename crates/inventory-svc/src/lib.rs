@@ -2,18 +2,40 @@
 //!
 //! Owns the catalog, stock levels and per-order reservations; never oversells. Takes part in the order saga.
 //!
+//! ## Guarantees
+//! - **Never oversells**: available stock cannot go below zero under any
+//!   number of concurrent orders and instances (conditional updates under row
+//!   locks, a `CHECK` constraint behind them); see [`stock`].
+//! - **All or nothing** per order: every line is reserved, or none.
+//! - **Conserved**: for every product, initial stock + adjustments =
+//!   available + reserved + committed, and reserved/committed equal what the
+//!   reservations hold; `GET /stock/audit` checks it.
+//! - **Idempotent**: duplicates, replays and out-of-order releases change
+//!   nothing twice (inbox + the reservation state machine in
+//!   [`domain::reservation`]).
+//!
 //! ## Layout
 //! - [`config`]: settings from `OMS_INVENTORY_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
-//! - [`http`]: the HTTP API.
-//! - [`persistence`]: the database and its migrations.
+//! - [`domain`]: SKUs, names, adjustments, the reservation state machine; no I/O.
+//! - [`catalog`]: product commands and queries (publish ProductUpserted).
+//! - [`stock`]: reserve, release, commit (the saga's inventory side).
+//! - [`consumer`]: the event handler that calls [`stock`].
+//! - [`http`]: the HTTP API, one module per resource.
+//! - [`persistence`]: entities, repository functions, migrations.
+//! - [`error`]: the one error type and its HTTP mapping.
 
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod config;
+pub mod consumer;
+pub mod domain;
+pub mod error;
 pub mod http;
 pub mod persistence;
 pub mod startup;
+pub mod stock;
 
 pub use config::Settings;
 pub use startup::build;

@@ -4,6 +4,8 @@ use events::Topic;
 use service_kit::{App, ServiceBuilder};
 
 use crate::config::Settings;
+use crate::consumer::OrderEvents;
+use crate::http::AppState;
 use crate::persistence::migrations::Migrator;
 
 /// The topics inventory-svc publishes to or consumes from.
@@ -14,6 +16,11 @@ pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Catalog];
 /// # Errors
 /// When the database or the broker is unreachable, or the address is taken.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
-    let builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.serve(crate::http::router(), "inventory-svc", "Owns the catalog, stock levels and per-order reservations; never oversells. Takes part in the order saga.").await
+    let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
+    builder.consume("saga", &[Topic::Orders], OrderEvents)?;
+    let state = AppState {
+        db: builder.db().clone(),
+        outbox: builder.outbox().clone(),
+    };
+    builder.serve(crate::http::router(state), "inventory-svc", "Owns the catalog, stock levels and per-order reservations; never oversells. Takes part in the order saga.").await
 }

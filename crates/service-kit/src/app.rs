@@ -26,7 +26,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::{Authenticator, RefuseAll, SharedAuthenticator};
+use crate::auth::jwt::JwksAuthenticator;
+use crate::auth::{Authenticator, SharedAuthenticator};
 use crate::database::connect_and_migrate;
 use crate::health::{self, Probes};
 use crate::settings::ServiceSettings;
@@ -64,6 +65,9 @@ impl ServiceBuilder {
         let outbox = Outbox::new(settings.name);
         let shutdown = CancellationToken::new();
         let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, RelaySettings::default())?;
+        let authenticator = SharedAuthenticator(Arc::new(JwksAuthenticator::new(
+            settings.common.jwks_url.clone(),
+        )));
         let mut builder = Self {
             settings,
             db,
@@ -71,7 +75,7 @@ impl ServiceBuilder {
             outbox,
             shutdown,
             tasks: Vec::new(),
-            authenticator: SharedAuthenticator(Arc::new(RefuseAll)),
+            authenticator,
         };
         let token = builder.shutdown.clone();
         builder.spawn("outbox-relay", relay.run_until_stopped(token));
@@ -98,7 +102,8 @@ impl ServiceBuilder {
         self.shutdown.clone()
     }
 
-    /// Uses `authenticator` for the [`Caller`](crate::Caller) extractor.
+    /// Uses `authenticator` for the [`Caller`](crate::Caller) extractor
+    /// instead of the default: tokens verified with the keys at `OMS_JWKS_URL`.
     pub fn authenticator(&mut self, authenticator: Arc<dyn Authenticator>) -> &mut Self {
         self.authenticator = SharedAuthenticator(authenticator);
         self

@@ -11,6 +11,7 @@
 //! | `OMS_DATABASE_MAX_CONNECTIONS` | `10` | size of each service's connection pool |
 //! | `OMS_HTTP_BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
+//! | `OMS_JWKS_URL` | `http://127.0.0.1:8082/.well-known/jwks.json` | where customer-svc publishes the keys that sign access tokens |
 //! | `RUST_LOG` | `info` | log filter |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
 //!
@@ -60,7 +61,13 @@ pub struct CommonSettings {
     /// Log line format.
     #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    /// Where the keys that sign access tokens are published (customer-svc).
+    #[arg(long, env = "OMS_JWKS_URL", default_value = DEFAULT_JWKS_URL)]
+    pub jwks_url: String,
 }
+
+/// Default of `OMS_JWKS_URL`: customer-svc on its default port.
+pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8082/.well-known/jwks.json";
 
 impl CommonSettings {
     /// Defaults for a local broker at `kafka_bootstrap`, as tests and
@@ -75,6 +82,7 @@ impl CommonSettings {
             database_max_connections: 10,
             http_body_limit_bytes: 64 * 1024,
             log_format: LogFormat::Pretty,
+            jwks_url: DEFAULT_JWKS_URL.to_owned(),
         }
     }
 

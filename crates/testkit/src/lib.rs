@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod kafka;
+pub mod keys;
 pub mod postgres;
 
 pub use kafka::kafka_bootstrap;

@@ -1,3 +1,8 @@
-//! inventory-svc's database: entities, repositories and migrations.
+//! inventory-svc's database: entities, repository functions and migrations.
+//! Every repository function takes a connection, so it works inside the
+//! transaction that also writes the outbox and the inbox.
 
+pub mod entities;
 pub mod migrations;
+pub mod products;
+pub mod reservations;

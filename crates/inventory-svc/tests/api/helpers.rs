@@ -1,19 +1,100 @@
-//! `spawn_app()`: inventory-svc on its own PostgreSQL database and topic prefix,
-//! listening on a free port.
+//! `spawn_app()`: inventory-svc on its own PostgreSQL database and topic
+//! prefix, on a free port, trusting a test key served as a JWKS; plus
+//! typed helpers to call its API, publish order events the way order-svc
+//! does, and read its replies.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use service_kit::{App, CommonSettings};
+use events::plumbing::KafkaSettings;
+use events::{
+    Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames, headers,
+};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use service_kit::auth::jwt::{TokenSigner, jwks, jwks_router};
+use service_kit::{App, CommonSettings, Role};
 use testkit::TestDatabase;
+use tokio::sync::RwLock;
+use uuid::Uuid;
 
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A running inventory-svc and everything a test needs around it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub admin_token: String,
+    pub customer_token: String,
+    pub kafka: KafkaSettings,
     pub topic_prefix: String,
     pub kafka_bootstrap: String,
+    pub jwks_url: String,
     pub app: App,
+    producer: FutureProducer,
     /// Dropped with the app: the database lives as long as the test.
-    pub _database: TestDatabase,
+    pub _database: Arc<TestDatabase>,
+}
+
+/// Serves the test signing key's JWKS, as customer-svc would.
+async fn serve_jwks(signer: &TokenSigner) -> String {
+    let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(signer))));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, jwks_router(keys)).await.unwrap() });
+    format!("http://{address}/.well-known/jwks.json")
+}
+
+pub fn signer() -> TokenSigner {
+    TokenSigner::from_ed25519_pem("test-key", testkit::keys::SIGNING_KEY_PEM).unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    testkit::init_tracing();
+    let kafka_bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let database = Arc::new(TestDatabase::create().await);
+    let signer = signer();
+    let jwks_url = serve_jwks(&signer).await;
+    let mut common = CommonSettings::local(kafka_bootstrap.clone());
+    common.topic_prefix = testkit::topic_prefix();
+    common.topic_partitions = 2;
+    common.jwks_url = jwks_url.clone();
+    let app = start(&database.url, &common).await;
+    let kafka = common.kafka();
+    TestApp {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        client: reqwest::Client::new(),
+        admin_token: signer
+            .sign(Uuid::now_v7(), Role::Admin, Duration::from_secs(600))
+            .unwrap(),
+        customer_token: signer
+            .sign(Uuid::now_v7(), Role::Customer, Duration::from_secs(600))
+            .unwrap(),
+        producer: kafka.producer("test-order-svc").unwrap(),
+        kafka,
+        topic_prefix: common.topic_prefix,
+        kafka_bootstrap,
+        jwks_url,
+        app,
+        _database: database,
+    }
+}
+
+async fn start(database_url: &str, common: &CommonSettings) -> App {
+    let settings = inventory_svc::Settings {
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: Some(database_url.to_owned()),
+        common: common.clone(),
+    };
+    inventory_svc::build(settings)
+        .await
+        .expect("inventory-svc starts")
 }
 
 impl TestApp {
@@ -21,8 +102,17 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
+    /// A second instance on the same database, topics and consumer group.
+    pub async fn spawn_second_instance(&self) -> App {
+        let mut common = CommonSettings::local(self.kafka_bootstrap.clone());
+        common.topic_prefix = self.topic_prefix.clone();
+        common.topic_partitions = 2;
+        common.jwks_url = self.jwks_url.clone();
+        start(&self._database.url, &common).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path, None).await;
         assert!(
             response.status().is_success(),
             "GET {path}: {}",
@@ -30,29 +120,240 @@ impl TestApp {
         );
         response.json().await.unwrap()
     }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self.client.patch(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Creates a product as admin; returns its id.
+    pub async fn create_product(&self, sku: &str, price_minor: i64, stock: i64) -> Uuid {
+        let body = json!({
+            "sku": sku, "name": format!("Product {sku}"),
+            "unit_price": {"amount_minor": price_minor, "currency": "EUR"},
+            "initial_stock": stock,
+        });
+        let response = self.post("/products", Some(&self.admin_token), &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let product: Value = response.json().await.unwrap();
+        product["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn product(&self, id: Uuid) -> Value {
+        let response = self.get(&format!("/products/{id}"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// The reservation of an order, or `None` if inventory never heard of it.
+    pub async fn reservation(&self, order_id: Uuid) -> Option<Value> {
+        let response = self
+            .get(
+                &format!("/reservations/{order_id}"),
+                Some(&self.admin_token),
+            )
+            .await;
+        match response.status() {
+            StatusCode::OK => Some(response.json().await.unwrap()),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("GET reservation: {other}"),
+        }
+    }
+
+    /// Asserts the conservation check passes; returns the audit.
+    pub async fn assert_stock_conserved(&self) -> Value {
+        let response = self.get("/stock/audit", Some(&self.admin_token)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let audit: Value = response.json().await.unwrap();
+        assert_eq!(audit["balanced"], true, "stock is not conserved: {audit:#}");
+        for product in audit["products"].as_array().unwrap() {
+            assert!(
+                product["available"].as_i64().unwrap() >= 0,
+                "negative stock: {product}"
+            );
+        }
+        audit
+    }
+
+    /// Publishes an order event the way order-svc's relay does.
+    pub async fn publish(&self, event: impl Into<Event>) -> Envelope {
+        let envelope = Envelope::new(event, "order-svc");
+        self.publish_envelope(&envelope).await;
+        envelope
+    }
+
+    pub async fn publish_envelope(&self, envelope: &Envelope) {
+        let topic = self.kafka.topics.name(Topic::Orders);
+        let key = envelope.key().to_string();
+        let payload = envelope.to_bytes();
+        let version = envelope.event.schema_version().to_string();
+        let record_headers = OwnedHeaders::new()
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(envelope.event.event_type()),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_VERSION,
+                value: Some(version.as_str()),
+            });
+        self.producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(&key)
+                    .payload(&payload)
+                    .headers(record_headers),
+                Timeout::After(Duration::from_secs(10)),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    /// A reader of one of the service's topics, from the beginning.
+    pub fn reader(&self, topic: &str) -> TopicReader {
+        TopicReader::new(&self.kafka, topic)
+    }
+
+    pub fn topics(&self) -> &TopicNames {
+        &self.kafka.topics
+    }
 }
 
-pub async fn spawn_app() -> TestApp {
-    testkit::init_tracing();
-    let kafka_bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    let database = TestDatabase::create().await;
-    let mut common = CommonSettings::local(kafka_bootstrap.clone());
-    common.topic_prefix = testkit::topic_prefix();
-    common.topic_partitions = 2;
-    let settings = inventory_svc::Settings {
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: Some(database.url.clone()),
-        common: common.clone(),
-    };
-    let app = inventory_svc::build(settings)
-        .await
-        .expect("the service starts");
-    TestApp {
-        address: format!("http://127.0.0.1:{}", app.port()),
-        client: reqwest::Client::new(),
-        topic_prefix: common.topic_prefix,
-        kafka_bootstrap,
-        app,
-        _database: database,
+/// An OrderPlaced for `lines` of (product, quantity) at 1.00 EUR each.
+pub fn order_placed(order_id: Uuid, lines: &[(Uuid, u32)]) -> OrderPlaced {
+    let eur = |minor| Money::new(minor, events::Currency::parse("EUR").unwrap()).unwrap();
+    OrderPlaced {
+        order_id,
+        customer_id: Uuid::now_v7(),
+        lines: lines
+            .iter()
+            .map(|&(product_id, quantity)| OrderLine {
+                product_id,
+                quantity: Quantity::new(quantity).unwrap(),
+                unit_price: eur(100),
+            })
+            .collect(),
+        total: eur(lines.iter().map(|&(_, q)| i64::from(q) * 100).sum()),
+        shipping_address: None,
     }
+}
+
+/// Reads every record of a topic (all partitions, from the start).
+pub struct TopicReader {
+    consumer: StreamConsumer,
+    pub seen: Vec<(Envelope, rdkafka::message::OwnedMessage)>,
+}
+
+impl TopicReader {
+    fn new(kafka: &KafkaSettings, topic: &str) -> Self {
+        let consumer: StreamConsumer = kafka
+            .client_config("test-reader")
+            .set("group.id", format!("reader-{}", Uuid::now_v7()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..kafka.partitions {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        Self {
+            consumer,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until `done(all records so far)` holds; fails after [`WAIT`].
+    pub async fn until(&mut self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let envelopes: Vec<Envelope> = self.seen.iter().map(|(e, _)| e.clone()).collect();
+            if done(&envelopes) {
+                return envelopes;
+            }
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => {
+                    let envelope = Envelope::from_bytes(message.payload().unwrap()).unwrap();
+                    self.seen.push((envelope, message.detach()));
+                }
+                Ok(Err(error)) => panic!("reading: {error}"),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; saw {:#?}",
+                    envelopes
+                        .iter()
+                        .map(|e| e.event.event_type())
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Keeps reading for `quiet` and returns everything seen (to show that
+    /// nothing more arrives).
+    pub async fn settle(&mut self, quiet: Duration) -> Vec<Envelope> {
+        while let Ok(Ok(message)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
+            let envelope = Envelope::from_bytes(message.payload().unwrap()).unwrap();
+            self.seen.push((envelope, message.detach()));
+        }
+        self.seen.iter().map(|(e, _)| e.clone()).collect()
+    }
+}
+
+/// The replies that concern `order_id`.
+pub fn for_order(envelopes: &[Envelope], order_id: Uuid) -> Vec<&Envelope> {
+    envelopes.iter().filter(|e| e.key() == order_id).collect()
+}
+
+/// Polls `check` until true; fails after [`WAIT`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`.
+pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    body
 }

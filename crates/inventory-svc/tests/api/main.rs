@@ -1,4 +1,6 @@
 //! inventory-svc's integration tests, against the real broker and PostgreSQL.
 
 mod helpers;
+mod products;
+mod reservations;
 mod service;

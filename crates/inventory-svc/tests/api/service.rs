@@ -12,7 +12,21 @@ async fn starts_ready_with_its_topics_and_documents_its_api() {
     assert_eq!(app.get_json("/readyz").await["database"], "ok");
     let document = app.get_json("/openapi.json").await;
     assert_eq!(document["info"]["title"], "inventory-svc");
-    assert!(document["paths"]["/healthz"].is_object());
+    for path in [
+        "/healthz",
+        "/products",
+        "/products/{id}",
+        "/products/{id}/stock",
+        "/products/{id}/availability",
+        "/reservations/{order_id}",
+        "/stock/audit",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} is not documented"
+        );
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 
     let bootstrap = app.kafka_bootstrap.clone();
     let prefix = app.topic_prefix.clone();

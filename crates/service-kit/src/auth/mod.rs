@@ -15,6 +15,9 @@
 //!
 //! Until a service installs an authenticator, every token is refused: a
 //! protected endpoint is never open by accident.
+//!
+//! Tokens are JWTs signed by customer-svc with an Ed25519 key (EdDSA) and
+//! verified against its published key set: [`jwt`].
 
 use std::sync::Arc;
 
@@ -28,6 +31,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::problem::Problem;
+
+pub mod jwt;
 
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -1,0 +1,197 @@
+//! Product commands and queries behind the HTTP API. Every change to a
+//! product's catalog data writes a ProductUpserted event to the outbox in
+//! the same transaction, so that the catalog topic always converges to the
+//! products table.
+
+use chrono::{SubsecRound, Utc};
+use events::plumbing::Outbox;
+use events::{Currency, Money, ProductUpserted};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
+use uuid::Uuid;
+
+use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
+use crate::error::InventoryError;
+use crate::persistence::entities::product;
+use crate::persistence::products::{self, ProductFilter, StockBooks};
+
+/// Creates a product with its initial stock.
+///
+/// # Errors
+/// [`InventoryError::SkuTaken`], or a database error.
+pub async fn create_product(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    new: NewProduct,
+) -> Result<product::Model, InventoryError> {
+    // Microseconds: what the database keeps, so the answer equals later reads.
+    let now = Utc::now().trunc_subsecs(6);
+    let model = product::Model {
+        id: Uuid::now_v7(),
+        sku: new.sku.as_str().to_owned(),
+        name: new.name.as_str().to_owned(),
+        unit_price_minor: new.unit_price.amount_minor,
+        currency: new.unit_price.currency.as_str().to_owned(),
+        active: new.active,
+        available: new.initial_stock,
+        reserved: 0,
+        committed: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let txn = db.begin().await?;
+    if let Err(error) = products::insert(&txn, model.clone()).await {
+        return Err(if InventoryError::is_unique_violation(&error) {
+            InventoryError::SkuTaken(model.sku)
+        } else {
+            error.into()
+        });
+    }
+    products::record_movement(
+        &txn,
+        model.id,
+        StockMovementKind::Initial,
+        new.initial_stock,
+        "initial stock",
+    )
+    .await?;
+    outbox
+        .enqueue(&txn, &outbox.envelope(catalog_event(&model)?))
+        .await?;
+    outbox.commit(txn).await?;
+    Ok(model)
+}
+
+/// Changes a product's name, price or active flag.
+///
+/// # Errors
+/// [`InventoryError::ProductNotFound`], or a database error.
+pub async fn update_product(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    id: Uuid,
+    patch: ProductPatch,
+) -> Result<product::Model, InventoryError> {
+    let txn = db.begin().await?;
+    let mut changes = product::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id),
+        ..Default::default()
+    };
+    if let Some(name) = patch.name {
+        changes.name = Set(name.as_str().to_owned());
+    }
+    if let Some(price) = patch.unit_price {
+        changes.unit_price_minor = Set(price.amount_minor);
+        changes.currency = Set(price.currency.as_str().to_owned());
+    }
+    if let Some(active) = patch.active {
+        changes.active = Set(active);
+    }
+    changes.updated_at = Set(Utc::now());
+    // The update returns the row as committed transactions left it, so the
+    // event carries the product's whole current state, not just this patch.
+    let updated = match products::update(&txn, changes).await {
+        Ok(model) => model,
+        Err(DbErr::RecordNotUpdated) => return Err(InventoryError::ProductNotFound(id)),
+        Err(error) => return Err(error.into()),
+    };
+    outbox
+        .enqueue(&txn, &outbox.envelope(catalog_event(&updated)?))
+        .await?;
+    outbox.commit(txn).await?;
+    Ok(updated)
+}
+
+/// Restocks or corrects a product's available stock, recording the reason.
+///
+/// # Errors
+/// [`InventoryError::InsufficientStock`] when available stock would go
+/// below zero, [`InventoryError::ProductNotFound`], or a database error.
+pub async fn adjust_stock(
+    db: &DatabaseConnection,
+    id: Uuid,
+    adjustment: StockAdjustment,
+) -> Result<product::Model, InventoryError> {
+    let txn = db.begin().await?;
+    if !products::adjust_available(&txn, id, adjustment.delta).await? {
+        let product = products::find(&txn, id)
+            .await?
+            .ok_or(InventoryError::ProductNotFound(id))?;
+        return Err(InventoryError::InsufficientStock {
+            product_id: id,
+            available: product.available,
+            delta: adjustment.delta,
+        });
+    }
+    products::record_movement(
+        &txn,
+        id,
+        StockMovementKind::Adjustment,
+        adjustment.delta,
+        &adjustment.reason,
+    )
+    .await?;
+    let product = products::find(&txn, id)
+        .await?
+        .ok_or(InventoryError::ProductNotFound(id))?;
+    txn.commit().await?;
+    Ok(product)
+}
+
+/// One product.
+///
+/// # Errors
+/// [`InventoryError::ProductNotFound`], or a database error.
+pub async fn get_product(
+    db: &DatabaseConnection,
+    id: Uuid,
+) -> Result<product::Model, InventoryError> {
+    products::find(db, id)
+        .await?
+        .ok_or(InventoryError::ProductNotFound(id))
+}
+
+/// A page of products and the cursor of the next page, if there is one.
+///
+/// # Errors
+/// A database error.
+pub async fn list_products(
+    db: &DatabaseConnection,
+    filter: &ProductFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<(Vec<product::Model>, Option<Uuid>), InventoryError> {
+    let mut page = products::list(db, filter, after, limit + 1).await?;
+    let next = if page.len() as u64 > limit {
+        page.truncate(limit as usize);
+        page.last().map(|p| p.id)
+    } else {
+        None
+    };
+    Ok((page, next))
+}
+
+/// The conservation figures of every product.
+///
+/// # Errors
+/// A database error.
+pub async fn stock_books(db: &DatabaseConnection) -> Result<Vec<StockBooks>, InventoryError> {
+    Ok(products::stock_books(db, None).await?)
+}
+
+/// The unit price of a stored product.
+pub fn unit_price(product: &product::Model) -> Result<Money, InventoryError> {
+    let currency = Currency::parse(&product.currency)
+        .map_err(|e| InventoryError::Database(DbErr::Custom(format!("stored currency: {e}"))))?;
+    Money::new(product.unit_price_minor, currency)
+        .map_err(|e| InventoryError::Database(DbErr::Custom(format!("stored price: {e}"))))
+}
+
+fn catalog_event(product: &product::Model) -> Result<ProductUpserted, InventoryError> {
+    Ok(ProductUpserted {
+        product_id: product.id,
+        sku: product.sku.clone(),
+        name: product.name.clone(),
+        unit_price: unit_price(product)?,
+        active: product.active,
+    })
+}

@@ -1,0 +1,104 @@
+//! inventory-svc's one error type, and how each case is answered over HTTP.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use sea_orm::{DbErr, SqlErr};
+use service_kit::Problem;
+use uuid::Uuid;
+
+/// Everything that can go wrong in inventory-svc.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// 422 `INVALID_INPUT`: a field breaks a rule.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// The rule it breaks.
+        message: String,
+    },
+    /// 404 `PRODUCT_NOT_FOUND`.
+    #[error("product {0} does not exist")]
+    ProductNotFound(Uuid),
+    /// 404 `RESERVATION_NOT_FOUND`.
+    #[error("there is no reservation for order {0}")]
+    ReservationNotFound(Uuid),
+    /// 409 `SKU_TAKEN`.
+    #[error("a product with sku {0:?} exists already")]
+    SkuTaken(String),
+    /// 409 `INSUFFICIENT_STOCK`: the change would take available stock below zero.
+    #[error(
+        "product {product_id} has {available} units available; a change of {delta} would go below zero"
+    )]
+    InsufficientStock {
+        /// The product.
+        product_id: Uuid,
+        /// Units available now.
+        available: i64,
+        /// The refused change.
+        delta: i64,
+    },
+    /// 500: the database failed.
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+impl InventoryError {
+    /// An [`InventoryError::Invalid`].
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Whether a database error is a unique-constraint violation.
+    pub fn is_unique_violation(error: &DbErr) -> bool {
+        matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    }
+}
+
+impl From<InventoryError> for Problem {
+    fn from(error: InventoryError) -> Self {
+        let detail = error.to_string();
+        match error {
+            InventoryError::Invalid { field, .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_INPUT",
+                "The request is invalid",
+            )
+            .with_detail(detail)
+            .with_extension("field", field),
+            InventoryError::ProductNotFound(_) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "PRODUCT_NOT_FOUND",
+                "No such product",
+            )
+            .with_detail(detail),
+            InventoryError::ReservationNotFound(_) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "RESERVATION_NOT_FOUND",
+                "No such reservation",
+            )
+            .with_detail(detail),
+            InventoryError::SkuTaken(_) => {
+                Problem::new(StatusCode::CONFLICT, "SKU_TAKEN", "The SKU is taken")
+                    .with_detail(detail)
+            }
+            InventoryError::InsufficientStock { available, .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "INSUFFICIENT_STOCK",
+                "Not enough stock",
+            )
+            .with_detail(detail)
+            .with_extension("available", available),
+            InventoryError::Database(error) => Problem::internal(&error.into()),
+        }
+    }
+}
+
+impl IntoResponse for InventoryError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}

@@ -1,0 +1,26 @@
+//! `reservations`: one row per order inventory has heard of.
+
+use sea_orm::entity::prelude::*;
+
+/// An order's reservation and its state (see `domain::reservation`).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "reservations")]
+pub struct Model {
+    /// The order.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub order_id: Uuid,
+    /// `RESERVED`, `REJECTED`, `RELEASED` or `COMMITTED`.
+    pub state: String,
+    /// Why it was rejected, when it was.
+    pub reason: Option<String>,
+    /// First decision.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// No navigable relations are needed.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

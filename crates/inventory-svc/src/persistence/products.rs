@@ -1,0 +1,289 @@
+//! Repository functions for products, their stock figures and the ledger.
+//!
+//! Stock changes are single conditional `UPDATE`s: the condition (enough
+//! available, product active) is checked by the database under the row lock
+//! the update takes, so concurrent reservations, in one process or many,
+//! can never take `available` below zero.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use super::entities::{product, stock_movement};
+use crate::domain::StockMovementKind;
+
+/// Inserts a product.
+///
+/// # Errors
+/// The database error (a duplicate SKU is a unique violation).
+pub async fn insert(conn: &impl ConnectionTrait, model: product::Model) -> Result<(), DbErr> {
+    product::Entity::insert(product::ActiveModel::from(model))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// One product.
+///
+/// # Errors
+/// The database error.
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<product::Model>, DbErr> {
+    product::Entity::find_by_id(id).one(conn).await
+}
+
+/// The products among `ids` that exist.
+///
+/// # Errors
+/// The database error.
+pub async fn find_many(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<product::Model>, DbErr> {
+    product::Entity::find()
+        .filter(product::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await
+}
+
+/// Filters of the product list.
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    /// Only active (or inactive) products.
+    pub active: Option<bool>,
+    /// Only the product with this SKU.
+    pub sku: Option<String>,
+}
+
+/// Up to `limit` products after `after` (by id), matching `filter`.
+///
+/// # Errors
+/// The database error.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: &ProductFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<product::Model>, DbErr> {
+    let mut condition = Condition::all();
+    if let Some(active) = filter.active {
+        condition = condition.add(product::Column::Active.eq(active));
+    }
+    if let Some(sku) = &filter.sku {
+        condition = condition.add(product::Column::Sku.eq(sku.as_str()));
+    }
+    if let Some(after) = after {
+        condition = condition.add(product::Column::Id.gt(after));
+    }
+    product::Entity::find()
+        .filter(condition)
+        .order_by_asc(product::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Applies the set fields of `changes` and returns the row as it is now.
+///
+/// # Errors
+/// The database error; `RecordNotUpdated` when the product does not exist.
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    changes: product::ActiveModel,
+) -> Result<product::Model, DbErr> {
+    changes.update(conn).await
+}
+
+/// Moves `quantity` units from available to reserved if the product is
+/// active and has them. Returns whether it did.
+///
+/// # Errors
+/// The database error.
+pub async fn reserve_units(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    quantity: i64,
+) -> Result<bool, DbErr> {
+    let result = product::Entity::update_many()
+        .col_expr(
+            product::Column::Available,
+            Expr::col(product::Column::Available).sub(quantity),
+        )
+        .col_expr(
+            product::Column::Reserved,
+            Expr::col(product::Column::Reserved).add(quantity),
+        )
+        .col_expr(product::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(product::Column::Id.eq(id))
+        .filter(product::Column::Active.eq(true))
+        .filter(product::Column::Available.gte(quantity))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Moves `quantity` reserved units back to available (a release).
+///
+/// # Errors
+/// The database error, or `RecordNotUpdated` if fewer units are reserved:
+/// that would mean the books are wrong, and the transaction must not commit.
+pub async fn release_units(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    quantity: i64,
+) -> Result<(), DbErr> {
+    move_reserved(conn, id, quantity, product::Column::Available).await
+}
+
+/// Moves `quantity` reserved units to committed (a shipment).
+///
+/// # Errors
+/// As [`release_units`].
+pub async fn commit_units(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    quantity: i64,
+) -> Result<(), DbErr> {
+    move_reserved(conn, id, quantity, product::Column::Committed).await
+}
+
+async fn move_reserved(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    quantity: i64,
+    to: product::Column,
+) -> Result<(), DbErr> {
+    let result = product::Entity::update_many()
+        .col_expr(
+            product::Column::Reserved,
+            Expr::col(product::Column::Reserved).sub(quantity),
+        )
+        .col_expr(to, Expr::col(to).add(quantity))
+        .col_expr(product::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(product::Column::Id.eq(id))
+        .filter(product::Column::Reserved.gte(quantity))
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(DbErr::RecordNotUpdated)
+    }
+}
+
+/// Adds `delta` to available stock unless that would take it below zero.
+/// Returns whether it did.
+///
+/// # Errors
+/// The database error.
+pub async fn adjust_available(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    delta: i64,
+) -> Result<bool, DbErr> {
+    let result = product::Entity::update_many()
+        .col_expr(
+            product::Column::Available,
+            Expr::col(product::Column::Available).add(delta),
+        )
+        .col_expr(product::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(product::Column::Id.eq(id))
+        .filter(Expr::col(product::Column::Available).add(delta).gte(0))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Writes a ledger entry.
+///
+/// # Errors
+/// The database error.
+pub async fn record_movement(
+    conn: &impl ConnectionTrait,
+    product_id: Uuid,
+    kind: StockMovementKind,
+    delta: i64,
+    reason: &str,
+) -> Result<(), DbErr> {
+    stock_movement::Entity::insert(stock_movement::ActiveModel {
+        product_id: Set(product_id),
+        kind: Set(kind.as_str().to_owned()),
+        delta: Set(delta),
+        reason: Set(reason.to_owned()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// One product's figures for the conservation check.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct StockBooks {
+    /// The product.
+    pub product_id: Uuid,
+    /// Its SKU.
+    pub sku: String,
+    /// Sum of the ledger: initial stock plus adjustments.
+    pub ledger_total: i64,
+    /// Units available.
+    pub available: i64,
+    /// Units reserved, per the product row.
+    pub reserved: i64,
+    /// Units committed, per the product row.
+    pub committed: i64,
+    /// Units in RESERVED reservations' lines.
+    pub reserved_by_orders: i64,
+    /// Units in COMMITTED reservations' lines.
+    pub committed_by_orders: i64,
+}
+
+impl StockBooks {
+    /// Whether the books balance: ledger = available + reserved + committed,
+    /// and the product's reserved/committed figures match the reservations.
+    pub fn balanced(&self) -> bool {
+        self.ledger_total == self.available + self.reserved + self.committed
+            && self.reserved == self.reserved_by_orders
+            && self.committed == self.committed_by_orders
+            && self.available >= 0
+    }
+}
+
+/// The conservation figures of every product (or one).
+///
+/// # Errors
+/// The database error.
+pub async fn stock_books(
+    conn: &impl ConnectionTrait,
+    product_id: Option<Uuid>,
+) -> Result<Vec<StockBooks>, DbErr> {
+    let backend = conn.get_database_backend();
+    let filter = if product_id.is_some() {
+        match backend {
+            DbBackend::Postgres => "WHERE p.id = $1",
+            _ => "WHERE p.id = ?",
+        }
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT p.id AS product_id, p.sku, p.available, p.reserved, p.committed,
+            CAST(COALESCE((SELECT SUM(m.delta) FROM stock_movements m WHERE m.product_id = p.id), 0) AS BIGINT)
+                AS ledger_total,
+            CAST(COALESCE((SELECT SUM(l.quantity) FROM reservation_lines l
+                JOIN reservations r ON r.order_id = l.order_id
+                WHERE l.product_id = p.id AND r.state = 'RESERVED'), 0) AS BIGINT) AS reserved_by_orders,
+            CAST(COALESCE((SELECT SUM(l.quantity) FROM reservation_lines l
+                JOIN reservations r ON r.order_id = l.order_id
+                WHERE l.product_id = p.id AND r.state = 'COMMITTED'), 0) AS BIGINT) AS committed_by_orders
+         FROM products p {filter} ORDER BY p.id"
+    );
+    let values: Vec<sea_orm::Value> = product_id.into_iter().map(Into::into).collect();
+    StockBooks::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await
+}

@@ -1,0 +1,283 @@
+//! inventory-svc in the saga: reservations never oversell, are all or
+//! nothing, and survive duplicates, replays and out-of-order releases with
+//! stock conserved.
+
+use std::time::Duration;
+
+use events::{
+    Actor, ActorKind, Event, OrderCancelled, OrderRejected, OrderShipped, Participant,
+    ShortageKind, Topic, headers,
+};
+use futures::future::join_all;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, eventually, for_order, order_placed, spawn_app};
+
+fn cancelled(order_id: Uuid) -> OrderCancelled {
+    OrderCancelled {
+        order_id,
+        reason: "customer request".into(),
+        cancelled_by: Actor {
+            kind: ActorKind::Customer,
+            id: None,
+        },
+    }
+}
+
+fn rejected(order_id: Uuid) -> OrderRejected {
+    OrderRejected {
+        order_id,
+        rejected_by: Participant::Customer,
+        reason: "credit limit".into(),
+    }
+}
+
+fn count(events: &[events::Envelope], event_type: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.event.event_type() == event_type)
+        .count()
+}
+
+async fn state_of(app: &TestApp, order_id: Uuid) -> Option<String> {
+    app.reservation(order_id)
+        .await
+        .map(|r| r["state"].as_str().unwrap().to_owned())
+}
+
+async fn stock(app: &TestApp, product: Uuid) -> Value {
+    app.product(product).await["stock"].clone()
+}
+
+async fn fifty_orders_for_ten_units(app: &TestApp) {
+    let product = app.create_product("HOT-1", 100, 10).await;
+    let orders: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
+    join_all(
+        orders
+            .iter()
+            .map(|&order| app.publish(order_placed(order, &[(product, 1)]))),
+    )
+    .await;
+
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    let all = replies
+        .until("a reply to each of the 50 orders", |all| all.len() >= 50)
+        .await;
+    assert_eq!(
+        count(&all, "StockReserved"),
+        10,
+        "exactly the 10 units are reserved"
+    );
+    assert_eq!(
+        count(&all, "StockRejected"),
+        40,
+        "the other 40 orders are rejected"
+    );
+    for order in &orders {
+        assert_eq!(for_order(&all, *order).len(), 1, "one reply per order");
+    }
+    let settled = replies.settle(Duration::from_secs(1)).await;
+    assert_eq!(settled.len(), 50, "no further replies");
+    assert_eq!(
+        stock(app, product).await,
+        serde_json::json!({"available": 0, "reserved": 10, "committed": 0})
+    );
+    app.assert_stock_conserved().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_orders_for_ten_units_reserve_exactly_ten() {
+    let app = spawn_app().await;
+    fifty_orders_for_ten_units(&app).await;
+}
+
+#[tokio::test]
+async fn two_instances_in_one_group_never_oversell() {
+    let app = spawn_app().await;
+    let second = app.spawn_second_instance().await;
+    fifty_orders_for_ten_units(&app).await;
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_multi_line_order_with_one_short_line_reserves_nothing() {
+    let app = spawn_app().await;
+    let plenty = app.create_product("PLENTY", 100, 100).await;
+    let scarce = app.create_product("SCARCE", 100, 1).await;
+    let ghost = Uuid::now_v7();
+    let order = Uuid::now_v7();
+    let placed = app
+        .publish(order_placed(order, &[(plenty, 5), (scarce, 2), (ghost, 1)]))
+        .await;
+
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    let all = replies.until("the rejection", |all| !all.is_empty()).await;
+    let Event::StockRejected(rejection) = &all[0].event else {
+        panic!("expected StockRejected, got {:?}", all[0])
+    };
+    let mut problems: Vec<(Uuid, ShortageKind)> = rejection
+        .short_lines
+        .iter()
+        .map(|l| (l.product_id, l.problem))
+        .collect();
+    problems.sort();
+    let mut expected = vec![
+        (scarce, ShortageKind::InsufficientStock),
+        (ghost, ShortageKind::UnknownProduct),
+    ];
+    expected.sort();
+    assert_eq!(
+        problems, expected,
+        "names exactly the short and unknown lines"
+    );
+    assert_eq!(
+        all[0].causation_id,
+        Some(placed.event_id),
+        "caused by the OrderPlaced"
+    );
+    assert_eq!(all[0].correlation_id, order, "correlated by the order");
+    assert_eq!(
+        stock(&app, plenty).await["available"],
+        100,
+        "the available line was not reserved"
+    );
+    assert_eq!(stock(&app, scarce).await["available"], 1);
+    assert_eq!(state_of(&app, order).await.as_deref(), Some("REJECTED"));
+    app.assert_stock_conserved().await;
+}
+
+#[tokio::test]
+async fn release_after_reserve_gives_the_units_back_once() {
+    let app = spawn_app().await;
+    let product = app.create_product("REL-1", 100, 5).await;
+    let order = Uuid::now_v7();
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    app.publish(order_placed(order, &[(product, 3)])).await;
+    replies
+        .until("StockReserved", |all| count(all, "StockReserved") == 1)
+        .await;
+    assert_eq!(stock(&app, product).await["reserved"], 3);
+    app.assert_stock_conserved().await;
+
+    app.publish(cancelled(order)).await;
+    replies
+        .until("StockReleased", |all| count(all, "StockReleased") == 1)
+        .await;
+    assert_eq!(
+        stock(&app, product).await,
+        serde_json::json!({"available": 5, "reserved": 0, "committed": 0})
+    );
+    assert_eq!(state_of(&app, order).await.as_deref(), Some("RELEASED"));
+    app.assert_stock_conserved().await;
+
+    // A duplicate release, and a rejection after the cancellation.
+    app.publish(cancelled(order)).await;
+    app.publish(rejected(order)).await;
+    let all = replies.settle(Duration::from_secs(2)).await;
+    assert_eq!(count(&all, "StockReleased"), 1, "released once");
+    assert_eq!(stock(&app, product).await["available"], 5);
+    app.assert_stock_conserved().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_before_its_reservation_leaks_nothing() {
+    let app = spawn_app().await;
+    let product = app.create_product("EARLY-1", 100, 5).await;
+    let order = Uuid::now_v7();
+    app.publish(cancelled(order)).await;
+    eventually("the cancellation recorded", || async {
+        state_of(&app, order).await.is_some()
+    })
+    .await;
+    assert_eq!(state_of(&app, order).await.as_deref(), Some("RELEASED"));
+
+    app.publish(order_placed(order, &[(product, 2)])).await;
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    let all = replies.settle(Duration::from_secs(3)).await;
+    assert!(
+        for_order(&all, order).is_empty(),
+        "a cancelled order gets no reservation: {all:?}"
+    );
+    assert_eq!(stock(&app, product).await["available"], 5);
+    assert_eq!(state_of(&app, order).await.as_deref(), Some("RELEASED"));
+    app.assert_stock_conserved().await;
+}
+
+#[tokio::test]
+async fn duplicate_order_placed_reserves_once() {
+    let app = spawn_app().await;
+    let product = app.create_product("DUPE-1", 100, 10).await;
+    let order = Uuid::now_v7();
+    let first = app.publish(order_placed(order, &[(product, 4)])).await;
+    // The same record again (relay or replay), and the same order under a new event id.
+    app.publish_envelope(&first).await;
+    app.publish(order_placed(order, &[(product, 4)])).await;
+
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    replies
+        .until("the reservation", |all| count(all, "StockReserved") == 1)
+        .await;
+    let all = replies.settle(Duration::from_secs(2)).await;
+    assert_eq!(for_order(&all, order).len(), 1, "one reply");
+    assert_eq!(stock(&app, product).await["reserved"], 4);
+    app.assert_stock_conserved().await;
+}
+
+#[tokio::test]
+async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered() {
+    let app = spawn_app().await;
+    let product = app.create_product("SHIP-1", 100, 5).await;
+    let order = Uuid::now_v7();
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    app.publish(order_placed(order, &[(product, 2)])).await;
+    replies
+        .until("StockReserved", |all| count(all, "StockReserved") == 1)
+        .await;
+
+    let shipped = OrderShipped {
+        order_id: order,
+        carrier: "DHL".into(),
+        tracking_number: "123".into(),
+    };
+    app.publish(shipped.clone()).await;
+    app.publish(shipped).await;
+    replies
+        .until("StockCommitted", |all| count(all, "StockCommitted") == 1)
+        .await;
+    assert_eq!(
+        stock(&app, product).await,
+        serde_json::json!({"available": 3, "reserved": 0, "committed": 2})
+    );
+    assert_eq!(state_of(&app, order).await.as_deref(), Some("COMMITTED"));
+
+    // A cancellation after shipping changes nothing.
+    app.publish(cancelled(order)).await;
+    let never_reserved = Uuid::now_v7();
+    app.publish(OrderShipped {
+        order_id: never_reserved,
+        carrier: "DHL".into(),
+        tracking_number: "456".into(),
+    })
+    .await;
+    let mut dead = app.reader(&app.topics().dead_letter(Topic::Orders));
+    dead.until("the bogus shipment dead-lettered", |all| !all.is_empty())
+        .await;
+    let (envelope, record) = &dead.seen[0];
+    assert_eq!(envelope.key(), never_reserved);
+    let code = rdkafka::message::Headers::iter(rdkafka::Message::headers(record).unwrap())
+        .find(|h| h.key == headers::DLQ_ERROR_CODE)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    assert_eq!(code.as_deref(), Some("HANDLER_REJECTED"));
+
+    let all = replies.settle(Duration::from_secs(2)).await;
+    assert_eq!(count(&all, "StockCommitted"), 1);
+    assert_eq!(
+        count(&all, "StockReleased"),
+        0,
+        "shipped units are not released"
+    );
+    assert_eq!(stock(&app, product).await["committed"], 2);
+    app.assert_stock_conserved().await;
+}

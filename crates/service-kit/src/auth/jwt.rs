@@ -1,0 +1,284 @@
+//! JSON Web Tokens: signing (customer-svc) and verification against a
+//! published JWKS (every other service).
+//!
+//! - Tokens are signed with Ed25519 (`alg: EdDSA`), carry a `kid` naming the
+//!   key, and the claims in [`Claims`]: `sub` (customer id), `role`, `iss`
+//!   ([`ISSUER`]), `aud` ([`AUDIENCE`]), `iat`, `exp`.
+//! - [`JwksAuthenticator`] fetches the key set from a URL, caches it, and
+//!   fetches it again when a token names a key id it does not know (at most
+//!   once per [`JwksAuthenticator::MIN_REFRESH_INTERVAL`], so forged key ids
+//!   cannot flood the issuer). Keys are never shared secrets.
+//! - Rotation: the issuer publishes the new key beside the old one and signs
+//!   with the new one; tokens signed by the old key stay valid until they
+//!   expire, and verifiers learn the new key on first sight of its `kid`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use futures::future::BoxFuture;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+use uuid::Uuid;
+
+use super::{AuthError, Authenticator, Caller, Role};
+
+/// The `iss` of every token.
+pub const ISSUER: &str = "customer-svc";
+/// The `aud` of every token.
+pub const AUDIENCE: &str = "oms";
+/// Where the issuer publishes its keys.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The customer (or admin account) id.
+    pub sub: Uuid,
+    /// `customer` or `admin`.
+    pub role: Role,
+    /// Always [`ISSUER`].
+    pub iss: String,
+    /// Always [`AUDIENCE`].
+    pub aud: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+}
+
+/// A signing key with its id.
+#[derive(Clone)]
+pub struct TokenSigner {
+    kid: String,
+    key: EncodingKey,
+    public: Jwk,
+}
+
+impl TokenSigner {
+    /// A signer from an Ed25519 private key in PKCS#8 PEM.
+    ///
+    /// # Errors
+    /// When the PEM is not an Ed25519 private key.
+    pub fn from_ed25519_pem(kid: impl Into<String>, pem: &str) -> anyhow::Result<Self> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        Self::from_signing_key(kid, &ed25519_dalek::SigningKey::from_pkcs8_pem(pem)?)
+    }
+
+    /// A signer from an Ed25519 key.
+    ///
+    /// # Errors
+    /// When the key cannot be encoded for signing.
+    pub fn from_signing_key(
+        kid: impl Into<String>,
+        signing_key: &ed25519_dalek::SigningKey,
+    ) -> anyhow::Result<Self> {
+        use base64::Engine;
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        use jsonwebtoken::jwk::{
+            AlgorithmParameters, CommonParameters, EllipticCurve, KeyAlgorithm,
+            OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+        };
+        let kid = kid.into();
+        let key = EncodingKey::from_ed_der(signing_key.to_pkcs8_der()?.as_bytes());
+        let public = Jwk {
+            common: CommonParameters {
+                public_key_use: Some(PublicKeyUse::Signature),
+                key_algorithm: Some(KeyAlgorithm::EdDSA),
+                key_id: Some(kid.clone()),
+                ..Default::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(signing_key.verifying_key().as_bytes()),
+            }),
+        };
+        Ok(Self { kid, key, public })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key, as published.
+    pub fn public_jwk(&self) -> &Jwk {
+        &self.public
+    }
+
+    /// A token for `subject` with `role`, valid for `ttl`.
+    ///
+    /// # Errors
+    /// When signing fails.
+    pub fn sign(&self, subject: Uuid, role: Role, ttl: Duration) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: subject,
+            role,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        self.sign_claims(&claims)
+    }
+
+    /// A token carrying exactly `claims` (tests use it for expired tokens).
+    ///
+    /// # Errors
+    /// When signing fails.
+    pub fn sign_claims(&self, claims: &Claims) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+    }
+}
+
+/// The key set of `signers`, as served at [`JWKS_PATH`].
+pub fn jwks(signers: &[TokenSigner]) -> JwkSet {
+    JwkSet {
+        keys: signers.iter().map(|s| s.public.clone()).collect(),
+    }
+}
+
+/// A router serving `keys` at [`JWKS_PATH`].
+pub fn jwks_router(keys: Arc<RwLock<JwkSet>>) -> Router {
+    Router::new().route(
+        JWKS_PATH,
+        get(move || {
+            let keys = keys.clone();
+            async move { axum::Json(keys.read().await.clone()) }
+        }),
+    )
+}
+
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+}
+
+/// Verifies tokens with the keys published at a JWKS URL.
+pub struct JwksAuthenticator {
+    url: String,
+    http: reqwest::Client,
+    cache: RwLock<KeyCache>,
+    refreshing: Mutex<()>,
+    validation: Validation,
+}
+
+impl JwksAuthenticator {
+    /// The least time between two fetches of the key set.
+    pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+    /// A verifier for the key set at `url`; keys are fetched on first use.
+    pub fn new(url: impl Into<String>) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Self {
+            url: url.into(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("a default HTTP client builds"),
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                fetched_at: None,
+            }),
+            refreshing: Mutex::new(()),
+            validation,
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        if let Some(key) = self.cache.read().await.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let _refreshing = self.refreshing.lock().await;
+        // Someone else may have refreshed while we waited.
+        {
+            let cache = self.cache.read().await;
+            if let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+            if cache
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < Self::MIN_REFRESH_INTERVAL)
+            {
+                return Err(AuthError::InvalidToken(format!("unknown key id {kid:?}")));
+            }
+        }
+        let keys = self.fetch().await?;
+        let mut cache = self.cache.write().await;
+        cache.keys = keys;
+        cache.fetched_at = Some(Instant::now());
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, AuthError> {
+        let unavailable = |e: reqwest::Error| {
+            AuthError::Unavailable(format!("cannot fetch keys from {}: {e}", self.url))
+        };
+        let set: JwkSet = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(unavailable)?
+            .json()
+            .await
+            .map_err(unavailable)?;
+        Ok(set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                match DecodingKey::from_jwk(jwk) {
+                    Ok(key) => Some((kid, key)),
+                    Err(error) => {
+                        tracing::warn!(kid, error = %error, "ignoring unusable key in the key set");
+                        None
+                    }
+                }
+            })
+            .collect())
+    }
+}
+
+impl Authenticator for JwksAuthenticator {
+    fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Caller, AuthError>> {
+        Box::pin(async move {
+            let header = jsonwebtoken::decode_header(token)
+                .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+            if header.alg != Algorithm::EdDSA {
+                return Err(AuthError::InvalidToken(format!(
+                    "algorithm {:?} is not accepted",
+                    header.alg
+                )));
+            }
+            let kid = header
+                .kid
+                .ok_or_else(|| AuthError::InvalidToken("the token names no key id".into()))?;
+            let key = self.key(&kid).await?;
+            let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+                .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+            Ok(Caller {
+                id: data.claims.sub,
+                role: data.claims.role,
+            })
+        })
+    }
+}
