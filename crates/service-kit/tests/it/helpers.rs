@@ -102,7 +102,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(Store::Postgres, true).await
 }
 
-pub async fn spawn_app_on(store: Store, with_authenticator: bool) -> TestApp {
+/// The test service with `authenticator` checking tokens.
+pub async fn spawn_app_with(authenticator: Arc<dyn Authenticator>) -> TestApp {
+    spawn_app_on_with(Store::Postgres, Some(authenticator)).await
+}
+
+pub async fn spawn_app_on(store: Store, with_test_tokens: bool) -> TestApp {
+    let authenticator: Option<Arc<dyn Authenticator>> = if with_test_tokens {
+        Some(Arc::new(TestTokens))
+    } else {
+        None
+    };
+    spawn_app_on_with(store, authenticator).await
+}
+
+async fn spawn_app_on_with(store: Store, authenticator: Option<Arc<dyn Authenticator>>) -> TestApp {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await;
     let (database, url) = match store {
@@ -129,8 +143,14 @@ pub async fn spawn_app_on(store: Store, with_authenticator: bool) -> TestApp {
     let mut builder = ServiceBuilder::start::<Migrator>(settings, &[events::Topic::Orders])
         .await
         .unwrap();
-    if with_authenticator {
-        builder.authenticator(Arc::new(TestTokens));
+    match authenticator {
+        Some(authenticator) => {
+            builder.authenticator(authenticator);
+        }
+        // The extractor's fallback: a service that trusts no issuer.
+        None => {
+            builder.authenticator(Arc::new(service_kit::auth::RefuseAll));
+        }
     }
     let api = OpenApiRouter::new()
         .routes(routes!(create_greeting))

@@ -4,3 +4,4 @@
 
 mod helpers;
 mod http_api;
+mod jwt;

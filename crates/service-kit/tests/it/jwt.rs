@@ -1,0 +1,186 @@
+//! Token verification against a published key set: valid, expired, forged,
+//! wrong algorithm, unknown issuer, and key rotation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use service_kit::auth::jwt::{
+    AUDIENCE, Claims, ISSUER, JwksAuthenticator, TokenSigner, jwks, jwks_router,
+};
+use service_kit::{Authenticator, Role};
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+use crate::helpers::{assert_problem, spawn_app_with};
+
+fn signer(kid: &str, pem: &str) -> TokenSigner {
+    TokenSigner::from_ed25519_pem(kid, pem).unwrap()
+}
+
+/// Serves a key set that the test can change; returns its URL.
+async fn serve(keys: Arc<RwLock<jsonwebtoken::jwk::JwkSet>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, jwks_router(keys)).await.unwrap() });
+    format!("http://{address}/.well-known/jwks.json")
+}
+
+#[tokio::test]
+async fn tokens_are_checked_against_the_published_keys() {
+    let current = signer("2026-11", testkit::keys::SIGNING_KEY_PEM);
+    let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&current))));
+    let verifier = JwksAuthenticator::new(serve(keys).await);
+    let subject = Uuid::now_v7();
+
+    let valid = current
+        .sign(subject, Role::Customer, Duration::from_secs(60))
+        .unwrap();
+    let caller = verifier.authenticate(&valid).await.unwrap();
+    assert_eq!((caller.id, caller.role), (subject, Role::Customer));
+
+    let now = chrono::Utc::now().timestamp();
+    let claims = |exp: i64, iss: &str, aud: &str| Claims {
+        sub: subject,
+        role: Role::Admin,
+        iss: iss.into(),
+        aud: aud.into(),
+        iat: now - 3600,
+        exp,
+    };
+    let expired = current
+        .sign_claims(&claims(now - 60, ISSUER, AUDIENCE))
+        .unwrap();
+    assert!(verifier.authenticate(&expired).await.is_err(), "expired");
+    let foreign_issuer = current
+        .sign_claims(&claims(now + 60, "someone-else", AUDIENCE))
+        .unwrap();
+    assert!(
+        verifier.authenticate(&foreign_issuer).await.is_err(),
+        "wrong issuer"
+    );
+    let foreign_audience = current
+        .sign_claims(&claims(now + 60, ISSUER, "other"))
+        .unwrap();
+    assert!(
+        verifier.authenticate(&foreign_audience).await.is_err(),
+        "wrong audience"
+    );
+
+    // Same key id, different key: the signature does not verify.
+    let impostor = signer("2026-11", testkit::keys::OTHER_SIGNING_KEY_PEM);
+    let forged = impostor
+        .sign(subject, Role::Admin, Duration::from_secs(60))
+        .unwrap();
+    assert!(
+        verifier.authenticate(&forged).await.is_err(),
+        "wrong signature"
+    );
+    // A key nobody published.
+    let stranger = signer("unknown", testkit::keys::OTHER_SIGNING_KEY_PEM);
+    let unknown = stranger
+        .sign(subject, Role::Admin, Duration::from_secs(60))
+        .unwrap();
+    assert!(
+        verifier.authenticate(&unknown).await.is_err(),
+        "unknown key id"
+    );
+    // A shared-secret token is never accepted.
+    let hmac = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims(now + 60, ISSUER, AUDIENCE),
+        &jsonwebtoken::EncodingKey::from_secret(b"secret"),
+    )
+    .unwrap();
+    assert!(verifier.authenticate(&hmac).await.is_err(), "HS256");
+    assert!(verifier.authenticate("not a token").await.is_err());
+}
+
+#[tokio::test]
+async fn a_new_key_is_learned_on_first_sight_and_the_old_one_keeps_working() {
+    let old = signer("old", testkit::keys::SIGNING_KEY_PEM);
+    let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&old))));
+    let verifier = JwksAuthenticator::new(serve(keys.clone()).await);
+    let subject = Uuid::now_v7();
+    let old_token = old
+        .sign(subject, Role::Customer, Duration::from_secs(600))
+        .unwrap();
+    verifier.authenticate(&old_token).await.unwrap();
+
+    // Rotation: the issuer publishes the new key beside the old one.
+    let new = signer("new", testkit::keys::OTHER_SIGNING_KEY_PEM);
+    *keys.write().await = jwks(&[old.clone(), new.clone()]);
+    tokio::time::sleep(JwksAuthenticator::MIN_REFRESH_INTERVAL).await;
+    let new_token = new
+        .sign(subject, Role::Admin, Duration::from_secs(600))
+        .unwrap();
+    assert_eq!(
+        verifier.authenticate(&new_token).await.unwrap().role,
+        Role::Admin,
+        "new key learned"
+    );
+    assert!(
+        verifier.authenticate(&old_token).await.is_ok(),
+        "old tokens stay valid until they expire"
+    );
+}
+
+#[tokio::test]
+async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreachable() {
+    let current = signer("k1", testkit::keys::SIGNING_KEY_PEM);
+    let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&current))));
+    let url = serve(keys).await;
+    let app = spawn_app_with(Arc::new(JwksAuthenticator::new(url))).await;
+    let path = app.url(&format!("/admin/customers/{}", Uuid::nil()));
+
+    let admin = current
+        .sign(Uuid::now_v7(), Role::Admin, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        app.client
+            .get(&path)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let customer = current
+        .sign(Uuid::now_v7(), Role::Customer, Duration::from_secs(60))
+        .unwrap();
+    let forbidden = app
+        .client
+        .get(&path)
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(forbidden, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let garbage = app
+        .client
+        .get(&path)
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(garbage, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+
+    let down = spawn_app_with(Arc::new(JwksAuthenticator::new(
+        "http://127.0.0.1:9/.well-known/jwks.json",
+    )))
+    .await;
+    let unreachable = down
+        .client
+        .get(down.url(&format!("/admin/customers/{}", Uuid::nil())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        unreachable,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "AUTH_UNAVAILABLE",
+    )
+    .await;
+}
