@@ -2,18 +2,44 @@
 //!
 //! Owns customer profiles and credit; validates the customer of every order, reserves credit in the saga, and issues the tokens every service checks.
 //!
+//! ## Guarantees
+//! - **Never over the limit**: a customer's reserved credit never exceeds
+//!   their limit, under any number of concurrent orders and instances
+//!   (conditional updates under row locks, a `CHECK` constraint behind
+//!   them); see [`credit`].
+//! - **Books that balance**: reserved credit equals the total of the
+//!   customer's orders that reserved and were neither released nor settled;
+//!   `GET /credit/audit` checks it.
+//! - **Idempotent**: duplicates, replays and out-of-order releases change
+//!   nothing twice (inbox + the state machine in [`domain::credit`]).
+//! - **Tokens**: EdDSA JWTs signed with keys kept in the database and
+//!   published at `/.well-known/jwks.json`; rotation keeps old tokens valid
+//!   until they expire ([`tokens`]).
+//!
 //! ## Layout
-//! - [`config`]: settings from `OMS_CUSTOMER_*` and the shared `OMS_*` variables.
+//! - [`config`]: settings from `OMS_CUSTOMER_*`, `OMS_ADMIN_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
-//! - [`http`]: the HTTP API.
-//! - [`persistence`]: the database and its migrations.
+//! - [`domain`]: emails, names, passwords, statuses, the credit state machine; no I/O.
+//! - [`customers`]: customer commands and queries, token issuing, the admin bootstrap.
+//! - [`credit`]: reserve, release, settle (the saga's customer side).
+//! - [`tokens`]: password hashing and signing keys.
+//! - [`consumer`]: the event handler that calls [`credit`].
+//! - [`http`]: the HTTP API, one module per resource.
+//! - [`persistence`]: entities, repository functions, migrations.
+//! - [`error`]: the one error type and its HTTP mapping.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod consumer;
+pub mod credit;
+pub mod customers;
+pub mod domain;
+pub mod error;
 pub mod http;
 pub mod persistence;
 pub mod startup;
+pub mod tokens;
 
 pub use config::Settings;
 pub use startup::build;

@@ -1,3 +1,9 @@
-//! customer-svc's database: entities, repositories and migrations.
+//! customer-svc's database: entities, repository functions and migrations.
+//! Every repository function takes a connection, so it works inside the
+//! transaction that also writes the outbox and the inbox.
 
+pub mod credit;
+pub mod customers;
+pub mod entities;
+pub mod keys;
 pub mod migrations;

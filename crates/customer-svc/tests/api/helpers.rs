@@ -1,19 +1,84 @@
-//! `spawn_app()`: customer-svc on its own PostgreSQL database and topic prefix,
-//! listening on a free port.
+//! `spawn_app()`: customer-svc on its own PostgreSQL database and topic
+//! prefix, on a free port; typed helpers for its API, for publishing order
+//! events the way order-svc does, and for reading its replies.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use events::plumbing::KafkaSettings;
+use events::{Currency, Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, headers};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
 use testkit::TestDatabase;
+use uuid::Uuid;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const ADMIN_EMAIL: &str = "root@oms.test";
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub topic_prefix: String,
-    pub kafka_bootstrap: String,
+    pub admin_token: String,
+    pub kafka: KafkaSettings,
+    pub common: CommonSettings,
     pub app: App,
-    /// Dropped with the app: the database lives as long as the test.
-    pub _database: TestDatabase,
+    producer: FutureProducer,
+    pub database: Arc<TestDatabase>,
+}
+
+pub fn settings(
+    database_url: &str,
+    common: &CommonSettings,
+    token_ttl_secs: u64,
+) -> customer_svc::Settings {
+    customer_svc::Settings {
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: Some(database_url.to_owned()),
+        admin_email: ADMIN_EMAIL.into(),
+        admin_password: ADMIN_PASSWORD.into(),
+        token_ttl_secs,
+        default_credit_limit_minor: 10_000,
+        credit_currency: "EUR".into(),
+        dev_mode: false,
+        common: common.clone(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_ttl(900).await
+}
+
+pub async fn spawn_app_with_ttl(token_ttl_secs: u64) -> TestApp {
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let database = Arc::new(TestDatabase::create().await);
+    let mut common = CommonSettings::local(bootstrap);
+    common.topic_prefix = testkit::topic_prefix();
+    common.topic_partitions = 2;
+    let app = customer_svc::build(settings(&database.url, &common, token_ttl_secs))
+        .await
+        .expect("customer-svc starts");
+    let kafka = common.kafka();
+    let mut test_app = TestApp {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        client: reqwest::Client::new(),
+        admin_token: String::new(),
+        producer: kafka.producer("test-order-svc").unwrap(),
+        kafka,
+        common,
+        app,
+        database,
+    };
+    test_app.admin_token = test_app.token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    test_app
 }
 
 impl TestApp {
@@ -21,8 +86,32 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
+    /// A second instance on the same database, topics and consumer group.
+    pub async fn spawn_second_instance(&self) -> App {
+        customer_svc::build(settings(&self.database.url, &self.common, 900))
+            .await
+            .unwrap()
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.request(reqwest::Method::GET, path, None, None).await;
         assert!(
             response.status().is_success(),
             "GET {path}: {}",
@@ -30,29 +119,220 @@ impl TestApp {
         );
         response.json().await.unwrap()
     }
+
+    /// A token for these credentials; fails the test if refused.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                "/auth/token",
+                None,
+                Some(&json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "token for {email}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["token_type"], "Bearer");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a customer with `limit` (as admin); returns id and token.
+    pub async fn customer_with_limit(&self, limit_minor: i64) -> (Uuid, String) {
+        let email = format!("c{}@example.com", Uuid::now_v7().simple());
+        let body = json!({
+            "email": email, "name": "Test Customer", "password": "a good password",
+            "credit_limit": {"amount_minor": limit_minor, "currency": "EUR"},
+        });
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                "/customers",
+                Some(&self.admin_token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let customer: Value = response.json().await.unwrap();
+        let id = customer["id"].as_str().unwrap().parse().unwrap();
+        (id, self.token(&email, "a good password").await)
+    }
+
+    pub async fn credit(&self, customer: Uuid) -> Value {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/customers/{customer}/credit"),
+                Some(&self.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn set_status(&self, customer: Uuid, status: &str) {
+        let response = self
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/customers/{customer}"),
+                Some(&self.admin_token),
+                Some(&json!({"status": status})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// Asserts the credit invariant for every customer.
+    pub async fn assert_credit_balanced(&self) {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                "/credit/audit",
+                Some(&self.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let audit: Value = response.json().await.unwrap();
+        assert_eq!(
+            audit["balanced"], true,
+            "credit books do not balance: {audit:#}"
+        );
+    }
+
+    /// Publishes an order event the way order-svc's relay does.
+    pub async fn publish(&self, event: impl Into<Event>) -> Envelope {
+        let envelope = Envelope::new(event, "order-svc");
+        self.publish_envelope(&envelope).await;
+        envelope
+    }
+
+    pub async fn publish_envelope(&self, envelope: &Envelope) {
+        let topic = self.kafka.topics.name(Topic::Orders);
+        let key = envelope.key().to_string();
+        let payload = envelope.to_bytes();
+        let record_headers = OwnedHeaders::new()
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(envelope.event.event_type()),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_VERSION,
+                value: Some("1"),
+            });
+        self.producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(&key)
+                    .payload(&payload)
+                    .headers(record_headers),
+                Timeout::After(WAIT),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+
+    /// A reader of a topic, from its beginning.
+    pub fn reader(&self, topic: Topic) -> TopicReader {
+        TopicReader::new(&self.kafka, &self.kafka.topics.name(topic))
+    }
 }
 
-pub async fn spawn_app() -> TestApp {
-    testkit::init_tracing();
-    let kafka_bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    let database = TestDatabase::create().await;
-    let mut common = CommonSettings::local(kafka_bootstrap.clone());
-    common.topic_prefix = testkit::topic_prefix();
-    common.topic_partitions = 2;
-    let settings = customer_svc::Settings {
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: Some(database.url.clone()),
-        common: common.clone(),
-    };
-    let app = customer_svc::build(settings)
-        .await
-        .expect("the service starts");
-    TestApp {
-        address: format!("http://127.0.0.1:{}", app.port()),
-        client: reqwest::Client::new(),
-        topic_prefix: common.topic_prefix,
-        kafka_bootstrap,
-        app,
-        _database: database,
+/// An OrderPlaced by `customer` with a total of `total_minor` EUR cents.
+pub fn order_placed(order_id: Uuid, customer: Uuid, total_minor: i64) -> OrderPlaced {
+    let eur = |minor| Money::new(minor, Currency::parse("EUR").unwrap()).unwrap();
+    OrderPlaced {
+        order_id,
+        customer_id: customer,
+        lines: vec![OrderLine {
+            product_id: Uuid::now_v7(),
+            quantity: Quantity::new(1).unwrap(),
+            unit_price: eur(total_minor),
+        }],
+        total: eur(total_minor),
+        shipping_address: None,
     }
+}
+
+/// Reads every record of a topic (all partitions, from the start).
+pub struct TopicReader {
+    consumer: StreamConsumer,
+    pub seen: Vec<Envelope>,
+}
+
+impl TopicReader {
+    fn new(kafka: &KafkaSettings, topic: &str) -> Self {
+        let consumer: StreamConsumer = kafka
+            .client_config("test-reader")
+            .set("group.id", format!("reader-{}", Uuid::now_v7()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..kafka.partitions {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        Self {
+            consumer,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until `done(all so far)`; fails after [`WAIT`].
+    pub async fn until(&mut self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !done(&self.seen) {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => self
+                    .seen
+                    .push(Envelope::from_bytes(message.payload().unwrap()).unwrap()),
+                Ok(Err(error)) => panic!("reading: {error}"),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; saw {:?}",
+                    self.seen
+                        .iter()
+                        .map(|e| e.event.event_type())
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+        self.seen.clone()
+    }
+
+    /// Keeps reading while records arrive within `quiet`; returns all seen.
+    pub async fn settle(&mut self, quiet: Duration) -> Vec<Envelope> {
+        while let Ok(Ok(message)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
+            self.seen
+                .push(Envelope::from_bytes(message.payload().unwrap()).unwrap());
+        }
+        self.seen.clone()
+    }
+}
+
+pub fn count(events: &[Envelope], event_type: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.event.event_type() == event_type)
+        .count()
+}
+
+/// Asserts a problem+json answer with `status` and `code`.
+pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    body
 }

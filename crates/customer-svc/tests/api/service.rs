@@ -12,10 +12,25 @@ async fn starts_ready_with_its_topics_and_documents_its_api() {
     assert_eq!(app.get_json("/readyz").await["database"], "ok");
     let document = app.get_json("/openapi.json").await;
     assert_eq!(document["info"]["title"], "customer-svc");
-    assert!(document["paths"]["/healthz"].is_object());
+    for path in [
+        "/healthz",
+        "/customers",
+        "/customers/{id}",
+        "/customers/{id}/credit",
+        "/auth/token",
+        "/auth/keys/rotate",
+        "/.well-known/jwks.json",
+        "/credit/audit",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} is not documented"
+        );
+    }
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 
-    let bootstrap = app.kafka_bootstrap.clone();
-    let prefix = app.topic_prefix.clone();
+    let bootstrap = app.common.kafka_bootstrap.clone();
+    let prefix = app.common.topic_prefix.clone();
     let topics = tokio::task::spawn_blocking(move || {
         let client: BaseConsumer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &bootstrap)

@@ -6,8 +6,9 @@
 //!   ([`ISSUER`]), `aud` ([`AUDIENCE`]), `iat`, `exp`.
 //! - [`JwksAuthenticator`] fetches the key set from a URL, caches it, and
 //!   fetches it again when a token names a key id it does not know (at most
-//!   once per [`JwksAuthenticator::MIN_REFRESH_INTERVAL`], so forged key ids
-//!   cannot flood the issuer). Keys are never shared secrets.
+//!   once per [`KeySource::min_refresh_interval`], so forged key ids
+//!   cannot flood the issuer). Keys are never shared secrets. The issuer
+//!   itself verifies with the same code over its own [`KeySource`].
 //! - Rotation: the issuer publishes the new key beside the old one and signs
 //!   with the new one; tokens signed by the old key stay valid until they
 //!   expire, and verifiers learn the new key on first sight of its `kid`.
@@ -163,32 +164,87 @@ struct KeyCache {
     fetched_at: Option<Instant>,
 }
 
-/// Verifies tokens with the keys published at a JWKS URL.
-pub struct JwksAuthenticator {
-    url: String,
-    http: reqwest::Client,
-    cache: RwLock<KeyCache>,
-    refreshing: Mutex<()>,
-    validation: Validation,
+/// Where a verifier gets the public keys from.
+pub trait KeySource: Send + Sync + 'static {
+    /// The least time between two fetches, so that tokens naming unknown
+    /// key ids cannot make the verifier hammer the source.
+    fn min_refresh_interval(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+
+    /// The current key set.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] when it cannot be had now.
+    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>>;
 }
 
-impl JwksAuthenticator {
-    /// The least time between two fetches of the key set.
-    pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+/// Keys published at a URL (customer-svc's [`JWKS_PATH`]).
+pub struct HttpKeySource {
+    url: String,
+    http: reqwest::Client,
+}
 
-    /// A verifier for the key set at `url`; keys are fetched on first use.
+impl HttpKeySource {
+    /// Keys at `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.leeway = 5;
         Self {
             url: url.into(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
                 .expect("a default HTTP client builds"),
+        }
+    }
+}
+
+impl KeySource for HttpKeySource {
+    fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
+        Box::pin(async move {
+            let unavailable = |e: reqwest::Error| {
+                AuthError::Unavailable(format!("cannot fetch keys from {}: {e}", self.url))
+            };
+            self.http
+                .get(&self.url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(unavailable)?
+                .json()
+                .await
+                .map_err(unavailable)
+        })
+    }
+}
+
+/// Verifies tokens with the keys of a [`KeySource`], cached by key id.
+pub struct JwtAuthenticator<S> {
+    source: S,
+    cache: RwLock<KeyCache>,
+    refreshing: Mutex<()>,
+    validation: Validation,
+}
+
+/// The verifier every service but the issuer uses.
+pub type JwksAuthenticator = JwtAuthenticator<HttpKeySource>;
+
+impl JwtAuthenticator<HttpKeySource> {
+    /// A verifier for the key set at `url`; keys are fetched on first use.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self::with_source(HttpKeySource::new(url))
+    }
+}
+
+impl<S: KeySource> JwtAuthenticator<S> {
+    /// A verifier for the keys of `source`.
+    pub fn with_source(source: S) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Self {
+            source,
             cache: RwLock::new(KeyCache {
                 keys: HashMap::new(),
                 fetched_at: None,
@@ -211,37 +267,13 @@ impl JwksAuthenticator {
             }
             if cache
                 .fetched_at
-                .is_some_and(|t| t.elapsed() < Self::MIN_REFRESH_INTERVAL)
+                .is_some_and(|t| t.elapsed() < self.source.min_refresh_interval())
             {
                 return Err(AuthError::InvalidToken(format!("unknown key id {kid:?}")));
             }
         }
-        let keys = self.fetch().await?;
-        let mut cache = self.cache.write().await;
-        cache.keys = keys;
-        cache.fetched_at = Some(Instant::now());
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))
-    }
-
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, AuthError> {
-        let unavailable = |e: reqwest::Error| {
-            AuthError::Unavailable(format!("cannot fetch keys from {}: {e}", self.url))
-        };
-        let set: JwkSet = self
-            .http
-            .get(&self.url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(unavailable)?
-            .json()
-            .await
-            .map_err(unavailable)?;
-        Ok(set
+        let set = self.source.fetch().await?;
+        let keys = set
             .keys
             .iter()
             .filter_map(|jwk| {
@@ -254,11 +286,19 @@ impl JwksAuthenticator {
                     }
                 }
             })
-            .collect())
+            .collect();
+        let mut cache = self.cache.write().await;
+        cache.keys = keys;
+        cache.fetched_at = Some(Instant::now());
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))
     }
 }
 
-impl Authenticator for JwksAuthenticator {
+impl<S: KeySource> Authenticator for JwtAuthenticator<S> {
     fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Caller, AuthError>> {
         Box::pin(async move {
             let header = jsonwebtoken::decode_header(token)

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -173,5 +173,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .map(|a| a.0.clone())
             .unwrap_or_else(|| Arc::new(RefuseAll));
         authenticator.authenticate(token).await
+    }
+}
+
+/// `Option<Caller>`: `None` without an `Authorization` header (an anonymous
+/// caller), the caller with a valid token, and a 401 for an invalid one.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Caller as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }

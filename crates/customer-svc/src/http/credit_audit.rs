@@ -1,0 +1,70 @@
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use service_kit::{Caller, Json, Problem};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::customers;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_credit_audit))
+}
+
+/// One customer's credit books.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerCreditBooks {
+    /// The customer.
+    pub customer_id: Uuid,
+    /// Their limit, in minor units.
+    pub credit_limit_minor: i64,
+    /// Held, per the customer.
+    pub credit_reserved_minor: i64,
+    /// Held, per the RESERVED reservations of their orders.
+    pub reserved_by_orders: i64,
+    /// Both agree and stay within the limit.
+    pub balanced: bool,
+}
+
+/// The credit invariant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditAudit {
+    /// Whether every customer balances.
+    pub balanced: bool,
+    /// Every customer's books.
+    pub customers: Vec<CustomerCreditBooks>,
+}
+
+/// Checks, for every customer, that reserved credit equals the total of
+/// their orders that reserved and were neither released nor settled, and
+/// never exceeds the limit (admin).
+#[utoipa::path(get, path = "/credit/audit", tag = "credit",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CreditAudit),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_credit_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CreditAudit>, Problem> {
+    caller.require_admin()?;
+    let customers: Vec<CustomerCreditBooks> = customers::credit_books(&state.db)
+        .await?
+        .into_iter()
+        .map(|b| CustomerCreditBooks {
+            balanced: b.balanced(),
+            customer_id: b.customer_id,
+            credit_limit_minor: b.credit_limit_minor,
+            credit_reserved_minor: b.credit_reserved_minor,
+            reserved_by_orders: b.reserved_by_orders,
+        })
+        .collect();
+    Ok(Json(CreditAudit {
+        balanced: customers.iter().all(|c| c.balanced),
+        customers,
+    }))
+}

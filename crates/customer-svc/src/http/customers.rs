@@ -1,0 +1,311 @@
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use chrono::{DateTime, Utc};
+use events::Money;
+use serde::{Deserialize, Serialize};
+use service_kit::{Caller, Json, Path, Problem, Query, Role};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::customers::{self, CustomerPatch, NewCustomer, money, role_of};
+use crate::domain::customer::parse_credit_limit;
+use crate::domain::{CustomerName, CustomerStatus, Email, Password};
+use crate::error::CustomerError;
+use crate::persistence::entities::customer;
+
+const TAG: &str = "customers";
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_customer, list_customers))
+        .routes(routes!(get_customer, update_customer))
+        .routes(routes!(get_credit))
+}
+
+/// A customer to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    /// Unique email address (case does not matter).
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// Display name, 1-200 characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// 8-128 characters; stored only as an argon2 hash.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+    /// Credit limit (admin only; default from `OMS_DEFAULT_CREDIT_LIMIT_MINOR`).
+    pub credit_limit: Option<Money>,
+}
+
+/// A change to a customer. `name`: the customer or an admin; `status` and
+/// `credit_limit`: admin only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    /// New name.
+    pub name: Option<String>,
+    /// `ACTIVE` or `SUSPENDED`.
+    pub status: Option<CustomerStatus>,
+    /// New credit limit, in the credit line's currency; not below what open orders hold.
+    pub credit_limit: Option<Money>,
+}
+
+/// A customer. The password is never returned.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerResponse {
+    /// Customer id.
+    pub id: Uuid,
+    /// Email address (lower-cased).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// `customer` or `admin`.
+    pub role: Role,
+    /// `ACTIVE` or `SUSPENDED`.
+    pub status: CustomerStatus,
+    /// Credit limit.
+    pub credit_limit: Money,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<customer::Model> for CustomerResponse {
+    type Error = CustomerError;
+
+    fn try_from(customer: customer::Model) -> Result<Self, Self::Error> {
+        Ok(Self {
+            role: role_of(&customer),
+            status: customer
+                .status
+                .parse()
+                .map_err(|e: String| CustomerError::Internal(anyhow::anyhow!(e)))?,
+            credit_limit: money(customer.credit_limit_minor, &customer.currency)?,
+            id: customer.id,
+            email: customer.email,
+            name: customer.name,
+            created_at: customer.created_at,
+            updated_at: customer.updated_at,
+        })
+    }
+}
+
+/// A page of customers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CustomerPage {
+    /// The customers, by id.
+    pub items: Vec<CustomerResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Paging of the customer list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListCustomersQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// A customer's credit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditResponse {
+    /// The customer.
+    pub customer_id: Uuid,
+    /// The limit.
+    pub limit: Money,
+    /// Held for open orders.
+    pub reserved: Money,
+    /// What new orders may still use: limit - reserved.
+    pub available: Money,
+}
+
+type Created<T> = (StatusCode, [(header::HeaderName, String); 1], Json<T>);
+
+/// Registers a customer. Anyone may; only an admin may set the credit limit.
+#[utoipa::path(post, path = "/customers", tag = TAG, request_body = CreateCustomerRequest,
+    responses(
+        (status = 201, description = "Created; Location names the customer", body = CustomerResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "credit_limit without an admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_customer(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Json(request): Json<CreateCustomerRequest>,
+) -> Result<Created<CustomerResponse>, Problem> {
+    let credit_limit_minor = match &request.credit_limit {
+        None => state.default_credit_limit_minor,
+        Some(limit) => {
+            if !caller.as_ref().is_some_and(Caller::is_admin) {
+                return Err(
+                    CustomerError::Forbidden("only an admin may set a credit limit").into(),
+                );
+            }
+            if limit.currency != state.currency {
+                return Err(CustomerError::invalid(
+                    "credit_limit.currency",
+                    format!("credit lines are in {}", state.currency),
+                )
+                .into());
+            }
+            parse_credit_limit(limit.amount_minor)?
+        }
+    };
+    let new = NewCustomer {
+        email: Email::parse(&request.email)?,
+        name: CustomerName::parse(&request.name)?,
+        password: Password::parse(&request.password)?,
+        credit_limit_minor,
+        currency: state.currency.clone(),
+        role: Role::Customer,
+    };
+    let customer = customers::register(&state.db, new).await?;
+    let location = format!("/customers/{}", customer.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(customer.try_into()?),
+    ))
+}
+
+/// Lists customers by id (admin).
+#[utoipa::path(get, path = "/customers", tag = TAG, params(ListCustomersQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CustomerPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_customers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListCustomersQuery>,
+) -> Result<Json<CustomerPage>, Problem> {
+    caller.require_admin()?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(CustomerError::invalid("limit", "must be between 1 and 100").into());
+    }
+    let (page, next_cursor) = customers::list(&state.db, query.cursor, limit).await?;
+    let items = page
+        .into_iter()
+        .map(CustomerResponse::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(CustomerPage { items, next_cursor }))
+}
+
+/// One customer (the customer themself or an admin).
+#[utoipa::path(get, path = "/customers/{id}", tag = TAG,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CustomerResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CustomerResponse>, Problem> {
+    caller.require_self_or_admin(id)?;
+    Ok(Json(customers::get(&state.db, id).await?.try_into()?))
+}
+
+/// Changes a customer: the name (the customer or an admin), status and
+/// credit limit (admin).
+#[utoipa::path(patch, path = "/customers/{id}", tag = TAG, request_body = UpdateCustomerRequest,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CustomerResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Limit below what is reserved", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(request): Json<UpdateCustomerRequest>,
+) -> Result<Json<CustomerResponse>, Problem> {
+    caller.require_self_or_admin(id)?;
+    if (request.status.is_some() || request.credit_limit.is_some()) && !caller.is_admin() {
+        return Err(
+            CustomerError::Forbidden("only an admin may change status or credit limit").into(),
+        );
+    }
+    let credit_limit_minor = match request.credit_limit {
+        Some(limit) => {
+            let current = customers::get(&state.db, id).await?;
+            if limit.currency.as_str() != current.currency {
+                return Err(CustomerError::invalid(
+                    "credit_limit.currency",
+                    format!("the credit line is in {}", current.currency),
+                )
+                .into());
+            }
+            Some(parse_credit_limit(limit.amount_minor)?)
+        }
+        None => None,
+    };
+    let patch = CustomerPatch {
+        name: request
+            .name
+            .as_deref()
+            .map(CustomerName::parse)
+            .transpose()?,
+        status: request.status,
+        credit_limit_minor,
+    };
+    if patch.name.is_none() && patch.status.is_none() && patch.credit_limit_minor.is_none() {
+        return Err(
+            CustomerError::invalid("body", "name, status or credit_limit must be given").into(),
+        );
+    }
+    Ok(Json(
+        customers::update(&state.db, id, patch).await?.try_into()?,
+    ))
+}
+
+/// A customer's credit: limit, reserved for open orders, available.
+#[utoipa::path(get, path = "/customers/{id}/credit", tag = TAG,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CreditResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_credit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CreditResponse>, Problem> {
+    caller.require_self_or_admin(id)?;
+    let customer = customers::get(&state.db, id).await?;
+    Ok(Json(CreditResponse {
+        customer_id: id,
+        limit: money(customer.credit_limit_minor, &customer.currency)?,
+        reserved: money(customer.credit_reserved_minor, &customer.currency)?,
+        available: money(
+            customer.credit_limit_minor - customer.credit_reserved_minor,
+            &customer.currency,
+        )?,
+    }))
+}

@@ -1,0 +1,32 @@
+//! `credit_reservations`: one row per order customer-svc has heard of.
+
+use sea_orm::entity::prelude::*;
+
+/// An order's credit reservation (see `domain::credit`).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "credit_reservations")]
+pub struct Model {
+    /// The order.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub order_id: Uuid,
+    /// The customer named by the order.
+    pub customer_id: Uuid,
+    /// The order's total, in minor units (0 for a tombstone).
+    pub amount_minor: i64,
+    /// Its currency.
+    pub currency: String,
+    /// `RESERVED`, `REJECTED`, `RELEASED` or `SETTLED`.
+    pub state: String,
+    /// Why it was rejected, when it was.
+    pub reason: Option<String>,
+    /// First decision.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// No navigable relations are needed.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

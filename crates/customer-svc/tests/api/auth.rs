@@ -1,0 +1,249 @@
+//! Tokens: issuing, expiry, signature, roles, key rotation, the admin bootstrap.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use service_kit::Role;
+use service_kit::auth::jwt::{AUDIENCE, Claims, ISSUER, TokenSigner};
+
+use crate::helpers::{ADMIN_EMAIL, assert_problem, spawn_app, spawn_app_with_ttl};
+
+#[tokio::test]
+async fn wrong_credentials_get_one_answer_with_no_hint() {
+    let app = spawn_app().await;
+    app.customer_with_limit(100).await;
+    let wrong_password = app
+        .request(
+            Method::POST,
+            "/auth/token",
+            None,
+            Some(&json!({"email": ADMIN_EMAIL, "password": "wrong password"})),
+        )
+        .await;
+    let a = assert_problem(
+        wrong_password,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let unknown_email = app
+        .request(
+            Method::POST,
+            "/auth/token",
+            None,
+            Some(&json!({"email": "nobody@example.com", "password": "wrong password"})),
+        )
+        .await;
+    let b = assert_problem(
+        unknown_email,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    assert_eq!(a, b, "the two failures are indistinguishable");
+}
+
+#[tokio::test]
+async fn tokens_carry_the_customer_and_role_and_are_verified_with_published_keys() {
+    let app = spawn_app().await;
+    let response = app
+        .request(
+            Method::POST,
+            "/auth/token",
+            None,
+            Some(&json!({"email": ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD})),
+        )
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 900);
+    let header = jsonwebtoken::decode_header(body["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+
+    let jwks: Value = app
+        .request(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    assert_eq!(keys[0]["kid"].as_str(), header.kid.as_deref());
+    assert!(
+        keys[0].get("d").is_none(),
+        "the private key is never published"
+    );
+
+    // The admin lists customers; a token signed by a stranger's key, even
+    // under the right key id, is refused.
+    let list = app
+        .request(
+            Method::GET,
+            "/customers",
+            Some(body["access_token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let forger =
+        TokenSigner::from_ed25519_pem(header.kid.unwrap(), testkit::keys::SIGNING_KEY_PEM).unwrap();
+    let forged = forger
+        .sign(uuid::Uuid::now_v7(), Role::Admin, Duration::from_secs(60))
+        .unwrap();
+    let refused = app
+        .request(Method::GET, "/customers", Some(&forged), None)
+        .await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+}
+
+/// The service's own signing key, read from its database.
+async fn service_signer(app: &crate::helpers::TestApp) -> TokenSigner {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let db = Database::connect(&app.database.url).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT kid, private_key_pem FROM signing_keys WHERE superseded_at IS NULL",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let kid: String = row.try_get("", "kid").unwrap();
+    let pem: String = row.try_get("", "private_key_pem").unwrap();
+    TokenSigner::from_ed25519_pem(kid, &pem).unwrap()
+}
+
+#[tokio::test]
+async fn expired_tokens_and_tokens_for_someone_else_are_refused() {
+    let app = spawn_app_with_ttl(60).await;
+    let (customer, _) = app.customer_with_limit(100).await;
+    let (other, _) = app.customer_with_limit(100).await;
+    let signer = service_signer(&app).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |exp: i64| Claims {
+        sub: customer,
+        role: Role::Customer,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now - 600,
+        exp,
+    };
+    let path = format!("/customers/{customer}");
+    let valid = signer.sign_claims(&claims(now + 60)).unwrap();
+    assert_eq!(
+        app.request(Method::GET, &path, Some(&valid), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Expired a minute ago: beyond the verifier's leeway for clock skew.
+    let expired = signer.sign_claims(&claims(now - 60)).unwrap();
+    let refused = app.request(Method::GET, &path, Some(&expired), None).await;
+    assert_problem(refused, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+    let someone_else = app
+        .request(
+            Method::GET,
+            &format!("/customers/{other}"),
+            Some(&valid),
+            None,
+        )
+        .await;
+    assert_problem(someone_else, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+}
+
+#[tokio::test]
+async fn rotation_publishes_the_new_key_and_keeps_old_tokens_valid() {
+    let app = spawn_app().await;
+    let (customer, old_token) = app.customer_with_limit(100).await;
+    let old_kid = jsonwebtoken::decode_header(&old_token)
+        .unwrap()
+        .kid
+        .unwrap();
+
+    let customer_rotates = app
+        .request(Method::POST, "/auth/keys/rotate", Some(&old_token), None)
+        .await;
+    assert_problem(customer_rotates, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let rotated: Value = app
+        .request(
+            Method::POST,
+            "/auth/keys/rotate",
+            Some(&app.admin_token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new_kid, old_kid);
+
+    let jwks: Value = app
+        .request(Method::GET, "/.well-known/jwks.json", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+
+    let path = format!("/customers/{customer}");
+    assert_eq!(
+        app.request(Method::GET, &path, Some(&old_token), None)
+            .await
+            .status(),
+        StatusCode::OK,
+        "old tokens stay valid"
+    );
+    let admin_email = ADMIN_EMAIL;
+    let new_token = app.token(admin_email, crate::helpers::ADMIN_PASSWORD).await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&new_token)
+            .unwrap()
+            .kid
+            .unwrap(),
+        new_kid,
+        "new tokens use the new key"
+    );
+    // Verifiers learn the new key on first sight of its id.
+    assert_eq!(
+        app.request(Method::GET, &path, Some(&new_token), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_admin_account_is_bootstrapped_from_configuration() {
+    let app = spawn_app().await;
+    let page: Value = app
+        .request(Method::GET, "/customers", Some(&app.admin_token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let admin = &page["items"][0];
+    assert_eq!(admin["email"], ADMIN_EMAIL);
+    assert_eq!(admin["role"], "admin");
+    // A restart with the same configuration keeps one admin account.
+    let second = app.spawn_second_instance().await;
+    let page: Value = app
+        .request(Method::GET, "/customers", Some(&app.admin_token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    second.stop().await.unwrap();
+}

@@ -1,0 +1,187 @@
+//! customer-svc in the saga: credit never exceeds the limit, rejections name
+//! their reason, and duplicates and out-of-order delivery keep the books.
+
+use std::time::Duration;
+
+use events::{
+    Actor, ActorKind, CustomerRejectionReason, Event, OrderCancelled, OrderDelivered,
+    OrderRejected, Participant, Topic,
+};
+use futures::future::join_all;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, count, order_placed, spawn_app};
+
+fn cancelled(order_id: Uuid) -> OrderCancelled {
+    OrderCancelled {
+        order_id,
+        reason: "customer request".into(),
+        cancelled_by: Actor {
+            kind: ActorKind::Customer,
+            id: None,
+        },
+    }
+}
+
+async fn reserved_minor(app: &TestApp, customer: Uuid) -> i64 {
+    app.credit(customer).await["reserved"]["amount_minor"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Twenty orders of 10.00 against a limit of 75.00: exactly seven fit.
+async fn orders_beyond_the_limit(app: &TestApp) {
+    let (customer, _) = app.customer_with_limit(7_500).await;
+    let orders: Vec<Uuid> = (0..20).map(|_| Uuid::now_v7()).collect();
+    join_all(
+        orders
+            .iter()
+            .map(|&order| app.publish(order_placed(order, customer, 1_000))),
+    )
+    .await;
+
+    let mut replies = app.reader(Topic::Customers);
+    let all = replies
+        .until("a reply to each order", |all| all.len() >= 20)
+        .await;
+    assert_eq!(
+        count(&all, "CreditReserved"),
+        7,
+        "the accepted orders fit the limit"
+    );
+    assert_eq!(count(&all, "CustomerRejected"), 13);
+    for reply in &all {
+        if let Event::CustomerRejected(rejected) = &reply.event {
+            assert_eq!(
+                rejected.reason,
+                CustomerRejectionReason::CreditLimitExceeded
+            );
+        }
+    }
+    assert_eq!(
+        replies.settle(Duration::from_secs(1)).await.len(),
+        20,
+        "one reply per order"
+    );
+    assert_eq!(reserved_minor(app, customer).await, 7_000);
+    app.assert_credit_balanced().await;
+}
+
+#[tokio::test]
+async fn concurrent_orders_beyond_the_limit_reserve_only_what_fits() {
+    let app = spawn_app().await;
+    orders_beyond_the_limit(&app).await;
+}
+
+#[tokio::test]
+async fn two_instances_in_one_group_never_exceed_the_limit() {
+    let app = spawn_app().await;
+    let second = app.spawn_second_instance().await;
+    orders_beyond_the_limit(&app).await;
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn suspended_and_unknown_customers_are_rejected_with_the_reason() {
+    let app = spawn_app().await;
+    let (suspended, _) = app.customer_with_limit(10_000).await;
+    app.set_status(suspended, "SUSPENDED").await;
+    let unknown = Uuid::now_v7();
+    let (usd_buyer, _) = app.customer_with_limit(10_000).await;
+    let mut in_dollars = order_placed(Uuid::now_v7(), usd_buyer, 100);
+    in_dollars.total.currency = events::Currency::parse("USD").unwrap();
+
+    app.publish(order_placed(Uuid::now_v7(), suspended, 100))
+        .await;
+    app.publish(order_placed(Uuid::now_v7(), unknown, 100))
+        .await;
+    app.publish(in_dollars).await;
+    let mut replies = app.reader(Topic::Customers);
+    let all = replies
+        .until("three rejections", |all| {
+            count(all, "CustomerRejected") == 3
+        })
+        .await;
+    let mut reasons: Vec<(Uuid, CustomerRejectionReason)> = all
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::CustomerRejected(r) => Some((r.customer_id, r.reason)),
+            _ => None,
+        })
+        .collect();
+    reasons.sort_by_key(|(c, _)| *c);
+    let mut expected = vec![
+        (suspended, CustomerRejectionReason::CustomerSuspended),
+        (unknown, CustomerRejectionReason::UnknownCustomer),
+        (usd_buyer, CustomerRejectionReason::CreditLimitExceeded),
+    ];
+    expected.sort_by_key(|(c, _)| *c);
+    assert_eq!(reasons, expected);
+    assert_eq!(reserved_minor(&app, suspended).await, 0);
+    app.assert_credit_balanced().await;
+}
+
+#[tokio::test]
+async fn release_settle_duplicates_and_out_of_order_delivery_keep_the_books() {
+    let app = spawn_app().await;
+    let (customer, _) = app.customer_with_limit(10_000).await;
+    let mut replies = app.reader(Topic::Customers);
+
+    // Reserve, duplicate (same record, and a new id for the same order), release twice.
+    let first = Uuid::now_v7();
+    let placed = app.publish(order_placed(first, customer, 2_500)).await;
+    app.publish_envelope(&placed).await;
+    app.publish(order_placed(first, customer, 2_500)).await;
+    replies
+        .until("the reservation", |all| count(all, "CreditReserved") == 1)
+        .await;
+    assert_eq!(reserved_minor(&app, customer).await, 2_500);
+    app.publish(OrderRejected {
+        order_id: first,
+        rejected_by: Participant::Inventory,
+        reason: "out of stock".into(),
+    })
+    .await;
+    app.publish(cancelled(first)).await;
+    replies
+        .until("the release", |all| count(all, "CreditReleased") == 1)
+        .await;
+    assert_eq!(reserved_minor(&app, customer).await, 0);
+    app.assert_credit_balanced().await;
+
+    // Cancelled before it was placed: the late OrderPlaced holds nothing.
+    let early = Uuid::now_v7();
+    app.publish(cancelled(early)).await;
+    app.publish(order_placed(early, customer, 1_000)).await;
+
+    // Reserved, then delivered twice: settled once.
+    let delivered = Uuid::now_v7();
+    app.publish(order_placed(delivered, customer, 4_000)).await;
+    replies
+        .until("the second reservation", |all| {
+            count(all, "CreditReserved") == 2
+        })
+        .await;
+    app.publish(OrderDelivered {
+        order_id: delivered,
+    })
+    .await;
+    app.publish(OrderDelivered {
+        order_id: delivered,
+    })
+    .await;
+    replies
+        .until("the settlement", |all| count(all, "CreditSettled") == 1)
+        .await;
+
+    let all = replies.settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&all, "CreditReserved"),
+        2,
+        "the early-cancelled order reserved nothing"
+    );
+    assert_eq!(count(&all, "CreditReleased"), 1);
+    assert_eq!(count(&all, "CreditSettled"), 1);
+    assert_eq!(reserved_minor(&app, customer).await, 0);
+    app.assert_credit_balanced().await;
+}
