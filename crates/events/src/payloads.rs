@@ -45,6 +45,28 @@ impl OrderStatus {
     }
 }
 
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OrderStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "PENDING" => Ok(Self::Pending),
+            "CONFIRMED" => Ok(Self::Confirmed),
+            "REJECTED" => Ok(Self::Rejected),
+            "CANCELLED" => Ok(Self::Cancelled),
+            "SHIPPED" => Ok(Self::Shipped),
+            "DELIVERED" => Ok(Self::Delivered),
+            other => Err(format!("unknown order status {other:?}")),
+        }
+    }
+}
+
 /// One line of an order as placed: what, how many, at what unit price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

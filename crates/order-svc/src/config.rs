@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `OMS_ORDER_HTTP_ADDR` | `127.0.0.1:8080` |
 //! | `OMS_ORDER_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/order-svc.sqlite` |
+//! | `OMS_SAGA_DEADLINE_SECS` | `30`: a PENDING order is cancelled this long after placement |
+//! | `OMS_IDEMPOTENCY_TTL_SECS` | `86400`: how long an `Idempotency-Key` is remembered |
 
 use std::net::SocketAddr;
 
@@ -24,6 +26,12 @@ pub struct Settings {
     /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
     #[arg(long, env = "OMS_ORDER_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Seconds after placement when a still-PENDING order is cancelled.
+    #[arg(long, env = "OMS_SAGA_DEADLINE_SECS", default_value_t = 30)]
+    pub saga_deadline_secs: u64,
+    /// Seconds an `Idempotency-Key` is remembered.
+    #[arg(long, env = "OMS_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,

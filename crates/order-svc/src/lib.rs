@@ -2,17 +2,38 @@
 //!
 //! Accepts orders, emits OrderPlaced, and runs the saga that confirms, rejects, cancels and compensates.
 //!
+//! ## The saga
+//! One state machine decides every transition: [`domain::saga`] (a table and
+//! a diagram in its docs). [`saga`] applies it to stored orders under a row
+//! lock and writes the order, the timeline and the resulting event in one
+//! transaction. Deadlines are stored with each order and enforced by
+//! [`deadlines`], so a restarted order-svc still cancels overdue orders.
+//! Compensation is the participants' part: on OrderRejected/OrderCancelled
+//! they release whatever they hold for the order.
+//!
 //! ## Layout
-//! - [`config`]: settings from `OMS_ORDER_*` and the shared `OMS_*` variables.
+//! - [`config`]: settings from `OMS_ORDER_*`, `OMS_SAGA_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
-//! - [`http`]: the HTTP API.
-//! - [`persistence`]: the database and its migrations.
+//! - [`domain`]: what a valid order is, and the saga's state machine; no I/O.
+//! - [`orders`]: order commands and queries (place, cancel, fulfil, ship, metrics).
+//! - [`saga`]: applying the state machine to stored orders.
+//! - [`deadlines`]: the sweeper that cancels overdue orders.
+//! - [`consumer`]: participants' replies, and the catalog copy.
+//! - [`http`]: the HTTP API, one module per resource.
+//! - [`persistence`]: entities, repository functions, migrations.
+//! - [`error`]: the one error type and its HTTP mapping.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod consumer;
+pub mod deadlines;
+pub mod domain;
+pub mod error;
 pub mod http;
+pub mod orders;
 pub mod persistence;
+pub mod saga;
 pub mod startup;
 
 pub use config::Settings;

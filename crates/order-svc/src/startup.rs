@@ -1,24 +1,47 @@
-//! Assembles order-svc: database, topics, relay, consumers, HTTP.
+//! Assembles order-svc: database, topics, relay, the saga and catalog
+//! consumers, the deadline sweeper, HTTP.
+
+use std::time::Duration;
 
 use events::Topic;
 use service_kit::{App, ServiceBuilder};
 
 use crate::config::Settings;
+use crate::consumer::{CatalogSync, SagaReplies};
+use crate::deadlines::DeadlineSweeper;
+use crate::http::AppState;
+use crate::orders::OrderPolicy;
 use crate::persistence::migrations::Migrator;
 
 /// The topics order-svc publishes to or consumes from.
-pub const TOPICS: &[Topic] = &[
-    Topic::Orders,
-    Topic::Inventory,
-    Topic::Customers,
-    Topic::Catalog,
-];
+pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Customers, Topic::Catalog];
 
 /// Builds and starts order-svc; [`App::run_until_stopped`] keeps it running.
 ///
 /// # Errors
-/// When the database or the broker is unreachable, or the address is taken.
+/// Invalid settings, an unreachable database or broker, or a taken address.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
-    let builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.serve(crate::http::router(), "order-svc", "Accepts orders, emits OrderPlaced, and runs the saga that confirms, rejects, cancels and compensates.").await
+    anyhow::ensure!(settings.saga_deadline_secs > 0, "OMS_SAGA_DEADLINE_SECS must be at least 1");
+    let policy = OrderPolicy {
+        saga_deadline: Duration::from_secs(settings.saga_deadline_secs),
+        idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
+    };
+    let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
+    builder.consume("saga", &[Topic::Inventory, Topic::Customers], SagaReplies)?;
+    builder.consume("catalog", &[Topic::Catalog], CatalogSync)?;
+    let sweeper = DeadlineSweeper {
+        db: builder.db().clone(),
+        outbox: builder.outbox().clone(),
+        idle: Duration::from_secs(1),
+    };
+    let token = builder.shutdown_token();
+    builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
+    let state = AppState { db: builder.db().clone(), outbox: builder.outbox().clone(), policy };
+    builder
+        .serve(
+            crate::http::router(state),
+            "order-svc",
+            "Accepts orders, emits OrderPlaced, and runs the saga that confirms, rejects, cancels and compensates.",
+        )
+        .await
 }

@@ -1,3 +1,9 @@
-//! order-svc's database: entities, repositories and migrations.
+//! order-svc's database: entities, repository functions and migrations.
+//! Every repository function takes a connection, so it works inside the
+//! transaction that also writes the outbox and the inbox.
 
+pub mod catalog;
+pub mod entities;
+pub mod idempotency;
 pub mod migrations;
+pub mod orders;

@@ -1,0 +1,84 @@
+//! The saga's deadline: PENDING orders whose deadline passed are cancelled.
+//!
+//! Deadlines are stored with each order (`deadline_at`), not held in memory,
+//! so a restarted order-svc still cancels overdue orders. The sweeper sleeps
+//! until the earliest deadline (at most [`DeadlineSweeper::idle`]), cancels
+//! what is due in one transaction per batch, and also forgets expired
+//! idempotency keys. Several instances share the work safely: the rows are
+//! locked with `SKIP LOCKED`, and the transition itself only moves PENDING
+//! orders.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use events::plumbing::Outbox;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::SagaInput;
+use crate::persistence::{idempotency, orders};
+use crate::saga::{self, Details, Outcome};
+
+/// Cancels overdue orders.
+pub struct DeadlineSweeper {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The outbox for OrderCancelled.
+    pub outbox: Outbox,
+    /// The longest sleep between two looks.
+    pub idle: Duration,
+}
+
+impl DeadlineSweeper {
+    /// Sweeps until `shutdown` is cancelled.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        loop {
+            let wait = match self.sweep().await {
+                Ok(cancelled) if cancelled > 0 => Duration::ZERO,
+                Ok(_) => self.until_next_deadline().await,
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "deadline sweep failed; retrying");
+                    self.idle
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracing::info!("deadline sweeper stopped");
+    }
+
+    /// Cancels up to 100 overdue orders; returns how many.
+    ///
+    /// # Errors
+    /// Database errors (nothing is cancelled then).
+    pub async fn sweep(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let due = orders::overdue(&txn, now, 100).await?;
+        let mut cancelled = 0;
+        for order_id in due {
+            if let Outcome::Moved { event: Some(event), .. } =
+                saga::apply(&txn, order_id, &SagaInput::DeadlinePassed, &Details::default()).await?
+            {
+                saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
+                tracing::info!(%order_id, "order cancelled at its saga deadline");
+                cancelled += 1;
+            }
+        }
+        idempotency::delete_expired(&txn, now).await?;
+        self.outbox.commit(txn).await?;
+        Ok(cancelled)
+    }
+
+    async fn until_next_deadline(&self) -> Duration {
+        match orders::next_deadline(&self.db).await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(20), self.idle),
+            _ => self.idle,
+        }
+    }
+}

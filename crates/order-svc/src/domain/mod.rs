@@ -1,0 +1,8 @@
+//! order-svc's types and rules, free of I/O: what a valid order is, and the
+//! saga's state machine.
+
+pub mod order;
+pub mod saga;
+
+pub use order::{NewOrder, OrderLineRequest};
+pub use saga::{SagaInput, SagaState, Transition};

@@ -1,0 +1,86 @@
+use axum::extract::State;
+use events::Money;
+use serde::{Deserialize, Serialize};
+use service_kit::{Json, Problem, Query};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::error::OrderError;
+use crate::orders::stored_money;
+use crate::persistence::catalog;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_catalog))
+}
+
+/// A product as order-svc will price it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CatalogProduct {
+    /// Product id.
+    pub product_id: Uuid,
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Whether it can be ordered.
+    pub active: bool,
+}
+
+/// A page of the catalog copy.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CatalogPage {
+    /// Products by id.
+    pub items: Vec<CatalogProduct>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// order-svc's copy of the catalog (kept from the `catalog` topic): the
+/// prices new orders get.
+#[utoipa::path(get, path = "/catalog/products", tag = "catalog", params(CatalogQuery),
+    responses(
+        (status = 200, body = CatalogPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_catalog(State(state): State<AppState>, Query(query): Query<CatalogQuery>) -> Result<Json<CatalogPage>, Problem> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(OrderError::invalid("limit", "must be between 1 and 100").into());
+    }
+    let mut page = catalog::list(&state.db, query.cursor, limit + 1).await.map_err(OrderError::from)?;
+    let next_cursor = if page.len() as u64 > limit {
+        page.truncate(limit as usize);
+        page.last().map(|p| p.product_id)
+    } else {
+        None
+    };
+    let items = page
+        .into_iter()
+        .map(|p| {
+            Ok(CatalogProduct {
+                unit_price: stored_money(p.unit_price_minor, &p.currency)?,
+                product_id: p.product_id,
+                sku: p.sku,
+                name: p.name,
+                active: p.active,
+            })
+        })
+        .collect::<Result<_, OrderError>>()?;
+    Ok(Json(CatalogPage { items, next_cursor }))
+}

@@ -1,0 +1,427 @@
+//! Order commands and queries behind the HTTP API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use events::plumbing::Outbox;
+use events::{Actor, ActorKind, Currency, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
+use service_kit::Caller;
+use uuid::Uuid;
+
+use crate::domain::saga::is_terminal;
+use crate::domain::{NewOrder, SagaInput};
+use crate::error::OrderError;
+use crate::persistence::entities::{idempotency_key, order, order_event, order_line};
+use crate::persistence::orders::OrderFilter;
+use crate::persistence::{catalog, idempotency, orders};
+use crate::saga::{self, Details, Outcome};
+
+/// How orders are placed.
+#[derive(Debug, Clone)]
+pub struct OrderPolicy {
+    /// How long the saga waits for both participants.
+    pub saga_deadline: Duration,
+    /// How long an Idempotency-Key is remembered.
+    pub idempotency_ttl: Duration,
+}
+
+/// An order with its lines.
+#[derive(Debug, Clone)]
+pub struct OrderWithLines {
+    /// The order.
+    pub order: order::Model,
+    /// Its lines.
+    pub lines: Vec<order_line::Model>,
+}
+
+/// A retry-safe request: the caller's key and the request, canonical.
+#[derive(Debug, Clone)]
+pub struct IdempotentRequest {
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// The body as canonical JSON.
+    pub request: String,
+}
+
+/// What placing an order answered.
+#[derive(Debug, Clone)]
+pub enum Placed {
+    /// A new order.
+    New(OrderWithLines),
+    /// A retry of an earlier request: the answer it got, as JSON.
+    Replayed(String),
+}
+
+/// Places an order: prices from the catalog copy, PENDING with its saga
+/// deadline, and OrderPlaced in the outbox, all in one transaction. With an
+/// idempotency key, a retry gets the first answer and creates nothing.
+///
+/// # Errors
+/// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
+/// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
+/// invalid totals, or a database error.
+pub async fn place_order(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    policy: &OrderPolicy,
+    caller: &Caller,
+    new: NewOrder,
+    idempotent: Option<IdempotentRequest>,
+    render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
+) -> Result<Placed, OrderError> {
+    let now = Utc::now().trunc_subsecs(6);
+    let order_id = Uuid::now_v7();
+    let txn = db.begin().await?;
+    if let Some(request) = &idempotent {
+        idempotency::delete_if_expired(&txn, caller.id, &request.key, now).await?;
+        let claimed = idempotency::claim(
+            &txn,
+            idempotency_key::Model {
+                customer_id: caller.id,
+                key: request.key.clone(),
+                request: request.request.clone(),
+                order_id,
+                response: String::new(),
+                expires_at: now + chrono::Duration::from_std(policy.idempotency_ttl).unwrap_or(chrono::Duration::days(1)),
+            },
+        )
+        .await?;
+        if !claimed {
+            let first = idempotency::find(&txn, caller.id, &request.key)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("an idempotency key that blocked ours has vanished".into()))?;
+            txn.rollback().await?;
+            return if first.request == request.request {
+                Ok(Placed::Replayed(first.response))
+            } else {
+                Err(OrderError::IdempotencyKeyReused)
+            };
+        }
+    }
+
+    let ids: Vec<Uuid> = new.lines.iter().map(|l| l.product_id).collect();
+    let products: HashMap<Uuid, _> =
+        catalog::find_many(&txn, &ids).await?.into_iter().map(|p| (p.product_id, p)).collect();
+    let mut currency: Option<String> = None;
+    let mut total: i64 = 0;
+    let mut lines = Vec::with_capacity(new.lines.len());
+    for (line_no, line) in new.lines.iter().enumerate() {
+        let product = products.get(&line.product_id).ok_or(OrderError::UnknownProduct(line.product_id))?;
+        if !product.active {
+            return Err(OrderError::InactiveProduct(line.product_id));
+        }
+        match &currency {
+            Some(existing) if *existing != product.currency => {
+                return Err(OrderError::MixedCurrencies(existing.clone(), product.currency.clone()));
+            }
+            _ => currency = Some(product.currency.clone()),
+        }
+        let quantity = i64::from(line.quantity.get());
+        total = quantity
+            .checked_mul(product.unit_price_minor)
+            .and_then(|line_total| total.checked_add(line_total))
+            .ok_or_else(|| OrderError::invalid("lines", "the order total is too large"))?;
+        lines.push(order_line::Model {
+            order_id,
+            line_no: i32::try_from(line_no).unwrap_or(i32::MAX),
+            product_id: line.product_id,
+            quantity,
+            unit_price_minor: product.unit_price_minor,
+        });
+    }
+    let currency = currency.ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
+    let money = |minor: i64| stored_money(minor, &currency);
+
+    let placed = OrderPlaced {
+        order_id,
+        customer_id: new.customer_id,
+        lines: new
+            .lines
+            .iter()
+            .zip(&lines)
+            .map(|(requested, stored)| {
+                Ok(OrderLine {
+                    product_id: requested.product_id,
+                    quantity: requested.quantity,
+                    unit_price: money(stored.unit_price_minor)?,
+                })
+            })
+            .collect::<Result<_, OrderError>>()?,
+        total: money(total)?,
+        shipping_address: new.shipping_address.clone(),
+    };
+    let model = order::Model {
+        id: order_id,
+        customer_id: new.customer_id,
+        status: OrderStatus::Pending.as_str().to_owned(),
+        total_minor: total,
+        currency: currency.clone(),
+        shipping_address: new.shipping_address.as_ref().map(|a| serde_json::to_string(a).expect("an address serializes")),
+        carrier: None,
+        tracking_number: None,
+        stock_reserved: false,
+        credit_reserved: false,
+        deadline_at: now + chrono::Duration::from_std(policy.saga_deadline).unwrap_or(chrono::Duration::seconds(30)),
+        reason: None,
+        decided_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    orders::insert(&txn, model.clone(), lines.clone()).await?;
+    saga::emit(&txn, outbox, &outbox.envelope(placed)).await?;
+    let created = OrderWithLines { order: model, lines };
+    if let Some(request) = &idempotent {
+        let mut entry = idempotency_key::ActiveModel {
+            customer_id: sea_orm::ActiveValue::Unchanged(caller.id),
+            key: sea_orm::ActiveValue::Unchanged(request.key.clone()),
+            ..Default::default()
+        };
+        entry.response = Set(render(&created)?);
+        sea_orm::ActiveModelTrait::update(entry, &txn).await?;
+    }
+    outbox.commit(txn).await?;
+    Ok(Placed::New(created))
+}
+
+/// One order, if the caller may see it. Other customers' orders are "not
+/// found", so that their existence does not leak.
+///
+/// # Errors
+/// [`OrderError::OrderNotFound`], or a database error.
+pub async fn get_order(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<OrderWithLines, OrderError> {
+    let order = visible_order(db, caller, id).await?;
+    let lines = orders::lines(db, id).await?;
+    Ok(OrderWithLines { order, lines })
+}
+
+async fn visible_order(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<order::Model, OrderError> {
+    match orders::find(db, id).await? {
+        Some(order) if caller.is_admin() || order.customer_id == caller.id => Ok(order),
+        _ => Err(OrderError::OrderNotFound(id)),
+    }
+}
+
+/// A page of orders the caller may see, and the next cursor.
+///
+/// # Errors
+/// [`OrderError::Forbidden`] when a customer filters by another customer,
+/// or a database error.
+pub async fn list_orders(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    mut filter: OrderFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<(Vec<OrderWithLines>, Option<Uuid>), OrderError> {
+    if !caller.is_admin() {
+        if filter.customer_id.is_some_and(|c| c != caller.id) {
+            return Err(OrderError::Forbidden("customers see only their own orders"));
+        }
+        filter.customer_id = Some(caller.id);
+    }
+    let mut page = orders::list(db, &filter, after, limit + 1).await?;
+    let next = if page.len() as u64 > limit {
+        page.truncate(limit as usize);
+        page.last().map(|o| o.id)
+    } else {
+        None
+    };
+    let mut result = Vec::with_capacity(page.len());
+    for order in page {
+        let lines = orders::lines(db, order.id).await?;
+        result.push(OrderWithLines { order, lines });
+    }
+    Ok((result, next))
+}
+
+/// The order's timeline.
+///
+/// # Errors
+/// [`OrderError::OrderNotFound`], or a database error.
+pub async fn timeline(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<Vec<order_event::Model>, OrderError> {
+    visible_order(db, caller, id).await?;
+    Ok(orders::timeline(db, id).await?)
+}
+
+/// Cancels an order (its owner or an admin) while PENDING or CONFIRMED.
+///
+/// # Errors
+/// [`OrderError::OrderNotFound`], [`OrderError::InvalidTransition`] (409), or a database error.
+pub async fn cancel_order(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    caller: &Caller,
+    id: Uuid,
+    reason: Option<String>,
+) -> Result<OrderWithLines, OrderError> {
+    visible_order(db, caller, id).await?;
+    let actor = Actor {
+        kind: if caller.is_admin() { ActorKind::Admin } else { ActorKind::Customer },
+        id: Some(caller.id),
+    };
+    let details = Details { actor: Some(actor), reason, ..Default::default() };
+    transition(db, outbox, id, &SagaInput::Cancel, OrderStatus::Cancelled, &details).await
+}
+
+/// Moves a CONFIRMED order to SHIPPED, or a SHIPPED one to DELIVERED (admin).
+///
+/// # Errors
+/// [`OrderError::InvalidTransition`] with the allowed transitions, or a database error.
+pub async fn set_fulfilment_status(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    id: Uuid,
+    target: OrderStatus,
+    details: Details,
+) -> Result<OrderWithLines, OrderError> {
+    let input = match target {
+        OrderStatus::Shipped => SagaInput::Ship,
+        OrderStatus::Delivered => SagaInput::Deliver,
+        other => {
+            let current = orders::find(db, id).await?.ok_or(OrderError::OrderNotFound(id))?;
+            let from: OrderStatus = current.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+            return Err(OrderError::InvalidTransition { from, to: other, allowed: fulfilment_moves(from) });
+        }
+    };
+    transition(db, outbox, id, &input, target, &details).await
+}
+
+/// The moves PATCH /orders/{id}/status may make from `status`.
+pub fn fulfilment_moves(status: OrderStatus) -> Vec<OrderStatus> {
+    match status {
+        OrderStatus::Confirmed => vec![OrderStatus::Shipped],
+        OrderStatus::Shipped => vec![OrderStatus::Delivered],
+        _ => vec![],
+    }
+}
+
+async fn transition(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    id: Uuid,
+    input: &SagaInput,
+    target: OrderStatus,
+    details: &Details,
+) -> Result<OrderWithLines, OrderError> {
+    let txn = db.begin().await?;
+    let order = match saga::apply(&txn, id, input, details).await? {
+        Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
+        Outcome::NotAllowed { order, allowed } => {
+            let from = order.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+            let allowed = if matches!(input, SagaInput::Cancel) { allowed } else { fulfilment_moves(from) };
+            return Err(OrderError::InvalidTransition { from, to: target, allowed });
+        }
+        Outcome::Ignored(order) => order,
+        Outcome::Moved { order, event } => {
+            if let Some(event) = event {
+                saga::emit(&txn, outbox, &outbox.envelope(event)).await?;
+            }
+            order
+        }
+    };
+    let lines = orders::lines(&txn, id).await?;
+    outbox.commit(txn).await?;
+    Ok(OrderWithLines { order, lines })
+}
+
+/// New shipping details; absent fields stay.
+#[derive(Debug, Clone, Default)]
+pub struct ShippingChange {
+    /// Carrier.
+    pub carrier: Option<String>,
+    /// Tracking number.
+    pub tracking_number: Option<String>,
+    /// Address.
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+/// Changes shipping details before delivery (owner or admin) and publishes
+/// ShippingUpdated.
+///
+/// # Errors
+/// [`OrderError::ShippingLocked`] once delivered, rejected or cancelled;
+/// [`OrderError::OrderNotFound`]; or a database error.
+pub async fn update_shipping(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    caller: &Caller,
+    id: Uuid,
+    change: ShippingChange,
+) -> Result<OrderWithLines, OrderError> {
+    visible_order(db, caller, id).await?;
+    let txn = db.begin().await?;
+    let current = orders::find_for_update(&txn, id).await?.ok_or(OrderError::OrderNotFound(id))?;
+    let status: OrderStatus = current.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+    if is_terminal(status) {
+        return Err(OrderError::ShippingLocked(status));
+    }
+    let mut changes = order::ActiveModel { id: sea_orm::ActiveValue::Unchanged(id), ..Default::default() };
+    if let Some(carrier) = &change.carrier {
+        changes.carrier = Set(Some(carrier.clone()));
+    }
+    if let Some(tracking) = &change.tracking_number {
+        changes.tracking_number = Set(Some(tracking.clone()));
+    }
+    if let Some(address) = &change.shipping_address {
+        changes.shipping_address = Set(Some(serde_json::to_string(address).expect("an address serializes")));
+    }
+    changes.updated_at = Set(Utc::now().trunc_subsecs(6));
+    let order = orders::save(&txn, changes).await?;
+    let event = ShippingUpdated {
+        order_id: id,
+        carrier: change.carrier,
+        tracking_number: change.tracking_number,
+        shipping_address: change.shipping_address,
+    };
+    saga::emit(&txn, outbox, &outbox.envelope(event)).await?;
+    let lines = orders::lines(&txn, id).await?;
+    outbox.commit(txn).await?;
+    Ok(OrderWithLines { order, lines })
+}
+
+/// Counts by status and decision latencies.
+#[derive(Debug, Clone)]
+pub struct OrderMetrics {
+    /// Orders per status.
+    pub counts: Vec<(OrderStatus, u64)>,
+    /// Milliseconds from placement to CONFIRMED, most recent first.
+    pub to_confirmed_ms: Vec<i64>,
+    /// Milliseconds from placement to REJECTED.
+    pub to_rejected_ms: Vec<i64>,
+}
+
+/// Counts by status, and placement→decision latencies of the last 10,000
+/// decided orders.
+///
+/// # Errors
+/// A database error.
+pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError> {
+    use OrderStatus::*;
+    let mut counts = Vec::new();
+    for status in [Pending, Confirmed, Rejected, Cancelled, Shipped, Delivered] {
+        counts.push((status, orders::count_in(db, status).await?));
+    }
+    let mut to_confirmed_ms = Vec::new();
+    let mut to_rejected_ms = Vec::new();
+    for decided in orders::recent_decisions(db, 10_000).await? {
+        let millis = (decided.decided_at - decided.created_at).num_milliseconds();
+        match decided.status.as_str() {
+            // A confirmed order may have moved on since; it was confirmed first.
+            "CONFIRMED" | "SHIPPED" | "DELIVERED" => to_confirmed_ms.push(millis),
+            "REJECTED" => to_rejected_ms.push(millis),
+            _ => {}
+        }
+    }
+    Ok(OrderMetrics { counts, to_confirmed_ms, to_rejected_ms })
+}
+
+/// Money in an order's currency.
+///
+/// # Errors
+/// When stored figures are corrupt.
+pub fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, OrderError> {
+    let currency = Currency::parse(currency).map_err(|e| OrderError::Internal(e.into()))?;
+    Money::new(amount_minor, currency).map_err(|e| OrderError::Internal(e.into()))
+}

@@ -1,0 +1,54 @@
+//! Repository functions for the catalog copy.
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::entities::catalog_product;
+
+/// Stores a product's state unless a newer one is stored already, so that
+/// a replayed or reordered catalog never goes back in time.
+///
+/// # Errors
+/// The database error.
+pub async fn upsert(conn: &impl ConnectionTrait, product: catalog_product::Model) -> Result<(), DbErr> {
+    use catalog_product::Column as C;
+    let newer = Expr::col((catalog_product::Entity, C::VersionAt)).lte(Expr::col((Alias::new("excluded"), C::VersionAt)));
+    catalog_product::Entity::insert(catalog_product::ActiveModel::from(product))
+        .on_conflict(
+            OnConflict::column(C::ProductId)
+                .update_columns([C::Sku, C::Name, C::UnitPriceMinor, C::Currency, C::Active, C::VersionAt])
+                .action_and_where(newer)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// The products among `ids` that are known.
+///
+/// # Errors
+/// The database error.
+pub async fn find_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<catalog_product::Model>, DbErr> {
+    catalog_product::Entity::find()
+        .filter(catalog_product::Column::ProductId.is_in(ids.iter().copied()))
+        .all(conn)
+        .await
+}
+
+/// Up to `limit` products after `after`, by id.
+///
+/// # Errors
+/// The database error.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<catalog_product::Model>, DbErr> {
+    let mut query = catalog_product::Entity::find();
+    if let Some(after) = after {
+        query = query.filter(catalog_product::Column::ProductId.gt(after));
+    }
+    query.order_by_asc(catalog_product::Column::ProductId).limit(limit).all(conn).await
+}

@@ -1,0 +1,18 @@
+//! Migrations, one file per step, run at start-up on PostgreSQL and SQLite alike.
+
+use events::plumbing::PlumbingMigration;
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261122_000002_create_order_tables;
+
+/// Every migration of order-svc, in order.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(PlumbingMigration),
+            Box::new(m20261122_000002_create_order_tables::Migration),
+        ]
+    }
+}

@@ -1,0 +1,209 @@
+//! Repository functions for orders, their lines and timelines.
+
+use chrono::{DateTime, Utc};
+use events::{Envelope, OrderStatus};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entities::{order, order_event, order_line};
+
+/// Inserts an order with its lines.
+///
+/// # Errors
+/// The database error.
+pub async fn insert(conn: &impl ConnectionTrait, model: order::Model, lines: Vec<order_line::Model>) -> Result<(), DbErr> {
+    order::Entity::insert(order::ActiveModel::from(model)).exec_without_returning(conn).await?;
+    order_line::Entity::insert_many(lines.into_iter().map(order_line::ActiveModel::from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// One order.
+///
+/// # Errors
+/// The database error.
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<order::Model>, DbErr> {
+    order::Entity::find_by_id(id).one(conn).await
+}
+
+/// One order, locked until the transaction ends (PostgreSQL; SQLite
+/// serializes writers anyway), so that its transitions are serial.
+///
+/// # Errors
+/// The database error.
+pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<order::Model>, DbErr> {
+    let query = order::Entity::find_by_id(id);
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query.lock_exclusive().one(conn).await
+    } else {
+        query.one(conn).await
+    }
+}
+
+/// An order's lines, in order.
+///
+/// # Errors
+/// The database error.
+pub async fn lines(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<order_line::Model>, DbErr> {
+    order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(id))
+        .order_by_asc(order_line::Column::LineNo)
+        .all(conn)
+        .await
+}
+
+/// Filters of the order list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Only this customer's orders.
+    pub customer_id: Option<Uuid>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+}
+
+/// Up to `limit` orders after `after`, by id (that is, by placement time).
+///
+/// # Errors
+/// The database error.
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    filter: &OrderFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<order::Model>, DbErr> {
+    let mut condition = Condition::all();
+    if let Some(customer) = filter.customer_id {
+        condition = condition.add(order::Column::CustomerId.eq(customer));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(order::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        condition = condition.add(order::Column::Id.gt(after));
+    }
+    order::Entity::find().filter(condition).order_by_asc(order::Column::Id).limit(limit).all(conn).await
+}
+
+/// Saves the changed fields of an order.
+///
+/// # Errors
+/// The database error.
+pub async fn save(conn: &impl ConnectionTrait, changes: order::ActiveModel) -> Result<order::Model, DbErr> {
+    changes.update(conn).await
+}
+
+/// Appends an event to its order's timeline; a redelivered event is
+/// recorded once.
+///
+/// # Errors
+/// The database error.
+pub async fn record_event(
+    conn: &impl ConnectionTrait,
+    order_id: Uuid,
+    envelope: &Envelope,
+    reason: Option<String>,
+) -> Result<(), DbErr> {
+    order_event::Entity::insert(order_event::ActiveModel {
+        order_id: Set(order_id),
+        event_id: Set(envelope.event_id),
+        event_type: Set(envelope.event.event_type().to_owned()),
+        producer: Set(envelope.producer.clone()),
+        occurred_at: Set(envelope.occurred_at),
+        reason: Set(reason),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([order_event::Column::EventId])
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// An order's timeline, in recording order.
+///
+/// # Errors
+/// The database error.
+pub async fn timeline(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<order_event::Model>, DbErr> {
+    order_event::Entity::find()
+        .filter(order_event::Column::OrderId.eq(id))
+        .order_by_asc(order_event::Column::Id)
+        .all(conn)
+        .await
+}
+
+/// PENDING orders whose deadline passed, oldest deadline first. On
+/// PostgreSQL the rows are locked and rows locked by another instance are
+/// skipped, so instances share the work without waiting on each other.
+///
+/// # Errors
+/// The database error.
+pub async fn overdue(conn: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<Uuid>, DbErr> {
+    let mut query = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .filter(order::Column::DeadlineAt.lte(now))
+        .order_by_asc(order::Column::DeadlineAt)
+        .limit(limit);
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    query.into_tuple().all(conn).await
+}
+
+/// The earliest deadline of a PENDING order.
+///
+/// # Errors
+/// The database error.
+pub async fn next_deadline(conn: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    order::Entity::find()
+        .select_only()
+        .column(order::Column::DeadlineAt)
+        .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
+        .order_by_asc(order::Column::DeadlineAt)
+        .into_tuple()
+        .one(conn)
+        .await
+}
+
+/// How many orders are in `status`.
+///
+/// # Errors
+/// The database error.
+pub async fn count_in(conn: &impl ConnectionTrait, status: OrderStatus) -> Result<u64, DbErr> {
+    order::Entity::find().filter(order::Column::Status.eq(status.as_str())).count(conn).await
+}
+
+/// Placement and decision times of the most recently decided orders.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Decided {
+    /// The status it left PENDING for.
+    pub status: String,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// When it was decided.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// The `limit` most recent decisions.
+///
+/// # Errors
+/// The database error.
+pub async fn recent_decisions(conn: &impl ConnectionTrait, limit: u64) -> Result<Vec<Decided>, DbErr> {
+    order::Entity::find()
+        .select_only()
+        .column(order::Column::Status)
+        .column(order::Column::CreatedAt)
+        .column(order::Column::DecidedAt)
+        .filter(order::Column::DecidedAt.is_not_null())
+        .order_by_desc(order::Column::DecidedAt)
+        .limit(limit)
+        .into_model::<Decided>()
+        .all(conn)
+        .await
+}
+

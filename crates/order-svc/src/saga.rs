@@ -1,0 +1,151 @@
+//! Applying the saga's state machine ([`crate::domain::saga`]) to stored
+//! orders. Every transition locks the order row, writes the order, and
+//! returns the event it causes; the caller writes that event to the outbox
+//! and the timeline in the same transaction ([`emit`]).
+
+use chrono::{SubsecRound, Utc};
+use events::plumbing::Outbox;
+use events::{
+    Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderRejected, OrderShipped,
+    OrderStatus,
+};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
+use uuid::Uuid;
+
+use crate::domain::saga::{Emit, SagaInput, SagaState, Transition, transition};
+use crate::persistence::entities::order;
+use crate::persistence::orders;
+
+/// What the event of a transition needs besides the order.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
+    /// Who cancels, for a cancellation.
+    pub actor: Option<Actor>,
+    /// Why, for a cancellation.
+    pub reason: Option<String>,
+    /// Carrier, for a shipment.
+    pub carrier: Option<String>,
+    /// Tracking number, for a shipment.
+    pub tracking_number: Option<String>,
+}
+
+/// What applying an input did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The order changed; the event to emit, if any.
+    Moved {
+        /// The order as saved.
+        order: order::Model,
+        /// The event the transition causes.
+        event: Option<Event>,
+    },
+    /// Nothing changed (duplicate, late reply, terminal order).
+    Ignored(order::Model),
+    /// Not allowed now; where the order could go instead.
+    NotAllowed {
+        /// The order as it is.
+        order: order::Model,
+        /// Allowed next statuses.
+        allowed: Vec<OrderStatus>,
+    },
+    /// No such order.
+    NotFound,
+}
+
+/// Applies `input` to the order, under its row lock.
+///
+/// # Errors
+/// Database errors.
+pub async fn apply(
+    conn: &impl ConnectionTrait,
+    order_id: Uuid,
+    input: &SagaInput,
+    details: &Details,
+) -> Result<Outcome, DbErr> {
+    let Some(current) = orders::find_for_update(conn, order_id).await? else {
+        return Ok(Outcome::NotFound);
+    };
+    let status: OrderStatus = current.status.parse().map_err(DbErr::Custom)?;
+    let state = SagaState { status, stock_reserved: current.stock_reserved, credit_reserved: current.credit_reserved };
+    let (next, emit) = match transition(state, input) {
+        Transition::Ignore => return Ok(Outcome::Ignored(current)),
+        Transition::NotAllowed { allowed } => return Ok(Outcome::NotAllowed { order: current, allowed }),
+        Transition::Apply { next, emit } => (next, emit),
+    };
+    let now = Utc::now().trunc_subsecs(6);
+    let mut changes = order::ActiveModel { id: sea_orm::ActiveValue::Unchanged(order_id), ..Default::default() };
+    changes.status = Set(next.status.as_str().to_owned());
+    changes.stock_reserved = Set(next.stock_reserved);
+    changes.credit_reserved = Set(next.credit_reserved);
+    changes.updated_at = Set(now);
+    if status == OrderStatus::Pending && next.status != OrderStatus::Pending {
+        changes.decided_at = Set(Some(now));
+    }
+    let event = emit.map(|emit| event_for(&current, emit, details));
+    match &event {
+        Some(Event::OrderRejected(rejected)) => changes.reason = Set(Some(rejected.reason.clone())),
+        Some(Event::OrderCancelled(cancelled)) => changes.reason = Set(Some(cancelled.reason.clone())),
+        Some(Event::OrderShipped(shipped)) => {
+            changes.carrier = Set(Some(shipped.carrier.clone()));
+            changes.tracking_number = Set(Some(shipped.tracking_number.clone()));
+        }
+        _ => {}
+    }
+    let order = orders::save(conn, changes).await?;
+    Ok(Outcome::Moved { order, event })
+}
+
+fn event_for(order: &order::Model, emit: Emit, details: &Details) -> Event {
+    let order_id = order.id;
+    match emit {
+        Emit::Confirmed => OrderConfirmed { order_id }.into(),
+        Emit::Rejected(rejected_by, reason) => OrderRejected { order_id, rejected_by, reason: bounded(&reason) }.into(),
+        Emit::CancelledAtDeadline => OrderCancelled {
+            order_id,
+            reason: "the saga deadline passed before stock and credit were both reserved".into(),
+            cancelled_by: Actor { kind: ActorKind::System, id: None },
+        }
+        .into(),
+        Emit::Cancelled => OrderCancelled {
+            order_id,
+            reason: bounded(details.reason.as_deref().unwrap_or("cancelled on request")),
+            cancelled_by: details.actor.clone().unwrap_or(Actor { kind: ActorKind::System, id: None }),
+        }
+        .into(),
+        Emit::Shipped => OrderShipped {
+            order_id,
+            carrier: details.carrier.clone().unwrap_or_default(),
+            tracking_number: details.tracking_number.clone().unwrap_or_default(),
+        }
+        .into(),
+        Emit::Delivered => OrderDelivered { order_id }.into(),
+    }
+}
+
+/// Reasons travel in events limited to 1000 characters.
+fn bounded(reason: &str) -> String {
+    let reason = if reason.trim().is_empty() { "no reason given" } else { reason.trim() };
+    reason.chars().take(1000).collect()
+}
+
+/// Writes an event order-svc emits to the outbox and to its order's
+/// timeline, in the caller's transaction.
+///
+/// # Errors
+/// Database errors.
+pub async fn emit(conn: &impl ConnectionTrait, outbox: &Outbox, envelope: &Envelope) -> Result<(), DbErr> {
+    outbox.enqueue(conn, envelope).await?;
+    orders::record_event(conn, envelope.key(), envelope, reason_of(&envelope.event)).await
+}
+
+/// The reason or detail an event carries, for the timeline.
+pub fn reason_of(event: &Event) -> Option<String> {
+    match event {
+        Event::OrderRejected(e) => Some(e.reason.clone()),
+        Event::OrderCancelled(e) => Some(e.reason.clone()),
+        Event::StockRejected(e) => Some(e.reason.clone()),
+        Event::CustomerRejected(e) => Some(e.detail.clone()),
+        Event::OrderShipped(e) => Some(format!("{} {}", e.carrier, e.tracking_number)),
+        _ => None,
+    }
+}
