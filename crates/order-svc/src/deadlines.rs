@@ -37,7 +37,10 @@ impl DeadlineSweeper {
                 Ok(cancelled) if cancelled > 0 => Duration::ZERO,
                 Ok(_) => self.until_next_deadline().await,
                 Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "deadline sweep failed; retrying");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "deadline sweep failed; retrying"
+                    );
                     self.idle
                 }
             };
@@ -59,8 +62,15 @@ impl DeadlineSweeper {
         let due = orders::overdue(&txn, now, 100).await?;
         let mut cancelled = 0;
         for order_id in due {
-            if let Outcome::Moved { event: Some(event), .. } =
-                saga::apply(&txn, order_id, &SagaInput::DeadlinePassed, &Details::default()).await?
+            if let Outcome::Moved {
+                event: Some(event), ..
+            } = saga::apply(
+                &txn,
+                order_id,
+                &SagaInput::DeadlinePassed,
+                &Details::default(),
+            )
+            .await?
             {
                 saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
                 tracing::info!(%order_id, "order cancelled at its saga deadline");

@@ -60,7 +60,10 @@ pub enum OrderError {
 impl OrderError {
     /// An [`OrderError::Invalid`].
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { field, message: message.into() }
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -72,34 +75,46 @@ impl From<OrderError> for Problem {
         };
         match error {
             OrderError::Invalid { field, .. } => {
-                unprocessable("INVALID_INPUT", "The request is invalid").with_extension("field", field)
+                unprocessable("INVALID_INPUT", "The request is invalid")
+                    .with_extension("field", field)
             }
-            OrderError::UnknownProduct(id) => {
-                unprocessable("UNKNOWN_PRODUCT", "Unknown product").with_extension("product_id", id.to_string())
-            }
+            OrderError::UnknownProduct(id) => unprocessable("UNKNOWN_PRODUCT", "Unknown product")
+                .with_extension("product_id", id.to_string()),
             OrderError::InactiveProduct(id) => {
-                unprocessable("INACTIVE_PRODUCT", "Product not for sale").with_extension("product_id", id.to_string())
+                unprocessable("INACTIVE_PRODUCT", "Product not for sale")
+                    .with_extension("product_id", id.to_string())
             }
-            OrderError::MixedCurrencies(..) => unprocessable("MIXED_CURRENCIES", "Mixed currencies"),
-            OrderError::IdempotencyKeyReused => unprocessable("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key reused"),
+            OrderError::MixedCurrencies(..) => {
+                unprocessable("MIXED_CURRENCIES", "Mixed currencies")
+            }
+            OrderError::IdempotencyKeyReused => {
+                unprocessable("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key reused")
+            }
             OrderError::OrderNotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", "No such order").with_detail(detail)
-            }
-            OrderError::Forbidden(why) => Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Not allowed").with_detail(why),
-            OrderError::InvalidTransition { from, allowed, .. } => {
-                Problem::new(StatusCode::CONFLICT, "INVALID_TRANSITION", "The order cannot move that way")
+                Problem::new(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", "No such order")
                     .with_detail(detail)
-                    .with_extension("status", from.as_str())
-                    .with_extension(
-                        "allowed_transitions",
-                        allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                    )
             }
-            OrderError::ShippingLocked(status) => {
-                Problem::new(StatusCode::CONFLICT, "SHIPPING_LOCKED", "Shipping details are final")
-                    .with_detail(detail)
-                    .with_extension("status", status.as_str())
+            OrderError::Forbidden(why) => {
+                Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Not allowed").with_detail(why)
             }
+            OrderError::InvalidTransition { from, allowed, .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "INVALID_TRANSITION",
+                "The order cannot move that way",
+            )
+            .with_detail(detail)
+            .with_extension("status", from.as_str())
+            .with_extension(
+                "allowed_transitions",
+                allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            ),
+            OrderError::ShippingLocked(status) => Problem::new(
+                StatusCode::CONFLICT,
+                "SHIPPING_LOCKED",
+                "Shipping details are final",
+            )
+            .with_detail(detail)
+            .with_extension("status", status.as_str()),
             OrderError::Database(error) => Problem::internal(&error.into()),
             OrderError::Internal(error) => Problem::internal(&error),
         }

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use events::plumbing::Outbox;
-use events::{Actor, ActorKind, Currency, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated};
+use events::{
+    Actor, ActorKind, Currency, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress,
+    ShippingUpdated,
+};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
 use service_kit::Caller;
 use uuid::Uuid;
@@ -47,6 +50,10 @@ pub struct IdempotentRequest {
 
 /// What placing an order answered.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per request, moved once"
+)]
 pub enum Placed {
     /// A new order.
     New(OrderWithLines),
@@ -84,14 +91,20 @@ pub async fn place_order(
                 request: request.request.clone(),
                 order_id,
                 response: String::new(),
-                expires_at: now + chrono::Duration::from_std(policy.idempotency_ttl).unwrap_or(chrono::Duration::days(1)),
+                expires_at: now
+                    + chrono::Duration::from_std(policy.idempotency_ttl)
+                        .unwrap_or(chrono::Duration::days(1)),
             },
         )
         .await?;
         if !claimed {
             let first = idempotency::find(&txn, caller.id, &request.key)
                 .await?
-                .ok_or_else(|| DbErr::RecordNotFound("an idempotency key that blocked ours has vanished".into()))?;
+                .ok_or_else(|| {
+                    DbErr::RecordNotFound(
+                        "an idempotency key that blocked ours has vanished".into(),
+                    )
+                })?;
             txn.rollback().await?;
             return if first.request == request.request {
                 Ok(Placed::Replayed(first.response))
@@ -102,19 +115,27 @@ pub async fn place_order(
     }
 
     let ids: Vec<Uuid> = new.lines.iter().map(|l| l.product_id).collect();
-    let products: HashMap<Uuid, _> =
-        catalog::find_many(&txn, &ids).await?.into_iter().map(|p| (p.product_id, p)).collect();
+    let products: HashMap<Uuid, _> = catalog::find_many(&txn, &ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.product_id, p))
+        .collect();
     let mut currency: Option<String> = None;
     let mut total: i64 = 0;
     let mut lines = Vec::with_capacity(new.lines.len());
     for (line_no, line) in new.lines.iter().enumerate() {
-        let product = products.get(&line.product_id).ok_or(OrderError::UnknownProduct(line.product_id))?;
+        let product = products
+            .get(&line.product_id)
+            .ok_or(OrderError::UnknownProduct(line.product_id))?;
         if !product.active {
             return Err(OrderError::InactiveProduct(line.product_id));
         }
         match &currency {
             Some(existing) if *existing != product.currency => {
-                return Err(OrderError::MixedCurrencies(existing.clone(), product.currency.clone()));
+                return Err(OrderError::MixedCurrencies(
+                    existing.clone(),
+                    product.currency.clone(),
+                ));
             }
             _ => currency = Some(product.currency.clone()),
         }
@@ -131,7 +152,8 @@ pub async fn place_order(
             unit_price_minor: product.unit_price_minor,
         });
     }
-    let currency = currency.ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
+    let currency =
+        currency.ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
     let money = |minor: i64| stored_money(minor, &currency);
 
     let placed = OrderPlaced {
@@ -158,12 +180,17 @@ pub async fn place_order(
         status: OrderStatus::Pending.as_str().to_owned(),
         total_minor: total,
         currency: currency.clone(),
-        shipping_address: new.shipping_address.as_ref().map(|a| serde_json::to_string(a).expect("an address serializes")),
+        shipping_address: new
+            .shipping_address
+            .as_ref()
+            .map(|a| serde_json::to_string(a).expect("an address serializes")),
         carrier: None,
         tracking_number: None,
         stock_reserved: false,
         credit_reserved: false,
-        deadline_at: now + chrono::Duration::from_std(policy.saga_deadline).unwrap_or(chrono::Duration::seconds(30)),
+        deadline_at: now
+            + chrono::Duration::from_std(policy.saga_deadline)
+                .unwrap_or(chrono::Duration::seconds(30)),
         reason: None,
         decided_at: None,
         created_at: now,
@@ -171,7 +198,10 @@ pub async fn place_order(
     };
     orders::insert(&txn, model.clone(), lines.clone()).await?;
     saga::emit(&txn, outbox, &outbox.envelope(placed)).await?;
-    let created = OrderWithLines { order: model, lines };
+    let created = OrderWithLines {
+        order: model,
+        lines,
+    };
     if let Some(request) = &idempotent {
         let mut entry = idempotency_key::ActiveModel {
             customer_id: sea_orm::ActiveValue::Unchanged(caller.id),
@@ -190,13 +220,21 @@ pub async fn place_order(
 ///
 /// # Errors
 /// [`OrderError::OrderNotFound`], or a database error.
-pub async fn get_order(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<OrderWithLines, OrderError> {
+pub async fn get_order(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<OrderWithLines, OrderError> {
     let order = visible_order(db, caller, id).await?;
     let lines = orders::lines(db, id).await?;
     Ok(OrderWithLines { order, lines })
 }
 
-async fn visible_order(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<order::Model, OrderError> {
+async fn visible_order(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<order::Model, OrderError> {
     match orders::find(db, id).await? {
         Some(order) if caller.is_admin() || order.customer_id == caller.id => Ok(order),
         _ => Err(OrderError::OrderNotFound(id)),
@@ -240,7 +278,11 @@ pub async fn list_orders(
 ///
 /// # Errors
 /// [`OrderError::OrderNotFound`], or a database error.
-pub async fn timeline(db: &DatabaseConnection, caller: &Caller, id: Uuid) -> Result<Vec<order_event::Model>, OrderError> {
+pub async fn timeline(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Vec<order_event::Model>, OrderError> {
     visible_order(db, caller, id).await?;
     Ok(orders::timeline(db, id).await?)
 }
@@ -258,11 +300,27 @@ pub async fn cancel_order(
 ) -> Result<OrderWithLines, OrderError> {
     visible_order(db, caller, id).await?;
     let actor = Actor {
-        kind: if caller.is_admin() { ActorKind::Admin } else { ActorKind::Customer },
+        kind: if caller.is_admin() {
+            ActorKind::Admin
+        } else {
+            ActorKind::Customer
+        },
         id: Some(caller.id),
     };
-    let details = Details { actor: Some(actor), reason, ..Default::default() };
-    transition(db, outbox, id, &SagaInput::Cancel, OrderStatus::Cancelled, &details).await
+    let details = Details {
+        actor: Some(actor),
+        reason,
+        ..Default::default()
+    };
+    transition(
+        db,
+        outbox,
+        id,
+        &SagaInput::Cancel,
+        OrderStatus::Cancelled,
+        &details,
+    )
+    .await
 }
 
 /// Moves a CONFIRMED order to SHIPPED, or a SHIPPED one to DELIVERED (admin).
@@ -280,9 +338,18 @@ pub async fn set_fulfilment_status(
         OrderStatus::Shipped => SagaInput::Ship,
         OrderStatus::Delivered => SagaInput::Deliver,
         other => {
-            let current = orders::find(db, id).await?.ok_or(OrderError::OrderNotFound(id))?;
-            let from: OrderStatus = current.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
-            return Err(OrderError::InvalidTransition { from, to: other, allowed: fulfilment_moves(from) });
+            let current = orders::find(db, id)
+                .await?
+                .ok_or(OrderError::OrderNotFound(id))?;
+            let from: OrderStatus = current
+                .status
+                .parse()
+                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+            return Err(OrderError::InvalidTransition {
+                from,
+                to: other,
+                allowed: fulfilment_moves(from),
+            });
         }
     };
     transition(db, outbox, id, &input, target, &details).await
@@ -309,9 +376,20 @@ async fn transition(
     let order = match saga::apply(&txn, id, input, details).await? {
         Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
         Outcome::NotAllowed { order, allowed } => {
-            let from = order.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
-            let allowed = if matches!(input, SagaInput::Cancel) { allowed } else { fulfilment_moves(from) };
-            return Err(OrderError::InvalidTransition { from, to: target, allowed });
+            let from = order
+                .status
+                .parse()
+                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+            let allowed = if matches!(input, SagaInput::Cancel) {
+                allowed
+            } else {
+                fulfilment_moves(from)
+            };
+            return Err(OrderError::InvalidTransition {
+                from,
+                to: target,
+                allowed,
+            });
         }
         Outcome::Ignored(order) => order,
         Outcome::Moved { order, event } => {
@@ -352,12 +430,20 @@ pub async fn update_shipping(
 ) -> Result<OrderWithLines, OrderError> {
     visible_order(db, caller, id).await?;
     let txn = db.begin().await?;
-    let current = orders::find_for_update(&txn, id).await?.ok_or(OrderError::OrderNotFound(id))?;
-    let status: OrderStatus = current.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+    let current = orders::find_for_update(&txn, id)
+        .await?
+        .ok_or(OrderError::OrderNotFound(id))?;
+    let status: OrderStatus = current
+        .status
+        .parse()
+        .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
     if is_terminal(status) {
         return Err(OrderError::ShippingLocked(status));
     }
-    let mut changes = order::ActiveModel { id: sea_orm::ActiveValue::Unchanged(id), ..Default::default() };
+    let mut changes = order::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id),
+        ..Default::default()
+    };
     if let Some(carrier) = &change.carrier {
         changes.carrier = Set(Some(carrier.clone()));
     }
@@ -365,7 +451,9 @@ pub async fn update_shipping(
         changes.tracking_number = Set(Some(tracking.clone()));
     }
     if let Some(address) = &change.shipping_address {
-        changes.shipping_address = Set(Some(serde_json::to_string(address).expect("an address serializes")));
+        changes.shipping_address = Set(Some(
+            serde_json::to_string(address).expect("an address serializes"),
+        ));
     }
     changes.updated_at = Set(Utc::now().trunc_subsecs(6));
     let order = orders::save(&txn, changes).await?;
@@ -414,7 +502,11 @@ pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError
             _ => {}
         }
     }
-    Ok(OrderMetrics { counts, to_confirmed_ms, to_rejected_ms })
+    Ok(OrderMetrics {
+        counts,
+        to_confirmed_ms,
+        to_rejected_ms,
+    })
 }
 
 /// Money in an order's currency.

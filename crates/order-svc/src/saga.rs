@@ -6,8 +6,8 @@
 use chrono::{SubsecRound, Utc};
 use events::plumbing::Outbox;
 use events::{
-    Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderRejected, OrderShipped,
-    OrderStatus,
+    Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered,
+    OrderRejected, OrderShipped, OrderStatus,
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -31,6 +31,10 @@ pub struct Details {
 
 /// What applying an input did.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per transition, moved once"
+)]
 pub enum Outcome {
     /// The order changed; the event to emit, if any.
     Moved {
@@ -66,14 +70,26 @@ pub async fn apply(
         return Ok(Outcome::NotFound);
     };
     let status: OrderStatus = current.status.parse().map_err(DbErr::Custom)?;
-    let state = SagaState { status, stock_reserved: current.stock_reserved, credit_reserved: current.credit_reserved };
+    let state = SagaState {
+        status,
+        stock_reserved: current.stock_reserved,
+        credit_reserved: current.credit_reserved,
+    };
     let (next, emit) = match transition(state, input) {
         Transition::Ignore => return Ok(Outcome::Ignored(current)),
-        Transition::NotAllowed { allowed } => return Ok(Outcome::NotAllowed { order: current, allowed }),
+        Transition::NotAllowed { allowed } => {
+            return Ok(Outcome::NotAllowed {
+                order: current,
+                allowed,
+            });
+        }
         Transition::Apply { next, emit } => (next, emit),
     };
     let now = Utc::now().trunc_subsecs(6);
-    let mut changes = order::ActiveModel { id: sea_orm::ActiveValue::Unchanged(order_id), ..Default::default() };
+    let mut changes = order::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(order_id),
+        ..Default::default()
+    };
     changes.status = Set(next.status.as_str().to_owned());
     changes.stock_reserved = Set(next.stock_reserved);
     changes.credit_reserved = Set(next.credit_reserved);
@@ -84,7 +100,9 @@ pub async fn apply(
     let event = emit.map(|emit| event_for(&current, emit, details));
     match &event {
         Some(Event::OrderRejected(rejected)) => changes.reason = Set(Some(rejected.reason.clone())),
-        Some(Event::OrderCancelled(cancelled)) => changes.reason = Set(Some(cancelled.reason.clone())),
+        Some(Event::OrderCancelled(cancelled)) => {
+            changes.reason = Set(Some(cancelled.reason.clone()))
+        }
         Some(Event::OrderShipped(shipped)) => {
             changes.carrier = Set(Some(shipped.carrier.clone()));
             changes.tracking_number = Set(Some(shipped.tracking_number.clone()));
@@ -99,17 +117,28 @@ fn event_for(order: &order::Model, emit: Emit, details: &Details) -> Event {
     let order_id = order.id;
     match emit {
         Emit::Confirmed => OrderConfirmed { order_id }.into(),
-        Emit::Rejected(rejected_by, reason) => OrderRejected { order_id, rejected_by, reason: bounded(&reason) }.into(),
+        Emit::Rejected(rejected_by, reason) => OrderRejected {
+            order_id,
+            rejected_by,
+            reason: bounded(&reason),
+        }
+        .into(),
         Emit::CancelledAtDeadline => OrderCancelled {
             order_id,
             reason: "the saga deadline passed before stock and credit were both reserved".into(),
-            cancelled_by: Actor { kind: ActorKind::System, id: None },
+            cancelled_by: Actor {
+                kind: ActorKind::System,
+                id: None,
+            },
         }
         .into(),
         Emit::Cancelled => OrderCancelled {
             order_id,
             reason: bounded(details.reason.as_deref().unwrap_or("cancelled on request")),
-            cancelled_by: details.actor.clone().unwrap_or(Actor { kind: ActorKind::System, id: None }),
+            cancelled_by: details.actor.clone().unwrap_or(Actor {
+                kind: ActorKind::System,
+                id: None,
+            }),
         }
         .into(),
         Emit::Shipped => OrderShipped {
@@ -124,7 +153,11 @@ fn event_for(order: &order::Model, emit: Emit, details: &Details) -> Event {
 
 /// Reasons travel in events limited to 1000 characters.
 fn bounded(reason: &str) -> String {
-    let reason = if reason.trim().is_empty() { "no reason given" } else { reason.trim() };
+    let reason = if reason.trim().is_empty() {
+        "no reason given"
+    } else {
+        reason.trim()
+    };
     reason.chars().take(1000).collect()
 }
 
@@ -133,7 +166,11 @@ fn bounded(reason: &str) -> String {
 ///
 /// # Errors
 /// Database errors.
-pub async fn emit(conn: &impl ConnectionTrait, outbox: &Outbox, envelope: &Envelope) -> Result<(), DbErr> {
+pub async fn emit(
+    conn: &impl ConnectionTrait,
+    outbox: &Outbox,
+    envelope: &Envelope,
+) -> Result<(), DbErr> {
     outbox.enqueue(conn, envelope).await?;
     orders::record_event(conn, envelope.key(), envelope, reason_of(&envelope.event)).await
 }

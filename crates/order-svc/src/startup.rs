@@ -14,14 +14,22 @@ use crate::orders::OrderPolicy;
 use crate::persistence::migrations::Migrator;
 
 /// The topics order-svc publishes to or consumes from.
-pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Customers, Topic::Catalog];
+pub const TOPICS: &[Topic] = &[
+    Topic::Orders,
+    Topic::Inventory,
+    Topic::Customers,
+    Topic::Catalog,
+];
 
 /// Builds and starts order-svc; [`App::run_until_stopped`] keeps it running.
 ///
 /// # Errors
 /// Invalid settings, an unreachable database or broker, or a taken address.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
-    anyhow::ensure!(settings.saga_deadline_secs > 0, "OMS_SAGA_DEADLINE_SECS must be at least 1");
+    anyhow::ensure!(
+        settings.saga_deadline_secs > 0,
+        "OMS_SAGA_DEADLINE_SECS must be at least 1"
+    );
     let policy = OrderPolicy {
         saga_deadline: Duration::from_secs(settings.saga_deadline_secs),
         idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
@@ -36,7 +44,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     };
     let token = builder.shutdown_token();
     builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
-    let state = AppState { db: builder.db().clone(), outbox: builder.outbox().clone(), policy };
+    let state = AppState {
+        db: builder.db().clone(),
+        outbox: builder.outbox().clone(),
+        policy,
+    };
     builder
         .serve(
             crate::http::router(state),

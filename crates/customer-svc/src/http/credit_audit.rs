@@ -1,6 +1,6 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, Json, Problem};
+use service_kit::{Caller, Json, Path, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -8,9 +8,68 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::customers;
+use crate::domain::CreditState;
+use crate::error::CustomerError;
+use crate::persistence::credit;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_credit_audit))
+    OpenApiRouter::new()
+        .routes(routes!(get_credit_audit))
+        .routes(routes!(get_credit_reservation))
+}
+
+/// An order's credit reservation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditReservationResponse {
+    /// The order.
+    pub order_id: Uuid,
+    /// The customer it named (nil for an order released before it was placed).
+    pub customer_id: Uuid,
+    /// `RESERVED`, `REJECTED`, `RELEASED` or `SETTLED`.
+    pub state: CreditState,
+    /// The amount held or once held, in minor units.
+    pub amount_minor: i64,
+    /// Its currency.
+    pub currency: String,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+/// The credit reservation of one order (admin).
+#[utoipa::path(get, path = "/credit/reservations/{order_id}", tag = "credit",
+    params(("order_id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CreditReservationResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_credit_reservation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<Uuid>,
+) -> Result<Json<CreditReservationResponse>, Problem> {
+    caller.require_admin()?;
+    let reservation = credit::find(&state.db, order_id)
+        .await
+        .map_err(CustomerError::from)?
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "customer-svc has no credit reservation for order {order_id}"
+            ))
+        })?;
+    Ok(Json(CreditReservationResponse {
+        state: reservation
+            .state
+            .parse()
+            .map_err(|e: String| CustomerError::Internal(anyhow::anyhow!(e)))?,
+        order_id,
+        customer_id: reservation.customer_id,
+        amount_minor: reservation.amount_minor,
+        currency: reservation.currency,
+        reason: reservation.reason,
+    }))
 }
 
 /// One customer's credit books.

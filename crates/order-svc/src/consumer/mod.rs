@@ -37,13 +37,21 @@ impl EventHandler for SagaReplies {
         )
     }
 
-    async fn handle(&self, ctx: &mut HandlerContext<'_>, envelope: &Envelope) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        ctx: &mut HandlerContext<'_>,
+        envelope: &Envelope,
+    ) -> Result<(), HandlerError> {
         let order_id = envelope.key();
         let input = match &envelope.event {
             Event::StockReserved(_) => Some(SagaInput::Reserved(Participant::Inventory)),
             Event::CreditReserved(_) => Some(SagaInput::Reserved(Participant::Customer)),
-            Event::StockRejected(e) => Some(SagaInput::Refused(Participant::Inventory, e.reason.clone())),
-            Event::CustomerRejected(e) => Some(SagaInput::Refused(Participant::Customer, e.detail.clone())),
+            Event::StockRejected(e) => {
+                Some(SagaInput::Refused(Participant::Inventory, e.reason.clone()))
+            }
+            Event::CustomerRejected(e) => {
+                Some(SagaInput::Refused(Participant::Customer, e.detail.clone()))
+            }
             _ => None,
         };
         if orders::find(ctx.txn(), order_id).await?.is_none() {
@@ -52,12 +60,27 @@ impl EventHandler for SagaReplies {
                 envelope.event.event_type()
             )));
         }
-        orders::record_event(ctx.txn(), order_id, envelope, saga::reason_of(&envelope.event)).await?;
+        orders::record_event(
+            ctx.txn(),
+            order_id,
+            envelope,
+            saga::reason_of(&envelope.event),
+        )
+        .await?;
         let Some(input) = input else { return Ok(()) };
         match saga::apply(ctx.txn(), order_id, &input, &Details::default()).await? {
-            Outcome::Moved { event: Some(event), order } => {
+            Outcome::Moved {
+                event: Some(event),
+                order,
+            } => {
                 let emitted = ctx.emit(event).await?;
-                orders::record_event(ctx.txn(), order.id, &emitted, saga::reason_of(&emitted.event)).await?;
+                orders::record_event(
+                    ctx.txn(),
+                    order.id,
+                    &emitted,
+                    saga::reason_of(&emitted.event),
+                )
+                .await?;
             }
             Outcome::Ignored(order) => {
                 tracing::info!(%order_id, status = order.status, reply = envelope.event.event_type(), "reply changes nothing");
@@ -77,7 +100,11 @@ impl EventHandler for CatalogSync {
         matches!(event, Event::ProductUpserted(_))
     }
 
-    async fn handle(&self, ctx: &mut HandlerContext<'_>, envelope: &Envelope) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        ctx: &mut HandlerContext<'_>,
+        envelope: &Envelope,
+    ) -> Result<(), HandlerError> {
         if let Event::ProductUpserted(product) = &envelope.event {
             catalog::upsert(
                 ctx.txn(),

@@ -45,24 +45,41 @@ impl NewOrder {
         shipping_address: Option<ShippingAddress>,
     ) -> Result<Self, OrderError> {
         if lines.is_empty() || lines.len() > MAX_LINES {
-            return Err(OrderError::invalid("lines", format!("must hold 1 to {MAX_LINES} lines")));
+            return Err(OrderError::invalid(
+                "lines",
+                format!("must hold 1 to {MAX_LINES} lines"),
+            ));
         }
         let mut seen = HashSet::new();
         let mut parsed = Vec::with_capacity(lines.len());
         for &(product_id, quantity) in lines {
             if !seen.insert(product_id) {
-                return Err(OrderError::invalid("lines", format!("product {product_id} appears twice; merge the lines")));
+                return Err(OrderError::invalid(
+                    "lines",
+                    format!("product {product_id} appears twice; merge the lines"),
+                ));
             }
             if quantity == 0 || quantity > MAX_QUANTITY {
-                return Err(OrderError::invalid("lines.quantity", format!("must be between 1 and {MAX_QUANTITY}")));
+                return Err(OrderError::invalid(
+                    "lines.quantity",
+                    format!("must be between 1 and {MAX_QUANTITY}"),
+                ));
             }
-            let quantity = Quantity::new(quantity).map_err(|e| OrderError::invalid("lines.quantity", e.to_string()))?;
-            parsed.push(OrderLineRequest { product_id, quantity });
+            let quantity = Quantity::new(quantity)
+                .map_err(|e| OrderError::invalid("lines.quantity", e.to_string()))?;
+            parsed.push(OrderLineRequest {
+                product_id,
+                quantity,
+            });
         }
         if let Some(address) = &shipping_address {
             validate_address(address)?;
         }
-        Ok(Self { customer_id, lines: parsed, shipping_address })
+        Ok(Self {
+            customer_id,
+            lines: parsed,
+            shipping_address,
+        })
     }
 }
 
@@ -73,15 +90,31 @@ impl NewOrder {
 pub fn validate_address(address: &ShippingAddress) -> Result<(), OrderError> {
     let within = |value: &str, min: usize, max: usize| (min..=max).contains(&value.chars().count());
     let checks: [(&'static str, bool, &str); 6] = [
-        ("shipping_address.name", within(&address.name, 1, 200), "must be 1 to 200 characters"),
-        ("shipping_address.line1", within(&address.line1, 1, 200), "must be 1 to 200 characters"),
+        (
+            "shipping_address.name",
+            within(&address.name, 1, 200),
+            "must be 1 to 200 characters",
+        ),
+        (
+            "shipping_address.line1",
+            within(&address.line1, 1, 200),
+            "must be 1 to 200 characters",
+        ),
         (
             "shipping_address.line2",
             address.line2.as_deref().is_none_or(|l| within(l, 0, 200)),
             "must be at most 200 characters",
         ),
-        ("shipping_address.city", within(&address.city, 1, 100), "must be 1 to 100 characters"),
-        ("shipping_address.postal_code", within(&address.postal_code, 1, 20), "must be 1 to 20 characters"),
+        (
+            "shipping_address.city",
+            within(&address.city, 1, 100),
+            "must be 1 to 100 characters",
+        ),
+        (
+            "shipping_address.postal_code",
+            within(&address.postal_code, 1, 20),
+            "must be 1 to 20 characters",
+        ),
         (
             "shipping_address.country",
             address.country.len() == 2 && address.country.bytes().all(|b| b.is_ascii_uppercase()),
@@ -131,7 +164,13 @@ mod tests {
         assert!(NewOrder::parse(customer, &[(product, 1), (product, 2)], None).is_err());
         let many: Vec<(Uuid, u32)> = (0..=MAX_LINES).map(|_| (Uuid::now_v7(), 1)).collect();
         assert!(NewOrder::parse(customer, &many, None).is_err());
-        assert_eq!(NewOrder::parse(customer, &[(product, 3)], Some(address())).unwrap().lines.len(), 1);
+        assert_eq!(
+            NewOrder::parse(customer, &[(product, 3)], Some(address()))
+                .unwrap()
+                .lines
+                .len(),
+            1
+        );
     }
 
     #[test]

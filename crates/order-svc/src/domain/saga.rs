@@ -97,7 +97,10 @@ pub enum Transition {
 
 /// Whether no input moves an order in `status` any more.
 pub fn is_terminal(status: OrderStatus) -> bool {
-    matches!(status, OrderStatus::Rejected | OrderStatus::Cancelled | OrderStatus::Delivered)
+    matches!(
+        status,
+        OrderStatus::Rejected | OrderStatus::Cancelled | OrderStatus::Delivered
+    )
 }
 
 /// The statuses an order in `status` may move to.
@@ -114,7 +117,10 @@ pub fn allowed_next(status: OrderStatus) -> Vec<OrderStatus> {
 /// The transition function.
 pub fn transition(state: SagaState, input: &SagaInput) -> Transition {
     use OrderStatus::*;
-    let moved = |status: OrderStatus, emit: Emit| Transition::Apply { next: SagaState { status, ..state }, emit: Some(emit) };
+    let moved = |status: OrderStatus, emit: Emit| Transition::Apply {
+        next: SagaState { status, ..state },
+        emit: Some(emit),
+    };
     match (state.status, input) {
         (Pending, SagaInput::Reserved(participant)) => {
             let mut next = state;
@@ -125,20 +131,29 @@ pub fn transition(state: SagaState, input: &SagaInput) -> Transition {
             }
             if next.stock_reserved && next.credit_reserved {
                 next.status = Confirmed;
-                Transition::Apply { next, emit: Some(Emit::Confirmed) }
+                Transition::Apply {
+                    next,
+                    emit: Some(Emit::Confirmed),
+                }
             } else {
                 Transition::Apply { next, emit: None }
             }
         }
-        (Pending, SagaInput::Refused(participant, reason)) => moved(Rejected, Emit::Rejected(*participant, reason.clone())),
+        (Pending, SagaInput::Refused(participant, reason)) => {
+            moved(Rejected, Emit::Rejected(*participant, reason.clone()))
+        }
         (Pending, SagaInput::DeadlinePassed) => moved(Cancelled, Emit::CancelledAtDeadline),
         (Pending | Confirmed, SagaInput::Cancel) => moved(Cancelled, Emit::Cancelled),
         (Confirmed, SagaInput::Ship) => moved(Shipped, Emit::Shipped),
         (Shipped, SagaInput::Deliver) => moved(Delivered, Emit::Delivered),
         // Replies and deadlines never move an order that left PENDING.
-        (_, SagaInput::Reserved(_) | SagaInput::Refused(..) | SagaInput::DeadlinePassed) => Transition::Ignore,
+        (_, SagaInput::Reserved(_) | SagaInput::Refused(..) | SagaInput::DeadlinePassed) => {
+            Transition::Ignore
+        }
         (status, SagaInput::Cancel | SagaInput::Ship | SagaInput::Deliver) => {
-            Transition::NotAllowed { allowed: allowed_next(status) }
+            Transition::NotAllowed {
+                allowed: allowed_next(status),
+            }
         }
     }
 }
@@ -149,7 +164,11 @@ mod tests {
     use OrderStatus::*;
 
     fn pending() -> SagaState {
-        SagaState { status: Pending, stock_reserved: false, credit_reserved: false }
+        SagaState {
+            status: Pending,
+            stock_reserved: false,
+            credit_reserved: false,
+        }
     }
 
     fn apply(state: SagaState, input: SagaInput) -> SagaState {
@@ -161,20 +180,37 @@ mod tests {
 
     #[test]
     fn both_reservations_in_either_order_confirm_once() {
-        for (first, second) in [(Participant::Inventory, Participant::Customer), (Participant::Customer, Participant::Inventory)] {
+        for (first, second) in [
+            (Participant::Inventory, Participant::Customer),
+            (Participant::Customer, Participant::Inventory),
+        ] {
             let half = apply(pending(), SagaInput::Reserved(first));
             assert_eq!(half.status, Pending);
-            assert_eq!(transition(half, &SagaInput::Reserved(first)), Transition::Ignore, "duplicate");
-            let Transition::Apply { next, emit } = transition(half, &SagaInput::Reserved(second)) else { panic!() };
+            assert_eq!(
+                transition(half, &SagaInput::Reserved(first)),
+                Transition::Ignore,
+                "duplicate"
+            );
+            let Transition::Apply { next, emit } = transition(half, &SagaInput::Reserved(second))
+            else {
+                panic!()
+            };
             assert_eq!((next.status, emit), (Confirmed, Some(Emit::Confirmed)));
-            assert_eq!(transition(next, &SagaInput::Reserved(second)), Transition::Ignore, "late duplicate");
+            assert_eq!(
+                transition(next, &SagaInput::Reserved(second)),
+                Transition::Ignore,
+                "late duplicate"
+            );
         }
     }
 
     #[test]
     fn a_refusal_rejects_and_later_replies_change_nothing() {
         let half = apply(pending(), SagaInput::Reserved(Participant::Inventory));
-        let rejected = apply(half, SagaInput::Refused(Participant::Customer, "over limit".into()));
+        let rejected = apply(
+            half,
+            SagaInput::Refused(Participant::Customer, "over limit".into()),
+        );
         assert_eq!(rejected.status, Rejected);
         for input in [
             SagaInput::Reserved(Participant::Customer),
@@ -183,25 +219,52 @@ mod tests {
         ] {
             assert_eq!(transition(rejected, &input), Transition::Ignore);
         }
-        assert_eq!(transition(rejected, &SagaInput::Cancel), Transition::NotAllowed { allowed: vec![] });
+        assert_eq!(
+            transition(rejected, &SagaInput::Cancel),
+            Transition::NotAllowed { allowed: vec![] }
+        );
     }
 
     #[test]
     fn deadline_cancels_only_pending_orders() {
-        assert_eq!(apply(pending(), SagaInput::DeadlinePassed).status, Cancelled);
-        let confirmed = SagaState { status: Confirmed, stock_reserved: true, credit_reserved: true };
-        assert_eq!(transition(confirmed, &SagaInput::DeadlinePassed), Transition::Ignore);
+        assert_eq!(
+            apply(pending(), SagaInput::DeadlinePassed).status,
+            Cancelled
+        );
+        let confirmed = SagaState {
+            status: Confirmed,
+            stock_reserved: true,
+            credit_reserved: true,
+        };
+        assert_eq!(
+            transition(confirmed, &SagaInput::DeadlinePassed),
+            Transition::Ignore
+        );
     }
 
     #[test]
     fn fulfilment_and_cancellation_rules() {
-        let confirmed = SagaState { status: Confirmed, stock_reserved: true, credit_reserved: true };
+        let confirmed = SagaState {
+            status: Confirmed,
+            stock_reserved: true,
+            credit_reserved: true,
+        };
         assert_eq!(apply(confirmed, SagaInput::Cancel).status, Cancelled);
         let shipped = apply(confirmed, SagaInput::Ship);
         assert_eq!(shipped.status, Shipped);
-        assert_eq!(transition(shipped, &SagaInput::Cancel), Transition::NotAllowed { allowed: vec![Delivered] });
+        assert_eq!(
+            transition(shipped, &SagaInput::Cancel),
+            Transition::NotAllowed {
+                allowed: vec![Delivered]
+            }
+        );
         assert_eq!(apply(shipped, SagaInput::Deliver).status, Delivered);
-        assert_eq!(transition(pending(), &SagaInput::Ship), Transition::NotAllowed { allowed: vec![Confirmed, Rejected, Cancelled] });
+        assert_eq!(
+            transition(pending(), &SagaInput::Ship),
+            Transition::NotAllowed {
+                allowed: vec![Confirmed, Rejected, Cancelled]
+            }
+        );
         assert!(is_terminal(Delivered) && is_terminal(Rejected) && is_terminal(Cancelled));
         assert!(!is_terminal(Shipped));
     }

@@ -58,12 +58,17 @@ pub struct CatalogQuery {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn list_catalog(State(state): State<AppState>, Query(query): Query<CatalogQuery>) -> Result<Json<CatalogPage>, Problem> {
+async fn list_catalog(
+    State(state): State<AppState>,
+    Query(query): Query<CatalogQuery>,
+) -> Result<Json<CatalogPage>, Problem> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(OrderError::invalid("limit", "must be between 1 and 100").into());
     }
-    let mut page = catalog::list(&state.db, query.cursor, limit + 1).await.map_err(OrderError::from)?;
+    let mut page = catalog::list(&state.db, query.cursor, limit + 1)
+        .await
+        .map_err(OrderError::from)?;
     let next_cursor = if page.len() as u64 > limit {
         page.truncate(limit as usize);
         page.last().map(|p| p.product_id)

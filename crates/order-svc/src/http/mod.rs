@@ -28,5 +28,8 @@ pub struct AppState {
 
 /// The service's own routes.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::new().merge(orders::router()).merge(catalog::router()).with_state(state)
+    OpenApiRouter::new()
+        .merge(orders::router())
+        .merge(catalog::router())
+        .with_state(state)
 }

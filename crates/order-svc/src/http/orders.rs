@@ -17,7 +17,9 @@ use super::AppState;
 use crate::domain::NewOrder;
 use crate::domain::order::{parse_shipping_text, validate_address};
 use crate::error::OrderError;
-use crate::orders::{self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money};
+use crate::orders::{
+    self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
+};
 use crate::persistence::orders::OrderFilter;
 use crate::saga::Details;
 
@@ -106,7 +108,10 @@ impl TryFrom<OrderWithLines> for OrderResponse {
         let currency = order.currency.clone();
         let money = |minor: i64| stored_money(minor, &currency);
         Ok(Self {
-            status: order.status.parse().map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?,
+            status: order
+                .status
+                .parse()
+                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?,
             lines: lines
                 .iter()
                 .map(|l| {
@@ -250,7 +255,13 @@ impl Latency {
         let at = |q: f64| {
             (!millis.is_empty()).then(|| millis[((millis.len() as f64 - 1.0) * q).round() as usize])
         };
-        Self { count: millis.len(), p50: at(0.5), p90: at(0.9), p99: at(0.99), max: millis.last().copied() }
+        Self {
+            count: millis.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: millis.last().copied(),
+        }
     }
 }
 
@@ -267,7 +278,12 @@ pub struct OrderMetricsResponse {
 
 fn accepted(order: OrderResponse) -> Response {
     let location = format!("/orders/{}", order.id);
-    (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(order)).into_response()
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(order),
+    )
+        .into_response()
 }
 
 /// Places an order. It is PENDING until stock and credit are reserved;
@@ -300,19 +316,44 @@ async fn place_order(
                 .to_str()
                 .ok()
                 .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-                .ok_or_else(|| OrderError::invalid("Idempotency-Key", "must be 1-255 printable ASCII characters"))?;
-            let canonical = serde_json::to_string(&PlaceOrderRequest { customer_id: Some(customer_id), ..request.clone() })
-                .map_err(|e| OrderError::Internal(e.into()))?;
-            Some(IdempotentRequest { key: key.to_owned(), request: canonical })
+                .ok_or_else(|| {
+                    OrderError::invalid(
+                        "Idempotency-Key",
+                        "must be 1-255 printable ASCII characters",
+                    )
+                })?;
+            let canonical = serde_json::to_string(&PlaceOrderRequest {
+                customer_id: Some(customer_id),
+                ..request.clone()
+            })
+            .map_err(|e| OrderError::Internal(e.into()))?;
+            Some(IdempotentRequest {
+                key: key.to_owned(),
+                request: canonical,
+            })
         }
     };
-    let lines: Vec<(Uuid, u32)> = request.lines.iter().map(|l| (l.product_id, l.quantity)).collect();
+    let lines: Vec<(Uuid, u32)> = request
+        .lines
+        .iter()
+        .map(|l| (l.product_id, l.quantity))
+        .collect();
     let new = NewOrder::parse(customer_id, &lines, request.shipping_address)?;
     let render = |created: &OrderWithLines| {
         let response = OrderResponse::try_from(created.clone())?;
         serde_json::to_string(&response).map_err(|e| OrderError::Internal(e.into()))
     };
-    match orders::place_order(&state.db, &state.outbox, &state.policy, &caller, new, idempotent, render).await? {
+    match orders::place_order(
+        &state.db,
+        &state.outbox,
+        &state.policy,
+        &caller,
+        new,
+        idempotent,
+        render,
+    )
+    .await?
+    {
         Placed::New(created) => Ok(accepted(created.try_into()?)),
         Placed::Replayed(first_answer) => {
             let order: OrderResponse =
@@ -340,9 +381,16 @@ async fn list_orders(
     if !(1..=100).contains(&limit) {
         return Err(OrderError::invalid("limit", "must be between 1 and 100").into());
     }
-    let filter = OrderFilter { customer_id: query.customer_id, status: query.status };
-    let (page, next_cursor) = orders::list_orders(&state.db, &caller, filter, query.cursor, limit).await?;
-    let items = page.into_iter().map(OrderResponse::try_from).collect::<Result<_, _>>()?;
+    let filter = OrderFilter {
+        customer_id: query.customer_id,
+        status: query.status,
+    };
+    let (page, next_cursor) =
+        orders::list_orders(&state.db, &caller, filter, query.cursor, limit).await?;
+    let items = page
+        .into_iter()
+        .map(OrderResponse::try_from)
+        .collect::<Result<_, _>>()?;
     Ok(Json(OrderPage { items, next_cursor }))
 }
 
@@ -354,11 +402,18 @@ async fn list_orders(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn order_metrics(State(state): State<AppState>, caller: Caller) -> Result<Json<OrderMetricsResponse>, Problem> {
+async fn order_metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<OrderMetricsResponse>, Problem> {
     caller.require_admin()?;
     let metrics = orders::metrics(&state.db).await?;
     Ok(Json(OrderMetricsResponse {
-        counts: metrics.counts.into_iter().map(|(s, n)| (s.as_str().to_owned(), n)).collect(),
+        counts: metrics
+            .counts
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_owned(), n))
+            .collect(),
         place_to_confirmed_ms: Latency::of(metrics.to_confirmed_ms),
         place_to_rejected_ms: Latency::of(metrics.to_rejected_ms),
     }))
@@ -373,8 +428,16 @@ async fn order_metrics(State(state): State<AppState>, caller: Caller) -> Result<
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn get_order(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<OrderResponse>, Problem> {
-    Ok(Json(orders::get_order(&state.db, &caller, id).await?.try_into()?))
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderResponse>, Problem> {
+    Ok(Json(
+        orders::get_order(&state.db, &caller, id)
+            .await?
+            .try_into()?,
+    ))
 }
 
 /// An order's status.
@@ -392,7 +455,12 @@ async fn get_order_status(
     Path(id): Path<Uuid>,
 ) -> Result<Json<OrderStatusResponse>, Problem> {
     let order = OrderResponse::try_from(orders::get_order(&state.db, &caller, id).await?)?;
-    Ok(Json(OrderStatusResponse { order_id: id, status: order.status, reason: order.reason, updated_at: order.updated_at }))
+    Ok(Json(OrderStatusResponse {
+        order_id: id,
+        status: order.status,
+        reason: order.reason,
+        updated_at: order.updated_at,
+    }))
 }
 
 /// The order's timeline: every saga event, in order, with time, type and reason.
@@ -404,7 +472,11 @@ async fn get_order_status(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
-async fn get_order_events(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<Timeline>, Problem> {
+async fn get_order_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Timeline>, Problem> {
     let events = orders::timeline(&state.db, &caller, id)
         .await?
         .into_iter()
@@ -416,7 +488,10 @@ async fn get_order_events(State(state): State<AppState>, caller: Caller, Path(id
             reason: e.reason,
         })
         .collect();
-    Ok(Json(Timeline { order_id: id, events }))
+    Ok(Json(Timeline {
+        order_id: id,
+        events,
+    }))
 }
 
 /// Cancels an order while PENDING or CONFIRMED (its customer or an admin);
@@ -441,15 +516,26 @@ async fn cancel_order(
         None
     } else {
         let request: CancelRequest = serde_json::from_slice(&body).map_err(|e| {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY", "The request body does not have the expected shape")
-                .with_detail(e.to_string())
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_BODY",
+                "The request body does not have the expected shape",
+            )
+            .with_detail(e.to_string())
         })?;
         request.reason
     };
-    if reason.as_deref().is_some_and(|r| r.trim().is_empty() || r.chars().count() > 1000) {
+    if reason
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty() || r.chars().count() > 1000)
+    {
         return Err(OrderError::invalid("reason", "must be 1 to 1000 characters").into());
     }
-    Ok(Json(orders::cancel_order(&state.db, &state.outbox, &caller, id, reason).await?.try_into()?))
+    Ok(Json(
+        orders::cancel_order(&state.db, &state.outbox, &caller, id, reason)
+            .await?
+            .try_into()?,
+    ))
 }
 
 /// Cancels an order, like `POST /orders/{id}/cancel`; the record is kept.
@@ -462,8 +548,16 @@ async fn cancel_order(
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Too late to cancel", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn delete_order(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<OrderResponse>, Problem> {
-    Ok(Json(orders::cancel_order(&state.db, &state.outbox, &caller, id, None).await?.try_into()?))
+async fn delete_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderResponse>, Problem> {
+    Ok(Json(
+        orders::cancel_order(&state.db, &state.outbox, &caller, id, None)
+            .await?
+            .try_into()?,
+    ))
 }
 
 /// Fulfilment (admin): CONFIRMED → SHIPPED with carrier and tracking number,
@@ -488,11 +582,20 @@ async fn set_order_status(
     caller.require_admin()?;
     let mut details = Details::default();
     if request.status == OrderStatus::Shipped {
-        details.carrier = Some(parse_shipping_text("carrier", request.carrier.as_deref().unwrap_or_default())?);
-        details.tracking_number =
-            Some(parse_shipping_text("tracking_number", request.tracking_number.as_deref().unwrap_or_default())?);
+        details.carrier = Some(parse_shipping_text(
+            "carrier",
+            request.carrier.as_deref().unwrap_or_default(),
+        )?);
+        details.tracking_number = Some(parse_shipping_text(
+            "tracking_number",
+            request.tracking_number.as_deref().unwrap_or_default(),
+        )?);
     }
-    Ok(Json(orders::set_fulfilment_status(&state.db, &state.outbox, id, request.status, details).await?.try_into()?))
+    Ok(Json(
+        orders::set_fulfilment_status(&state.db, &state.outbox, id, request.status, details)
+            .await?
+            .try_into()?,
+    ))
 }
 
 /// Changes carrier, tracking number or address before delivery (its
@@ -514,15 +617,34 @@ async fn update_shipping(
     Json(request): Json<ShippingRequest>,
 ) -> Result<Json<OrderResponse>, Problem> {
     let change = ShippingChange {
-        carrier: request.carrier.as_deref().map(|c| parse_shipping_text("carrier", c)).transpose()?,
-        tracking_number: request.tracking_number.as_deref().map(|t| parse_shipping_text("tracking_number", t)).transpose()?,
+        carrier: request
+            .carrier
+            .as_deref()
+            .map(|c| parse_shipping_text("carrier", c))
+            .transpose()?,
+        tracking_number: request
+            .tracking_number
+            .as_deref()
+            .map(|t| parse_shipping_text("tracking_number", t))
+            .transpose()?,
         shipping_address: request.shipping_address,
     };
     if let Some(address) = &change.shipping_address {
         validate_address(address)?;
     }
-    if change.carrier.is_none() && change.tracking_number.is_none() && change.shipping_address.is_none() {
-        return Err(OrderError::invalid("body", "carrier, tracking_number or shipping_address must be given").into());
+    if change.carrier.is_none()
+        && change.tracking_number.is_none()
+        && change.shipping_address.is_none()
+    {
+        return Err(OrderError::invalid(
+            "body",
+            "carrier, tracking_number or shipping_address must be given",
+        )
+        .into());
     }
-    Ok(Json(orders::update_shipping(&state.db, &state.outbox, &caller, id, change).await?.try_into()?))
+    Ok(Json(
+        orders::update_shipping(&state.db, &state.outbox, &caller, id, change)
+            .await?
+            .try_into()?,
+    ))
 }

@@ -1,7 +1,9 @@
 //! Repository functions for the catalog copy.
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::entities::catalog_product;
@@ -11,13 +13,24 @@ use super::entities::catalog_product;
 ///
 /// # Errors
 /// The database error.
-pub async fn upsert(conn: &impl ConnectionTrait, product: catalog_product::Model) -> Result<(), DbErr> {
+pub async fn upsert(
+    conn: &impl ConnectionTrait,
+    product: catalog_product::Model,
+) -> Result<(), DbErr> {
     use catalog_product::Column as C;
-    let newer = Expr::col((catalog_product::Entity, C::VersionAt)).lte(Expr::col((Alias::new("excluded"), C::VersionAt)));
+    let newer = Expr::col((catalog_product::Entity, C::VersionAt))
+        .lte(Expr::col((Alias::new("excluded"), C::VersionAt)));
     catalog_product::Entity::insert(catalog_product::ActiveModel::from(product))
         .on_conflict(
             OnConflict::column(C::ProductId)
-                .update_columns([C::Sku, C::Name, C::UnitPriceMinor, C::Currency, C::Active, C::VersionAt])
+                .update_columns([
+                    C::Sku,
+                    C::Name,
+                    C::UnitPriceMinor,
+                    C::Currency,
+                    C::Active,
+                    C::VersionAt,
+                ])
                 .action_and_where(newer)
                 .to_owned(),
         )
@@ -30,7 +43,10 @@ pub async fn upsert(conn: &impl ConnectionTrait, product: catalog_product::Model
 ///
 /// # Errors
 /// The database error.
-pub async fn find_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<catalog_product::Model>, DbErr> {
+pub async fn find_many(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<catalog_product::Model>, DbErr> {
     catalog_product::Entity::find()
         .filter(catalog_product::Column::ProductId.is_in(ids.iter().copied()))
         .all(conn)
@@ -50,5 +66,9 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(catalog_product::Column::ProductId.gt(after));
     }
-    query.order_by_asc(catalog_product::Column::ProductId).limit(limit).all(conn).await
+    query
+        .order_by_asc(catalog_product::Column::ProductId)
+        .limit(limit)
+        .all(conn)
+        .await
 }

@@ -12,9 +12,15 @@ use super::entities::idempotency_key;
 ///
 /// # Errors
 /// The database error.
-pub async fn claim(conn: &impl ConnectionTrait, entry: idempotency_key::Model) -> Result<bool, DbErr> {
+pub async fn claim(
+    conn: &impl ConnectionTrait,
+    entry: idempotency_key::Model,
+) -> Result<bool, DbErr> {
     let result = idempotency_key::Entity::insert(idempotency_key::ActiveModel::from(entry))
-        .on_conflict_do_nothing_on([idempotency_key::Column::CustomerId, idempotency_key::Column::Key])
+        .on_conflict_do_nothing_on([
+            idempotency_key::Column::CustomerId,
+            idempotency_key::Column::Key,
+        ])
         .exec_without_returning(conn)
         .await?;
     Ok(matches!(result, TryInsertResult::Inserted(1)))
@@ -24,8 +30,14 @@ pub async fn claim(conn: &impl ConnectionTrait, entry: idempotency_key::Model) -
 ///
 /// # Errors
 /// The database error.
-pub async fn find(conn: &impl ConnectionTrait, customer_id: Uuid, key: &str) -> Result<Option<idempotency_key::Model>, DbErr> {
-    idempotency_key::Entity::find_by_id((customer_id, key.to_owned())).one(conn).await
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    customer_id: Uuid,
+    key: &str,
+) -> Result<Option<idempotency_key::Model>, DbErr> {
+    idempotency_key::Entity::find_by_id((customer_id, key.to_owned()))
+        .one(conn)
+        .await
 }
 
 /// Forgets entries that expired before `now`; returns how many.
@@ -44,7 +56,12 @@ pub async fn delete_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> 
 ///
 /// # Errors
 /// The database error.
-pub async fn delete_if_expired(conn: &impl ConnectionTrait, customer_id: Uuid, key: &str, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub async fn delete_if_expired(
+    conn: &impl ConnectionTrait,
+    customer_id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::CustomerId.eq(customer_id))
         .filter(idempotency_key::Column::Key.eq(key))

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use events::{Envelope, OrderStatus};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -15,8 +15,14 @@ use super::entities::{order, order_event, order_line};
 ///
 /// # Errors
 /// The database error.
-pub async fn insert(conn: &impl ConnectionTrait, model: order::Model, lines: Vec<order_line::Model>) -> Result<(), DbErr> {
-    order::Entity::insert(order::ActiveModel::from(model)).exec_without_returning(conn).await?;
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    model: order::Model,
+    lines: Vec<order_line::Model>,
+) -> Result<(), DbErr> {
+    order::Entity::insert(order::ActiveModel::from(model))
+        .exec_without_returning(conn)
+        .await?;
     order_line::Entity::insert_many(lines.into_iter().map(order_line::ActiveModel::from))
         .exec_without_returning(conn)
         .await?;
@@ -36,7 +42,10 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<order:
 ///
 /// # Errors
 /// The database error.
-pub async fn find_for_update(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<order::Model>, DbErr> {
+pub async fn find_for_update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<order::Model>, DbErr> {
     let query = order::Entity::find_by_id(id);
     if conn.get_database_backend() == DbBackend::Postgres {
         query.lock_exclusive().one(conn).await
@@ -86,14 +95,22 @@ pub async fn list(
     if let Some(after) = after {
         condition = condition.add(order::Column::Id.gt(after));
     }
-    order::Entity::find().filter(condition).order_by_asc(order::Column::Id).limit(limit).all(conn).await
+    order::Entity::find()
+        .filter(condition)
+        .order_by_asc(order::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
 }
 
 /// Saves the changed fields of an order.
 ///
 /// # Errors
 /// The database error.
-pub async fn save(conn: &impl ConnectionTrait, changes: order::ActiveModel) -> Result<order::Model, DbErr> {
+pub async fn save(
+    conn: &impl ConnectionTrait,
+    changes: order::ActiveModel,
+) -> Result<order::Model, DbErr> {
     changes.update(conn).await
 }
 
@@ -127,7 +144,10 @@ pub async fn record_event(
 ///
 /// # Errors
 /// The database error.
-pub async fn timeline(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<order_event::Model>, DbErr> {
+pub async fn timeline(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<order_event::Model>, DbErr> {
     order_event::Entity::find()
         .filter(order_event::Column::OrderId.eq(id))
         .order_by_asc(order_event::Column::Id)
@@ -141,7 +161,11 @@ pub async fn timeline(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<order
 ///
 /// # Errors
 /// The database error.
-pub async fn overdue(conn: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<Uuid>, DbErr> {
+pub async fn overdue(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, DbErr> {
     let mut query = order::Entity::find()
         .select_only()
         .column(order::Column::Id)
@@ -175,7 +199,10 @@ pub async fn next_deadline(conn: &impl ConnectionTrait) -> Result<Option<DateTim
 /// # Errors
 /// The database error.
 pub async fn count_in(conn: &impl ConnectionTrait, status: OrderStatus) -> Result<u64, DbErr> {
-    order::Entity::find().filter(order::Column::Status.eq(status.as_str())).count(conn).await
+    order::Entity::find()
+        .filter(order::Column::Status.eq(status.as_str()))
+        .count(conn)
+        .await
 }
 
 /// Placement and decision times of the most recently decided orders.
@@ -193,7 +220,10 @@ pub struct Decided {
 ///
 /// # Errors
 /// The database error.
-pub async fn recent_decisions(conn: &impl ConnectionTrait, limit: u64) -> Result<Vec<Decided>, DbErr> {
+pub async fn recent_decisions(
+    conn: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<Decided>, DbErr> {
     order::Entity::find()
         .select_only()
         .column(order::Column::Status)
@@ -206,4 +236,3 @@ pub async fn recent_decisions(conn: &impl ConnectionTrait, limit: u64) -> Result
         .all(conn)
         .await
 }
-

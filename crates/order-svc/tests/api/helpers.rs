@@ -1,58 +1,486 @@
-//! `spawn_app()`: order-svc on its own PostgreSQL database and topic prefix,
-//! listening on a free port.
+//! `spawn_system()`: the three services on one topic prefix, each with its
+//! own PostgreSQL database, order-svc trusting customer-svc's keys; typed
+//! helpers for the walk through an order's life, and the system-wide
+//! invariants every test ends with.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
 use testkit::TestDatabase;
+use uuid::Uuid;
 
-pub struct TestApp {
+pub const WAIT: Duration = Duration::from_secs(60);
+const ADMIN_EMAIL: &str = "root@oms.test";
+const ADMIN_PASSWORD: &str = "admin password for tests";
+
+/// One running service and how to start it again.
+pub struct Service {
     pub address: String,
+    pub app: Option<App>,
+    pub database: Arc<TestDatabase>,
+}
+
+pub struct System {
     pub client: reqwest::Client,
-    pub topic_prefix: String,
-    pub kafka_bootstrap: String,
-    pub app: App,
-    /// Dropped with the app: the database lives as long as the test.
-    pub _database: TestDatabase,
+    pub common: CommonSettings,
+    pub admin_token: String,
+    pub orders: Service,
+    pub inventory: Service,
+    pub customers: Service,
+    pub saga_deadline_secs: u64,
 }
 
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
+fn address(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
 }
 
-pub async fn spawn_app() -> TestApp {
+fn local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+pub async fn spawn_system() -> System {
+    spawn_system_with_deadline(30).await
+}
+
+pub async fn spawn_system_with_deadline(saga_deadline_secs: u64) -> System {
     testkit::init_tracing();
-    let kafka_bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    let database = TestDatabase::create().await;
-    let mut common = CommonSettings::local(kafka_bootstrap.clone());
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let mut common = CommonSettings::local(bootstrap);
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;
-    let settings = order_svc::Settings {
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: Some(database.url.clone()),
-        common: common.clone(),
-    };
-    let app = order_svc::build(settings)
+
+    let customer_db = Arc::new(TestDatabase::create().await);
+    let customers = customer_svc::build(customer_settings(&customer_db.url, &common))
         .await
-        .expect("the service starts");
-    TestApp {
-        address: format!("http://127.0.0.1:{}", app.port()),
-        client: reqwest::Client::new(),
-        topic_prefix: common.topic_prefix,
-        kafka_bootstrap,
-        app,
-        _database: database,
+        .unwrap();
+    common.jwks_url = format!("{}/.well-known/jwks.json", address(customers.port()));
+    let customers = Service {
+        address: address(customers.port()),
+        app: Some(customers),
+        database: customer_db,
+    };
+
+    let inventory_db = Arc::new(TestDatabase::create().await);
+    let inventory = start_inventory(&inventory_db.url, &common).await;
+    let inventory = Service {
+        address: address(inventory.port()),
+        app: Some(inventory),
+        database: inventory_db,
+    };
+
+    let order_db = Arc::new(TestDatabase::create().await);
+    let orders = start_orders(&order_db.url, &common, saga_deadline_secs).await;
+    let orders = Service {
+        address: address(orders.port()),
+        app: Some(orders),
+        database: order_db,
+    };
+
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{}/auth/token", customers.address))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    System {
+        client,
+        common,
+        admin_token: token["access_token"].as_str().unwrap().to_owned(),
+        orders,
+        inventory,
+        customers,
+        saga_deadline_secs,
     }
+}
+
+fn customer_settings(url: &str, common: &CommonSettings) -> customer_svc::Settings {
+    customer_svc::Settings {
+        http_addr: local(),
+        database_url: Some(url.to_owned()),
+        admin_email: ADMIN_EMAIL.into(),
+        admin_password: ADMIN_PASSWORD.into(),
+        token_ttl_secs: 900,
+        default_credit_limit_minor: 100_000,
+        credit_currency: "EUR".into(),
+        dev_mode: false,
+        common: common.clone(),
+    }
+}
+
+async fn start_inventory(url: &str, common: &CommonSettings) -> App {
+    inventory_svc::build(inventory_svc::Settings {
+        http_addr: local(),
+        database_url: Some(url.to_owned()),
+        common: common.clone(),
+    })
+    .await
+    .unwrap()
+}
+
+async fn start_orders(url: &str, common: &CommonSettings, saga_deadline_secs: u64) -> App {
+    order_svc::build(order_svc::Settings {
+        http_addr: local(),
+        database_url: Some(url.to_owned()),
+        saga_deadline_secs,
+        idempotency_ttl_secs: 3600,
+        common: common.clone(),
+    })
+    .await
+    .unwrap()
+}
+
+impl System {
+    pub async fn call(
+        &self,
+        method: Method,
+        url: String,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn order_api(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        self.call(
+            method,
+            format!("{}{path}", self.orders.address),
+            Some(token),
+            body,
+        )
+        .await
+    }
+
+    async fn admin_json(&self, base: &str, path: &str) -> Option<Value> {
+        let response = self
+            .call(
+                Method::GET,
+                format!("{base}{path}"),
+                Some(&self.admin_token),
+                None,
+            )
+            .await;
+        match response.status() {
+            StatusCode::OK => Some(response.json().await.unwrap()),
+            StatusCode::NOT_FOUND => None,
+            other => panic!("GET {path}: {other}"),
+        }
+    }
+
+    /// Creates a product in inventory-svc and waits until order-svc's
+    /// catalog copy has it.
+    pub async fn product(&self, sku: &str, price_minor: i64, stock: i64) -> Uuid {
+        let response = self
+            .call(
+                Method::POST,
+                format!("{}/products", self.inventory.address),
+                Some(&self.admin_token),
+                Some(&json!({"sku": sku, "name": sku, "unit_price": {"amount_minor": price_minor, "currency": "EUR"}, "initial_stock": stock})),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let id: Uuid = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.wait_for_catalog(id, true).await;
+        id
+    }
+
+    /// Waits until order-svc's catalog copy has `product` with `active`.
+    pub async fn wait_for_catalog(&self, product: Uuid, active: bool) {
+        eventually("the product in order-svc's catalog", || async {
+            let page = self
+                .call(
+                    Method::GET,
+                    format!("{}/catalog/products?limit=100", self.orders.address),
+                    None,
+                    None,
+                )
+                .await;
+            let page: Value = page.json().await.unwrap();
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["product_id"] == product.to_string() && p["active"] == active)
+        })
+        .await;
+    }
+
+    /// Registers a customer with a credit limit; returns id and token.
+    pub async fn customer(&self, limit_minor: i64) -> (Uuid, String) {
+        let email = format!("c{}@example.com", Uuid::now_v7().simple());
+        let response = self
+            .call(
+                Method::POST,
+                format!("{}/customers", self.customers.address),
+                Some(&self.admin_token),
+                Some(
+                    &json!({"email": email, "name": "Customer", "password": "a good password",
+                    "credit_limit": {"amount_minor": limit_minor, "currency": "EUR"}}),
+                ),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let id: Uuid = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let token: Value = self
+            .call(
+                Method::POST,
+                format!("{}/auth/token", self.customers.address),
+                None,
+                Some(&json!({"email": email, "password": "a good password"})),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        (id, token["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// Places an order; asserts 202 and returns its id.
+    pub async fn place(&self, token: &str, customer: Uuid, lines: &[(Uuid, u32)]) -> Uuid {
+        let response = self.place_raw(token, customer, lines, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            response.text().await.unwrap()
+        );
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let order: Value = response.json().await.unwrap();
+        assert_eq!(order["status"], "PENDING");
+        assert_eq!(
+            location,
+            format!("/orders/{}", order["id"].as_str().unwrap())
+        );
+        order["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn place_raw(
+        &self,
+        token: &str,
+        customer: Uuid,
+        lines: &[(Uuid, u32)],
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let body = json!({
+            "customer_id": customer,
+            "lines": lines.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>(),
+        });
+        let mut request = self
+            .client
+            .post(format!("{}/orders", self.orders.address))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn order(&self, id: Uuid) -> Value {
+        self.admin_json(&self.orders.address, &format!("/orders/{id}"))
+            .await
+            .expect("the order exists")
+    }
+
+    /// Waits until the order has `status`.
+    pub async fn wait_status(&self, id: Uuid, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let order = self.order(id).await;
+            if order["status"] == status {
+                return order;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {id} is {} after {WAIT:?}, not {status}",
+                order["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn timeline(&self, id: Uuid) -> Vec<String> {
+        let timeline = self
+            .admin_json(&self.orders.address, &format!("/orders/{id}/events"))
+            .await
+            .unwrap();
+        timeline["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// inventory-svc's reservation state of an order (`None`: never heard of it).
+    pub async fn stock_state(&self, order: Uuid) -> Option<String> {
+        self.admin_json(&self.inventory.address, &format!("/reservations/{order}"))
+            .await
+            .map(|r| r["state"].as_str().unwrap().to_owned())
+    }
+
+    /// customer-svc's credit reservation state of an order.
+    pub async fn credit_state(&self, order: Uuid) -> Option<String> {
+        self.admin_json(
+            &self.customers.address,
+            &format!("/credit/reservations/{order}"),
+        )
+        .await
+        .map(|r| r["state"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn stock_of(&self, product: Uuid) -> Value {
+        self.admin_json(&self.inventory.address, &format!("/products/{product}"))
+            .await
+            .unwrap()["stock"]
+            .clone()
+    }
+
+    pub async fn reserved_credit(&self, customer: Uuid) -> i64 {
+        self.admin_json(
+            &self.customers.address,
+            &format!("/customers/{customer}/credit"),
+        )
+        .await
+        .unwrap()["reserved"]["amount_minor"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Stops inventory-svc (its consumer commits and leaves the group).
+    pub async fn stop_inventory(&mut self) {
+        self.inventory.app.take().unwrap().stop().await.unwrap();
+    }
+
+    pub async fn start_inventory(&mut self) {
+        let app = start_inventory(&self.inventory.database.url, &self.common).await;
+        self.inventory.address = address(app.port());
+        self.inventory.app = Some(app);
+    }
+
+    /// Stops order-svc and starts it again on the same database.
+    pub async fn restart_orders(&mut self) {
+        self.orders.app.take().unwrap().stop().await.unwrap();
+        let app = start_orders(
+            &self.orders.database.url,
+            &self.common,
+            self.saga_deadline_secs,
+        )
+        .await;
+        self.orders.address = address(app.port());
+        self.orders.app = Some(app);
+    }
+
+    /// The system-wide invariants, once the system has settled:
+    /// stock is held for an order only while it is PENDING or CONFIRMED,
+    /// credit only while PENDING, CONFIRMED or SHIPPED, and both services'
+    /// books balance.
+    pub async fn assert_invariants(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.invariant_violations().await {
+                violations if violations.is_empty() => return,
+                violations => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "invariants still broken after {WAIT:?}: {violations:#?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    async fn invariant_violations(&self) -> Vec<String> {
+        let mut violations = Vec::new();
+        let stock = self
+            .admin_json(&self.inventory.address, "/stock/audit")
+            .await
+            .unwrap();
+        if stock["balanced"] != true {
+            violations.push(format!("stock books: {stock}"));
+        }
+        let credit = self
+            .admin_json(&self.customers.address, "/credit/audit")
+            .await
+            .unwrap();
+        if credit["balanced"] != true {
+            violations.push(format!("credit books: {credit}"));
+        }
+        let orders = self
+            .admin_json(&self.orders.address, "/orders?limit=100")
+            .await
+            .unwrap();
+        for order in orders["items"].as_array().unwrap() {
+            let id: Uuid = order["id"].as_str().unwrap().parse().unwrap();
+            let status = order["status"].as_str().unwrap();
+            if self.stock_state(id).await.as_deref() == Some("RESERVED")
+                && !matches!(status, "PENDING" | "CONFIRMED")
+            {
+                violations.push(format!("stock held for {status} order {id}"));
+            }
+            if self.credit_state(id).await.as_deref() == Some("RESERVED")
+                && !matches!(status, "PENDING" | "CONFIRMED" | "SHIPPED")
+            {
+                violations.push(format!("credit held for {status} order {id}"));
+            }
+        }
+        violations
+    }
+}
+
+/// Polls `check` until true; fails after [`WAIT`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts a problem+json answer with `status` and `code`.
+pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    body
 }

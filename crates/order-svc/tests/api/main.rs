@@ -1,4 +1,7 @@
-//! order-svc's integration tests, against the real broker and PostgreSQL.
+//! order-svc's integration tests: the whole system (order-svc,
+//! inventory-svc, customer-svc) against the real broker and PostgreSQL.
 
 mod helpers;
+mod orders_api;
+mod saga;
 mod service;

@@ -1,0 +1,348 @@
+//! The orders API's rules: who may do what, bad input, unknown products,
+//! listing, metrics.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{assert_problem, spawn_system};
+
+#[tokio::test]
+async fn customers_order_for_themselves_and_see_only_their_own_orders() {
+    let system = spawn_system().await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (ada, ada_token) = system.customer(100_000).await;
+    let (bob, bob_token) = system.customer(100_000).await;
+
+    let for_bob = system.place_raw(&ada_token, bob, &[(book, 1)], None).await;
+    assert_problem(for_bob, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let anonymous = system
+        .client
+        .post(format!("{}/orders", system.orders.address))
+        .json(&json!({"lines": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
+
+    let adas = system.place(&ada_token, ada, &[(book, 1)]).await;
+    let bobs = system.place(&bob_token, bob, &[(book, 1)]).await;
+    for path in [
+        format!("/orders/{adas}"),
+        format!("/orders/{adas}/events"),
+        format!("/orders/{adas}/status"),
+    ] {
+        let response = system.order_api(Method::GET, &path, &bob_token, None).await;
+        assert_problem(response, StatusCode::NOT_FOUND, "ORDER_NOT_FOUND").await;
+    }
+    let cancel_other = system
+        .order_api(
+            Method::POST,
+            &format!("/orders/{adas}/cancel"),
+            &bob_token,
+            None,
+        )
+        .await;
+    assert_problem(cancel_other, StatusCode::NOT_FOUND, "ORDER_NOT_FOUND").await;
+    let ship_as_customer = system
+        .order_api(
+            Method::PATCH,
+            &format!("/orders/{bobs}/status"),
+            &bob_token,
+            Some(&json!({"status": "SHIPPED", "carrier": "x", "tracking_number": "y"})),
+        )
+        .await;
+    assert_problem(ship_as_customer, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+
+    let bobs_list: Value = system
+        .order_api(Method::GET, "/orders", &bob_token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = bobs_list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [bobs.to_string()]);
+    let spying = system
+        .order_api(
+            Method::GET,
+            &format!("/orders?customer_id={ada}"),
+            &bob_token,
+            None,
+        )
+        .await;
+    assert_problem(spying, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let all: Value = system
+        .order_api(Method::GET, "/orders", &system.admin_token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let filtered: Value = system
+        .order_api(
+            Method::GET,
+            &format!("/orders?customer_id={ada}&limit=1"),
+            &system.admin_token,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["items"][0]["id"], adas.to_string());
+    system.wait_status(adas, "CONFIRMED").await;
+    let confirmed: Value = system
+        .order_api(
+            Method::GET,
+            "/orders?status=CONFIRMED",
+            &system.admin_token,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        confirmed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "CONFIRMED")
+    );
+    system.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing() {
+    let system = spawn_system().await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let retired = system.product("RETIRED", 1_000, 100).await;
+    system
+        .call(
+            Method::PATCH,
+            format!("{}/products/{retired}", system.inventory.address),
+            Some(&system.admin_token),
+            Some(&json!({"active": false})),
+        )
+        .await;
+    system.wait_for_catalog(retired, false).await;
+    let (customer, token) = system.customer(100_000).await;
+
+    assert_problem(
+        system
+            .place_raw(&token, customer, &[(Uuid::now_v7(), 1)], None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "UNKNOWN_PRODUCT",
+    )
+    .await;
+    assert_problem(
+        system
+            .place_raw(&token, customer, &[(retired, 1)], None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INACTIVE_PRODUCT",
+    )
+    .await;
+    assert_problem(
+        system.place_raw(&token, customer, &[], None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    assert_problem(
+        system.place_raw(&token, customer, &[(book, 0)], None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    assert_problem(
+        system
+            .place_raw(&token, customer, &[(book, 1), (book, 2)], None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+
+    let url = format!("{}/orders", system.orders.address);
+    let with_price = json!({"lines": [{"product_id": book, "quantity": 1, "unit_price": {"amount_minor": 1, "currency": "EUR"}}]});
+    let response = system
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&with_price)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
+    let negative = json!({"lines": [{"product_id": book, "quantity": -1}]});
+    let response = system
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&negative)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY").await;
+    let bad_address = json!({"lines": [{"product_id": book, "quantity": 1}], "shipping_address": {"name": "A", "line1": "B", "city": "C", "postal_code": "D", "country": "germany"}});
+    let response = system
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&bad_address)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT").await;
+    let malformed = system
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"lines\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(malformed, StatusCode::BAD_REQUEST, "MALFORMED_JSON").await;
+    let huge = json!({"lines": [{"product_id": book, "quantity": 1}], "note": "x".repeat(100_000)});
+    let response = system
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
+    let bad_key = system
+        .place_raw(&token, customer, &[(book, 1)], Some(&"k".repeat(300)))
+        .await;
+    assert_problem(bad_key, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT").await;
+
+    let page: Value = system
+        .order_api(Method::GET, "/orders", &system.admin_token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page["items"].as_array().unwrap().is_empty(),
+        "nothing was created"
+    );
+    let unknown = Uuid::now_v7();
+    assert_problem(
+        system
+            .order_api(
+                Method::GET,
+                &format!("/orders/{unknown}"),
+                &system.admin_token,
+                None,
+            )
+            .await,
+        StatusCode::NOT_FOUND,
+        "ORDER_NOT_FOUND",
+    )
+    .await;
+    assert_problem(
+        system
+            .order_api(Method::GET, "/orders/nope", &system.admin_token, None)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PATH",
+    )
+    .await;
+    system.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn fulfilment_moves_only_forward_and_says_what_is_allowed() {
+    let system = spawn_system().await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (customer, token) = system.customer(100_000).await;
+    let order = system.place(&token, customer, &[(book, 1)]).await;
+    system.wait_status(order, "CONFIRMED").await;
+    let path = format!("/orders/{order}/status");
+    let admin = &system.admin_token;
+
+    let deliver_early = system
+        .order_api(
+            Method::PATCH,
+            &path,
+            admin,
+            Some(&json!({"status": "DELIVERED"})),
+        )
+        .await;
+    let problem = assert_problem(deliver_early, StatusCode::CONFLICT, "INVALID_TRANSITION").await;
+    assert_eq!(
+        (
+            problem["status"].as_str(),
+            problem["allowed_transitions"].clone()
+        ),
+        (Some("CONFIRMED"), json!(["SHIPPED"]))
+    );
+    let back_to_pending = system
+        .order_api(
+            Method::PATCH,
+            &path,
+            admin,
+            Some(&json!({"status": "PENDING"})),
+        )
+        .await;
+    assert_problem(back_to_pending, StatusCode::CONFLICT, "INVALID_TRANSITION").await;
+    let no_carrier = system
+        .order_api(
+            Method::PATCH,
+            &path,
+            admin,
+            Some(&json!({"status": "SHIPPED"})),
+        )
+        .await;
+    assert_problem(
+        no_carrier,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    assert_eq!(
+        system.order(order).await["status"],
+        "CONFIRMED",
+        "nothing changed"
+    );
+    system.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn metrics_count_orders_by_status_and_time_the_decisions() {
+    let system = spawn_system().await;
+    let book = system.product("BOOK", 1_000, 1).await;
+    let (customer, token) = system.customer(100_000).await;
+    let first = system.place(&token, customer, &[(book, 1)]).await;
+    system.wait_status(first, "CONFIRMED").await;
+    let second = system.place(&token, customer, &[(book, 1)]).await;
+    system.wait_status(second, "REJECTED").await;
+
+    let customer_view = system
+        .order_api(Method::GET, "/orders/metrics", &token, None)
+        .await;
+    assert_problem(customer_view, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let metrics: Value = system
+        .order_api(Method::GET, "/orders/metrics", &system.admin_token, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metrics["counts"]["CONFIRMED"], 1);
+    assert_eq!(metrics["counts"]["REJECTED"], 1);
+    assert_eq!(metrics["counts"]["PENDING"], 0);
+    assert_eq!(metrics["place_to_confirmed_ms"]["count"], 1);
+    assert_eq!(metrics["place_to_rejected_ms"]["count"], 1);
+    assert!(metrics["place_to_confirmed_ms"]["p50"].as_i64().unwrap() >= 0);
+    system.assert_invariants().await;
+}
