@@ -103,7 +103,7 @@ impl From<OrderError> for Problem {
                 "The order cannot move that way",
             )
             .with_detail(detail)
-            .with_extension("status", from.as_str())
+            .with_extension("order_status", from.as_str())
             .with_extension(
                 "allowed_transitions",
                 allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
@@ -114,7 +114,7 @@ impl From<OrderError> for Problem {
                 "Shipping details are final",
             )
             .with_detail(detail)
-            .with_extension("status", status.as_str()),
+            .with_extension("order_status", status.as_str()),
             OrderError::Database(error) => Problem::internal(&error.into()),
             OrderError::Internal(error) => Problem::internal(&error),
         }

@@ -84,8 +84,13 @@ impl Problem {
         self
     }
 
-    /// Adds a problem-specific member.
+    /// Adds a problem-specific member. Its name must not be one of the
+    /// standard members (`type`, `title`, `status`, `code`, `detail`).
     pub fn with_extension(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        debug_assert!(
+            !matches!(key, "type" | "title" | "status" | "code" | "detail"),
+            "extension {key:?} would shadow a standard problem member"
+        );
         self.0.extensions.insert(key.to_owned(), value.into());
         self
     }

@@ -14,13 +14,16 @@
 //!   `scripts/postgres.sh` installs and starts when it is not running.
 //! - [`topic_prefix`]: a unique topic prefix, so tests sharing a broker never
 //!   see each other's records.
+//! - [`assertions`]: [`eventually`], [`TopicReader`], [`assert_problem`].
 
 #![forbid(unsafe_code)]
 
+pub mod assertions;
 pub mod kafka;
 pub mod keys;
 pub mod postgres;
 
+pub use assertions::{TopicReader, assert_problem, count, eventually, header};
 pub use kafka::kafka_bootstrap;
 pub use postgres::TestDatabase;
 

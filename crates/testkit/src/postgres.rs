@@ -15,9 +15,10 @@ async fn admin_url() -> anyhow::Result<&'static String> {
     SERVER
         .get_or_try_init(|| async {
             if let Ok(url) = std::env::var("OMS_DATABASE_URL") {
-                Database::connect(&url)
+                let admin = Database::connect(&url)
                     .await
                     .with_context(|| format!("OMS_DATABASE_URL={url} is not reachable"))?;
+                drop_stale_databases(&admin).await;
                 return Ok(url);
             }
             if Database::connect(DEFAULT_ADMIN_URL).await.is_err() {
@@ -31,9 +32,10 @@ async fn admin_url() -> anyhow::Result<&'static String> {
                     "scripts/postgres.sh failed; is this machine's PostgreSQL installable?"
                 );
             }
-            Database::connect(DEFAULT_ADMIN_URL)
+            let admin = Database::connect(DEFAULT_ADMIN_URL)
                 .await
                 .context("PostgreSQL is still not reachable on 127.0.0.1:5432")?;
+            drop_stale_databases(&admin).await;
             Ok(DEFAULT_ADMIN_URL.to_owned())
         })
         .await
@@ -64,7 +66,10 @@ impl TestDatabase {
     /// When the server is unreachable or refuses the creation.
     pub async fn try_create() -> anyhow::Result<Self> {
         let admin_url = admin_url().await?.clone();
-        let name = format!("oms_test_{}", uuid::Uuid::new_v4().simple());
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!("{PREFIX}{created}_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url).await?;
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
@@ -79,27 +84,67 @@ impl TestDatabase {
 }
 
 impl Drop for TestDatabase {
+    /// Drops the database on a thread of its own, without waiting: the
+    /// test's runtime must keep running meanwhile, or the pools of the
+    /// services under test, reconnecting after `FORCE` cut them off, would
+    /// stall `DROP DATABASE` until PostgreSQL's authentication timeout.
+    /// Databases a finished process left behind are dropped by the next
+    /// run ([`drop_stale_databases`]).
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
         let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on;
-        // a thread with its own small runtime can.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+        std::thread::spawn(move || {
+            let dropped = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let admin = Database::connect(&admin_url).await?;
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await?;
-                admin.close().await?;
-                anyhow::Ok(())
-            })
-        })
-        .join();
-        if let Ok(Err(error)) = dropped {
-            eprintln!("could not drop test database {}: {error:#}", self.name);
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(drop_database(&admin_url, &name)));
+            if let Err(error) = dropped {
+                eprintln!("could not drop test database {name}: {error:#}");
+            }
+        });
+    }
+}
+
+const PREFIX: &str = "oms_test_";
+
+async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let admin = Database::connect(admin_url).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+/// Drops test databases created more than two hours ago (by runs that
+/// ended before their cleanup finished).
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let Ok(rows) = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"),
+        ))
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
+        let created = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        // Names without a time come from older versions of this code.
+        if created.is_none_or(|t| now.saturating_sub(t) > 2 * 3600) {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await;
         }
     }
 }

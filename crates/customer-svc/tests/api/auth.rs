@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use service_kit::Role;
 use service_kit::auth::jwt::{AUDIENCE, Claims, ISSUER, TokenSigner};
 
-use crate::helpers::{ADMIN_EMAIL, assert_problem, spawn_app, spawn_app_with_ttl};
+use testkit::assert_problem;
+
+use crate::helpers::{ADMIN_EMAIL, spawn_app, spawn_app_with_ttl};
 
 #[tokio::test]
 async fn wrong_credentials_get_one_answer_with_no_hint() {

@@ -10,7 +10,9 @@ use events::{
 use futures::future::join_all;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, count, order_placed, spawn_app};
+use testkit::count;
+
+use crate::helpers::{TestApp, order_placed, spawn_app};
 
 fn cancelled(order_id: Uuid) -> OrderCancelled {
     OrderCancelled {

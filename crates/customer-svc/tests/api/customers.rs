@@ -4,7 +4,9 @@ use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, spawn_app};
+use testkit::assert_problem;
+
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn anyone_registers_with_the_default_limit_and_the_password_never_leaves() {

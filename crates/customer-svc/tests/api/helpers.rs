@@ -8,18 +8,16 @@ use std::time::Duration;
 
 use events::plumbing::KafkaSettings;
 use events::{Currency, Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, headers};
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{Message, Offset, TopicPartitionList};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
 use testkit::TestDatabase;
 use uuid::Uuid;
 
-pub const WAIT: Duration = Duration::from_secs(60);
+pub const WAIT: Duration = testkit::assertions::WAIT;
 pub const ADMIN_EMAIL: &str = "root@oms.test";
 pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
@@ -239,8 +237,8 @@ impl TestApp {
     }
 
     /// A reader of a topic, from its beginning.
-    pub fn reader(&self, topic: Topic) -> TopicReader {
-        TopicReader::new(&self.kafka, &self.kafka.topics.name(topic))
+    pub fn reader(&self, topic: Topic) -> testkit::TopicReader {
+        testkit::TopicReader::new(&self.kafka, &self.kafka.topics.name(topic))
     }
 }
 
@@ -258,81 +256,4 @@ pub fn order_placed(order_id: Uuid, customer: Uuid, total_minor: i64) -> OrderPl
         total: eur(total_minor),
         shipping_address: None,
     }
-}
-
-/// Reads every record of a topic (all partitions, from the start).
-pub struct TopicReader {
-    consumer: StreamConsumer,
-    pub seen: Vec<Envelope>,
-}
-
-impl TopicReader {
-    fn new(kafka: &KafkaSettings, topic: &str) -> Self {
-        let consumer: StreamConsumer = kafka
-            .client_config("test-reader")
-            .set("group.id", format!("reader-{}", Uuid::now_v7()))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..kafka.partitions {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
-        Self {
-            consumer,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads until `done(all so far)`; fails after [`WAIT`].
-    pub async fn until(&mut self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !done(&self.seen) {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Ok(Ok(message)) => self
-                    .seen
-                    .push(Envelope::from_bytes(message.payload().unwrap()).unwrap()),
-                Ok(Err(error)) => panic!("reading: {error}"),
-                Err(_) => panic!(
-                    "timed out waiting for {what}; saw {:?}",
-                    self.seen
-                        .iter()
-                        .map(|e| e.event.event_type())
-                        .collect::<Vec<_>>()
-                ),
-            }
-        }
-        self.seen.clone()
-    }
-
-    /// Keeps reading while records arrive within `quiet`; returns all seen.
-    pub async fn settle(&mut self, quiet: Duration) -> Vec<Envelope> {
-        while let Ok(Ok(message)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
-            self.seen
-                .push(Envelope::from_bytes(message.payload().unwrap()).unwrap());
-        }
-        self.seen.clone()
-    }
-}
-
-pub fn count(events: &[Envelope], event_type: &str) -> usize {
-    events
-        .iter()
-        .filter(|e| e.event.event_type() == event_type)
-        .count()
-}
-
-/// Asserts a problem+json answer with `status` and `code`.
-pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    body
 }

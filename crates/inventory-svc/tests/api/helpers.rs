@@ -11,11 +11,9 @@ use events::plumbing::KafkaSettings;
 use events::{
     Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames, headers,
 };
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{Message, Offset, TopicPartitionList};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::auth::jwt::{TokenSigner, jwks, jwks_router};
@@ -23,8 +21,6 @@ use service_kit::{App, CommonSettings, Role};
 use testkit::TestDatabase;
 use tokio::sync::RwLock;
 use uuid::Uuid;
-
-pub const WAIT: Duration = Duration::from_secs(60);
 
 /// A running inventory-svc and everything a test needs around it.
 pub struct TestApp {
@@ -234,8 +230,8 @@ impl TestApp {
     }
 
     /// A reader of one of the service's topics, from the beginning.
-    pub fn reader(&self, topic: &str) -> TopicReader {
-        TopicReader::new(&self.kafka, topic)
+    pub fn reader(&self, topic: &str) -> testkit::TopicReader {
+        testkit::TopicReader::new(&self.kafka, topic)
     }
 
     pub fn topics(&self) -> &TopicNames {
@@ -262,98 +258,7 @@ pub fn order_placed(order_id: Uuid, lines: &[(Uuid, u32)]) -> OrderPlaced {
     }
 }
 
-/// Reads every record of a topic (all partitions, from the start).
-pub struct TopicReader {
-    consumer: StreamConsumer,
-    pub seen: Vec<(Envelope, rdkafka::message::OwnedMessage)>,
-}
-
-impl TopicReader {
-    fn new(kafka: &KafkaSettings, topic: &str) -> Self {
-        let consumer: StreamConsumer = kafka
-            .client_config("test-reader")
-            .set("group.id", format!("reader-{}", Uuid::now_v7()))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..kafka.partitions {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
-        Self {
-            consumer,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads until `done(all records so far)` holds; fails after [`WAIT`].
-    pub async fn until(&mut self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let envelopes: Vec<Envelope> = self.seen.iter().map(|(e, _)| e.clone()).collect();
-            if done(&envelopes) {
-                return envelopes;
-            }
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Ok(Ok(message)) => {
-                    let envelope = Envelope::from_bytes(message.payload().unwrap()).unwrap();
-                    self.seen.push((envelope, message.detach()));
-                }
-                Ok(Err(error)) => panic!("reading: {error}"),
-                Err(_) => panic!(
-                    "timed out waiting for {what}; saw {:#?}",
-                    envelopes
-                        .iter()
-                        .map(|e| e.event.event_type())
-                        .collect::<Vec<_>>()
-                ),
-            }
-        }
-    }
-
-    /// Keeps reading for `quiet` and returns everything seen (to show that
-    /// nothing more arrives).
-    pub async fn settle(&mut self, quiet: Duration) -> Vec<Envelope> {
-        while let Ok(Ok(message)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
-            let envelope = Envelope::from_bytes(message.payload().unwrap()).unwrap();
-            self.seen.push((envelope, message.detach()));
-        }
-        self.seen.iter().map(|(e, _)| e.clone()).collect()
-    }
-}
-
 /// The replies that concern `order_id`.
 pub fn for_order(envelopes: &[Envelope], order_id: Uuid) -> Vec<&Envelope> {
     envelopes.iter().filter(|e| e.key() == order_id).collect()
-}
-
-/// Polls `check` until true; fails after [`WAIT`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Asserts a problem+json answer with `status` and `code`.
-pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    body
 }

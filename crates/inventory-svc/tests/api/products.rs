@@ -5,7 +5,9 @@ use events::{Event, Topic};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_problem, spawn_app};
+use testkit::assert_problem;
+
+use crate::helpers::spawn_app;
 
 fn new_product(sku: &str) -> Value {
     json!({

@@ -12,7 +12,9 @@ use futures::future::join_all;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, eventually, for_order, order_placed, spawn_app};
+use testkit::{count, eventually};
+
+use crate::helpers::{TestApp, for_order, order_placed, spawn_app};
 
 fn cancelled(order_id: Uuid) -> OrderCancelled {
     OrderCancelled {
@@ -31,13 +33,6 @@ fn rejected(order_id: Uuid) -> OrderRejected {
         rejected_by: Participant::Customer,
         reason: "credit limit".into(),
     }
-}
-
-fn count(events: &[events::Envelope], event_type: &str) -> usize {
-    events
-        .iter()
-        .filter(|e| e.event.event_type() == event_type)
-        .count()
 }
 
 async fn state_of(app: &TestApp, order_id: Uuid) -> Option<String> {
@@ -265,10 +260,7 @@ async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered(
         .await;
     let (envelope, record) = &dead.seen[0];
     assert_eq!(envelope.key(), never_reserved);
-    let code = rdkafka::message::Headers::iter(rdkafka::Message::headers(record).unwrap())
-        .find(|h| h.key == headers::DLQ_ERROR_CODE)
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let code = testkit::header(record, headers::DLQ_ERROR_CODE);
     assert_eq!(code.as_deref(), Some("HANDLER_REJECTED"));
 
     let all = replies.settle(Duration::from_secs(2)).await;

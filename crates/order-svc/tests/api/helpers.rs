@@ -13,7 +13,7 @@ use service_kit::{App, CommonSettings};
 use testkit::TestDatabase;
 use uuid::Uuid;
 
-pub const WAIT: Duration = Duration::from_secs(60);
+pub const WAIT: Duration = testkit::assertions::WAIT;
 const ADMIN_EMAIL: &str = "root@oms.test";
 const ADMIN_PASSWORD: &str = "admin password for tests";
 
@@ -210,7 +210,7 @@ impl System {
 
     /// Waits until order-svc's catalog copy has `product` with `active`.
     pub async fn wait_for_catalog(&self, product: Uuid, active: bool) {
-        eventually("the product in order-svc's catalog", || async {
+        testkit::eventually("the product in order-svc's catalog", || async {
             let page = self
                 .call(
                     Method::GET,
@@ -455,32 +455,4 @@ impl System {
         }
         violations
     }
-}
-
-/// Polls `check` until true; fails after [`WAIT`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Asserts a problem+json answer with `status` and `code`.
-pub async fn assert_problem(response: reqwest::Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    body
 }

@@ -5,7 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_system};
+use testkit::assert_problem;
+
+use crate::helpers::spawn_system;
 
 #[tokio::test]
 async fn customers_order_for_themselves_and_see_only_their_own_orders() {
@@ -282,7 +284,7 @@ async fn fulfilment_moves_only_forward_and_says_what_is_allowed() {
     let problem = assert_problem(deliver_early, StatusCode::CONFLICT, "INVALID_TRANSITION").await;
     assert_eq!(
         (
-            problem["status"].as_str(),
+            problem["order_status"].as_str(),
             problem["allowed_transitions"].clone()
         ),
         (Some("CONFIRMED"), json!(["SHIPPED"]))

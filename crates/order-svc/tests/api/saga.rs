@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, eventually, spawn_system, spawn_system_with_deadline};
+use testkit::{assert_problem, eventually};
+
+use crate::helpers::{spawn_system, spawn_system_with_deadline};
 
 /// 1. Happy path: CONFIRMED; stock and credit reserved; the timeline shows every step.
 #[tokio::test]

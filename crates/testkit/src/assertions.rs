@@ -1,0 +1,149 @@
+//! Waiting for the system to settle, reading topics, and checking
+//! problem+json answers: what every service's tests need.
+
+use std::future::Future;
+use std::time::Duration;
+
+use events::Envelope;
+use events::plumbing::KafkaSettings;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// How long a test waits for something asynchronous before it fails.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `check` every 100 ms until it holds; fails the test after [`WAIT`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts an `application/problem+json` answer with `status` and `code`;
+/// returns its body.
+pub async fn assert_problem(
+    response: reqwest::Response,
+    status: impl Into<u16>,
+    code: &str,
+) -> serde_json::Value {
+    let status: u16 = status.into();
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "status of {}",
+        response.url()
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// Reads every record of a topic, all partitions, from the beginning.
+pub struct TopicReader {
+    consumer: StreamConsumer,
+    /// Every record read so far, decoded, with the record itself.
+    pub seen: Vec<(Envelope, OwnedMessage)>,
+}
+
+impl TopicReader {
+    /// A reader of `topic` (a broker name, prefix included).
+    ///
+    /// # Panics
+    /// When the consumer cannot be created.
+    pub fn new(kafka: &KafkaSettings, topic: &str) -> Self {
+        let consumer: StreamConsumer = kafka
+            .client_config("test-reader")
+            .set("group.id", format!("reader-{}", uuid::Uuid::now_v7()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a consumer");
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..kafka.partitions {
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .expect("a valid assignment");
+        }
+        consumer
+            .assign(&assignment)
+            .expect("the assignment is accepted");
+        Self {
+            consumer,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The envelopes read so far.
+    pub fn envelopes(&self) -> Vec<Envelope> {
+        self.seen.iter().map(|(e, _)| e.clone()).collect()
+    }
+
+    /// Reads until `done(all so far)` holds; fails the test after [`WAIT`].
+    pub async fn until(&mut self, what: &str, done: impl Fn(&[Envelope]) -> bool) -> Vec<Envelope> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let envelopes = self.envelopes();
+            if done(&envelopes) {
+                return envelopes;
+            }
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => self.push(message.detach()),
+                Ok(Err(error)) => panic!("reading the topic: {error}"),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; saw {:?}",
+                    envelopes
+                        .iter()
+                        .map(|e| e.event.event_type())
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Keeps reading while records arrive within `quiet` of each other;
+    /// returns everything read, so a test can show that nothing more came.
+    pub async fn settle(&mut self, quiet: Duration) -> Vec<Envelope> {
+        while let Ok(Ok(message)) = tokio::time::timeout(quiet, self.consumer.recv()).await {
+            self.push(message.detach());
+        }
+        self.envelopes()
+    }
+
+    fn push(&mut self, message: OwnedMessage) {
+        let envelope = Envelope::from_bytes(message.payload().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("a record that is not an event: {e}"));
+        self.seen.push((envelope, message));
+    }
+}
+
+/// A record's header as text.
+pub fn header(message: &OwnedMessage, key: &str) -> Option<String> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// How many `events` have `event_type`.
+pub fn count(events: &[Envelope], event_type: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.event.event_type() == event_type)
+        .count()
+}
