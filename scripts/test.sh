@@ -26,10 +26,10 @@ if [ -z "${OMS_DATABASE_URL:-}" ]; then
 fi
 
 if [ -z "${OMS_KAFKA_BOOTSTRAP:-}" ]; then
-  cargo build --quiet --locked -p testkit --bin oms-local-kafka
+  cargo build --quiet --locked -p local-kafka --bin oms-local-kafka
   kafka_dir=$(mktemp -d -t oms-test-kafka.XXXXXX)
   # One broker for every test binary; it stops when this script exits.
-  OMS_KAFKA_BOOTSTRAP=$(cargo run --quiet --locked -p testkit --bin oms-local-kafka -- \
+  OMS_KAFKA_BOOTSTRAP=$(cargo run --quiet --locked -p local-kafka --bin oms-local-kafka -- \
     --data-dir "$kafka_dir" --watch-pid $$ --ephemeral)
   export OMS_KAFKA_BOOTSTRAP
   echo "test.sh: Kafka at $OMS_KAFKA_BOOTSTRAP, PostgreSQL at 127.0.0.1:5432" >&2

@@ -47,14 +47,16 @@ pub fn tracer_provider(service_name: &'static str) -> anyhow::Result<SdkTracerPr
     Ok(builder.build())
 }
 
-/// The subscriber: `RUST_LOG` filter (default `info`), log lines in `format`,
-/// and an OpenTelemetry layer over `provider`.
+/// The subscriber: `RUST_LOG` filter (else `default_filter`), log lines in
+/// `format`, and an OpenTelemetry layer over `provider`.
 pub fn subscriber(
     service_name: &'static str,
     format: LogFormat,
     provider: &SdkTracerProvider,
+    default_filter: &str,
 ) -> impl Subscriber + Send + Sync {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let lines = match format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -75,9 +77,21 @@ pub fn subscriber(
 /// # Errors
 /// When a global subscriber is already installed or the exporter fails.
 pub fn init(service_name: &'static str, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
+    init_with_default_filter(service_name, format, "info")
+}
+
+/// As [`init`], with `default_filter` when `RUST_LOG` is not set.
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with_default_filter(
+    service_name: &'static str,
+    format: LogFormat,
+    default_filter: &str,
+) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = tracer_provider(service_name)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
-    subscriber(service_name, format, &provider).try_init()?;
+    subscriber(service_name, format, &provider, default_filter).try_init()?;
     Ok(TelemetryGuard { provider })
 }

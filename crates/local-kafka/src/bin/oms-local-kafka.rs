@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use testkit::kafka::{StartOptions, start};
+use local_kafka::{StartOptions, start};
 
 fn main() -> anyhow::Result<()> {
     let mut options = StartOptions {

@@ -1,0 +1,320 @@
+//! `oms up`: the whole system in one process, for a laptop or a demo.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use local_kafka::{LocalKafka, StartOptions};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use serde_json::{Value, json};
+use service_kit::{App, CommonSettings};
+use tokio_util::sync::CancellationToken;
+
+use crate::UpArgs;
+
+/// The running system.
+pub struct System {
+    /// order-svc.
+    pub order: App,
+    /// inventory-svc.
+    pub inventory: App,
+    /// customer-svc.
+    pub customer: App,
+    /// Where Kafka is.
+    pub kafka_bootstrap: String,
+    /// The broker `oms up` started, if it started one.
+    broker: Option<LocalKafka>,
+    /// A fresh admin token.
+    pub admin_token: String,
+    /// Where the data lives.
+    pub data_dir: PathBuf,
+    /// Whether the databases are PostgreSQL (else SQLite files).
+    pub postgres: bool,
+}
+
+impl System {
+    /// `http://127.0.0.1:<port>` of a service.
+    pub fn url(app: &App) -> String {
+        format!("http://127.0.0.1:{}", app.port())
+    }
+
+    /// Stops the services (offsets committed, outboxes left for next time),
+    /// then the broker.
+    ///
+    /// # Errors
+    /// When a service stopped with an error.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let results = [
+            self.order.stop().await,
+            self.inventory.stop().await,
+            self.customer.stop().await,
+        ];
+        if let Some(broker) = self.broker {
+            tokio::task::spawn_blocking(move || broker.stop()).await?;
+        }
+        results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+        Ok(())
+    }
+}
+
+/// Starts the broker (unless `--kafka`), the three services, the admin
+/// account and, with `--demo`, the demo data.
+///
+/// # Errors
+/// When Java or Maven is missing, a port is taken, or a database is unreachable.
+pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    let data_dir = args.data_dir.canonicalize()?;
+    let (kafka_bootstrap, broker) = match &args.kafka {
+        Some(bootstrap) => (bootstrap.clone(), None),
+        None => {
+            eprintln!(
+                "starting Kafka in {} (the first start fetches its jars with Maven, about 30 s)",
+                data_dir.join("kafka").display()
+            );
+            let options = StartOptions {
+                data_dir: data_dir.join("kafka"),
+                broker_port: (args.kafka_port != 0).then_some(args.kafka_port),
+                watch_pid: Some(std::process::id()),
+                remove_data_on_exit: false,
+            };
+            let broker =
+                tokio::task::spawn_blocking(move || local_kafka::start(&options)).await??;
+            (broker.bootstrap.clone(), Some(broker))
+        }
+    };
+
+    let database_urls = match &args.database_url {
+        Some(server) => Some(create_databases(server).await?),
+        None => None,
+    };
+    let url_for = |service: &str| {
+        database_urls.as_ref().map(|urls: &Vec<(String, String)>| {
+            urls.iter()
+                .find(|(s, _)| s == service)
+                .map(|(_, u)| u.clone())
+                .unwrap_or_default()
+        })
+    };
+
+    let mut common = CommonSettings::local(kafka_bootstrap.clone());
+    common.data_dir = data_dir.clone();
+    common.topic_prefix = args.topic_prefix.clone();
+    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+
+    let customer = customer_svc::build(customer_svc::Settings {
+        http_addr: local(args.customer_port),
+        database_url: url_for("customer"),
+        admin_email: args.admin_email.clone(),
+        admin_password: args.admin_password.clone(),
+        token_ttl_secs: 900,
+        default_credit_limit_minor: 100_000,
+        credit_currency: "EUR".into(),
+        dev_mode: false,
+        common: common.clone(),
+    })
+    .await
+    .context("customer-svc did not start")?;
+    common.jwks_url = format!("{}/.well-known/jwks.json", System::url(&customer));
+    let inventory = inventory_svc::build(inventory_svc::Settings {
+        http_addr: local(args.inventory_port),
+        database_url: url_for("inventory"),
+        common: common.clone(),
+    })
+    .await
+    .context("inventory-svc did not start")?;
+    let order = order_svc::build(order_svc::Settings {
+        http_addr: local(args.order_port),
+        database_url: url_for("order"),
+        saga_deadline_secs: 30,
+        idempotency_ttl_secs: 86_400,
+        common,
+    })
+    .await
+    .context("order-svc did not start")?;
+
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/auth/token", System::url(&customer)))
+        .json(&json!({"email": args.admin_email, "password": args.admin_password}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("the admin account refused its own credentials")?
+        .json()
+        .await?;
+    let admin_token = token["access_token"]
+        .as_str()
+        .context("no token in the answer")?
+        .to_owned();
+    let system = System {
+        order,
+        inventory,
+        customer,
+        kafka_bootstrap,
+        broker,
+        admin_token,
+        data_dir,
+        postgres: database_urls.is_some(),
+    };
+    if args.demo {
+        demo(&http, &system)
+            .await
+            .context("creating the demo data")?;
+    }
+    Ok(system)
+}
+
+/// One database per service on the PostgreSQL server at `server`, created
+/// when missing: `oms_order`, `oms_inventory`, `oms_customer`.
+async fn create_databases(server: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let admin = Database::connect(server)
+        .await
+        .context("the PostgreSQL server is unreachable")?;
+    let mut urls = Vec::new();
+    for service in ["order", "inventory", "customer"] {
+        let name = format!("oms_{service}");
+        let exists = admin
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 AS present FROM pg_database WHERE datname = $1",
+                [name.clone().into()],
+            ))
+            .await?
+            .is_some();
+        if !exists {
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await?;
+        }
+        urls.push((service.to_owned(), with_database(server, &name)));
+    }
+    admin.close().await?;
+    Ok(urls)
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map_or(base.len(), |i| authority_end + i);
+    let mut result = format!("{}/{}", &base[..path_start], name);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
+/// The demo customers: email, name, password.
+pub const DEMO_CUSTOMERS: [(&str, &str, &str); 2] = [
+    ("ada@example.com", "Ada Lovelace", "correct horse battery"),
+    ("grace@example.com", "Grace Hopper", "correct horse battery"),
+];
+
+/// The demo products: sku, name, unit price in cents, stock.
+pub const DEMO_PRODUCTS: [(&str, &str, i64, i64); 3] = [
+    ("BOOK-1", "Notes on the Analytical Engine", 1999, 100),
+    ("PEN-1", "Fountain pen", 250, 500),
+    ("MUG-1", "Difference engine mug", 990, 50),
+];
+
+/// Creates the demo products and customers; those that exist are kept.
+async fn demo(http: &reqwest::Client, system: &System) -> anyhow::Result<()> {
+    for (sku, name, price, stock) in DEMO_PRODUCTS {
+        let response = http
+            .post(format!("{}/products", System::url(&system.inventory)))
+            .bearer_auth(&system.admin_token)
+            .json(&json!({"sku": sku, "name": name, "unit_price": {"amount_minor": price, "currency": "EUR"}, "initial_stock": stock}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success() || response.status() == 409,
+            "product {sku}: {}",
+            response.status()
+        );
+    }
+    for (email, name, password) in DEMO_CUSTOMERS {
+        let response = http
+            .post(format!("{}/customers", System::url(&system.customer)))
+            .json(&json!({"email": email, "name": name, "password": password}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success() || response.status() == 409,
+            "customer {email}: {}",
+            response.status()
+        );
+    }
+    Ok(())
+}
+
+/// `oms up`: start, print where everything is, run until Ctrl-C or SIGTERM, stop.
+///
+/// # Errors
+/// When the system cannot start or stops with an error.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let _telemetry = service_kit::telemetry::init_with_default_filter(
+        "oms",
+        service_kit::settings::LogFormat::Pretty,
+        "warn",
+    )?;
+    let system = start(&args).await?;
+    let databases = if system.postgres {
+        "PostgreSQL databases oms_order, oms_inventory, oms_customer".to_owned()
+    } else {
+        format!("SQLite files in {}", system.data_dir.display())
+    };
+    println!(
+        "\nOMS is up.\n\n  order-svc      {order}   docs {order}/docs\n  inventory-svc  {inventory}   docs {inventory}/docs\n  customer-svc   {customer}   docs {customer}/docs\n  Kafka          {kafka}\n  databases      {databases}\n  admin          {email}\n\n  export OMS_ADMIN_TOKEN={token}\n\n  (valid for 15 minutes; POST {customer}/auth/token gives a new one)\n  Try: curl -s {order}/orders -H \"authorization: Bearer $OMS_ADMIN_TOKEN\"\n\n  Ctrl-C stops everything.\n",
+        order = System::url(&system.order),
+        inventory = System::url(&system.inventory),
+        customer = System::url(&system.customer),
+        kafka = system.kafka_bootstrap,
+        email = args.admin_email,
+        token = system.admin_token,
+    );
+    let stop = CancellationToken::new();
+    service_kit::shutdown::cancel_on_signal(stop.clone());
+    let (order, inventory, customer) = (
+        system.order.shutdown_token(),
+        system.inventory.shutdown_token(),
+        system.customer.shutdown_token(),
+    );
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = order.cancelled() => eprintln!("order-svc stopped; stopping everything"),
+        _ = inventory.cancelled() => eprintln!("inventory-svc stopped; stopping everything"),
+        _ = customer.cancelled() => eprintln!("customer-svc stopped; stopping everything"),
+    }
+    eprintln!("stopping: services first (offsets committed), then Kafka");
+    system.stop().await?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_replaced() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "oms_order"),
+            "postgres://u:p@h:5432/oms_order"
+        );
+        assert_eq!(
+            with_database("postgres://h/x?sslmode=disable", "y"),
+            "postgres://h/y?sslmode=disable"
+        );
+    }
+}

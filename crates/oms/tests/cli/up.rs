@@ -1,0 +1,176 @@
+//! `oms up` from a clean data directory serves the README's walk-through,
+//! keeps its data across restarts, and stops its broker.
+
+use std::path::{Path, PathBuf};
+
+use oms::UpArgs;
+use oms::up::{self, DEMO_CUSTOMERS, System};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+fn args(data_dir: &Path, kafka: Option<String>, topic_prefix: &str) -> UpArgs {
+    UpArgs {
+        data_dir: data_dir.to_path_buf(),
+        kafka,
+        kafka_port: 0,
+        database_url: None,
+        order_port: 0,
+        inventory_port: 0,
+        customer_port: 0,
+        admin_email: "admin@oms.local".into(),
+        admin_password: "admin-change-me".into(),
+        topic_prefix: topic_prefix.into(),
+        demo: true,
+    }
+}
+
+fn data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("oms-up-{}", Uuid::now_v7()))
+}
+
+/// Places the README's order as the demo customer and waits for CONFIRMED.
+async fn confirmed_order(system: &System) -> (Uuid, String) {
+    let http = reqwest::Client::new();
+    let (email, _, password) = DEMO_CUSTOMERS[0];
+    let token: Value = http
+        .post(format!("{}/auth/token", System::url(&system.customer)))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let products: Value = http
+        .get(format!(
+            "{}/products?sku=BOOK-1",
+            System::url(&system.inventory)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let product = products["items"][0]["id"].as_str().unwrap().to_owned();
+    testkit::eventually("the demo product in order-svc's catalog", || async {
+        let catalog: Value = http
+            .get(format!("{}/catalog/products", System::url(&system.order)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        catalog["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["product_id"] == product.as_str())
+    })
+    .await;
+    let placed: Value = http
+        .post(format!("{}/orders", System::url(&system.order)))
+        .bearer_auth(&token)
+        .json(&json!({"lines": [{"product_id": product, "quantity": 2}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order: Uuid = placed["id"].as_str().unwrap().parse().unwrap();
+    testkit::eventually("the order confirmed", || async {
+        status(system, order, &token).await == "CONFIRMED"
+    })
+    .await;
+    (order, token)
+}
+
+async fn status(system: &System, order: Uuid, token: &str) -> String {
+    let response: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/orders/{order}/status",
+            System::url(&system.order)
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["status"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn oms_up_serves_a_confirmed_order_from_a_clean_data_directory_and_keeps_it_across_restarts()
+{
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let dir = data_dir();
+    let prefix = testkit::topic_prefix();
+
+    let system = up::start(&args(&dir, Some(bootstrap.clone()), &prefix))
+        .await
+        .unwrap();
+    assert!(!system.admin_token.is_empty());
+    for file in [
+        "order-svc.sqlite",
+        "inventory-svc.sqlite",
+        "customer-svc.sqlite",
+    ] {
+        assert!(dir.join(file).exists(), "{file} in the data directory");
+    }
+    let (order, token) = confirmed_order(&system).await;
+    system.stop().await.unwrap();
+
+    // Restarted on the same data directory, with --demo again.
+    let system = up::start(&args(&dir, Some(bootstrap), &prefix))
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&system, order, &token).await,
+        "CONFIRMED",
+        "the order survived the restart"
+    );
+    let products: Value = reqwest::get(format!("{}/products", System::url(&system.inventory)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        products["items"].as_array().unwrap().len(),
+        3,
+        "the demo data is not created twice"
+    );
+    confirmed_order(&system).await;
+    system.stop().await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn oms_up_runs_its_own_broker_whose_data_survives_a_restart() {
+    testkit::init_tracing();
+    let dir = data_dir();
+    let system = up::start(&args(&dir, None, "")).await.unwrap();
+    assert!(
+        dir.join("kafka/logs/meta.properties").exists(),
+        "the broker's log lives in the data directory"
+    );
+    let (order, token) = confirmed_order(&system).await;
+    let bootstrap = system.kafka_bootstrap.clone();
+    system.stop().await.unwrap();
+    assert!(
+        std::net::TcpStream::connect(&bootstrap).is_err(),
+        "the broker stopped with oms up"
+    );
+
+    let system = up::start(&args(&dir, None, "")).await.unwrap();
+    assert_eq!(status(&system, order, &token).await, "CONFIRMED");
+    confirmed_order(&system).await;
+    system.stop().await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
