@@ -10,11 +10,17 @@
 //! (`order-svc`, `inventory-svc`, `customer-svc`); `oms up` is the local
 //! convenience.
 //!
+//! The other commands are the operator's tools ([`ops`]): `topics`, `tail`,
+//! `events`, `dlq list|show|replay` and `replay`. They print text by
+//! default and JSON with `--json`.
+//!
 //! ## Layout
 //! - [`up`]: starting and stopping the system, and the demo data.
+//! - [`ops`]: the operator's tools.
 
 #![forbid(unsafe_code)]
 
+pub mod ops;
 pub mod up;
 
 use std::path::PathBuf;
@@ -35,6 +41,52 @@ pub struct Cli {
 pub enum Command {
     /// Start Kafka and the three services on this machine; Ctrl-C stops them.
     Up(UpArgs),
+    /// Topics with partitions and end offsets, and every consumer group's lag.
+    Topics(ops::Connection),
+    /// Print a topic's records, from a point, as they arrive.
+    Tail(ops::tail::TailArgs),
+    /// One order's records across every topic, in the order they happened.
+    Events(ops::tail::EventsArgs),
+    /// Dead letters: list, show, re-publish.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Re-drive a consumer group from a point, or copy records to a topic.
+    Replay(ops::replay::ReplayArgs),
+}
+
+/// `oms dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Dead letters with their reasons.
+    List {
+        /// Which.
+        #[command(flatten)]
+        selection: ops::dlq::Selection,
+        /// The connection.
+        #[command(flatten)]
+        connection: ops::Connection,
+    },
+    /// One dead letter, whole (`--topic` and `--at <partition>:<offset>`).
+    Show {
+        /// Which.
+        #[command(flatten)]
+        selection: ops::dlq::Selection,
+        /// The connection.
+        #[command(flatten)]
+        connection: ops::Connection,
+    },
+    /// Re-publish dead letters to the topic they came from.
+    Replay {
+        /// Which.
+        #[command(flatten)]
+        selection: ops::dlq::Selection,
+        /// Print what would be re-published; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The connection.
+        #[command(flatten)]
+        connection: ops::Connection,
+    },
 }
 
 /// Options of `oms up`.
@@ -89,6 +141,110 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Up(args) => up::run(args).await,
+            Command::Topics(connection) => {
+                let json = connection.json;
+                let report =
+                    tokio::task::spawn_blocking(move || ops::topics::report(&connection)).await??;
+                ops::topics::print(&report, json);
+                Ok(())
+            }
+            Command::Tail(args) => {
+                let json = args.connection.json;
+                let matched = tokio::task::spawn_blocking(move || {
+                    ops::tail::tail(&args, |r| ops::tail::print(r, json))
+                })
+                .await??;
+                if !json {
+                    eprintln!("{matched} record(s)");
+                }
+                Ok(())
+            }
+            Command::Events(args) => {
+                let json = args.connection.json;
+                let records =
+                    tokio::task::spawn_blocking(move || ops::tail::order_events(&args)).await??;
+                for record in &records {
+                    ops::tail::print(record, json);
+                }
+                if !json {
+                    eprintln!("{} record(s)", records.len());
+                }
+                Ok(())
+            }
+            Command::Dlq(DlqCommand::List {
+                selection,
+                connection,
+            }) => {
+                let json = connection.json;
+                let letters =
+                    tokio::task::spawn_blocking(move || ops::dlq::select(&connection, &selection))
+                        .await??;
+                ops::dlq::print_list(&letters, json);
+                Ok(())
+            }
+            Command::Dlq(DlqCommand::Show {
+                selection,
+                connection,
+            }) => {
+                anyhow::ensure!(
+                    selection.at.is_some() && selection.topic.is_some(),
+                    "show needs --topic and --at <partition>:<offset>"
+                );
+                let letters =
+                    tokio::task::spawn_blocking(move || ops::dlq::select(&connection, &selection))
+                        .await??;
+                let letter = letters
+                    .first()
+                    .ok_or_else(|| anyhow::anyhow!("no such dead letter"))?;
+                println!("{:#}", ops::dlq::show(letter));
+                Ok(())
+            }
+            Command::Dlq(DlqCommand::Replay {
+                selection,
+                dry_run,
+                connection,
+            }) => {
+                let summary = ops::dlq::replay(&connection, &selection, dry_run).await?;
+                if connection.json {
+                    println!("{}", serde_json::json!(summary));
+                } else {
+                    let verb = if dry_run {
+                        "would re-publish"
+                    } else {
+                        "re-published"
+                    };
+                    println!(
+                        "{verb} {} dead letter(s); skipped {} without an original topic",
+                        summary.replayed, summary.skipped
+                    );
+                }
+                Ok(())
+            }
+            Command::Replay(args) => {
+                let summary = ops::replay::replay(&args).await?;
+                if args.connection.json {
+                    println!("{}", serde_json::json!(summary));
+                } else {
+                    for p in &summary.partitions {
+                        println!(
+                            "  {}[{}]: {} .. {}",
+                            summary.topic, p.partition, p.from, p.to
+                        );
+                    }
+                    let done = if summary.dry_run { "would" } else { "did" };
+                    match summary.mode.as_str() {
+                        "reset" => println!(
+                            "{done} reset group {}: {} record(s) to re-consume from {}",
+                            summary.target, summary.records, summary.topic
+                        ),
+                        _ => println!(
+                            "{done} copy {} record(s) from {} to {}",
+                            summary.records, summary.topic, summary.target
+                        ),
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use events::Topic;
 use service_kit::{App, ServiceBuilder};
 
 use crate::config::Settings;
-use crate::consumer::{CatalogSync, SagaReplies};
+use crate::consumer::{CatalogSync, SagaReplies, TimelineProjection};
 use crate::deadlines::DeadlineSweeper;
 use crate::http::AppState;
 use crate::orders::OrderPolicy;
@@ -36,7 +36,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     };
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
     builder.consume("saga", &[Topic::Inventory, Topic::Customers], SagaReplies)?;
-    builder.consume("catalog", &[Topic::Catalog], CatalogSync)?;
+    // The catalog copy is a projection (upserts that never go back in time):
+    // no inbox, so replaying the catalog topic rebuilds it.
+    builder.project("catalog", &[Topic::Catalog], CatalogSync)?;
+    builder.project(
+        "timeline",
+        &[Topic::Orders, Topic::Inventory, Topic::Customers],
+        TimelineProjection,
+    )?;
     let sweeper = DeadlineSweeper {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),

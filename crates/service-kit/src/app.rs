@@ -120,6 +120,32 @@ impl ServiceBuilder {
         topics: &[Topic],
         handler: H,
     ) -> anyhow::Result<&mut Self> {
+        self.consume_with(name, topics, handler, true)
+    }
+
+    /// Starts a consumer that keeps a projection: like
+    /// [`consume`](Self::consume) but without inbox de-duplication, so that
+    /// replaying its topics rebuilds the projection. Its handler must be
+    /// idempotent by itself.
+    ///
+    /// # Errors
+    /// When the consumer cannot be created or subscribed.
+    pub fn project<H: EventHandler>(
+        &mut self,
+        name: &str,
+        topics: &[Topic],
+        handler: H,
+    ) -> anyhow::Result<&mut Self> {
+        self.consume_with(name, topics, handler, false)
+    }
+
+    fn consume_with<H: EventHandler>(
+        &mut self,
+        name: &str,
+        topics: &[Topic],
+        handler: H,
+        deduplicate: bool,
+    ) -> anyhow::Result<&mut Self> {
         let group = format!(
             "{}{}.{name}",
             self.kafka.topics.prefix(),
@@ -127,6 +153,7 @@ impl ServiceBuilder {
         );
         let mut settings = ConsumerSettings::new(group, topics);
         settings.inbox_name = name.to_owned();
+        settings.deduplicate = deduplicate;
         let consumer = EventConsumer::new(
             self.db.clone(),
             &self.kafka,

@@ -72,10 +72,14 @@ impl TopicReader {
             .set("enable.auto.commit", "false")
             .create()
             .expect("a consumer");
+        // Every partition the topic has, whatever the settings say.
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("the topic's metadata");
         let mut assignment = TopicPartitionList::new();
-        for partition in 0..kafka.partitions {
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
                 .expect("a valid assignment");
         }
         consumer

@@ -171,6 +171,11 @@ pub struct ConsumerSettings {
     pub topics: Vec<Topic>,
     /// Most records applied in one transaction (default 200).
     pub max_batch: usize,
+    /// Record each event in the inbox and skip those already there (default
+    /// true). Turn it off only for projections whose handler is idempotent by
+    /// itself (an upsert that never goes back in time): then replaying the
+    /// topic rebuilds the projection, which the inbox would prevent.
+    pub deduplicate: bool,
 }
 
 impl ConsumerSettings {
@@ -182,6 +187,7 @@ impl ConsumerSettings {
             group_id,
             topics: topics.to_vec(),
             max_batch: 200,
+            deduplicate: true,
         }
     }
 }
@@ -435,7 +441,7 @@ impl<H: EventHandler> EventConsumer<H> {
                 continue;
             }
             let record = &records[index];
-            if !self.record_in_inbox(&txn, envelope, record).await? {
+            if self.settings.deduplicate && !self.record_in_inbox(&txn, envelope, record).await? {
                 metrics::counter!("oms_events_duplicate_total", "consumer" => self.settings.inbox_name.clone()).increment(1);
                 tracing::debug!(event_id = %envelope.event_id, "duplicate event skipped");
                 continue;

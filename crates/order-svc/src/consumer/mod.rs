@@ -4,7 +4,12 @@
 //! |---|---|---|
 //! | `saga` | StockReserved, StockRejected (`inventory`); CreditReserved, CustomerRejected (`customers`) | records the reply in the order's timeline and applies it to the saga, emitting OrderConfirmed or OrderRejected when it decides |
 //! | `saga` | StockReleased, StockCommitted, CreditReleased, CreditSettled | records them in the timeline |
-//! | `catalog` | ProductUpserted (`catalog`) | keeps the local catalog copy that prices new orders |
+//! | `catalog` (projection) | ProductUpserted (`catalog`) | keeps the local catalog copy that prices new orders |
+//! | `timeline` (projection) | every event of `orders`, `inventory`, `customers` | records it in its order's timeline if missing |
+//!
+//! The projections keep no inbox: their writes are idempotent by themselves
+//! (a catalog row never goes back in time, a timeline entry is unique by
+//! event id), so an operator's replay of their topics rebuilds them.
 //!
 //! A reply for an order order-svc does not know is dead-lettered: it
 //! cannot be applied, and an operator should see it. Duplicates and late
@@ -117,6 +122,36 @@ impl EventHandler for CatalogSync {
                     active: product.active,
                     version_at: envelope.occurred_at,
                 },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds order timelines from the topics. The saga records events in the
+/// timeline as it goes; this projection fills in whatever is missing, for
+/// example after an operator replays the topics into an emptied timeline.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimelineProjection;
+
+impl EventHandler for TimelineProjection {
+    fn wants(&self, event: &Event) -> bool {
+        !matches!(event, Event::ProductUpserted(_))
+    }
+
+    async fn handle(
+        &self,
+        ctx: &mut HandlerContext<'_>,
+        envelope: &Envelope,
+    ) -> Result<(), HandlerError> {
+        let order_id = envelope.key();
+        if orders::find(ctx.txn(), order_id).await?.is_some() {
+            orders::record_event(
+                ctx.txn(),
+                order_id,
+                envelope,
+                saga::reason_of(&envelope.event),
             )
             .await?;
         }

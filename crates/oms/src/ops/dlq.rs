@@ -1,0 +1,249 @@
+//! `oms dlq list|show|replay`: the dead letters of every topic, and their
+//! re-publication to the topic they came from. A re-published record keeps
+//! its key, value and original headers, gains an `oms.replayed_at` header,
+//! and loses the `dlq.*` ones; if it fails again, its consumer dead-letters
+//! it again, so nothing is lost. Consumers are idempotent, so re-driving a
+//! record that was in fact processed changes nothing.
+
+use std::time::Duration;
+
+use events::headers;
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::Message;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde_json::{Value, json};
+
+use super::{
+    Connection, TIMEOUT, all_headers, client, header, partitions, read_ranges, resolve_topic,
+};
+use crate::ops::tail::describe;
+
+/// Which dead letters.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Selection {
+    /// Only the dead letters of this topic (`orders`, `inventory`, …).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Only this one: `<partition>:<offset>` in the dead-letter topic (needs --topic).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Only records with this key (order or product id).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only records that failed with this error code (e.g. `HANDLER_REJECTED`).
+    #[arg(long)]
+    pub code: Option<String>,
+}
+
+/// A dead letter, summarized.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// Where it is: the dead-letter topic.
+    pub dlq_topic: String,
+    /// Its partition there.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<String>,
+    /// The topic it was read from.
+    pub original_topic: Option<String>,
+    /// The consumer group that gave up on it.
+    pub consumer_group: Option<String>,
+    /// The error code.
+    pub code: Option<String>,
+    /// The error.
+    pub error: Option<String>,
+    /// When it was dead-lettered.
+    pub failed_at: Option<String>,
+    /// Its event type, if it has one.
+    pub event_type: Option<String>,
+}
+
+/// Every selected dead letter, with its record.
+///
+/// # Errors
+/// Broker errors, or a malformed `--at`.
+pub fn select(
+    connection: &Connection,
+    selection: &Selection,
+) -> anyhow::Result<Vec<(DeadLetter, OwnedMessage)>> {
+    let kafka = connection.kafka();
+    let client = client(&kafka)?;
+    let topics: Vec<String> = match &selection.topic {
+        Some(topic) => {
+            let name = resolve_topic(&kafka.topics, topic);
+            vec![if name.ends_with(events::topics::DEAD_LETTER_SUFFIX) {
+                name
+            } else {
+                format!("{name}{}", events::topics::DEAD_LETTER_SUFFIX)
+            }]
+        }
+        None => events::Topic::ALL
+            .iter()
+            .map(|&t| kafka.topics.dead_letter(t))
+            .collect(),
+    };
+    let at = match &selection.at {
+        Some(at) => {
+            let (partition, offset) = at
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("--at takes <partition>:<offset>"))?;
+            Some((partition.parse::<i32>()?, offset.parse::<i64>()?))
+        }
+        None => None,
+    };
+    let mut ranges = Vec::new();
+    for topic in &topics {
+        let Ok(ids) = partitions(&client, topic) else {
+            continue;
+        };
+        for partition in ids {
+            let (low, high) = client.fetch_watermarks(topic, partition, TIMEOUT)?;
+            match at {
+                Some((p, offset)) if p == partition => {
+                    ranges.push((topic.clone(), partition, offset, offset + 1))
+                }
+                Some(_) => {}
+                None => ranges.push((topic.clone(), partition, low, high)),
+            }
+        }
+    }
+    let mut found = Vec::new();
+    read_ranges(&kafka, &ranges, |message| {
+        let letter = DeadLetter {
+            dlq_topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            original_topic: header(&message, headers::DLQ_ORIGINAL_TOPIC),
+            consumer_group: header(&message, headers::DLQ_CONSUMER_GROUP),
+            code: header(&message, headers::DLQ_ERROR_CODE),
+            error: header(&message, headers::DLQ_ERROR),
+            failed_at: header(&message, headers::DLQ_FAILED_AT),
+            event_type: header(&message, headers::EVENT_TYPE),
+        };
+        let wanted = selection
+            .key
+            .as_ref()
+            .is_none_or(|k| letter.key.as_ref() == Some(k))
+            && selection
+                .code
+                .as_ref()
+                .is_none_or(|c| letter.code.as_ref() == Some(c));
+        if wanted {
+            found.push((letter, message));
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Prints the dead letters, one line each (or JSON lines).
+pub fn print_list(letters: &[(DeadLetter, OwnedMessage)], as_json: bool) {
+    for (letter, _) in letters {
+        if as_json {
+            println!("{}", json!(letter));
+        } else {
+            println!(
+                "{}[{}]@{} {} key={} from={} code={} at={}\n  {}",
+                letter.dlq_topic,
+                letter.partition,
+                letter.offset,
+                letter.event_type.as_deref().unwrap_or("-"),
+                letter.key.as_deref().unwrap_or("-"),
+                letter.original_topic.as_deref().unwrap_or("-"),
+                letter.code.as_deref().unwrap_or("-"),
+                letter.failed_at.as_deref().unwrap_or("-"),
+                letter.error.as_deref().unwrap_or("-"),
+            );
+        }
+    }
+    if !as_json {
+        println!("{} dead letter(s)", letters.len());
+    }
+}
+
+/// One dead letter, whole: headers and value.
+pub fn show(letter: &(DeadLetter, OwnedMessage)) -> Value {
+    describe(&letter.1)
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReplaySummary {
+    /// Records re-published (or, with `--dry-run`, that would be).
+    pub replayed: usize,
+    /// Records skipped because their original topic is unknown.
+    pub skipped: usize,
+}
+
+/// Re-publishes the selected dead letters to their original topics.
+///
+/// # Errors
+/// Broker errors; records published before the error stay published.
+pub async fn replay(
+    connection: &Connection,
+    selection: &Selection,
+    dry_run: bool,
+) -> anyhow::Result<ReplaySummary> {
+    let connection_for_select = connection.clone();
+    let selection = selection.clone();
+    let letters =
+        tokio::task::spawn_blocking(move || select(&connection_for_select, &selection)).await??;
+    let kafka = connection.kafka();
+    let producer: FutureProducer = kafka.producer("oms-cli-dlq-replay")?;
+    let progress = ProgressBar::new(letters.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} dead letters re-published, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut summary = ReplaySummary::default();
+    let replayed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for (letter, message) in &letters {
+        let Some(original) = &letter.original_topic else {
+            summary.skipped += 1;
+            progress.inc(1);
+            continue;
+        };
+        if !dry_run {
+            let mut record_headers = OwnedHeaders::new();
+            for (key, value) in all_headers(message)
+                .iter()
+                .filter(|(k, _)| !k.starts_with("dlq.") && k != headers::REPLAYED_AT)
+            {
+                record_headers = record_headers.insert(Header {
+                    key,
+                    value: Some(value.as_str()),
+                });
+            }
+            record_headers = record_headers.insert(Header {
+                key: headers::REPLAYED_AT,
+                value: Some(replayed_at.as_str()),
+            });
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(original).headers(record_headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            producer
+                .send(record, Timeout::After(Duration::from_secs(30)))
+                .await
+                .map_err(|(e, _)| anyhow::anyhow!("re-publishing to {original}: {e}"))?;
+        }
+        summary.replayed += 1;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(summary)
+}

@@ -1,0 +1,491 @@
+//! The operator's tools against a running system: topics and lag, replay
+//! into a live system, rebuilding the catalog copy, re-driving a dead
+//! letter, one order's events.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use events::{Envelope, Event, OrderDelivered, OrderPlaced, Topic, headers};
+use oms::UpArgs;
+use oms::ops::Connection;
+use oms::ops::dlq::Selection;
+use oms::ops::replay::ReplayArgs;
+use oms::up::{self, DEMO_CUSTOMERS, System};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+use rdkafka::util::Timeout;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+struct World {
+    system: System,
+    connection: Connection,
+    data_dir: PathBuf,
+    prefix: String,
+    bootstrap: String,
+    http: reqwest::Client,
+}
+
+fn up_args(data_dir: &std::path::Path, bootstrap: &str, prefix: &str) -> UpArgs {
+    UpArgs {
+        data_dir: data_dir.to_path_buf(),
+        kafka: Some(bootstrap.to_owned()),
+        kafka_port: 0,
+        database_url: None,
+        order_port: 0,
+        inventory_port: 0,
+        customer_port: 0,
+        admin_email: "admin@oms.local".into(),
+        admin_password: "admin-change-me".into(),
+        topic_prefix: prefix.into(),
+        demo: true,
+    }
+}
+
+async fn world() -> World {
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let prefix = testkit::topic_prefix();
+    let data_dir = std::env::temp_dir().join(format!("oms-ops-{}", Uuid::now_v7()));
+    let system = up::start(&up_args(&data_dir, &bootstrap, &prefix))
+        .await
+        .unwrap();
+    World {
+        system,
+        connection: Connection {
+            kafka: bootstrap.clone(),
+            topic_prefix: prefix.clone(),
+            json: false,
+        },
+        data_dir,
+        prefix,
+        bootstrap,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl World {
+    async fn get(&self, url: String) -> Value {
+        self.http
+            .get(url)
+            .bearer_auth(&self.system.admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn demo_product(&self) -> Uuid {
+        let page = self
+            .get(format!(
+                "{}/products?sku=BOOK-1",
+                System::url(&self.system.inventory)
+            ))
+            .await;
+        page["items"][0]["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    async fn ada(&self) -> (Uuid, String) {
+        let (email, _, password) = DEMO_CUSTOMERS[0];
+        let token: Value = self
+            .http
+            .post(format!("{}/auth/token", System::url(&self.system.customer)))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            token["customer_id"].as_str().unwrap().parse().unwrap(),
+            token["access_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn confirmed_order(&self) -> Uuid {
+        let product = self.demo_product().await;
+        testkit::eventually("the product in the catalog copy", || async {
+            let catalog = self
+                .get(format!(
+                    "{}/catalog/products",
+                    System::url(&self.system.order)
+                ))
+                .await;
+            catalog["items"]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|p| p["product_id"] == product.to_string()))
+        })
+        .await;
+        let (_, token) = self.ada().await;
+        let placed: Value = self
+            .http
+            .post(format!("{}/orders", System::url(&self.system.order)))
+            .bearer_auth(token)
+            .json(&json!({"lines": [{"product_id": product, "quantity": 3}]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let order: Uuid = placed["id"].as_str().unwrap().parse().unwrap();
+        testkit::eventually("the order confirmed", || async {
+            self.order(order).await["status"] == "CONFIRMED"
+        })
+        .await;
+        order
+    }
+
+    async fn order(&self, id: Uuid) -> Value {
+        self.get(format!("{}/orders/{id}", System::url(&self.system.order)))
+            .await
+    }
+
+    /// Everything a replay must leave as it is.
+    async fn snapshot(&self, order: Uuid) -> Value {
+        let product = self.demo_product().await;
+        json!({
+            "order": self.order(order).await["status"],
+            "timeline": self.get(format!("{}/orders/{order}/events", System::url(&self.system.order))).await["events"]
+                .as_array().unwrap().iter().map(|e| e["event_id"].clone()).collect::<Vec<_>>(),
+            "stock": self.get(format!("{}/products/{product}", System::url(&self.system.inventory))).await["stock"],
+            "reservation": self.get(format!("{}/reservations/{order}", System::url(&self.system.inventory))).await["state"],
+            "credit": self.get(format!("{}/credit/reservations/{order}", System::url(&self.system.customer))).await["state"],
+            "stock_audit": self.get(format!("{}/stock/audit", System::url(&self.system.inventory))).await["balanced"],
+            "credit_audit": self.get(format!("{}/credit/audit", System::url(&self.system.customer))).await["balanced"],
+        })
+    }
+
+    async fn lag(&self) -> oms::ops::topics::Report {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || oms::ops::topics::report(&connection))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn caught_up(&self) -> bool {
+        let report = self.lag().await;
+        !report.lag.is_empty() && report.lag.iter().all(|l| l.lag == 0)
+    }
+
+    async fn publish(&self, event: impl Into<Event>) -> Envelope {
+        let kafka = self.connection.kafka();
+        let envelope = Envelope::new(event, "order-svc");
+        let topic = kafka.topics.name(Topic::Orders);
+        let key = envelope.key().to_string();
+        let payload = envelope.to_bytes();
+        let record_headers = OwnedHeaders::new()
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(envelope.event.event_type()),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_VERSION,
+                value: Some("1"),
+            });
+        kafka
+            .producer("test")
+            .unwrap()
+            .send(
+                FutureRecord::to(&topic)
+                    .key(&key)
+                    .payload(&payload)
+                    .headers(record_headers),
+                Timeout::After(Duration::from_secs(10)),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        envelope
+    }
+
+    fn replay_args(&self, topic: &str) -> ReplayArgs {
+        ReplayArgs {
+            topic: topic.into(),
+            partition: None,
+            from_beginning: true,
+            from_offset: None,
+            from_time: None,
+            to_offset: None,
+            to_time: None,
+            reset_group: None,
+            copy_to: None,
+            force: false,
+            dry_run: false,
+            connection: self.connection.clone(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn topics_list_every_topic_and_group_lag_that_drops_to_zero() {
+    let world = world().await;
+    world.confirmed_order().await;
+    testkit::eventually("every group caught up", || world.caught_up()).await;
+    let report = world.lag().await;
+    for topic in Topic::ALL {
+        for name in [
+            format!("{}{}", world.prefix, topic.base_name()),
+            format!("{}{}.dlq", world.prefix, topic.base_name()),
+        ] {
+            assert!(
+                report.partitions.iter().any(|p| p.topic == name),
+                "{name} listed"
+            );
+        }
+    }
+    let orders = format!("{}orders", world.prefix);
+    assert!(
+        report
+            .partitions
+            .iter()
+            .filter(|p| p.topic == orders)
+            .map(|p| p.high)
+            .sum::<i64>()
+            > 0
+    );
+    for group in [
+        "inventory-svc.saga",
+        "customer-svc.saga",
+        "order-svc.saga",
+        "order-svc.catalog",
+    ] {
+        assert!(
+            report
+                .lag
+                .iter()
+                .any(|l| l.group == format!("{}{group}", world.prefix)),
+            "{group} has positions"
+        );
+    }
+    world.system.stop().await.unwrap();
+    std::fs::remove_dir_all(&world.data_dir).ok();
+}
+
+#[tokio::test]
+async fn replaying_the_orders_topic_into_the_live_system_changes_nothing() {
+    let world = world().await;
+    let order = world.confirmed_order().await;
+    testkit::eventually("every group caught up", || world.caught_up()).await;
+    let before = world.snapshot(order).await;
+
+    let mut args = world.replay_args("orders");
+    args.copy_to = Some("orders".into());
+    let summary = oms::ops::replay::replay(&args).await.unwrap();
+    assert_eq!(summary.mode, "copy");
+    assert!(summary.records >= 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    testkit::eventually("the replayed records consumed", || world.caught_up()).await;
+    assert_eq!(
+        world.snapshot(order).await,
+        before,
+        "a replay changes no order, stock or credit"
+    );
+    world.system.stop().await.unwrap();
+    std::fs::remove_dir_all(&world.data_dir).ok();
+}
+
+#[tokio::test]
+async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group() {
+    let world = world().await;
+    world.confirmed_order().await;
+    testkit::eventually("every group caught up", || world.caught_up()).await;
+    let World {
+        system,
+        connection,
+        data_dir,
+        prefix,
+        bootstrap,
+        ..
+    } = world;
+
+    let mut args = ReplayArgs {
+        topic: "catalog".into(),
+        partition: None,
+        from_beginning: true,
+        from_offset: None,
+        from_time: None,
+        to_offset: None,
+        to_time: None,
+        reset_group: Some(format!("{prefix}order-svc.catalog")),
+        copy_to: None,
+        force: false,
+        dry_run: false,
+        connection: connection.clone(),
+    };
+    let refused = oms::ops::replay::replay(&args).await.unwrap_err();
+    assert!(refused.to_string().contains("live member"), "{refused}");
+
+    system.stop().await.unwrap();
+    {
+        use sea_orm::ConnectionTrait;
+        let db =
+            sea_orm::Database::connect(format!("sqlite://{}/order-svc.sqlite", data_dir.display()))
+                .await
+                .unwrap();
+        db.execute_unprepared("DELETE FROM catalog_products")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    }
+    args.dry_run = true;
+    let dry = oms::ops::replay::replay(&args).await.unwrap();
+    assert!(
+        dry.dry_run && dry.records >= 3,
+        "the three demo products would be re-consumed: {dry:?}"
+    );
+    args.dry_run = false;
+    oms::ops::replay::replay(&args).await.unwrap();
+
+    let system = up::start(&up_args(&data_dir, &bootstrap, &prefix))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    testkit::eventually("the catalog copy rebuilt", || async {
+        let catalog: Value = http
+            .get(format!("{}/catalog/products", System::url(&system.order)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        catalog["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 3)
+    })
+    .await;
+    system.stop().await.unwrap();
+    std::fs::remove_dir_all(&data_dir).ok();
+}
+
+#[tokio::test]
+async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once() {
+    let world = world().await;
+    let (ada, _) = world.ada().await;
+    let order = Uuid::now_v7();
+    // Delivered before it was ever placed: customer-svc cannot settle it.
+    world.publish(OrderDelivered { order_id: order }).await;
+    let selection = Selection {
+        topic: Some("orders".into()),
+        key: Some(order.to_string()),
+        ..Selection::default()
+    };
+    let connection = world.connection.clone();
+    let list_selection = selection.clone();
+    testkit::eventually("the dead letter", || {
+        let connection = connection.clone();
+        let selection = list_selection.clone();
+        async move {
+            tokio::task::spawn_blocking(move || oms::ops::dlq::select(&connection, &selection))
+                .await
+                .unwrap()
+                .unwrap()
+                .len()
+                == 1
+        }
+    })
+    .await;
+    let select_connection = world.connection.clone();
+    let select_selection = selection.clone();
+    let letters = tokio::task::spawn_blocking(move || {
+        oms::ops::dlq::select(&select_connection, &select_selection)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(letters[0].0.code.as_deref(), Some("HANDLER_REJECTED"));
+    assert!(
+        letters[0]
+            .0
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("nothing to settle")
+    );
+
+    // The cause is fixed: the order is placed and its credit reserved.
+    let money = events::Money::new(1999, events::Currency::parse("EUR").unwrap()).unwrap();
+    world
+        .publish(OrderPlaced {
+            order_id: order,
+            customer_id: ada,
+            lines: vec![events::OrderLine {
+                product_id: Uuid::now_v7(),
+                quantity: events::Quantity::new(1).unwrap(),
+                unit_price: money.clone(),
+            }],
+            total: money,
+            shipping_address: None,
+        })
+        .await;
+    let credit_url = format!(
+        "{}/credit/reservations/{order}",
+        System::url(&world.system.customer)
+    );
+    testkit::eventually("credit reserved", || async {
+        world.get(credit_url.clone()).await["state"] == "RESERVED"
+    })
+    .await;
+
+    let dry = oms::ops::dlq::replay(&world.connection, &selection, true)
+        .await
+        .unwrap();
+    assert_eq!(dry.replayed, 1);
+    assert_eq!(
+        world.get(credit_url.clone()).await["state"],
+        "RESERVED",
+        "a dry run changes nothing"
+    );
+    oms::ops::dlq::replay(&world.connection, &selection, false)
+        .await
+        .unwrap();
+    testkit::eventually("credit settled", || async {
+        world.get(credit_url.clone()).await["state"] == "SETTLED"
+    })
+    .await;
+    // Re-driving it again is absorbed by the inbox.
+    oms::ops::dlq::replay(&world.connection, &selection, false)
+        .await
+        .unwrap();
+    let mut replies = testkit::TopicReader::new(
+        &world.connection.kafka(),
+        &format!("{}customers", world.prefix),
+    );
+    replies
+        .until("the settlement", |all| {
+            testkit::count(all, "CreditSettled") == 1
+        })
+        .await;
+    let all = replies.settle(Duration::from_secs(2)).await;
+    assert_eq!(
+        all.iter()
+            .filter(|e| e.key() == order && e.event.event_type() == "CreditSettled")
+            .count(),
+        1,
+        "processed once"
+    );
+
+    let events_args = oms::ops::tail::EventsArgs {
+        order,
+        connection: world.connection.clone(),
+    };
+    let records = tokio::task::spawn_blocking(move || oms::ops::tail::order_events(&events_args))
+        .await
+        .unwrap()
+        .unwrap();
+    let types: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["value"]["event_type"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"OrderPlaced") && types.contains(&"CreditSettled"),
+        "{types:?}"
+    );
+    world.system.stop().await.unwrap();
+    std::fs::remove_dir_all(&world.data_dir).ok();
+}
