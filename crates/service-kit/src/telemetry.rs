@@ -38,7 +38,8 @@ impl Drop for TelemetryGuard {
 pub fn tracer_provider(service_name: &'static str) -> anyhow::Result<SdkTracerProvider> {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service_name).build());
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+    // Set but empty (as docker-compose passes an unset variable) means off.
+    if std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty()) {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .build()?;

@@ -224,7 +224,35 @@ impl World {
 #[tokio::test]
 async fn topics_list_every_topic_and_group_lag_that_drops_to_zero() {
     let world = world().await;
-    world.confirmed_order().await;
+    let order = world.confirmed_order().await;
+
+    let tail = oms::ops::tail::TailArgs {
+        topic: "orders".into(),
+        order: Some(order),
+        from: oms::ops::tail::From::Beginning,
+        no_follow: true,
+        connection: world.connection.clone(),
+    };
+    let types = tokio::task::spawn_blocking(move || {
+        let mut types = Vec::new();
+        oms::ops::tail::tail(&tail, |record| {
+            types.push(
+                record["value"]["event_type"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .map(|_| types)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        types,
+        ["OrderPlaced", "OrderConfirmed"],
+        "tail shows the order's records on the orders topic"
+    );
     testkit::eventually("every group caught up", || world.caught_up()).await;
     let report = world.lag().await;
     for topic in Topic::ALL {
