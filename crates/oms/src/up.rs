@@ -266,7 +266,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let _telemetry = service_kit::telemetry::init_with_default_filter(
         "oms",
         service_kit::settings::LogFormat::Pretty,
-        "warn",
+        // librdkafka warns while a fresh broker loads its coordinators.
+        "warn,librdkafka=error",
     )?;
     let system = start(&args).await?;
     let databases = if system.postgres {

@@ -174,3 +174,35 @@ async fn oms_up_runs_its_own_broker_whose_data_survives_a_restart() {
     system.stop().await.unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn oms_up_runs_on_postgresql_with_a_database_per_service() {
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    // Any database of the server will do as the address oms up connects to.
+    let server = testkit::TestDatabase::create().await;
+    let dir = data_dir();
+    let mut options = args(&dir, Some(bootstrap), &testkit::topic_prefix());
+    options.database_url = Some(server.url.clone());
+    let system = up::start(&options).await.unwrap();
+    assert!(system.postgres);
+    assert!(
+        !dir.join("order-svc.sqlite").exists(),
+        "no SQLite file when PostgreSQL is given"
+    );
+    confirmed_order(&system).await;
+    system.stop().await.unwrap();
+    // The databases have fixed names: leave none behind for the next run.
+    {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(&server.url).await.unwrap();
+        for name in ["oms_order", "oms_inventory", "oms_customer"] {
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .unwrap();
+        }
+        admin.close().await.unwrap();
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
