@@ -106,37 +106,7 @@ impl World {
     }
 
     async fn confirmed_order(&self) -> Uuid {
-        let product = self.demo_product().await;
-        testkit::eventually("the product in the catalog copy", || async {
-            let catalog = self
-                .get(format!(
-                    "{}/catalog/products",
-                    System::url(&self.system.order)
-                ))
-                .await;
-            catalog["items"]
-                .as_array()
-                .is_some_and(|items| items.iter().any(|p| p["product_id"] == product.to_string()))
-        })
-        .await;
-        let (_, token) = self.ada().await;
-        let placed: Value = self
-            .http
-            .post(format!("{}/orders", System::url(&self.system.order)))
-            .bearer_auth(token)
-            .json(&json!({"lines": [{"product_id": product, "quantity": 3}]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let order: Uuid = placed["id"].as_str().unwrap().parse().unwrap();
-        testkit::eventually("the order confirmed", || async {
-            self.order(order).await["status"] == "CONFIRMED"
-        })
-        .await;
-        order
+        crate::up::confirmed_order(&self.system).await.0
     }
 
     async fn order(&self, id: Uuid) -> Value {

@@ -29,7 +29,7 @@ fn data_dir() -> PathBuf {
 }
 
 /// Places the README's order as the demo customer and waits for CONFIRMED.
-async fn confirmed_order(system: &System) -> (Uuid, String) {
+pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
     let http = reqwest::Client::new();
     let (email, _, password) = DEMO_CUSTOMERS[0];
     let token: Value = http
@@ -88,7 +88,7 @@ async fn confirmed_order(system: &System) -> (Uuid, String) {
     (order, token)
 }
 
-async fn status(system: &System, order: Uuid, token: &str) -> String {
+pub(crate) async fn status(system: &System, order: Uuid, token: &str) -> String {
     let response: Value = reqwest::Client::new()
         .get(format!(
             "{}/orders/{order}/status",
