@@ -294,7 +294,16 @@ fn describe(short: &[ShortLine]) -> String {
             ShortageKind::InactiveProduct => format!("product {} is not for sale", line.product_id),
         })
         .collect();
-    format!("cannot reserve: {}", parts.join("; "))
+    let reason = format!("cannot reserve: {}", parts.join("; "));
+    // The event schema and the reservations table hold at most 1000
+    // characters; the short lines themselves are all in `short_lines`.
+    if reason.chars().count() <= 1000 {
+        reason
+    } else {
+        let mut cut: String = reason.chars().take(997).collect();
+        cut.push_str("...");
+        cut
+    }
 }
 
 fn stock_lines(lines: &[(Uuid, i64)]) -> Result<Vec<StockLine>, DbErr> {

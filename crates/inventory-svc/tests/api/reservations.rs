@@ -273,3 +273,22 @@ async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered(
     assert_eq!(stock(&app, product).await["committed"], 2);
     app.assert_stock_conserved().await;
 }
+
+#[tokio::test]
+async fn a_rejection_naming_many_lines_still_fits_the_event_contract() {
+    let app = spawn_app().await;
+    let order = Uuid::now_v7();
+    let lines: Vec<(Uuid, u32)> = (0..60).map(|_| (Uuid::now_v7(), 1)).collect();
+    app.publish(order_placed(order, &lines)).await;
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    replies.until("the rejection", |all| !all.is_empty()).await;
+    let (envelope, record) = &replies.seen[0];
+    let Event::StockRejected(rejection) = &envelope.event else {
+        panic!("expected StockRejected")
+    };
+    assert_eq!(rejection.short_lines.len(), 60, "every line is named");
+    assert!(rejection.reason.chars().count() <= 1000);
+    let checked = events::plumbing::validation::decode(rdkafka::Message::payload(record));
+    assert!(checked.is_ok(), "the reply breaks its schema: {checked:?}");
+    assert_eq!(state_of(&app, order).await.as_deref(), Some("REJECTED"));
+}
