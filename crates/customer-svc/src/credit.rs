@@ -219,8 +219,7 @@ pub async fn settle_credit(
 }
 
 fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, DbErr> {
-    let currency = events::Currency::parse(currency).map_err(|e| DbErr::Custom(e.to_string()))?;
-    Money::new(amount_minor, currency).map_err(|e| DbErr::Custom(e.to_string()))
+    Money::parse(amount_minor, currency).map_err(|e| DbErr::Custom(e.to_string()))
 }
 
 fn parse_state(raw: &str) -> Result<CreditState, DbErr> {

@@ -78,13 +78,11 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<(Vec<customer::Model>, Option<Uuid>), CustomerError> {
-    let mut page = customers::list(db, after, limit + 1).await?;
-    let next = if page.len() as u64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|c| c.id)
-    } else {
-        None
-    };
+    let (page, next) = service_kit::pagination::split_page(
+        customers::list(db, after, limit + 1).await?,
+        limit,
+        |c| c.id,
+    );
     Ok((page, next))
 }
 
@@ -245,6 +243,5 @@ fn role_name(role: Role) -> &'static str {
 /// # Errors
 /// When the stored figures are corrupt.
 pub fn money(amount_minor: i64, currency: &str) -> Result<Money, CustomerError> {
-    let currency = Currency::parse(currency).map_err(|e| CustomerError::Internal(e.into()))?;
-    Money::new(amount_minor, currency).map_err(|e| CustomerError::Internal(e.into()))
+    Money::parse(amount_minor, currency).map_err(|e| CustomerError::Internal(e.into()))
 }

@@ -84,6 +84,16 @@ impl Money {
     }
 }
 
+impl Money {
+    /// Builds an amount from stored parts: minor units and a currency code.
+    ///
+    /// # Errors
+    /// When the amount is negative or the code is not ISO 4217.
+    pub fn parse(amount_minor: i64, currency: &str) -> Result<Self, InvalidValue> {
+        Self::new(amount_minor, Currency::parse(currency)?)
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.amount_minor, self.currency)

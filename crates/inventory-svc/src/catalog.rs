@@ -5,7 +5,7 @@
 
 use chrono::{SubsecRound, Utc};
 use events::plumbing::Outbox;
-use events::{Currency, Money, ProductUpserted};
+use events::{Money, ProductUpserted};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
 use uuid::Uuid;
 
@@ -160,13 +160,11 @@ pub async fn list_products(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<(Vec<product::Model>, Option<Uuid>), InventoryError> {
-    let mut page = products::list(db, filter, after, limit + 1).await?;
-    let next = if page.len() as u64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|p| p.id)
-    } else {
-        None
-    };
+    let (page, next) = service_kit::pagination::split_page(
+        products::list(db, filter, after, limit + 1).await?,
+        limit,
+        |p| p.id,
+    );
     Ok((page, next))
 }
 
@@ -180,9 +178,7 @@ pub async fn stock_books(db: &DatabaseConnection) -> Result<Vec<StockBooks>, Inv
 
 /// The unit price of a stored product.
 pub fn unit_price(product: &product::Model) -> Result<Money, InventoryError> {
-    let currency = Currency::parse(&product.currency)
-        .map_err(|e| InventoryError::Database(DbErr::Custom(format!("stored currency: {e}"))))?;
-    Money::new(product.unit_price_minor, currency)
+    Money::parse(product.unit_price_minor, &product.currency)
         .map_err(|e| InventoryError::Database(DbErr::Custom(format!("stored price: {e}"))))
 }
 

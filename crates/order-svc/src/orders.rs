@@ -6,8 +6,7 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use events::plumbing::Outbox;
 use events::{
-    Actor, ActorKind, Currency, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress,
-    ShippingUpdated,
+    Actor, ActorKind, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated,
 };
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
 use service_kit::Caller;
@@ -259,13 +258,11 @@ pub async fn list_orders(
         }
         filter.customer_id = Some(caller.id);
     }
-    let mut page = orders::list(db, &filter, after, limit + 1).await?;
-    let next = if page.len() as u64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|o| o.id)
-    } else {
-        None
-    };
+    let (page, next) = service_kit::pagination::split_page(
+        orders::list(db, &filter, after, limit + 1).await?,
+        limit,
+        |o| o.id,
+    );
     let mut result = Vec::with_capacity(page.len());
     for order in page {
         let lines = orders::lines(db, order.id).await?;
@@ -514,6 +511,5 @@ pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError
 /// # Errors
 /// When stored figures are corrupt.
 pub fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, OrderError> {
-    let currency = Currency::parse(currency).map_err(|e| OrderError::Internal(e.into()))?;
-    Money::new(amount_minor, currency).map_err(|e| OrderError::Internal(e.into()))
+    Money::parse(amount_minor, currency).map_err(|e| OrderError::Internal(e.into()))
 }

@@ -35,6 +35,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod openapi;
+pub mod pagination;
 pub mod problem;
 pub mod settings;
 pub mod shutdown;

@@ -193,10 +193,7 @@ async fn list_customers(
     Query(query): Query<ListCustomersQuery>,
 ) -> Result<Json<CustomerPage>, Problem> {
     caller.require_admin()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(CustomerError::invalid("limit", "must be between 1 and 100").into());
-    }
+    let limit = service_kit::pagination::page_size(query.limit)?;
     let (page, next_cursor) = customers::list(&state.db, query.cursor, limit).await?;
     let items = page
         .into_iter()

@@ -219,10 +219,7 @@ async fn list_products(
     State(state): State<AppState>,
     Query(query): Query<ListProductsQuery>,
 ) -> Result<Json<ProductPage>, Problem> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(InventoryError::invalid("limit", "must be between 1 and 100").into());
-    }
+    let limit = service_kit::pagination::page_size(query.limit)?;
     let filter = ProductFilter {
         active: query.active,
         sku: query.sku,

@@ -62,19 +62,11 @@ async fn list_catalog(
     State(state): State<AppState>,
     Query(query): Query<CatalogQuery>,
 ) -> Result<Json<CatalogPage>, Problem> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(OrderError::invalid("limit", "must be between 1 and 100").into());
-    }
-    let mut page = catalog::list(&state.db, query.cursor, limit + 1)
+    let limit = service_kit::pagination::page_size(query.limit)?;
+    let rows = catalog::list(&state.db, query.cursor, limit + 1)
         .await
         .map_err(OrderError::from)?;
-    let next_cursor = if page.len() as u64 > limit {
-        page.truncate(limit as usize);
-        page.last().map(|p| p.product_id)
-    } else {
-        None
-    };
+    let (page, next_cursor) = service_kit::pagination::split_page(rows, limit, |p| p.product_id);
     let items = page
         .into_iter()
         .map(|p| {

@@ -377,10 +377,7 @@ async fn list_orders(
     caller: Caller,
     Query(query): Query<ListOrdersQuery>,
 ) -> Result<Json<OrderPage>, Problem> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(OrderError::invalid("limit", "must be between 1 and 100").into());
-    }
+    let limit = service_kit::pagination::page_size(query.limit)?;
     let filter = OrderFilter {
         customer_id: query.customer_id,
         status: query.status,
