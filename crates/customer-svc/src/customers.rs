@@ -2,8 +2,9 @@
 //! bootstrap.
 
 use chrono::{SubsecRound, Utc};
+use events::plumbing::begin_write;
 use events::{Currency, Money};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use service_kit::Role;
 use uuid::Uuid;
 
@@ -107,7 +108,7 @@ pub async fn update(
     id: Uuid,
     patch: CustomerPatch,
 ) -> Result<customer::Model, CustomerError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if let Some(limit) = patch.credit_limit_minor
         && !customers::set_credit_limit(&txn, id, limit).await?
     {

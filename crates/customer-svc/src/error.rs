@@ -37,7 +37,7 @@ pub enum CustomerError {
     /// 403 `FORBIDDEN`.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// 500: the database failed.
+    /// 503 `DATABASE_BUSY` / `DATABASE_UNAVAILABLE` when retrying can help, else 500: the database failed.
     #[error(transparent)]
     Database(#[from] DbErr),
     /// 500: something else failed (hashing, signing).
@@ -97,7 +97,7 @@ impl From<CustomerError> for Problem {
             CustomerError::Forbidden(why) => {
                 Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Not allowed").with_detail(why)
             }
-            CustomerError::Database(error) => Problem::internal(&error.into()),
+            CustomerError::Database(error) => Problem::database(error),
             CustomerError::Internal(error) => Problem::internal(&error),
         }
     }

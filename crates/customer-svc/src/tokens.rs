@@ -17,9 +17,10 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{SubsecRound, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
+use events::plumbing::begin_write;
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::JwkSet;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use service_kit::Role;
 use service_kit::auth::AuthError;
 use service_kit::auth::jwt::{KeySource, TokenSigner, jwks};
@@ -126,7 +127,7 @@ impl KeyStore {
             .to_pkcs8_pem(Default::default())
             .context("encoding the new key")?;
         let kid = Uuid::now_v7().simple().to_string();
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         keys::insert_current(
             &txn,
             signing_key::Model {

@@ -4,9 +4,9 @@
 //! products table.
 
 use chrono::{SubsecRound, Utc};
-use events::plumbing::Outbox;
+use events::plumbing::{Outbox, begin_write};
 use events::{Money, ProductUpserted};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use uuid::Uuid;
 
 use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
@@ -38,7 +38,7 @@ pub async fn create_product(
         created_at: now,
         updated_at: now,
     };
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if let Err(error) = products::insert(&txn, model.clone()).await {
         return Err(if InventoryError::is_unique_violation(&error) {
             InventoryError::SkuTaken(model.sku)
@@ -71,7 +71,7 @@ pub async fn update_product(
     id: Uuid,
     patch: ProductPatch,
 ) -> Result<product::Model, InventoryError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let mut changes = product::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(id),
         ..Default::default()
@@ -111,7 +111,7 @@ pub async fn adjust_stock(
     id: Uuid,
     adjustment: StockAdjustment,
 ) -> Result<product::Model, InventoryError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if !products::adjust_available(&txn, id, adjustment.delta).await? {
         let product = products::find(&txn, id)
             .await?

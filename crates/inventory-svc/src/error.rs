@@ -38,7 +38,7 @@ pub enum InventoryError {
         /// The refused change.
         delta: i64,
     },
-    /// 500: the database failed.
+    /// 503 `DATABASE_BUSY` / `DATABASE_UNAVAILABLE` when retrying can help, else 500: the database failed.
     #[error(transparent)]
     Database(#[from] DbErr),
 }
@@ -92,7 +92,7 @@ impl From<InventoryError> for Problem {
             )
             .with_detail(detail)
             .with_extension("available", available),
-            InventoryError::Database(error) => Problem::internal(&error.into()),
+            InventoryError::Database(error) => Problem::database(error),
         }
     }
 }

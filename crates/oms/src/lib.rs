@@ -26,6 +26,7 @@ pub mod up;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use service_kit::database::SqliteDurability;
 
 /// The `oms` command line.
 #[derive(Debug, Parser)]
@@ -105,6 +106,14 @@ pub struct UpArgs {
     /// service gets its own database on it. Default: SQLite files.
     #[arg(long, env = "OMS_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// With `--database-url`: the databases are `<prefix>order`,
+    /// `<prefix>inventory` and `<prefix>customer`.
+    #[arg(long, env = "OMS_DATABASE_PREFIX", default_value = "oms_")]
+    pub database_prefix: String,
+    /// SQLite durability: `full` (a commit survives a power cut) or `normal`
+    /// (faster; a power cut may lose the last commits, never corrupt).
+    #[arg(long, env = "OMS_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteDurability::Full)]
+    pub sqlite_synchronous: SqliteDurability,
     /// order-svc's port.
     #[arg(long, default_value_t = 8080)]
     pub order_port: u16,

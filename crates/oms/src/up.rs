@@ -7,6 +7,7 @@ use anyhow::Context;
 use local_kafka::{LocalKafka, StartOptions};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
+use service_kit::database::FileLock;
 use service_kit::{App, CommonSettings};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,10 @@ pub struct System {
     pub data_dir: PathBuf,
     /// Whether the databases are PostgreSQL (else SQLite files).
     pub postgres: bool,
+    /// The PostgreSQL databases, when `postgres`.
+    pub database_names: Vec<String>,
+    /// Keeps a second `oms up` off this data directory.
+    _data_dir_lock: FileLock,
 }
 
 impl System {
@@ -70,6 +75,10 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         )
     })?;
     let data_dir = args.data_dir.canonicalize()?;
+    let data_dir_lock = FileLock::acquire(
+        &data_dir.join("oms.lock"),
+        &format!("the data directory {}", data_dir.display()),
+    )?;
     let (kafka_bootstrap, broker) = match &args.kafka {
         Some(bootstrap) => (bootstrap.clone(), None),
         None => {
@@ -90,7 +99,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     };
 
     let database_urls = match &args.database_url {
-        Some(server) => Some(create_databases(server).await?),
+        Some(server) => Some(create_databases(server, &args.database_prefix).await?),
         None => None,
     };
     let url_for = |service: &str| {
@@ -105,6 +114,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     let mut common = CommonSettings::local(kafka_bootstrap.clone());
     common.data_dir = data_dir.clone();
     common.topic_prefix = args.topic_prefix.clone();
+    common.sqlite_synchronous = args.sqlite_synchronous;
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
 
     let customer = customer_svc::build(customer_svc::Settings {
@@ -161,6 +171,12 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         admin_token,
         data_dir,
         postgres: database_urls.is_some(),
+        database_names: database_urls
+            .iter()
+            .flatten()
+            .map(|(service, _)| format!("{}{service}", args.database_prefix))
+            .collect(),
+        _data_dir_lock: data_dir_lock,
     };
     if args.demo {
         demo(&http, &system)
@@ -171,14 +187,22 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
 }
 
 /// One database per service on the PostgreSQL server at `server`, created
-/// when missing: `oms_order`, `oms_inventory`, `oms_customer`.
-async fn create_databases(server: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// when missing: `<prefix>order`, `<prefix>inventory`, `<prefix>customer`
+/// (`oms_order`, … by default).
+async fn create_databases(server: &str, prefix: &str) -> anyhow::Result<Vec<(String, String)>> {
+    anyhow::ensure!(
+        !prefix.is_empty()
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "--database-prefix must be lower-case letters, digits and underscores, not {prefix:?}"
+    );
     let admin = Database::connect(server)
         .await
         .context("the PostgreSQL server is unreachable")?;
     let mut urls = Vec::new();
     for service in ["order", "inventory", "customer"] {
-        let name = format!("oms_{service}");
+        let name = format!("{prefix}{service}");
         let exists = admin
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -271,7 +295,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     )?;
     let system = start(&args).await?;
     let databases = if system.postgres {
-        "PostgreSQL databases oms_order, oms_inventory, oms_customer".to_owned()
+        format!("PostgreSQL databases {}", system.database_names.join(", "))
     } else {
         format!("SQLite files in {}", system.data_dir.display())
     };

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use events::plumbing::Outbox;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use events::plumbing::{Outbox, begin_write};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::SagaInput;
@@ -58,7 +58,7 @@ impl DeadlineSweeper {
     /// Database errors (nothing is cancelled then).
     pub async fn sweep(&self) -> anyhow::Result<usize> {
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let due = orders::overdue(&txn, now, 100).await?;
         let mut cancelled = 0;
         for order_id in due {

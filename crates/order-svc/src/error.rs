@@ -49,7 +49,7 @@ pub enum OrderError {
     /// 409 `SHIPPING_LOCKED`: shipping details cannot change any more.
     #[error("the shipping details of an order that is {0} cannot change")]
     ShippingLocked(OrderStatus),
-    /// 500: the database failed.
+    /// 503 `DATABASE_BUSY` / `DATABASE_UNAVAILABLE` when retrying can help, else 500: the database failed.
     #[error(transparent)]
     Database(#[from] DbErr),
     /// 500: something else failed.
@@ -115,7 +115,7 @@ impl From<OrderError> for Problem {
             )
             .with_detail(detail)
             .with_extension("order_status", status.as_str()),
-            OrderError::Database(error) => Problem::internal(&error.into()),
+            OrderError::Database(error) => Problem::database(error),
             OrderError::Internal(error) => Problem::internal(&error),
         }
     }

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use events::plumbing::Outbox;
+use events::plumbing::{Outbox, begin_write};
 use events::{
     Actor, ActorKind, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated,
 };
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use service_kit::Caller;
 use uuid::Uuid;
 
@@ -79,7 +79,7 @@ pub async fn place_order(
 ) -> Result<Placed, OrderError> {
     let now = Utc::now().trunc_subsecs(6);
     let order_id = Uuid::now_v7();
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if let Some(request) = &idempotent {
         idempotency::delete_if_expired(&txn, caller.id, &request.key, now).await?;
         let claimed = idempotency::claim(
@@ -369,7 +369,7 @@ async fn transition(
     target: OrderStatus,
     details: &Details,
 ) -> Result<OrderWithLines, OrderError> {
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let order = match saga::apply(&txn, id, input, details).await? {
         Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
         Outcome::NotAllowed { order, allowed } => {
@@ -426,7 +426,7 @@ pub async fn update_shipping(
     change: ShippingChange,
 ) -> Result<OrderWithLines, OrderError> {
     visible_order(db, caller, id).await?;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     let current = orders::find_for_update(&txn, id)
         .await?
         .ok_or(OrderError::OrderNotFound(id))?;

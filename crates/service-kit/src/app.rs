@@ -28,7 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::jwt::JwksAuthenticator;
 use crate::auth::{Authenticator, SharedAuthenticator};
-use crate::database::connect_and_migrate;
+use crate::database::{FileLock, connect_and_migrate};
 use crate::health::{self, Probes};
 use crate::settings::ServiceSettings;
 use crate::{http, openapi};
@@ -42,6 +42,7 @@ pub struct ServiceBuilder {
     shutdown: CancellationToken,
     tasks: Vec<(String, JoinHandle<()>)>,
     authenticator: SharedAuthenticator,
+    database_lock: Option<FileLock>,
 }
 
 impl ServiceBuilder {
@@ -55,11 +56,9 @@ impl ServiceBuilder {
         settings: ServiceSettings,
         topics: &[Topic],
     ) -> anyhow::Result<Self> {
-        let db = connect_and_migrate::<M>(
-            &settings.database_url(),
-            settings.common.database_max_connections,
-        )
-        .await?;
+        let database =
+            connect_and_migrate::<M>(&settings.database_url(), &settings.common.database()).await?;
+        let db = database.connection;
         let kafka = settings.common.kafka();
         create_topics_with_retry(&kafka, topics).await?;
         let outbox = Outbox::new(settings.name);
@@ -76,6 +75,7 @@ impl ServiceBuilder {
             shutdown,
             tasks: Vec::new(),
             authenticator,
+            database_lock: database.lock,
         };
         let token = builder.shutdown.clone();
         builder.spawn("outbox-relay", relay.run_until_stopped(token));
@@ -218,6 +218,7 @@ impl ServiceBuilder {
             db: self.db,
             shutdown: self.shutdown,
             tasks: self.tasks,
+            database_lock: self.database_lock,
         })
     }
 }
@@ -252,6 +253,8 @@ pub struct App {
     db: DatabaseConnection,
     shutdown: CancellationToken,
     tasks: Vec<(String, JoinHandle<()>)>,
+    /// Released only after the pool is closed, when the App is dropped.
+    database_lock: Option<FileLock>,
 }
 
 impl App {
@@ -301,6 +304,7 @@ impl App {
             }
         }
         self.db.clone().close().await.ok();
+        drop(self.database_lock);
         tracing::info!(service = self.name, "stopped");
         anyhow::ensure!(failed.is_empty(), "{}: {}", self.name, failed.join("; "));
         Ok(())

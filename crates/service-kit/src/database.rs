@@ -1,47 +1,173 @@
 //! Connecting to the service's database and migrating it.
 //!
 //! PostgreSQL (`postgres://…`) in production and tests; SQLite
-//! (`sqlite://path?mode=rwc`) as the embedded default, in WAL mode so that
-//! readers do not block the writer. Migrations run at start-up on both.
+//! (`sqlite://path?mode=rwc`) as the embedded default. Migrations run at
+//! start-up on both.
+//!
+//! ## SQLite, and what it guarantees
+//! - **WAL journal**, so that readers never block the writer or each other.
+//! - **`synchronous`** (`OMS_SQLITE_SYNCHRONOUS`): `full` by default, so a
+//!   committed order survives a power cut (every commit waits for the WAL
+//!   to reach the disk). `normal` skips that wait: a power cut (not a
+//!   crash of the process) can then lose the last commits, but never
+//!   corrupts the database.
+//! - **`busy_timeout`** (`OMS_SQLITE_BUSY_TIMEOUT_MS`, default 5000): how
+//!   long a writer waits for the write lock. Every write transaction takes
+//!   the lock when it begins ([`events::plumbing::database::begin_write`]),
+//!   so concurrent requests queue instead of failing.
+//! - **One process per database file.** [`connect_and_migrate`] holds an
+//!   exclusive lock on `<file>.lock` for as long as the service runs; a
+//!   second process (or a second service in the same process) on the same
+//!   file is refused at start, because two outbox relays on one outbox
+//!   would publish its events twice.
 
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
+
+/// How durable SQLite commits are (`OMS_SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SqliteDurability {
+    /// Every commit reaches the disk before it is acknowledged (`synchronous=FULL`).
+    #[default]
+    Full,
+    /// Commits reach the disk at checkpoints; a power cut may lose the
+    /// latest ones, never corrupt the file (`synchronous=NORMAL`).
+    Normal,
+}
+
+/// How a service connects to its database.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for the write lock.
+    pub sqlite_busy_timeout: Duration,
+    /// SQLite's `synchronous` level.
+    pub sqlite_durability: SqliteDurability,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_durability: SqliteDurability::Full,
+        }
+    }
+}
+
+/// A connected, migrated database, and (for SQLite) the lock that keeps
+/// other processes off its file. Dropping it releases the lock.
+#[derive(Debug)]
+pub struct ServiceDatabase {
+    /// The pool.
+    pub connection: DatabaseConnection,
+    /// Held while the service runs; `None` on PostgreSQL.
+    pub lock: Option<FileLock>,
+}
+
+/// An exclusive advisory lock on a file, released when dropped (or when
+/// the process dies, so a crash never leaves a stale lock behind).
+#[derive(Debug)]
+pub struct FileLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl FileLock {
+    /// Takes the lock on `path`, creating the file if needed.
+    ///
+    /// # Errors
+    /// When another process (or another handle in this one) holds it, with
+    /// a message that says what to do.
+    pub fn acquire(path: &Path, what: &str) -> anyhow::Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                path: path.to_owned(),
+                _file: file,
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+                "{what} is already in use by another process (it holds {}); stop that process \
+                 first, or give this one another data directory or database",
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
 
 /// Connects, creating a SQLite file and its folder when needed, and applies
 /// every pending migration of `M`.
 ///
 /// # Errors
-/// When the database is unreachable or a migration fails.
+/// When the database is unreachable, a migration fails, or (SQLite) another
+/// process uses the same file.
 pub async fn connect_and_migrate<M: MigratorTrait>(
     url: &str,
-    max_connections: u32,
-) -> anyhow::Result<DatabaseConnection> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or_default();
-        if let Some(parent) = std::path::Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
+    settings: &DatabaseSettings,
+) -> anyhow::Result<ServiceDatabase> {
+    let mut lock = None;
+    let mut options = ConnectOptions::new(url);
+    if let Some(path) = sqlite_path(url) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        lock = Some(FileLock::acquire(
+            Path::new(&lock_path),
+            &format!("the SQLite database {}", path.display()),
+        )?);
+        let busy_timeout = settings.sqlite_busy_timeout;
+        let synchronous = match settings.sqlite_durability {
+            SqliteDurability::Full => SqliteSynchronous::Full,
+            SqliteDurability::Normal => SqliteSynchronous::Normal,
+        };
+        options.map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+        });
     }
-    let mut options = ConnectOptions::new(url);
     options
-        .max_connections(max_connections)
-        .min_connections(1)
+        .max_connections(settings.max_connections)
+        .min_connections(settings.max_connections)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
-    let db = Database::connect(options)
+    let connection = Database::connect(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database at {}: {e}", redact(url)))?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-    }
-    M::up(&db, None).await?;
-    Ok(db)
+    M::up(&connection, None).await?;
+    Ok(ServiceDatabase { connection, lock })
+}
+
+/// The file of a `sqlite://` URL, `None` for other URLs and in-memory ones.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// `url` without its password, for messages.
@@ -53,5 +179,40 @@ pub fn redact(url: &str) -> String {
             format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/x.sqlite?mode=rwc"),
+            Some(PathBuf::from("data/x.sqlite"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.sqlite"),
+            Some(PathBuf::from("/tmp/x.sqlite"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn a_second_lock_on_one_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.lock");
+        let first = FileLock::acquire(&path, "the test database").unwrap();
+        let error = FileLock::acquire(&path, "the test database").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("already in use by another process"),
+            "{error}"
+        );
+        drop(first);
+        FileLock::acquire(&path, "the test database").unwrap();
     }
 }

@@ -3,6 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use events::plumbing::database;
+use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,7 +17,12 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Boxed, so that `Result<T, Problem>` stays as small as `T` on the happy path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Problem(Box<ProblemDetails>);
+pub struct Problem {
+    details: Box<ProblemDetails>,
+    /// Seconds for the `Retry-After` header of a 503 or 429.
+    #[serde(skip)]
+    retry_after_secs: Option<u32>,
+}
 
 /// The members of a [`Problem`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -49,7 +56,7 @@ impl std::ops::Deref for Problem {
     type Target = ProblemDetails;
 
     fn deref(&self) -> &ProblemDetails {
-        &self.0
+        &self.details
     }
 }
 
@@ -68,19 +75,22 @@ impl ToSchema for Problem {
 impl Problem {
     /// A problem with a status, a stable code and a title.
     pub fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
-        Self(Box::new(ProblemDetails {
-            type_uri: format!("urn:oms:problem:{code}"),
-            title: title.into(),
-            status: status.as_u16(),
-            code: code.to_owned(),
-            detail: None,
-            extensions: serde_json::Map::new(),
-        }))
+        Self {
+            details: Box::new(ProblemDetails {
+                type_uri: format!("urn:oms:problem:{code}"),
+                title: title.into(),
+                status: status.as_u16(),
+                code: code.to_owned(),
+                detail: None,
+                extensions: serde_json::Map::new(),
+            }),
+            retry_after_secs: None,
+        }
     }
 
     /// Adds the occurrence's detail.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.0.detail = Some(detail.into());
+        self.details.detail = Some(detail.into());
         self
     }
 
@@ -91,8 +101,19 @@ impl Problem {
             !matches!(key, "type" | "title" | "status" | "code" | "detail"),
             "extension {key:?} would shadow a standard problem member"
         );
-        self.0.extensions.insert(key.to_owned(), value.into());
+        self.details.extensions.insert(key.to_owned(), value.into());
         self
+    }
+
+    /// Tells the client, in a `Retry-After` header, when to try again.
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after_secs = Some(seconds);
+        self
+    }
+
+    /// The `Retry-After` seconds, if any.
+    pub fn retry_after(&self) -> Option<u32> {
+        self.retry_after_secs
     }
 
     /// The HTTP status.
@@ -112,7 +133,16 @@ impl Problem {
 
     /// 500 `INTERNAL`: logs `error` with its whole cause chain and tells the
     /// client nothing about it.
+    ///
+    /// A database error that retrying can fix becomes a 503 instead, as in
+    /// [`database`](Self::database).
     pub fn internal(error: &anyhow::Error) -> Self {
+        if let Some(problem) = error
+            .downcast_ref::<DbErr>()
+            .and_then(Self::retryable_database)
+        {
+            return problem;
+        }
         tracing::error!(error = format!("{error:#}"), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,15 +151,61 @@ impl Problem {
         )
         .with_detail("The error was logged; retry later or contact the operator.")
     }
+
+    /// The answer to a failed database call: 503 `DATABASE_BUSY` when
+    /// SQLite stayed locked through every retry, 503
+    /// `DATABASE_UNAVAILABLE` when the database cannot be reached or has no
+    /// free connection in time (both with `Retry-After`), otherwise 500
+    /// `INTERNAL` with the error logged.
+    pub fn database(error: DbErr) -> Self {
+        Self::retryable_database(&error).unwrap_or_else(|| Self::internal(&error.into()))
+    }
+
+    fn retryable_database(error: &DbErr) -> Option<Self> {
+        if database::is_busy(error) {
+            tracing::warn!(error = %error, "database still locked after retries; answering 503");
+            Some(
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "DATABASE_BUSY",
+                    "The database is busy",
+                )
+                .with_detail("Too many writes are waiting for the database; retry shortly.")
+                .with_retry_after(1),
+            )
+        } else if database::is_unavailable(error) {
+            tracing::warn!(error = %error, "database unavailable; answering 503");
+            Some(
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "DATABASE_UNAVAILABLE",
+                    "The database is unavailable",
+                )
+                .with_detail("The service cannot reach its database right now; retry shortly.")
+                .with_retry_after(2),
+            )
+        } else {
+            None
+        }
+    }
+}
+
+impl From<DbErr> for Problem {
+    fn from(error: DbErr) -> Self {
+        Self::database(error)
+    }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = self.retry_after_secs;
         let mut response = (status, axum::Json(self)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

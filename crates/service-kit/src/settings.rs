@@ -9,6 +9,8 @@
 //! | `OMS_TOPIC_REPLICATION_FACTOR` | `1` | replication factor of topics a service creates |
 //! | `OMS_DATA_DIR` | `data` | where SQLite databases live when no database URL is set |
 //! | `OMS_DATABASE_MAX_CONNECTIONS` | `10` | size of each service's connection pool |
+//! | `OMS_SQLITE_SYNCHRONOUS` | `full` | SQLite durability: `full` (a commit survives a power cut) or `normal` (faster; a power cut may lose the last commits) |
+//! | `OMS_SQLITE_BUSY_TIMEOUT_MS` | `5000` | how long a SQLite writer waits for the write lock |
 //! | `OMS_HTTP_BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
 //! | `OMS_JWKS_URL` | `http://127.0.0.1:8082/.well-known/jwks.json` | where customer-svc publishes the keys that sign access tokens |
@@ -23,6 +25,8 @@ use std::path::PathBuf;
 
 use events::TopicNames;
 use events::plumbing::KafkaSettings;
+
+use crate::database::{DatabaseSettings, SqliteDurability};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -55,6 +59,13 @@ pub struct CommonSettings {
     /// Connection pool size per service.
     #[arg(long, env = "OMS_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
+    /// SQLite durability: `full` (every commit reaches the disk before it is
+    /// acknowledged) or `normal` (faster; a power cut may lose the last commits).
+    #[arg(long, env = "OMS_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteDurability::Full)]
+    pub sqlite_synchronous: SqliteDurability,
+    /// How long a SQLite writer waits for the write lock, in milliseconds.
+    #[arg(long, env = "OMS_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000)]
+    pub sqlite_busy_timeout_ms: u64,
     /// Largest accepted HTTP request body, in bytes.
     #[arg(long, env = "OMS_HTTP_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub http_body_limit_bytes: usize,
@@ -80,9 +91,20 @@ impl CommonSettings {
             topic_replication_factor: 1,
             data_dir: PathBuf::from("data"),
             database_max_connections: 10,
+            sqlite_synchronous: SqliteDurability::Full,
+            sqlite_busy_timeout_ms: 5000,
             http_body_limit_bytes: 64 * 1024,
             log_format: LogFormat::Pretty,
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
+        }
+    }
+
+    /// The database part.
+    pub fn database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            max_connections: self.database_max_connections,
+            sqlite_busy_timeout: std::time::Duration::from_millis(self.sqlite_busy_timeout_ms),
+            sqlite_durability: self.sqlite_synchronous,
         }
     }
 

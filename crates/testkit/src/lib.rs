@@ -8,8 +8,9 @@
 //!   single-node KRaft broker started once per test binary from the published
 //!   jars (fetched once into the cache with Maven, see [`kafka`]) and stopped
 //!   when the binary exits.
-//! - [`TestDatabase`]: a fresh PostgreSQL database per test, dropped
-//!   afterwards. The server is `OMS_DATABASE_URL` (an admin URL) when set,
+//! - [`TestDatabase`]: a fresh database per test, dropped afterwards: on
+//!   PostgreSQL, or a SQLite file in a temporary folder ([`Backend`]); the
+//!   service tests run on both. The server is `OMS_DATABASE_URL` (an admin URL) when set,
 //!   otherwise `postgres://postgres:postgres@127.0.0.1:5432/postgres`, which
 //!   `scripts/postgres.sh` installs and starts when it is not running.
 //! - [`topic_prefix`]: a unique topic prefix, so tests sharing a broker never
@@ -25,7 +26,7 @@ pub mod postgres;
 
 pub use assertions::{TopicReader, assert_problem, count, eventually, header};
 pub use kafka::kafka_bootstrap;
-pub use postgres::TestDatabase;
+pub use postgres::{Backend, TestDatabase, TestDatabasePrefix};
 
 /// A topic prefix no other test uses, e.g. `t3f2a….`.
 pub fn topic_prefix() -> String {

@@ -1,4 +1,4 @@
-//! One PostgreSQL database per test.
+//! One database per test, on PostgreSQL or SQLite ([`Backend`]).
 
 use std::process::Command;
 
@@ -41,23 +41,73 @@ async fn admin_url() -> anyhow::Result<&'static String> {
         .await
 }
 
-/// A database created for one test and dropped when this value is dropped.
+/// The two database backends every service supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A PostgreSQL server (production, docker-compose).
+    Postgres,
+    /// A SQLite file (the embedded default of `oms up`).
+    Sqlite,
+}
+
+/// A database created for one test and removed when this value is dropped:
+/// a fresh PostgreSQL database, or a SQLite file in a temporary folder.
 #[derive(Debug)]
 pub struct TestDatabase {
     /// Connection URL of the new database.
     pub url: String,
-    name: String,
-    admin_url: String,
+    /// Which backend it is on.
+    pub backend: Backend,
+    place: Place,
+}
+
+#[derive(Debug)]
+enum Place {
+    Postgres {
+        name: String,
+        admin_url: String,
+    },
+    /// Removed with the folder when dropped.
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
 }
 
 impl TestDatabase {
-    /// Creates an empty database with a unique name.
+    /// Creates an empty PostgreSQL database with a unique name.
     ///
     /// # Panics
     /// When no PostgreSQL server can be found or started: a test that needs
     /// one cannot run without it.
     pub async fn create() -> Self {
         Self::try_create().await.expect("a test database")
+    }
+
+    /// Creates an empty database on `backend`.
+    ///
+    /// # Panics
+    /// As [`create`](Self::create), or when no temporary folder can be made.
+    pub async fn create_on(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::create().await,
+            Backend::Sqlite => Self::sqlite(),
+        }
+    }
+
+    /// A SQLite database file of its own, in a new temporary folder.
+    ///
+    /// # Panics
+    /// When no temporary folder can be made.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("oms-test-sqlite-")
+            .tempdir()
+            .expect("a temporary folder");
+        Self {
+            url: format!("sqlite://{}/test.sqlite?mode=rwc", dir.path().display()),
+            backend: Backend::Sqlite,
+            place: Place::Sqlite { _dir: dir },
+        }
     }
 
     /// As [`create`](Self::create), returning the error.
@@ -77,22 +127,34 @@ impl TestDatabase {
         admin.close().await?;
         Ok(Self {
             url: with_database(&admin_url, &name),
-            name,
-            admin_url,
+            backend: Backend::Postgres,
+            place: Place::Postgres { name, admin_url },
         })
+    }
+
+    /// The PostgreSQL database's name; `None` on SQLite.
+    pub fn postgres_name(&self) -> Option<&str> {
+        match &self.place {
+            Place::Postgres { name, .. } => Some(name),
+            Place::Sqlite { .. } => None,
+        }
     }
 }
 
 impl Drop for TestDatabase {
-    /// Drops the database on a thread of its own, without waiting: the
-    /// test's runtime must keep running meanwhile, or the pools of the
+    /// Drops a PostgreSQL database on a thread of its own, without waiting:
+    /// the test's runtime must keep running meanwhile, or the pools of the
     /// services under test, reconnecting after `FORCE` cut them off, would
     /// stall `DROP DATABASE` until PostgreSQL's authentication timeout.
     /// Databases a finished process left behind are dropped by the next
-    /// run ([`drop_stale_databases`]).
+    /// run ([`drop_stale_databases`]). A SQLite folder is removed with its
+    /// `TempDir`.
     fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
+        let Place::Postgres { name, admin_url } = &self.place else {
+            return;
+        };
+        let admin_url = admin_url.clone();
+        let name = name.clone();
         std::thread::spawn(move || {
             let dropped = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -104,6 +166,89 @@ impl Drop for TestDatabase {
             }
         });
     }
+}
+
+/// A database-name prefix on the PostgreSQL server that no other test
+/// uses, for a test whose program creates databases itself (`oms up
+/// --database-prefix`). Every database named with it is dropped when this
+/// value is dropped; no other database is touched.
+#[derive(Debug)]
+pub struct TestDatabasePrefix {
+    /// The server's admin URL, for the program to connect with.
+    pub admin_url: String,
+    /// `oms_test_<time>_<random>_`.
+    pub prefix: String,
+}
+
+impl TestDatabasePrefix {
+    /// A fresh prefix on the test server.
+    ///
+    /// # Panics
+    /// When no PostgreSQL server can be found or started.
+    pub async fn create() -> Self {
+        let admin_url = admin_url().await.expect("a PostgreSQL server").clone();
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            admin_url,
+            prefix: format!("{PREFIX}{created}_{}_", &random[..12]),
+        }
+    }
+
+    /// The URL of the database `<prefix><suffix>`.
+    pub fn url_of(&self, suffix: &str) -> String {
+        with_database(&self.admin_url, &format!("{}{suffix}", self.prefix))
+    }
+}
+
+impl Drop for TestDatabasePrefix {
+    /// Drops the databases named with the prefix, on a thread of its own
+    /// (see [`TestDatabase`]'s `Drop`).
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let prefix = self.prefix.clone();
+        std::thread::spawn(move || {
+            let dropped = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| {
+                    runtime.block_on(async {
+                        let admin = Database::connect(&admin_url).await?;
+                        for name in database_names(&admin).await? {
+                            if name.starts_with(&prefix) {
+                                admin
+                                    .execute_unprepared(&format!(
+                                        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                    ))
+                                    .await?;
+                            }
+                        }
+                        admin.close().await?;
+                        anyhow::Ok(())
+                    })
+                });
+            if let Err(error) = dropped {
+                eprintln!("could not drop the test databases {prefix}*: {error:#}");
+            }
+        });
+    }
+}
+
+/// The names of the databases this suite creates (`oms_test_…`).
+async fn database_names(admin: &sea_orm::DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"),
+        ))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| row.try_get::<String>("", "datname").ok())
+        .collect())
 }
 
 const PREFIX: &str = "oms_test_";
@@ -123,19 +268,10 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let Ok(rows) = admin
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            format!("SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"),
-        ))
-        .await
-    else {
+    let Ok(names) = database_names(admin).await else {
         return;
     };
-    for row in rows {
-        let Ok(name) = row.try_get::<String>("", "datname") else {
-            continue;
-        };
+    for name in names {
         let created = name
             .strip_prefix(PREFIX)
             .and_then(|rest| rest.split('_').next())
@@ -150,7 +286,7 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
 }
 
 /// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));

@@ -1,6 +1,8 @@
 //! Tokens: issuing, expiry, signature, roles, key rotation, the admin bootstrap.
 
+use rstest::rstest;
 use std::time::Duration;
+use testkit::Backend;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -11,9 +13,12 @@ use testkit::assert_problem;
 
 use crate::helpers::{ADMIN_EMAIL, spawn_app, spawn_app_with_ttl};
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn wrong_credentials_get_one_answer_with_no_hint() {
-    let app = spawn_app().await;
+async fn wrong_credentials_get_one_answer_with_no_hint(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     app.customer_with_limit(100).await;
     let wrong_password = app
         .request(
@@ -46,9 +51,14 @@ async fn wrong_credentials_get_one_answer_with_no_hint() {
     assert_eq!(a, b, "the two failures are indistinguishable");
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn tokens_carry_the_customer_and_role_and_are_verified_with_published_keys() {
-    let app = spawn_app().await;
+async fn tokens_carry_the_customer_and_role_and_are_verified_with_published_keys(
+    #[case] backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let response = app
         .request(
             Method::POST,
@@ -102,11 +112,11 @@ async fn tokens_carry_the_customer_and_role_and_are_verified_with_published_keys
 
 /// The service's own signing key, read from its database.
 async fn service_signer(app: &crate::helpers::TestApp) -> TokenSigner {
-    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    use sea_orm::{ConnectionTrait, Database, Statement};
     let db = Database::connect(&app.database.url).await.unwrap();
     let row = db
         .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
+            db.get_database_backend(),
             "SELECT kid, private_key_pem FROM signing_keys WHERE superseded_at IS NULL",
         ))
         .await
@@ -117,9 +127,12 @@ async fn service_signer(app: &crate::helpers::TestApp) -> TokenSigner {
     TokenSigner::from_ed25519_pem(kid, &pem).unwrap()
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn expired_tokens_and_tokens_for_someone_else_are_refused() {
-    let app = spawn_app_with_ttl(60).await;
+async fn expired_tokens_and_tokens_for_someone_else_are_refused(#[case] backend: Backend) {
+    let app = spawn_app_with_ttl(backend, 60).await;
     let (customer, _) = app.customer_with_limit(100).await;
     let (other, _) = app.customer_with_limit(100).await;
     let signer = service_signer(&app).await;
@@ -155,9 +168,12 @@ async fn expired_tokens_and_tokens_for_someone_else_are_refused() {
     assert_problem(someone_else, StatusCode::FORBIDDEN, "FORBIDDEN").await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn rotation_publishes_the_new_key_and_keeps_old_tokens_valid() {
-    let app = spawn_app().await;
+async fn rotation_publishes_the_new_key_and_keeps_old_tokens_valid(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let (customer, old_token) = app.customer_with_limit(100).await;
     let old_kid = jsonwebtoken::decode_header(&old_token)
         .unwrap()
@@ -226,9 +242,12 @@ async fn rotation_publishes_the_new_key_and_keeps_old_tokens_valid() {
     );
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn the_admin_account_is_bootstrapped_from_configuration() {
-    let app = spawn_app().await;
+async fn the_admin_account_is_bootstrapped_from_configuration(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let page: Value = app
         .request(Method::GET, "/customers", Some(&app.admin_token), None)
         .await

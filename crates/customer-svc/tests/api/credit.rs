@@ -1,7 +1,9 @@
 //! customer-svc in the saga: credit never exceeds the limit, rejections name
 //! their reason, and duplicates and out-of-order delivery keep the books.
 
+use rstest::rstest;
 use std::time::Duration;
+use testkit::Backend;
 
 use events::{
     Actor, ActorKind, CustomerRejectionReason, Event, OrderCancelled, OrderDelivered,
@@ -69,23 +71,29 @@ async fn orders_beyond_the_limit(app: &TestApp) {
     app.assert_credit_balanced().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn concurrent_orders_beyond_the_limit_reserve_only_what_fits() {
-    let app = spawn_app().await;
+async fn concurrent_orders_beyond_the_limit_reserve_only_what_fits(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     orders_beyond_the_limit(&app).await;
 }
 
 #[tokio::test]
 async fn two_instances_in_one_group_never_exceed_the_limit() {
-    let app = spawn_app().await;
+    let app = spawn_app(Backend::Postgres).await;
     let second = app.spawn_second_instance().await;
     orders_beyond_the_limit(&app).await;
     second.stop().await.unwrap();
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn suspended_and_unknown_customers_are_rejected_with_the_reason() {
-    let app = spawn_app().await;
+async fn suspended_and_unknown_customers_are_rejected_with_the_reason(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let (suspended, _) = app.customer_with_limit(10_000).await;
     app.set_status(suspended, "SUSPENDED").await;
     let unknown = Uuid::now_v7();
@@ -123,9 +131,14 @@ async fn suspended_and_unknown_customers_are_rejected_with_the_reason() {
     app.assert_credit_balanced().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn release_settle_duplicates_and_out_of_order_delivery_keep_the_books() {
-    let app = spawn_app().await;
+async fn release_settle_duplicates_and_out_of_order_delivery_keep_the_books(
+    #[case] backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let (customer, _) = app.customer_with_limit(10_000).await;
     let mut replies = app.reader(Topic::Customers);
 

@@ -2,15 +2,22 @@
 
 use reqwest::Method;
 use reqwest::StatusCode;
+use rstest::rstest;
 use serde_json::{Value, json};
+use testkit::Backend;
 
 use testkit::assert_problem;
 
 use crate::helpers::spawn_app;
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn anyone_registers_with_the_default_limit_and_the_password_never_leaves() {
-    let app = spawn_app().await;
+async fn anyone_registers_with_the_default_limit_and_the_password_never_leaves(
+    #[case] backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let body = json!({"email": " Ada@Example.com ", "name": "Ada Lovelace", "password": "correct horse battery"});
     let response = app
         .request(Method::POST, "/customers", None, Some(&body))
@@ -75,11 +82,11 @@ async fn anyone_registers_with_the_default_limit_and_the_password_never_leaves()
 
     // The stored hash is argon2id, never the password.
     let hash: String = {
-        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        use sea_orm::{ConnectionTrait, Database, Statement};
         let db = Database::connect(&app.database.url).await.unwrap();
         let row = db
             .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
+                db.get_database_backend(),
                 "SELECT password_hash FROM customers WHERE email = 'ada@example.com'",
             ))
             .await
@@ -90,9 +97,12 @@ async fn anyone_registers_with_the_default_limit_and_the_password_never_leaves()
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn customers_act_only_on_themselves_and_admins_on_everyone() {
-    let app = spawn_app().await;
+async fn customers_act_only_on_themselves_and_admins_on_everyone(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let (ada, ada_token) = app.customer_with_limit(5_000).await;
     let (bob, bob_token) = app.customer_with_limit(5_000).await;
 
@@ -185,9 +195,12 @@ async fn customers_act_only_on_themselves_and_admins_on_everyone() {
     .await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn admins_page_through_customers() {
-    let app = spawn_app().await;
+async fn admins_page_through_customers(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     for _ in 0..3 {
         app.customer_with_limit(100).await;
     }
@@ -218,9 +231,12 @@ async fn admins_page_through_customers() {
     assert_eq!(ids, sorted);
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn bad_input_gets_a_problem_and_creates_nothing() {
-    let app = spawn_app().await;
+async fn bad_input_gets_a_problem_and_creates_nothing(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let cases = [
         (
             json!({"email": "not-an-email", "name": "X", "password": "password!"}),

@@ -1,5 +1,5 @@
-//! `spawn_app()`: customer-svc on its own PostgreSQL database and topic
-//! prefix, on a free port; typed helpers for its API, for publishing order
+//! `spawn_app(backend)`: customer-svc on its own database (PostgreSQL, or a
+//! SQLite file) and topic prefix, on a free port; typed helpers for its API, for publishing order
 //! events the way order-svc does, and for reading its replies.
 
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use rdkafka::util::Timeout;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
-use testkit::TestDatabase;
+use testkit::{Backend, TestDatabase};
 use uuid::Uuid;
 
 pub const WAIT: Duration = testkit::assertions::WAIT;
@@ -50,14 +50,14 @@ pub fn settings(
     }
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with_ttl(900).await
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with_ttl(backend, 900).await
 }
 
-pub async fn spawn_app_with_ttl(token_ttl_secs: u64) -> TestApp {
+pub async fn spawn_app_with_ttl(backend: Backend, token_ttl_secs: u64) -> TestApp {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    let database = Arc::new(TestDatabase::create().await);
+    let database = Arc::new(TestDatabase::create_on(backend).await);
     let mut common = CommonSettings::local(bootstrap);
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;

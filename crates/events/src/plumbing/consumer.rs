@@ -49,12 +49,12 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TransactionTrait,
-    TryInsertResult,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TryInsertResult,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::database::begin_write;
 use super::kafka::KafkaSettings;
 use super::outbox::{Outbox, backoff};
 use super::storage::inbox_message;
@@ -433,7 +433,7 @@ impl<H: EventHandler> EventConsumer<H> {
         decoded: &[Option<Envelope>],
         rejections: &BTreeMap<usize, Rejection>,
     ) -> Result<usize, BatchFailure> {
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         let mut emitted = 0usize;
         for (index, envelope) in decoded.iter().enumerate() {
             let Some(envelope) = envelope else { continue };

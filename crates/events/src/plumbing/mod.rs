@@ -15,6 +15,8 @@
 //!
 //! ## Layout
 //! - [`kafka`]: client settings, the idempotent producer, topic creation.
+//! - [`database`]: write transactions that queue instead of failing on
+//!   SQLite (`BEGIN IMMEDIATE`), and which database errors are worth a retry.
 //! - [`storage`]: the `outbox_messages` and `inbox_messages` tables, their
 //!   entities and the migration every service includes.
 //! - [`outbox`]: writing events in a transaction, and the relay.
@@ -23,6 +25,7 @@
 //! - [`trace`]: W3C trace context into and out of Kafka headers.
 
 pub mod consumer;
+pub mod database;
 pub mod kafka;
 pub mod outbox;
 pub mod storage;
@@ -32,6 +35,7 @@ pub mod validation;
 pub use consumer::{
     ConsumerSettings, EventConsumer, EventHandler, HandlerContext, HandlerError, ReceivedRecord,
 };
+pub use database::{WriteTransaction, begin_write};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{Outbox, OutboxRelay, RelaySettings, RelayWaker};
 pub use storage::PlumbingMigration;

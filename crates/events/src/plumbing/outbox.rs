@@ -29,13 +29,13 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::database::WriteTransaction;
 use super::kafka::KafkaSettings;
 use super::storage::outbox_message;
 use super::trace::TraceContext;
@@ -129,7 +129,7 @@ impl Outbox {
     ///
     /// # Errors
     /// The commit's error; nothing was published then.
-    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+    pub async fn commit(&self, txn: WriteTransaction) -> Result<(), DbErr> {
         txn.commit().await?;
         self.waker.wake();
         Ok(())

@@ -119,8 +119,7 @@ impl Harness {
 
     /// Writes events into the outbox in one transaction and wakes the relay.
     pub async fn enqueue(&self, events: impl IntoIterator<Item = Event>) -> Vec<Envelope> {
-        use sea_orm::TransactionTrait;
-        let txn = self.db.begin().await.unwrap();
+        let txn = events::plumbing::begin_write(&self.db).await.unwrap();
         let mut written = Vec::new();
         for event in events {
             let envelope = self.outbox.envelope(event);

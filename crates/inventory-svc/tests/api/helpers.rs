@@ -1,5 +1,5 @@
-//! `spawn_app()`: inventory-svc on its own PostgreSQL database and topic
-//! prefix, on a free port, trusting a test key served as a JWKS; plus
+//! `spawn_app(backend)`: inventory-svc on its own database (PostgreSQL, or
+//! a SQLite file) and topic prefix, on a free port, trusting a test key served as a JWKS; plus
 //! typed helpers to call its API, publish order events the way order-svc
 //! does, and read its replies.
 
@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::auth::jwt::{TokenSigner, jwks, jwks_router};
 use service_kit::{App, CommonSettings, Role};
-use testkit::TestDatabase;
+use testkit::{Backend, TestDatabase};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
@@ -51,10 +51,10 @@ pub fn signer() -> TokenSigner {
     TokenSigner::from_ed25519_pem("test-key", testkit::keys::SIGNING_KEY_PEM).unwrap()
 }
 
-pub async fn spawn_app() -> TestApp {
+pub async fn spawn_app(backend: Backend) -> TestApp {
     testkit::init_tracing();
     let kafka_bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    let database = Arc::new(TestDatabase::create().await);
+    let database = Arc::new(TestDatabase::create_on(backend).await);
     let signer = signer();
     let jwks_url = serve_jwks(&signer).await;
     let mut common = CommonSettings::local(kafka_bootstrap.clone());
@@ -82,13 +82,16 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
-async fn start(database_url: &str, common: &CommonSettings) -> App {
-    let settings = inventory_svc::Settings {
+fn settings(database_url: &str, common: &CommonSettings) -> inventory_svc::Settings {
+    inventory_svc::Settings {
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Some(database_url.to_owned()),
         common: common.clone(),
-    };
-    inventory_svc::build(settings)
+    }
+}
+
+async fn start(database_url: &str, common: &CommonSettings) -> App {
+    inventory_svc::build(settings(database_url, common))
         .await
         .expect("inventory-svc starts")
 }
@@ -100,11 +103,19 @@ impl TestApp {
 
     /// A second instance on the same database, topics and consumer group.
     pub async fn spawn_second_instance(&self) -> App {
+        self.try_spawn_second_instance()
+            .await
+            .expect("inventory-svc starts")
+    }
+
+    /// As [`spawn_second_instance`](Self::spawn_second_instance), returning
+    /// the start-up error.
+    pub async fn try_spawn_second_instance(&self) -> anyhow::Result<App> {
         let mut common = CommonSettings::local(self.kafka_bootstrap.clone());
         common.topic_prefix = self.topic_prefix.clone();
         common.topic_partitions = 2;
         common.jwks_url = self.jwks_url.clone();
-        start(&self._database.url, &common).await
+        inventory_svc::build(settings(&self._database.url, &common)).await
     }
 
     pub async fn get_json(&self, path: &str) -> Value {

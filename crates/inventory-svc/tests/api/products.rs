@@ -3,7 +3,9 @@
 
 use events::{Event, Topic};
 use reqwest::StatusCode;
+use rstest::rstest;
 use serde_json::{Value, json};
+use testkit::Backend;
 
 use testkit::assert_problem;
 
@@ -17,9 +19,12 @@ fn new_product(sku: &str) -> Value {
     })
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn admin_creates_reads_changes_and_restocks_a_product() {
-    let app = spawn_app().await;
+async fn admin_creates_reads_changes_and_restocks_a_product(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let created = app
         .post("/products", Some(&app.admin_token), &new_product("BOOK-1"))
         .await;
@@ -120,9 +125,12 @@ async fn admin_creates_reads_changes_and_restocks_a_product() {
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn every_product_change_is_published_to_the_catalog_topic() {
-    let app = spawn_app().await;
+async fn every_product_change_is_published_to_the_catalog_topic(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let id = app.create_product("CAT-1", 500, 3).await;
     app.patch(
         &format!("/products/{id}"),
@@ -152,9 +160,12 @@ async fn every_product_change_is_published_to_the_catalog_topic() {
     assert_eq!(events[0].producer, "inventory-svc");
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn duplicate_sku_is_a_409() {
-    let app = spawn_app().await;
+async fn duplicate_sku_is_a_409(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     app.create_product("DUP-1", 100, 1).await;
     let again = app
         .post("/products", Some(&app.admin_token), &new_product("DUP-1"))
@@ -169,9 +180,12 @@ async fn duplicate_sku_is_a_409() {
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn listing_pages_through_products_with_filters() {
-    let app = spawn_app().await;
+async fn listing_pages_through_products_with_filters(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(app.create_product(&format!("LIST-{i}"), 100, 1).await);
@@ -219,9 +233,12 @@ async fn listing_pages_through_products_with_filters() {
     assert_problem(too_many, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT").await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn writes_need_an_admin_token() {
-    let app = spawn_app().await;
+async fn writes_need_an_admin_token(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let anonymous = app.post("/products", None, &new_product("AUTH-1")).await;
     assert_problem(anonymous, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED").await;
     let customer = app
@@ -249,9 +266,12 @@ async fn writes_need_an_admin_token() {
     );
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn bad_input_gets_a_problem_and_changes_nothing() {
-    let app = spawn_app().await;
+async fn bad_input_gets_a_problem_and_changes_nothing(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let id = app.create_product("BAD-1", 100, 5).await;
     let admin = Some(app.admin_token.as_str());
     let before = app.product(id).await;

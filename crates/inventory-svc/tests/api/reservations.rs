@@ -2,7 +2,9 @@
 //! nothing, and survive duplicates, replays and out-of-order releases with
 //! stock conserved.
 
+use rstest::rstest;
 use std::time::Duration;
+use testkit::Backend;
 
 use events::{
     Actor, ActorKind, Event, OrderCancelled, OrderRejected, OrderShipped, Participant,
@@ -81,23 +83,48 @@ async fn fifty_orders_for_ten_units(app: &TestApp) {
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn fifty_concurrent_orders_for_ten_units_reserve_exactly_ten() {
-    let app = spawn_app().await;
+async fn fifty_concurrent_orders_for_ten_units_reserve_exactly_ten(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     fifty_orders_for_ten_units(&app).await;
 }
 
+/// Two instances share one database only on PostgreSQL: a second
+/// inventory-svc on the same SQLite file would run a second relay over
+/// one outbox (publishing every event twice), so it is refused at start,
+/// and the first keeps serving.
+#[tokio::test]
+async fn a_second_instance_on_the_same_sqlite_file_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let error = match app.try_spawn_second_instance().await {
+        Ok(_) => panic!("a second instance started on the same SQLite file"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("already in use by another process") && error.contains(".sqlite"),
+        "{error}"
+    );
+    fifty_orders_for_ten_units(&app).await;
+}
+
+/// On PostgreSQL, instances share the database and split the partitions.
 #[tokio::test]
 async fn two_instances_in_one_group_never_oversell() {
-    let app = spawn_app().await;
+    let app = spawn_app(Backend::Postgres).await;
     let second = app.spawn_second_instance().await;
     fifty_orders_for_ten_units(&app).await;
     second.stop().await.unwrap();
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn a_multi_line_order_with_one_short_line_reserves_nothing() {
-    let app = spawn_app().await;
+async fn a_multi_line_order_with_one_short_line_reserves_nothing(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let plenty = app.create_product("PLENTY", 100, 100).await;
     let scarce = app.create_product("SCARCE", 100, 1).await;
     let ghost = Uuid::now_v7();
@@ -142,9 +169,12 @@ async fn a_multi_line_order_with_one_short_line_reserves_nothing() {
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn release_after_reserve_gives_the_units_back_once() {
-    let app = spawn_app().await;
+async fn release_after_reserve_gives_the_units_back_once(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let product = app.create_product("REL-1", 100, 5).await;
     let order = Uuid::now_v7();
     let mut replies = app.reader(&app.topics().name(Topic::Inventory));
@@ -175,9 +205,12 @@ async fn release_after_reserve_gives_the_units_back_once() {
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn a_cancellation_before_its_reservation_leaks_nothing() {
-    let app = spawn_app().await;
+async fn a_cancellation_before_its_reservation_leaks_nothing(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let product = app.create_product("EARLY-1", 100, 5).await;
     let order = Uuid::now_v7();
     app.publish(cancelled(order)).await;
@@ -199,9 +232,12 @@ async fn a_cancellation_before_its_reservation_leaks_nothing() {
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn duplicate_order_placed_reserves_once() {
-    let app = spawn_app().await;
+async fn duplicate_order_placed_reserves_once(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let product = app.create_product("DUPE-1", 100, 10).await;
     let order = Uuid::now_v7();
     let first = app.publish(order_placed(order, &[(product, 4)])).await;
@@ -219,9 +255,14 @@ async fn duplicate_order_placed_reserves_once() {
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered() {
-    let app = spawn_app().await;
+async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered(
+    #[case] backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let product = app.create_product("SHIP-1", 100, 5).await;
     let order = Uuid::now_v7();
     let mut replies = app.reader(&app.topics().name(Topic::Inventory));
@@ -274,9 +315,12 @@ async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered(
     app.assert_stock_conserved().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn a_rejection_naming_many_lines_still_fits_the_event_contract() {
-    let app = spawn_app().await;
+async fn a_rejection_naming_many_lines_still_fits_the_event_contract(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     let order = Uuid::now_v7();
     let lines: Vec<(Uuid, u32)> = (0..60).map(|_| (Uuid::now_v7(), 1)).collect();
     app.publish(order_placed(order, &lines)).await;

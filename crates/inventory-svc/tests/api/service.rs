@@ -1,14 +1,19 @@
 //! The service starts on the kit: topics created, ready, documented.
 
+use rstest::rstest;
 use std::time::Duration;
+use testkit::Backend;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::helpers::spawn_app;
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn starts_ready_with_its_topics_and_documents_its_api() {
-    let app = spawn_app().await;
+async fn starts_ready_with_its_topics_and_documents_its_api(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
     assert_eq!(app.get_json("/readyz").await["database"], "ok");
     let document = app.get_json("/openapi.json").await;
     assert_eq!(document["info"]["title"], "inventory-svc");

@@ -1,5 +1,6 @@
 //! Tests of the `oms` command, against real Kafka brokers and the real
-//! services (SQLite databases, as `oms up` uses by default).
+//! services, on SQLite (as `oms up` uses by default) and on PostgreSQL.
 
+mod concurrency;
 mod ops;
 mod up;

@@ -14,24 +14,35 @@ use oms::up::{self, DEMO_CUSTOMERS, System};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
+use rstest::rstest;
 use serde_json::{Value, json};
+use testkit::{Backend, TestDatabasePrefix};
 use uuid::Uuid;
 
-struct World {
-    system: System,
+pub(crate) struct World {
+    pub(crate) system: System,
     connection: Connection,
     data_dir: PathBuf,
     prefix: String,
     bootstrap: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
+    /// On PostgreSQL: the databases `oms up` creates, dropped with the world.
+    pub(crate) databases: Option<TestDatabasePrefix>,
 }
 
-fn up_args(data_dir: &std::path::Path, bootstrap: &str, prefix: &str) -> UpArgs {
+fn up_args(
+    data_dir: &std::path::Path,
+    bootstrap: &str,
+    prefix: &str,
+    databases: Option<&TestDatabasePrefix>,
+) -> UpArgs {
     UpArgs {
         data_dir: data_dir.to_path_buf(),
         kafka: Some(bootstrap.to_owned()),
         kafka_port: 0,
-        database_url: None,
+        database_url: databases.map(|d| d.admin_url.clone()),
+        database_prefix: databases.map_or_else(|| "oms_".to_owned(), |d| d.prefix.clone()),
+        sqlite_synchronous: Default::default(),
         order_port: 0,
         inventory_port: 0,
         customer_port: 0,
@@ -42,12 +53,28 @@ fn up_args(data_dir: &std::path::Path, bootstrap: &str, prefix: &str) -> UpArgs 
     }
 }
 
-async fn world() -> World {
+/// The URL of order-svc's database in a world's system.
+fn order_database_url(
+    data_dir: &std::path::Path,
+    databases: Option<&TestDatabasePrefix>,
+) -> String {
+    databases.map_or_else(
+        || format!("sqlite://{}/order-svc.sqlite", data_dir.display()),
+        |d| d.url_of("order"),
+    )
+}
+
+/// `oms up` with the demo data on `backend`, on the shared test broker.
+pub(crate) async fn world(backend: Backend) -> World {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let prefix = testkit::topic_prefix();
     let data_dir = std::env::temp_dir().join(format!("oms-ops-{}", Uuid::now_v7()));
-    let system = up::start(&up_args(&data_dir, &bootstrap, &prefix))
+    let databases = match backend {
+        Backend::Postgres => Some(TestDatabasePrefix::create().await),
+        Backend::Sqlite => None,
+    };
+    let system = up::start(&up_args(&data_dir, &bootstrap, &prefix, databases.as_ref()))
         .await
         .unwrap();
     World {
@@ -61,11 +88,32 @@ async fn world() -> World {
         prefix,
         bootstrap,
         http: reqwest::Client::new(),
+        databases,
     }
 }
 
 impl World {
-    async fn get(&self, url: String) -> Value {
+    /// The database URL of each service (`order`, `inventory`, `customer`).
+    pub(crate) fn database_urls(&self) -> Vec<(&'static str, String)> {
+        ["order", "inventory", "customer"]
+            .into_iter()
+            .map(|service| {
+                let url = self.databases.as_ref().map_or_else(
+                    || format!("sqlite://{}/{service}-svc.sqlite", self.data_dir.display()),
+                    |d| d.url_of(service),
+                );
+                (service, url)
+            })
+            .collect()
+    }
+
+    /// Stops the system and removes its data directory.
+    pub(crate) async fn stop(self) {
+        self.system.stop().await.unwrap();
+        std::fs::remove_dir_all(&self.data_dir).ok();
+    }
+
+    pub(crate) async fn get(&self, url: String) -> Value {
         self.http
             .get(url)
             .bearer_auth(&self.system.admin_token)
@@ -191,9 +239,12 @@ impl World {
     }
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn topics_list_every_topic_and_group_lag_that_drops_to_zero() {
-    let world = world().await;
+async fn topics_list_every_topic_and_group_lag_that_drops_to_zero(#[case] backend: Backend) {
+    let world = world(backend).await;
     let order = world.confirmed_order().await;
 
     let tail = oms::ops::tail::TailArgs {
@@ -264,9 +315,12 @@ async fn topics_list_every_topic_and_group_lag_that_drops_to_zero() {
     std::fs::remove_dir_all(&world.data_dir).ok();
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn replaying_the_orders_topic_into_the_live_system_changes_nothing() {
-    let world = world().await;
+async fn replaying_the_orders_topic_into_the_live_system_changes_nothing(#[case] backend: Backend) {
+    let world = world(backend).await;
     let order = world.confirmed_order().await;
     testkit::eventually("every group caught up", || world.caught_up()).await;
     let before = world.snapshot(order).await;
@@ -287,9 +341,12 @@ async fn replaying_the_orders_topic_into_the_live_system_changes_nothing() {
     std::fs::remove_dir_all(&world.data_dir).ok();
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group() {
-    let world = world().await;
+async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend: Backend) {
+    let world = world(backend).await;
     world.confirmed_order().await;
     testkit::eventually("every group caught up", || world.caught_up()).await;
     let World {
@@ -298,6 +355,7 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group() {
         data_dir,
         prefix,
         bootstrap,
+        databases,
         ..
     } = world;
 
@@ -321,10 +379,9 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group() {
     system.stop().await.unwrap();
     {
         use sea_orm::ConnectionTrait;
-        let db =
-            sea_orm::Database::connect(format!("sqlite://{}/order-svc.sqlite", data_dir.display()))
-                .await
-                .unwrap();
+        let db = sea_orm::Database::connect(order_database_url(&data_dir, databases.as_ref()))
+            .await
+            .unwrap();
         db.execute_unprepared("DELETE FROM catalog_products")
             .await
             .unwrap();
@@ -339,7 +396,7 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group() {
     args.dry_run = false;
     oms::ops::replay::replay(&args).await.unwrap();
 
-    let system = up::start(&up_args(&data_dir, &bootstrap, &prefix))
+    let system = up::start(&up_args(&data_dir, &bootstrap, &prefix, databases.as_ref()))
         .await
         .unwrap();
     let http = reqwest::Client::new();
@@ -361,9 +418,14 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group() {
     std::fs::remove_dir_all(&data_dir).ok();
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once() {
-    let world = world().await;
+async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
+    #[case] backend: Backend,
+) {
+    let world = world(backend).await;
     let (ada, _) = world.ada().await;
     let order = Uuid::now_v7();
     // Delivered before it was ever placed: customer-svc cannot settle it.

@@ -14,6 +14,8 @@ fn args(data_dir: &Path, kafka: Option<String>, topic_prefix: &str) -> UpArgs {
         kafka,
         kafka_port: 0,
         database_url: None,
+        database_prefix: "oms_".into(),
+        sqlite_synchronous: Default::default(),
         order_port: 0,
         inventory_port: 0,
         customer_port: 0,
@@ -175,34 +177,56 @@ async fn oms_up_runs_its_own_broker_whose_data_survives_a_restart() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Two `oms up` on one data directory would run two relays over each
+/// SQLite outbox and publish every event twice: the second is refused at
+/// start with a clear error, and the first keeps serving.
+#[tokio::test]
+async fn a_second_oms_up_on_the_same_data_directory_is_refused() {
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let dir = data_dir();
+    let system = up::start(&args(
+        &dir,
+        Some(bootstrap.clone()),
+        &testkit::topic_prefix(),
+    ))
+    .await
+    .unwrap();
+    let error = match up::start(&args(&dir, Some(bootstrap), &testkit::topic_prefix())).await {
+        Ok(_) => panic!("a second oms up started on the same data directory"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("already in use by another process") && error.contains("oms.lock"),
+        "{error}"
+    );
+    confirmed_order(&system).await;
+    system.stop().await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test]
 async fn oms_up_runs_on_postgresql_with_a_database_per_service() {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    // Any database of the server will do as the address oms up connects to.
-    let server = testkit::TestDatabase::create().await;
+    // A prefix of its own, so that the test never meets a user's oms_*
+    // databases on the same server; its databases are dropped with it.
+    let databases = testkit::TestDatabasePrefix::create().await;
     let dir = data_dir();
     let mut options = args(&dir, Some(bootstrap), &testkit::topic_prefix());
-    options.database_url = Some(server.url.clone());
+    options.database_url = Some(databases.admin_url.clone());
+    options.database_prefix = databases.prefix.clone();
     let system = up::start(&options).await.unwrap();
     assert!(system.postgres);
+    assert_eq!(
+        system.database_names,
+        ["order", "inventory", "customer"].map(|s| format!("{}{s}", databases.prefix))
+    );
     assert!(
         !dir.join("order-svc.sqlite").exists(),
         "no SQLite file when PostgreSQL is given"
     );
     confirmed_order(&system).await;
     system.stop().await.unwrap();
-    // The databases have fixed names: leave none behind for the next run.
-    {
-        use sea_orm::ConnectionTrait;
-        let admin = sea_orm::Database::connect(&server.url).await.unwrap();
-        for name in ["oms_order", "oms_inventory", "oms_customer"] {
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .unwrap();
-        }
-        admin.close().await.unwrap();
-    }
     std::fs::remove_dir_all(dir).ok();
 }

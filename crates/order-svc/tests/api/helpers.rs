@@ -1,5 +1,5 @@
-//! `spawn_system()`: the three services on one topic prefix, each with its
-//! own PostgreSQL database, order-svc trusting customer-svc's keys; typed
+//! `spawn_system(backend)`: the three services on one topic prefix, each
+//! with its own database on `backend` (PostgreSQL, or a SQLite file), order-svc trusting customer-svc's keys; typed
 //! helpers for the walk through an order's life, and the system-wide
 //! invariants every test ends with.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
-use testkit::TestDatabase;
+use testkit::{Backend, TestDatabase};
 use uuid::Uuid;
 
 pub const WAIT: Duration = testkit::assertions::WAIT;
@@ -42,18 +42,18 @@ fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-pub async fn spawn_system() -> System {
-    spawn_system_with_deadline(30).await
+pub async fn spawn_system(backend: Backend) -> System {
+    spawn_system_with_deadline(backend, 30).await
 }
 
-pub async fn spawn_system_with_deadline(saga_deadline_secs: u64) -> System {
+pub async fn spawn_system_with_deadline(backend: Backend, saga_deadline_secs: u64) -> System {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let mut common = CommonSettings::local(bootstrap);
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;
 
-    let customer_db = Arc::new(TestDatabase::create().await);
+    let customer_db = Arc::new(TestDatabase::create_on(backend).await);
     let customers = customer_svc::build(customer_settings(&customer_db.url, &common))
         .await
         .unwrap();
@@ -64,7 +64,7 @@ pub async fn spawn_system_with_deadline(saga_deadline_secs: u64) -> System {
         database: customer_db,
     };
 
-    let inventory_db = Arc::new(TestDatabase::create().await);
+    let inventory_db = Arc::new(TestDatabase::create_on(backend).await);
     let inventory = start_inventory(&inventory_db.url, &common).await;
     let inventory = Service {
         address: address(inventory.port()),
@@ -72,7 +72,7 @@ pub async fn spawn_system_with_deadline(saga_deadline_secs: u64) -> System {
         database: inventory_db,
     };
 
-    let order_db = Arc::new(TestDatabase::create().await);
+    let order_db = Arc::new(TestDatabase::create_on(backend).await);
     let orders = start_orders(&order_db.url, &common, saga_deadline_secs).await;
     let orders = Service {
         address: address(orders.port()),
@@ -321,6 +321,23 @@ impl System {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "order {id} is {} after {WAIT:?}, not {status}",
+                order["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the saga has decided the order (CONFIRMED or REJECTED).
+    pub async fn wait_decided(&self, id: Uuid) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let order = self.order(id).await;
+            if order["status"] == "CONFIRMED" || order["status"] == "REJECTED" {
+                return order;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {id} is still {} after {WAIT:?}",
                 order["status"]
             );
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -2,16 +2,21 @@
 //! listing, metrics.
 
 use reqwest::{Method, StatusCode};
+use rstest::rstest;
 use serde_json::{Value, json};
+use testkit::Backend;
 use uuid::Uuid;
 
 use testkit::assert_problem;
 
 use crate::helpers::spawn_system;
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn customers_order_for_themselves_and_see_only_their_own_orders() {
-    let system = spawn_system().await;
+async fn customers_order_for_themselves_and_see_only_their_own_orders(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 100).await;
     let (ada, ada_token) = system.customer(100_000).await;
     let (bob, bob_token) = system.customer(100_000).await;
@@ -119,9 +124,14 @@ async fn customers_order_for_themselves_and_see_only_their_own_orders() {
     system.assert_invariants().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing() {
-    let system = spawn_system().await;
+async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing(
+    #[case] backend: Backend,
+) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 100).await;
     let retired = system.product("RETIRED", 1_000, 100).await;
     system
@@ -263,9 +273,12 @@ async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing() 
     system.assert_invariants().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn fulfilment_moves_only_forward_and_says_what_is_allowed() {
-    let system = spawn_system().await;
+async fn fulfilment_moves_only_forward_and_says_what_is_allowed(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 100).await;
     let (customer, token) = system.customer(100_000).await;
     let order = system.place(&token, customer, &[(book, 1)]).await;
@@ -320,9 +333,12 @@ async fn fulfilment_moves_only_forward_and_says_what_is_allowed() {
     system.assert_invariants().await;
 }
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn metrics_count_orders_by_status_and_time_the_decisions() {
-    let system = spawn_system().await;
+async fn metrics_count_orders_by_status_and_time_the_decisions(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 1).await;
     let (customer, token) = system.customer(100_000).await;
     let first = system.place(&token, customer, &[(book, 1)]).await;

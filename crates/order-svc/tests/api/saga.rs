@@ -1,7 +1,9 @@
 //! The saga end to end, with all three services: every test ends with the
 //! system-wide invariants.
 
+use rstest::rstest;
 use std::time::Duration;
+use testkit::Backend;
 
 use events::{Envelope, StockReserved, Topic};
 use rdkafka::producer::FutureRecord;
@@ -15,9 +17,12 @@ use testkit::{assert_problem, eventually};
 use crate::helpers::{spawn_system, spawn_system_with_deadline};
 
 /// 1. Happy path: CONFIRMED; stock and credit reserved; the timeline shows every step.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn an_order_is_confirmed_when_stock_and_credit_are_reserved() {
-    let system = spawn_system().await;
+async fn an_order_is_confirmed_when_stock_and_credit_are_reserved(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_999, 10).await;
     let (customer, token) = system.customer(10_000).await;
     let order = system.place(&token, customer, &[(book, 2)]).await;
@@ -56,9 +61,12 @@ async fn an_order_is_confirmed_when_stock_and_credit_are_reserved() {
 }
 
 /// 2. Out of stock: REJECTED with the reason; the customer's credit is released.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn out_of_stock_rejects_and_releases_the_credit() {
-    let system = spawn_system().await;
+async fn out_of_stock_rejects_and_releases_the_credit(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let scarce = system.product("SCARCE", 500, 1).await;
     let (customer, token) = system.customer(10_000).await;
     let order = system.place(&token, customer, &[(scarce, 3)]).await;
@@ -81,9 +89,12 @@ async fn out_of_stock_rejects_and_releases_the_credit() {
 }
 
 /// 3. Over the credit limit, suspended or unknown customer: REJECTED; the stock is released.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn customer_refusals_reject_and_release_the_stock() {
-    let system = spawn_system().await;
+async fn customer_refusals_reject_and_release_the_stock(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 100).await;
     let (poor, poor_token) = system.customer(500).await;
     let (suspended, suspended_token) = system.customer(100_000).await;
@@ -124,9 +135,12 @@ async fn customer_refusals_reject_and_release_the_stock() {
 }
 
 /// 4. Both participants refuse: REJECTED once, nothing stays reserved.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn both_refusing_rejects_once() {
-    let system = spawn_system().await;
+async fn both_refusing_rejects_once(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let scarce = system.product("SCARCE", 1_000, 1).await;
     let (poor, token) = system.customer(100).await;
     let order = system.place(&token, poor, &[(scarce, 5)]).await;
@@ -149,9 +163,14 @@ async fn both_refusing_rejects_once() {
 
 /// 5. inventory-svc is down: the order is CANCELLED at its deadline; when
 /// inventory-svc returns it works through the backlog and ends holding nothing.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn an_order_is_cancelled_at_its_deadline_and_the_late_reservation_released() {
-    let mut system = spawn_system_with_deadline(3).await;
+async fn an_order_is_cancelled_at_its_deadline_and_the_late_reservation_released(
+    #[case] backend: Backend,
+) {
+    let mut system = spawn_system_with_deadline(backend, 3).await;
     let book = system.product("BOOK", 1_000, 10).await;
     let (customer, token) = system.customer(10_000).await;
     system.stop_inventory().await;
@@ -192,9 +211,12 @@ async fn an_order_is_cancelled_at_its_deadline_and_the_late_reservation_released
 }
 
 /// 6. Cancel while PENDING and after CONFIRMED: everything released; after SHIPPED: 409.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn cancellation_releases_everything_until_the_order_ships() {
-    let mut system = spawn_system().await;
+async fn cancellation_releases_everything_until_the_order_ships(#[case] backend: Backend) {
+    let mut system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 10).await;
     let (customer, token) = system.customer(100_000).await;
 
@@ -278,9 +300,12 @@ async fn cancellation_releases_everything_until_the_order_ships() {
 }
 
 /// 7. Duplicate replies, replies for unknown orders, and a restart mid-saga.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn duplicates_unknown_replies_and_restarts_leave_every_order_right() {
-    let mut system = spawn_system().await;
+async fn duplicates_unknown_replies_and_restarts_leave_every_order_right(#[case] backend: Backend) {
+    let mut system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 10).await;
     let (customer, token) = system.customer(100_000).await;
     let order = system.place(&token, customer, &[(book, 1)]).await;
@@ -350,10 +375,55 @@ async fn duplicates_unknown_replies_and_restarts_leave_every_order_right() {
     system.assert_invariants().await;
 }
 
-/// 8. Ten concurrent retries with one Idempotency-Key create one order.
+/// Fifty customers order the last ten units at once: every request is
+/// answered 202 (none fails because another one is writing, on either
+/// backend), exactly ten orders are confirmed and the rest rejected.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn concurrent_retries_with_one_idempotency_key_create_one_order() {
-    let system = spawn_system().await;
+async fn fifty_concurrent_orders_for_ten_units_are_all_accepted_and_ten_confirmed(
+    #[case] backend: Backend,
+) {
+    let system = spawn_system(backend).await;
+    let book = system.product("BOOK", 1_000, 10).await;
+    let (customer, token) = system.customer(1_000_000).await;
+    let lines = [(book, 1)];
+    let attempts = (0..50).map(|_| system.place_raw(&token, customer, &lines, None));
+    let mut ids = Vec::new();
+    let mut refused = Vec::new();
+    for response in futures::future::join_all(attempts).await {
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        if status == StatusCode::ACCEPTED {
+            ids.push(body["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+        } else {
+            refused.push(format!("{status}: {body}"));
+        }
+    }
+    assert!(refused.is_empty(), "refused: {refused:#?}");
+    let mut confirmed = 0;
+    for id in &ids {
+        let order = system.wait_decided(*id).await;
+        if order["status"] == "CONFIRMED" {
+            confirmed += 1;
+        }
+    }
+    assert_eq!(confirmed, 10, "exactly the stock's worth is confirmed");
+    assert_eq!(
+        system.stock_of(book).await,
+        json!({"available": 0, "reserved": 10, "committed": 0})
+    );
+    system.assert_invariants().await;
+}
+
+/// 8. Ten concurrent retries with one Idempotency-Key create one order.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_create_one_order(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 100).await;
     let (customer, token) = system.customer(100_000).await;
     let lines = [(book, 1)];
@@ -396,9 +466,12 @@ async fn concurrent_retries_with_one_idempotency_key_create_one_order() {
 }
 
 /// The whole life: confirmed, shipped (stock committed), delivered (credit settled).
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn an_order_ships_and_is_delivered() {
-    let system = spawn_system().await;
+async fn an_order_ships_and_is_delivered(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let book = system.product("BOOK", 2_500, 5).await;
     let (customer, token) = system.customer(100_000).await;
     let order = system.place(&token, customer, &[(book, 2)]).await;

@@ -1,10 +1,15 @@
 //! The service starts on the kit and documents its whole API.
 
 use crate::helpers::spawn_system;
+use rstest::rstest;
+use testkit::Backend;
 
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn starts_ready_and_documents_its_api() {
-    let system = spawn_system().await;
+async fn starts_ready_and_documents_its_api(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
     let ready: serde_json::Value = system
         .client
         .get(format!("{}/readyz", system.orders.address))

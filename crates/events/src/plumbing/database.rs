@@ -1,0 +1,236 @@
+//! Write transactions that behave the same on PostgreSQL and SQLite.
+//!
+//! ## Guarantees
+//! - **No write fails because another one is writing.** On SQLite,
+//!   [`begin_write`] first queues, in arrival order, for the one writer
+//!   slot of the database file in this process, then starts the
+//!   transaction with `BEGIN IMMEDIATE`, so it holds the database's write
+//!   lock before it reads anything. A deferred `BEGIN` would read first
+//!   and then try to upgrade, and SQLite answers such an upgrade with
+//!   `SQLITE_BUSY` at once (its busy handler is not called, to avoid a
+//!   deadlock) or, in WAL mode, with `SQLITE_BUSY_SNAPSHOT` when another
+//!   writer committed meanwhile. The queue is fair, unlike SQLite's busy
+//!   handler (which polls, so a waiter can lose to later arrivals for
+//!   seconds); the busy handler (`OMS_SQLITE_BUSY_TIMEOUT_MS`) is left for
+//!   writers outside the queue (single-statement writes, other programs).
+//! - **Bounded waits.** A writer that waits longer than
+//!   [`WRITE_QUEUE_TIMEOUT`] for its slot, or finds the file still locked
+//!   after [`WRITE_ATTEMPTS`] `BEGIN IMMEDIATE`s, gets an error that
+//!   [`is_busy`] recognises: HTTP answers it with 503 and `Retry-After`,
+//!   consumers retry their batch.
+//! - On PostgreSQL the same call is a plain `BEGIN`: row locks, taken by
+//!   the statements themselves, order concurrent writers.
+//!
+//! Every transaction that writes goes through [`begin_write`]; read-only
+//! work may use the pool or a plain `begin()`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use sea_orm::prelude::async_trait;
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How many times [`begin_write`] tries `BEGIN IMMEDIATE` on SQLite, each
+/// attempt waiting up to the connection's busy timeout.
+pub const WRITE_ATTEMPTS: u32 = 3;
+
+/// The longest a SQLite writer waits for its turn in this process.
+pub const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The message of the error a writer gets when its turn did not come.
+const QUEUE_TIMEOUT_MESSAGE: &str = "database is locked: no turn to write within the queue timeout";
+
+/// A transaction that writes: derefs to the [`DatabaseTransaction`] and is
+/// a connection of its own, so repository functions take `&txn` as they
+/// are. On SQLite it also holds this process's writer slot of the
+/// database until it is committed, rolled back or dropped.
+pub struct WriteTransaction {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl std::fmt::Debug for WriteTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTransaction")
+            .field("backend", &self.txn.get_database_backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WriteTransaction {
+    /// Commits, then lets the next writer in.
+    ///
+    /// # Errors
+    /// The commit's error; nothing was written then.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    /// Rolls back, then lets the next writer in.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.txn.is_mock_connection()
+    }
+}
+
+/// Begins a transaction that will write: on SQLite after this process's
+/// earlier writers of the same file, with `BEGIN IMMEDIATE` (see the
+/// [module docs](self)); a plain `BEGIN` on PostgreSQL.
+///
+/// # Errors
+/// The database error; [`is_busy`] tells whether SQLite stayed locked.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(WriteTransaction {
+            txn: db.begin().await?,
+            _turn: None,
+        });
+    }
+    let queue = writer_queue(db);
+    let turn = tokio::time::timeout(WRITE_QUEUE_TIMEOUT, queue.acquire_owned())
+        .await
+        .map_err(|_| DbErr::Custom(QUEUE_TIMEOUT_MESSAGE.to_owned()))?
+        .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let mut attempt = 1;
+    loop {
+        match db.begin_with_options(options).await {
+            Ok(txn) => {
+                return Ok(WriteTransaction {
+                    txn,
+                    _turn: Some(turn),
+                });
+            }
+            Err(error) if is_busy(&error) && attempt < WRITE_ATTEMPTS => {
+                tracing::debug!(attempt, error = %error, "database locked by another writer; trying again");
+                metrics::counter!("oms_database_busy_retries_total").increment(1);
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// The queue of this process's writers of `db`'s file: one per file, so
+/// that every pool on the same file shares it.
+fn writer_queue(db: &DatabaseConnection) -> Arc<Semaphore> {
+    static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
+        LazyLock::new(Mutex::default);
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_owned();
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    let mut queues = QUEUES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    queues
+        .entry(file)
+        .or_insert_with(|| Arc::new(Semaphore::new(1)))
+        .clone()
+}
+
+/// Whether `error` says that SQLite's database was locked by another
+/// connection (`SQLITE_BUSY`, `SQLITE_LOCKED` and their extended codes):
+/// retrying later can succeed.
+pub fn is_busy(error: &DbErr) -> bool {
+    matches!(error, DbErr::Custom(message) if message == QUEUE_TIMEOUT_MESSAGE)
+        || sqlite_primary_code(error)
+            .is_some_and(|code| matches!(code, SQLITE_BUSY | SQLITE_LOCKED))
+}
+
+/// Whether `error` means the database could not be reached or had no free
+/// connection in time: worth retrying later, and no fault of the request.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    match error {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
+            true
+        }
+        DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e.as_ref(),
+                sea_orm::sqlx::Error::Io(_)
+                    | sea_orm::sqlx::Error::PoolTimedOut
+                    | sea_orm::sqlx::Error::PoolClosed
+                    | sea_orm::sqlx::Error::WorkerCrashed
+            )
+        }
+        _ => false,
+    }
+}
+
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+
+/// The primary SQLite result code of a database error (the low byte of the
+/// extended code sqlx reports).
+fn sqlite_primary_code(error: &DbErr) -> Option<i64> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = error
+    else {
+        return None;
+    };
+    let sea_orm::sqlx::Error::Database(database) = e.as_ref() else {
+        return None;
+    };
+    database
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .and_then(|_| database.code())
+        .and_then(|code| code.parse::<i64>().ok())
+        .map(|extended| extended & 0xff)
+}
