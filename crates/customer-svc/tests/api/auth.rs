@@ -258,7 +258,7 @@ async fn the_admin_account_is_bootstrapped_from_configuration(#[case] backend: B
     assert_eq!(admin["email"], ADMIN_EMAIL);
     assert_eq!(admin["role"], "admin");
     // A restart with the same configuration keeps one admin account.
-    let second = app.spawn_second_instance().await;
+    let app = app.restart().await;
     let page: Value = app
         .request(Method::GET, "/customers", Some(&app.admin_token), None)
         .await
@@ -266,5 +266,4 @@ async fn the_admin_account_is_bootstrapped_from_configuration(#[case] backend: B
         .await
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    second.stop().await.unwrap();
 }

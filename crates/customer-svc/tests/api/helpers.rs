@@ -84,6 +84,34 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Stops the service and starts it again on the same database.
+    pub async fn restart(self) -> Self {
+        let TestApp {
+            client,
+            admin_token,
+            kafka,
+            common,
+            app,
+            producer,
+            database,
+            ..
+        } = self;
+        app.stop().await.unwrap();
+        let app = customer_svc::build(settings(&database.url, &common, 900))
+            .await
+            .expect("customer-svc starts again");
+        TestApp {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            client,
+            admin_token,
+            kafka,
+            common,
+            app,
+            producer,
+            database,
+        }
+    }
+
     /// A second instance on the same database, topics and consumer group.
     pub async fn spawn_second_instance(&self) -> App {
         customer_svc::build(settings(&self.database.url, &self.common, 900))
