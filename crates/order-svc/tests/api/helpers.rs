@@ -47,11 +47,21 @@ pub async fn spawn_system(backend: Backend) -> System {
 }
 
 pub async fn spawn_system_with_deadline(backend: Backend, saga_deadline_secs: u64) -> System {
+    spawn_system_with(backend, saga_deadline_secs, |_| {}).await
+}
+
+/// The system with its shared settings changed by `adjust`.
+pub async fn spawn_system_with(
+    backend: Backend,
+    saga_deadline_secs: u64,
+    adjust: impl FnOnce(&mut CommonSettings),
+) -> System {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let mut common = CommonSettings::local(bootstrap);
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;
+    adjust(&mut common);
 
     let customer_db = Arc::new(TestDatabase::create_on(backend).await);
     let customers = customer_svc::build(customer_settings(&customer_db.url, &common))

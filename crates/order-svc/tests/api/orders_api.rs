@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use testkit::assert_problem;
 
-use crate::helpers::spawn_system;
+use crate::helpers::{spawn_system, spawn_system_with};
 
 #[rstest]
 #[case::postgres(Backend::Postgres)]
@@ -362,5 +362,40 @@ async fn metrics_count_orders_by_status_and_time_the_decisions(#[case] backend: 
     assert_eq!(metrics["place_to_confirmed_ms"]["count"], 1);
     assert_eq!(metrics["place_to_rejected_ms"]["count"], 1);
     assert!(metrics["place_to_confirmed_ms"]["p50"].as_i64().unwrap() >= 0);
+    system.assert_invariants().await;
+}
+
+/// Another program holds SQLite's write lock longer than order-svc will
+/// wait (its busy timeout, three times): the order is answered 503
+/// `DATABASE_BUSY` with `Retry-After`, never a 500, and once the lock is
+/// released the same request is accepted.
+#[tokio::test]
+async fn a_sqlite_database_locked_too_long_is_answered_503_with_retry_after() {
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+    let system = spawn_system_with(Backend::Sqlite, 30, |common| {
+        common.sqlite_busy_timeout_ms = 100;
+    })
+    .await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (customer, token) = system.customer(100_000).await;
+
+    let mut options = ConnectOptions::new(system.orders.database.url.clone());
+    options.max_connections(1).min_connections(1);
+    let other_program = Database::connect(options).await.unwrap();
+    other_program
+        .execute_unprepared("BEGIN IMMEDIATE")
+        .await
+        .unwrap();
+    let refused = system.place_raw(&token, customer, &[(book, 1)], None).await;
+    assert_eq!(
+        refused.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    assert_problem(refused, StatusCode::SERVICE_UNAVAILABLE, "DATABASE_BUSY").await;
+
+    other_program.execute_unprepared("COMMIT").await.unwrap();
+    other_program.close().await.unwrap();
+    let order = system.place(&token, customer, &[(book, 1)]).await;
+    system.wait_status(order, "CONFIRMED").await;
     system.assert_invariants().await;
 }
