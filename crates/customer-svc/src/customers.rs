@@ -53,8 +53,12 @@ pub async fn register(
         created_at: now,
         updated_at: now,
     };
-    match customers::insert(db, model.clone()).await {
-        Ok(()) => Ok(model),
+    let txn = begin_write(db).await?;
+    match customers::insert(&txn, model.clone()).await {
+        Ok(()) => {
+            txn.commit().await?;
+            Ok(model)
+        }
         Err(error) if CustomerError::is_unique_violation(&error) => Err(CustomerError::EmailTaken),
         Err(error) => Err(error.into()),
     }

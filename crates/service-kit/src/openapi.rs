@@ -3,8 +3,12 @@
 //! build or run time).
 
 use axum::Router;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder,
+};
 use utoipa::{PartialSchema, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -15,7 +19,9 @@ use crate::problem::Problem;
 pub const BEARER: &str = "bearer";
 
 /// Completes a service's document: title, version, description, the bearer
-/// security scheme and the `Problem` schema.
+/// security scheme, the `Problem` schema, and on every operation that has
+/// none the 503 that any of them answers when the database cannot take the
+/// request now ([`Problem::database`]).
 pub fn finish(mut openapi: OpenApi, title: &str, description: &str) -> OpenApi {
     openapi.info = InfoBuilder::new()
         .title(title)
@@ -41,7 +47,52 @@ pub fn finish(mut openapi: OpenApi, title: &str, description: &str) -> OpenApi {
         .schemas
         .insert(Problem::name().into_owned(), Problem::schema());
     openapi.components = Some(components);
+    for (path, item) in &mut openapi.paths.paths {
+        // Liveness and metrics never touch the database.
+        if matches!(path.as_str(), "/healthz" | "/metrics") {
+            continue;
+        }
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("503".to_owned())
+                .or_insert_with(|| RefOr::T(unavailable_response()));
+        }
+    }
     openapi
+}
+
+/// 503 `DATABASE_BUSY` or `DATABASE_UNAVAILABLE`, with `Retry-After`.
+fn unavailable_response() -> Response {
+    ResponseBuilder::new()
+        .description(
+            "The database cannot take the request now (`DATABASE_BUSY`, \
+             `DATABASE_UNAVAILABLE`); nothing was written: retry after `Retry-After` seconds",
+        )
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        )
+        .content(
+            crate::problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(Problem::name())))
+                .build(),
+        )
+        .build()
 }
 
 /// `/openapi.json` and `/docs`.

@@ -35,7 +35,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::database::WriteTransaction;
+use super::database::{WriteTransaction, begin_write};
 use super::kafka::KafkaSettings;
 use super::storage::outbox_message;
 use super::trace::TraceContext;
@@ -279,7 +279,17 @@ impl OutboxRelay {
             txn.commit().await?;
             Ok(outcome)
         } else {
-            self.round(&self.db).await
+            // SQLite: one process per file, so no lock is needed; the mark
+            // queues with the other writers instead of racing them.
+            let rows = Self::pending(&self.db, self.settings.batch_size).await?;
+            if rows.is_empty() {
+                return Ok(RelayOutcome::Empty);
+            }
+            self.publish(&rows).await?;
+            let txn = begin_write(&self.db).await?;
+            Self::mark_published(&txn, rows.iter().map(|r| r.id)).await?;
+            txn.commit().await?;
+            Ok(RelayOutcome::Published(rows.len()))
         }
     }
 
@@ -408,10 +418,12 @@ impl OutboxRelay {
         let cutoff = Utc::now()
             - chrono::Duration::from_std(self.settings.retention)
                 .unwrap_or(chrono::Duration::hours(1));
+        let txn = begin_write(&self.db).await?;
         let deleted = outbox_message::Entity::delete_many()
             .filter(outbox_message::Column::PublishedAt.lt(cutoff))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        txn.commit().await?;
         if deleted.rows_affected > 0 {
             tracing::debug!(
                 rows = deleted.rows_affected,

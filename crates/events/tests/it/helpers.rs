@@ -15,9 +15,9 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use sea_orm_migration::prelude::*;
-use testkit::TestDatabase;
+use testkit::{Backend, TestDatabase};
 use tokio_util::sync::CancellationToken;
 
 struct TestMigrator;
@@ -37,20 +37,24 @@ pub struct Harness {
     pub shutdown: CancellationToken,
 }
 
-pub async fn harness() -> Harness {
+pub async fn harness(backend: Backend) -> Harness {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::create_on(backend).await;
     let db = Database::connect(&database.url).await.unwrap();
     TestMigrator::up(&db, None).await.unwrap();
-    db.execute_unprepared(
+    let sequence = match backend {
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    db.execute_unprepared(&format!(
         "CREATE TABLE applied_events (
-             seq BIGSERIAL PRIMARY KEY,
+             seq {sequence},
              event_id UUID NOT NULL,
              event_type TEXT NOT NULL,
              payload TEXT NOT NULL
-         )",
-    )
+         )"
+    ))
     .await
     .unwrap();
     let kafka = KafkaSettings {
@@ -135,7 +139,7 @@ impl Harness {
         let rows = self
             .db
             .query_all_raw(Statement::from_string(
-                DbBackend::Postgres,
+                self.db.get_database_backend(),
                 "SELECT event_id, event_type, payload FROM applied_events ORDER BY seq",
             ))
             .await
@@ -154,7 +158,10 @@ impl Harness {
     pub async fn count(&self, sql: &str) -> i64 {
         let row = self
             .db
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_owned(),
+            ))
             .await
             .unwrap()
             .unwrap();
@@ -364,7 +371,7 @@ impl EventHandler for RecordingHandler {
         }
         ctx.txn()
             .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
+                ctx.txn().get_database_backend(),
                 "INSERT INTO applied_events (event_id, event_type, payload) VALUES ($1, $2, $3)",
                 [
                     event.event_id.into(),

@@ -1,7 +1,9 @@
 //! The plumbing against a real Kafka broker and PostgreSQL: outbox, relay,
 //! consumer, inbox, dead letters, crash and outage behaviour, tracing.
 
+use rstest::rstest;
 use std::time::Duration;
+use testkit::Backend;
 
 use events::plumbing::{OutboxRelay, RelaySettings};
 use events::{Envelope, Event, EventPayload, OrderRejected, Participant, Topic, examples, headers};
@@ -27,9 +29,12 @@ async fn applied_count(h: &Harness) -> usize {
 
 /// Test 1: every event type, through outbox, relay and consumer, arrives with
 /// payload and headers intact.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn every_event_type_travels_from_outbox_to_consumer_intact() {
-    let h = harness().await;
+async fn every_event_type_travels_from_outbox_to_consumer_intact(#[case] backend: Backend) {
+    let h = harness(backend).await;
     h.spawn_relay();
     h.spawn_consumer("all", "all");
     let written = h.enqueue(examples::all()).await;
@@ -90,9 +95,12 @@ async fn every_event_type_travels_from_outbox_to_consumer_intact() {
 /// Test 2: the relay dies after the broker acknowledged a batch and before it
 /// marked the rows; after restart the rows are published again, and the
 /// consumer still applies each effect exactly once.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn relay_crash_between_publish_and_mark_applies_each_effect_once() {
-    let h = harness().await;
+async fn relay_crash_between_publish_and_mark_applies_each_effect_once(#[case] backend: Backend) {
+    let h = harness(backend).await;
     let order_id = uuid::Uuid::now_v7();
     let events: Vec<Event> = (0..20)
         .map(|i| order_rejected(order_id, &format!("reason {i}")))
@@ -140,9 +148,14 @@ async fn relay_crash_between_publish_and_mark_applies_each_effect_once() {
 /// Test 3: the consumer dies after its database commit and before its offsets
 /// are stored; after restart the records are delivered again and nothing is
 /// applied twice.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn consumer_crash_after_commit_before_offsets_applies_nothing_twice() {
-    let h = harness().await;
+async fn consumer_crash_after_commit_before_offsets_applies_nothing_twice(
+    #[case] backend: Backend,
+) {
+    let h = harness(backend).await;
     h.spawn_relay();
     let written = h.enqueue(examples::all()).await;
 
@@ -178,9 +191,14 @@ async fn consumer_crash_after_commit_before_offsets_applies_nothing_twice() {
 /// refused by the handler) land in the dead-letter topic with the reason in
 /// their headers, and the records after them on the same partition are
 /// still processed, in order.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-async fn poison_records_are_dead_lettered_and_the_partition_keeps_flowing() {
-    let h = harness().await;
+async fn poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
+    #[case] backend: Backend,
+) {
+    let h = harness(backend).await;
     h.spawn_consumer("dlq", "dlq");
     let producer = h.producer();
     let order_id = uuid::Uuid::now_v7();
@@ -289,7 +307,7 @@ async fn poison_records_are_dead_lettered_and_the_partition_keeps_flowing() {
 /// nothing; when it returns, processing resumes.
 #[tokio::test]
 async fn consumer_retries_while_the_database_is_down_and_loses_nothing() {
-    let h = harness().await;
+    let h = harness(Backend::Postgres).await;
     // The consumer gets its own pool, so that the test keeps a way in.
     let consumer_db = Database::connect(&h.database.url).await.unwrap();
     h.spawn_consumer_on(consumer_db, "outage", "outage");
@@ -382,6 +400,10 @@ async fn consumer_retries_while_the_database_is_down_and_loses_nothing() {
 
 /// The trace context of the request that wrote an event travels through the
 /// outbox and Kafka headers and becomes the parent of the consumer's span.
+///
+/// On PostgreSQL only: the test installs a subscriber for its own task, and
+/// sqlx-sqlite closes spans on its worker threads, outside that subscriber.
+/// What it checks (outbox columns and Kafka headers) is the same on both.
 #[tokio::test]
 async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
     use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -390,7 +412,7 @@ async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     use tracing_subscriber::layer::SubscriberExt;
 
-    let h = harness().await;
+    let h = harness(Backend::Postgres).await;
     let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())

@@ -388,7 +388,10 @@ async fn a_sqlite_database_locked_too_long_is_answered_503_with_retry_after() {
         .unwrap();
     let refused = system.place_raw(&token, customer, &[(book, 1)], None).await;
     assert_eq!(
-        refused.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        refused
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
         Some("1")
     );
     assert_problem(refused, StatusCode::SERVICE_UNAVAILABLE, "DATABASE_BUSY").await;

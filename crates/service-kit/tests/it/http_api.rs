@@ -143,6 +143,15 @@ async fn openapi_document_is_valid_and_lists_every_route() {
     assert!(components.schemas.contains_key("Problem"));
     assert!(components.schemas.contains_key("Greeting"));
     assert!(components.security_schemes.contains_key("bearer"));
+
+    // Every operation that can meet a busy database documents its 503.
+    let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let unavailable = &document["paths"]["/greetings"]["post"]["responses"]["503"];
+    assert!(
+        unavailable["headers"]["Retry-After"].is_object(),
+        "{unavailable}"
+    );
+    assert!(document["paths"]["/healthz"]["get"]["responses"]["503"].is_null());
 }
 
 #[tokio::test]
