@@ -14,12 +14,17 @@
 //! `events`, `dlq list|show|replay` and `replay`. They print text by
 //! default and JSON with `--json`.
 //!
+//! `oms bench` ([`bench`]) measures how many orders the system confirms per
+//! second and how soon, under open-loop load.
+//!
 //! ## Layout
 //! - [`up`]: starting and stopping the system, and the demo data.
+//! - [`bench`]: the benchmark.
 //! - [`ops`]: the operator's tools.
 
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod ops;
 pub mod up;
 
@@ -53,6 +58,8 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Re-drive a consumer group from a point, or copy records to a topic.
     Replay(ops::replay::ReplayArgs),
+    /// Offer open-loop load to the system and report throughput, latency and resources.
+    Bench(bench::BenchArgs),
 }
 
 /// `oms dlq …`.
@@ -150,6 +157,17 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Up(args) => up::run(args).await,
+            Command::Bench(args) => {
+                let oms = std::env::current_exe()?;
+                let report = bench::run(&args, oms).await?;
+                println!("{}", report.markdown());
+                eprintln!("report written to {}", args.out.join("bench.md").display());
+                anyhow::ensure!(
+                    report.invariants.hold(),
+                    "an invariant does not hold after the run"
+                );
+                Ok(())
+            }
             Command::Topics(connection) => {
                 let json = connection.json;
                 let report =

@@ -223,7 +223,7 @@ async fn create_databases(server: &str, prefix: &str) -> anyhow::Result<Vec<(Str
 }
 
 /// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));

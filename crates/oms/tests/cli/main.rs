@@ -1,6 +1,7 @@
 //! Tests of the `oms` command, against real Kafka brokers and the real
 //! services, on SQLite (as `oms up` uses by default) and on PostgreSQL.
 
+mod bench;
 mod concurrency;
 mod ops;
 mod up;
