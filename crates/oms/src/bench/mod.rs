@@ -19,12 +19,20 @@
 //!    the broker, PostgreSQL's processes together, and the generator.
 //! 6. Once the load ends, waits until every order is decided and checks
 //!    the invariants: no order PENDING, both audits balanced.
-//! 7. Prints the report and writes it as Markdown and JSON into `--out`.
+//! 7. Measures, in the same run, once the system is idle, what the machine
+//!    allows ([`limits`]): transactions shaped like our hot ones on the
+//!    same database engine (pgbench on PostgreSQL), and Kafka's raw
+//!    produce and consume rates for records of our size; the report gives
+//!    our orders/s as a share of what those allow.
+//! 8. Prints the report and writes it as Markdown, JSON and a PNG plot
+//!    (`bench.md`, `bench.json`, `bench.png`) into `--out`.
 //!
 //! A benchmark, not a test: nothing here asserts a timing.
 
+pub mod limits;
 pub mod load;
 pub mod observe;
+pub mod plot;
 pub mod procs;
 pub mod report;
 pub mod system;
@@ -95,6 +103,9 @@ pub struct BenchArgs {
     /// How long to wait for the last orders to be decided after the load.
     #[arg(long, default_value_t = 60)]
     pub settle_timeout: u64,
+    /// Seconds each limit (database, Kafka) is measured for; 0 skips them.
+    #[arg(long, default_value_t = 10)]
+    pub limit_secs: u64,
 }
 
 /// Runs the bench. `oms` is the binary to start `oms up` with.
@@ -122,8 +133,12 @@ pub async fn run(args: &BenchArgs, oms: PathBuf) -> anyhow::Result<report::Repor
             .await;
         let resources = sampler.stop().await;
         let invariants = system.invariants(settled).await;
-        let report =
+        let mut report =
             report::Report::build(args, &system, &offered, &observer, resources, invariants);
+        // The system is idle now; the limits use its broker and database server.
+        if args.limit_secs > 0 {
+            report.set_limits(limits::measure(args, &system.kafka, args.limit_secs).await);
+        }
         anyhow::Ok(report)
     }
     .await;

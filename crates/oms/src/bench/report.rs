@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::BenchArgs;
+use super::limits::Limits;
 use super::load::{Intent, Offered};
 use super::observe::Observer;
 use super::procs::Usage;
@@ -102,6 +103,10 @@ pub struct Report {
     pub resources: BTreeMap<String, Usage>,
     /// The invariants after the run.
     pub invariants: Invariants,
+    /// What the machine allows, measured in the same run.
+    pub limits: Option<Limits>,
+    /// Confirmed orders/s as a share of `limits.orders_per_sec_allowed`.
+    pub share_of_limit: Option<f64>,
     /// Per second.
     pub timeline: Vec<Second>,
 }
@@ -190,8 +195,17 @@ impl Report {
             place_to_rejected_ms: Percentiles::of(to_rejected),
             resources,
             invariants,
+            limits: None,
+            share_of_limit: None,
             timeline,
         }
+    }
+
+    /// Adds the limits and our share of them.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.share_of_limit = (limits.orders_per_sec_allowed > 0.0)
+            .then(|| self.confirmed_per_sec / limits.orders_per_sec_allowed);
+        self.limits = Some(limits);
     }
 
     /// The report as Markdown.
@@ -260,6 +274,40 @@ impl Report {
                 usage.peak_rss_mib, usage.last_rss_mib, usage.mean_cpu_percent
             );
         }
+        if let Some(limits) = &self.limits {
+            let _ = writeln!(
+                md,
+                "\n| limit, measured in the same run | value |\n|---|---|"
+            );
+            let _ = writeln!(
+                md,
+                "| database: reservation-shaped transactions/s ({}) | {:.0} |",
+                limits.database_method, limits.database_tps
+            );
+            let _ = writeln!(
+                md,
+                "| Kafka: records of our size produced/s (idempotent, acks=all) | {:.0} |",
+                limits.kafka_produced_per_sec
+            );
+            let _ = writeln!(
+                md,
+                "| Kafka: records consumed/s | {:.0} |",
+                limits.kafka_consumed_per_sec
+            );
+            let _ = writeln!(
+                md,
+                "| orders/s those allow ({} transactions and {} messages per order) | {:.0} |",
+                super::limits::TRANSACTIONS_PER_ORDER,
+                super::limits::MESSAGES_PER_ORDER,
+                limits.orders_per_sec_allowed
+            );
+            if let Some(share) = self.share_of_limit {
+                let _ = writeln!(md, "| confirmed/s as a share of that | {share:.2} |");
+            }
+            for note in &limits.notes {
+                let _ = writeln!(md, "\nNot measured: {note}");
+            }
+        }
         let i = &self.invariants;
         let _ = writeln!(
             md,
@@ -273,7 +321,7 @@ impl Report {
         md
     }
 
-    /// Writes `bench.md` and `bench.json` into `dir`.
+    /// Writes `bench.md`, `bench.json` and `bench.png` into `dir`.
     ///
     /// # Errors
     /// When the files cannot be written.
@@ -284,6 +332,7 @@ impl Report {
             dir.join("bench.json"),
             serde_json::to_string_pretty(self)? + "\n",
         )?;
+        super::plot::draw(self, &dir.join("bench.png"))?;
         Ok(())
     }
 }

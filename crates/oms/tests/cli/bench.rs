@@ -37,6 +37,8 @@ async fn a_short_bench_run_reports_every_figure_and_the_invariants_hold(#[case] 
         &bootstrap,
         "--topic-prefix",
         &prefix,
+        "--limit-secs",
+        "2",
         "--out",
         out.path().to_str().unwrap(),
     ]
@@ -87,6 +89,13 @@ async fn a_short_bench_run_reports_every_figure_and_the_invariants_hold(#[case] 
             report.resources
         );
     }
+    let limits = report.limits.as_ref().expect("the limits were measured");
+    assert!(limits.notes.is_empty(), "{:?}", limits.notes);
+    assert!(limits.database_tps > 0.0 && limits.kafka_produced_per_sec > 0.0);
+    assert!(limits.kafka_consumed_per_sec > 0.0);
+    assert!(report.share_of_limit.is_some_and(|share| share > 0.0));
+    let png = std::fs::read(out.path().join("bench.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "bench.png is a PNG");
     let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
     assert!(markdown.contains("place → confirmed"), "{markdown}");
     let json: serde_json::Value =
