@@ -1,27 +1,28 @@
-//! Peak memory and mean CPU of the processes under test, sampled from
-//! `/proc` once a second (Linux).
+//! Peak memory (PSS) and mean CPU of the processes under test, sampled
+//! from `/proc` once a second (Linux).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Which processes to watch besides the generator (this process) and
-/// PostgreSQL (every `postgres` process of the machine).
+/// Which processes to watch besides the generator (this process).
 #[derive(Debug, Clone, Copy)]
 pub struct Targets {
     /// The `oms up` child, holding the three services.
     pub services: Option<u32>,
     /// Whether the broker is a child of it (else a running broker is looked for).
     pub own_broker: bool,
+    /// Whether the system's databases are on this machine's PostgreSQL.
+    pub postgres: bool,
 }
 
 /// Peak RSS and mean CPU of one group of processes.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Usage {
-    /// Highest resident set, MiB.
+    /// Highest memory (PSS, summed over the group's processes), MiB.
     pub peak_rss_mib: f64,
-    /// Resident set at the end, MiB.
+    /// Memory at the end, MiB.
     pub last_rss_mib: f64,
     /// Mean CPU over the sampling, percent of one core.
     pub mean_cpu_percent: f64,
@@ -117,7 +118,7 @@ fn snapshot(targets: Targets) -> BTreeMap<String, Sample> {
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         match comm.trim() {
-            "postgres" => add("postgresql", pid),
+            "postgres" if targets.postgres => add("postgresql", pid),
             "java" => {
                 let cmdline =
                     std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -140,12 +141,19 @@ fn read(pid: u32) -> Option<Sample> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    // PSS (proportional set size) shares pages among the processes that
+    // map them, so PostgreSQL's shared buffers are not counted once per
+    // backend; VmRSS where smaps_rollup cannot be read.
+    let kib_of = |file: &str, field: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let rss_kib = kib_of("smaps_rollup", "Pss:")
+        .or_else(|| kib_of("status", "VmRSS:"))
         .unwrap_or(0);
     Some(Sample {
         rss_kib,

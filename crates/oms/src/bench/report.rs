@@ -265,7 +265,7 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "\n| process | peak RSS (MiB) | RSS at the end (MiB) | mean CPU (100 % = one core) |\n|---|---|---|---|"
+            "\n| process | peak memory (PSS, MiB) | at the end (MiB) | mean CPU (100 % = one core) |\n|---|---|---|---|"
         );
         for (group, usage) in &self.resources {
             let _ = writeln!(

@@ -162,6 +162,7 @@ impl System {
         super::procs::Targets {
             services: self.child.as_ref().and_then(Child::id),
             own_broker: self.own_broker,
+            postgres: self.backend != "SQLite",
         }
     }
 

@@ -205,17 +205,10 @@ async fn customer(world: &World, limit_minor: i64) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let token: Value = world
-        .http
-        .post(format!("{customers}/auth/token"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
+    crate::up::log_in(&world.system, &email, password).await["access_token"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["access_token"].as_str().unwrap().to_owned()
+        .to_owned()
 }
 
 async fn wait_for_catalog(world: &World, product: Uuid) {

@@ -137,16 +137,7 @@ impl World {
 
     async fn ada(&self) -> (Uuid, String) {
         let (email, _, password) = DEMO_CUSTOMERS[0];
-        let token: Value = self
-            .http
-            .post(format!("{}/auth/token", System::url(&self.system.customer)))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = crate::up::log_in(&self.system, email, password).await;
         (
             token["customer_id"].as_str().unwrap().parse().unwrap(),
             token["access_token"].as_str().unwrap().to_owned(),

@@ -30,11 +30,9 @@ fn data_dir() -> PathBuf {
     std::env::temp_dir().join(format!("oms-up-{}", Uuid::now_v7()))
 }
 
-/// Places the README's order as the demo customer and waits for CONFIRMED.
-pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
-    let http = reqwest::Client::new();
-    let (email, _, password) = DEMO_CUSTOMERS[0];
-    let token: Value = http
+/// `POST /auth/token`'s answer for a customer of `system`.
+pub(crate) async fn log_in(system: &System, email: &str, password: &str) -> Value {
+    reqwest::Client::new()
         .post(format!("{}/auth/token", System::url(&system.customer)))
         .json(&json!({"email": email, "password": password}))
         .send()
@@ -42,8 +40,17 @@ pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+        .unwrap()
+}
+
+/// Places the README's order as the demo customer and waits for CONFIRMED.
+pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
+    let http = reqwest::Client::new();
+    let (email, _, password) = DEMO_CUSTOMERS[0];
+    let token = log_in(system, email, password).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let products: Value = http
         .get(format!(
             "{}/products?sku=BOOK-1",

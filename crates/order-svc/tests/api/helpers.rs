@@ -322,15 +322,21 @@ impl System {
 
     /// Waits until the order has `status`.
     pub async fn wait_status(&self, id: Uuid, status: &str) -> Value {
+        self.wait_order(id, status, |order| order["status"] == status)
+            .await
+    }
+
+    /// Waits until `done` holds for the order; `what` names it in the failure.
+    async fn wait_order(&self, id: Uuid, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let order = self.order(id).await;
-            if order["status"] == status {
+            if done(&order) {
                 return order;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "order {id} is {} after {WAIT:?}, not {status}",
+                "order {id} is {} after {WAIT:?}, not {what}",
                 order["status"]
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -339,19 +345,10 @@ impl System {
 
     /// Waits until the saga has decided the order (CONFIRMED or REJECTED).
     pub async fn wait_decided(&self, id: Uuid) -> Value {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let order = self.order(id).await;
-            if order["status"] == "CONFIRMED" || order["status"] == "REJECTED" {
-                return order;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "order {id} is still {} after {WAIT:?}",
-                order["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_order(id, "decided", |order| {
+            order["status"] == "CONFIRMED" || order["status"] == "REJECTED"
+        })
+        .await
     }
 
     pub async fn timeline(&self, id: Uuid) -> Vec<String> {
