@@ -146,6 +146,7 @@ pub async fn run(args: &BenchArgs, oms: PathBuf) -> anyhow::Result<report::Repor
     let report = outcome?;
     report
         .write(&args.out)
+        .and_then(|()| plot::draw(&report, &args.out.join("bench.png")))
         .with_context(|| format!("writing the report into {}", args.out.display()))?;
     Ok(report)
 }

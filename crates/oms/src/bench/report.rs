@@ -321,7 +321,7 @@ impl Report {
         md
     }
 
-    /// Writes `bench.md`, `bench.json` and `bench.png` into `dir`.
+    /// Writes `bench.md` and `bench.json` into `dir`.
     ///
     /// # Errors
     /// When the files cannot be written.
@@ -332,7 +332,6 @@ impl Report {
             dir.join("bench.json"),
             serde_json::to_string_pretty(self)? + "\n",
         )?;
-        super::plot::draw(self, &dir.join("bench.png"))?;
         Ok(())
     }
 }
