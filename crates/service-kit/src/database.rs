@@ -51,16 +51,6 @@ pub struct DatabaseSettings {
     pub sqlite_durability: SqliteDurability,
 }
 
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 10,
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_durability: SqliteDurability::Full,
-        }
-    }
-}
-
 /// A connected, migrated database, and (for SQLite) the lock that keeps
 /// other processes off its file. Dropping it releases the lock.
 #[derive(Debug)]
@@ -75,7 +65,6 @@ pub struct ServiceDatabase {
 /// the process dies, so a crash never leaves a stale lock behind).
 #[derive(Debug)]
 pub struct FileLock {
-    path: PathBuf,
     _file: File,
 }
 
@@ -93,10 +82,7 @@ impl FileLock {
             .open(path)
             .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(Self {
-                path: path.to_owned(),
-                _file: file,
-            }),
+            Ok(()) => Ok(Self { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
                 "{what} is already in use by another process (it holds {}); stop that process \
                  first, or give this one another data directory or database",
@@ -106,11 +92,6 @@ impl FileLock {
                 Err(anyhow::anyhow!("cannot lock {}: {e}", path.display()))
             }
         }
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -145,7 +126,6 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .busy_timeout(busy_timeout)
-                .foreign_keys(true)
         });
     }
     options

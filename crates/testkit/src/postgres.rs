@@ -131,14 +131,6 @@ impl TestDatabase {
             place: Place::Postgres { name, admin_url },
         })
     }
-
-    /// The PostgreSQL database's name; `None` on SQLite.
-    pub fn postgres_name(&self) -> Option<&str> {
-        match &self.place {
-            Place::Postgres { name, .. } => Some(name),
-            Place::Sqlite { .. } => None,
-        }
-    }
 }
 
 impl Drop for TestDatabase {
@@ -286,7 +278,7 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection) {
 }
 
 /// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
+fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));

@@ -163,8 +163,10 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTransaction, Db
     }
 }
 
-/// The queue of this process's writers of `db`'s file: one per file, so
-/// that every pool on the same file shares it.
+/// The queue of this process's writers of `db`'s file, keyed by the file
+/// name its URL gives. Not canonicalised (that would be a file-system call
+/// per write): a service holds its file's lock, so only one pool of this
+/// process writes to a file anyway.
 fn writer_queue(db: &DatabaseConnection) -> Arc<Semaphore> {
     static QUEUES: LazyLock<Mutex<HashMap<PathBuf, Arc<Semaphore>>>> =
         LazyLock::new(Mutex::default);
@@ -173,7 +175,6 @@ fn writer_queue(db: &DatabaseConnection) -> Arc<Semaphore> {
         .connect_options()
         .get_filename()
         .to_owned();
-    let file = std::fs::canonicalize(&file).unwrap_or(file);
     let mut queues = QUEUES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -162,7 +162,8 @@ impl System {
         super::procs::Targets {
             services: self.child.as_ref().and_then(Child::id),
             own_broker: self.own_broker,
-            postgres: self.backend != "SQLite",
+            // A running system's backend is unknown: watch PostgreSQL too.
+            postgres: self.databases.is_some() || self.child.is_none(),
         }
     }
 

@@ -54,7 +54,7 @@ async fn a_thousand_concurrent_orders_are_all_accepted_and_decided(#[case] backe
     let rich = customer(&world, 1_000_000_000).await;
     let tight = customer(&world, TIGHT_ORDERS_THAT_FIT * PRICE).await;
     for id in [plenty, scarce] {
-        wait_for_catalog(&world, id).await;
+        crate::up::wait_for_catalog(&world.system, &id.to_string()).await;
     }
 
     let url = format!("{}/orders", System::url(&world.system.order));
@@ -209,26 +209,4 @@ async fn customer(world: &World, limit_minor: i64) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn wait_for_catalog(world: &World, product: Uuid) {
-    let url = format!(
-        "{}/catalog/products?limit=100",
-        System::url(&world.system.order)
-    );
-    testkit::eventually("the product in order-svc's catalog", || async {
-        let page: Value = world
-            .http
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|p| p["product_id"] == product.to_string()))
-    })
-    .await;
 }

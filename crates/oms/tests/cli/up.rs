@@ -43,6 +43,18 @@ pub(crate) async fn log_in(system: &System, email: &str, password: &str) -> Valu
         .unwrap()
 }
 
+/// Waits until order-svc's catalog copy has `product`.
+pub(crate) async fn wait_for_catalog(system: &System, product: &str) {
+    let url = format!("{}/catalog/products?limit=100", System::url(&system.order));
+    testkit::eventually("the product in order-svc's catalog", || async {
+        let catalog: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        catalog["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|p| p["product_id"] == product))
+    })
+    .await;
+}
+
 /// Places the README's order as the demo customer and waits for CONFIRMED.
 pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
     let http = reqwest::Client::new();
@@ -63,22 +75,7 @@ pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
         .await
         .unwrap();
     let product = products["items"][0]["id"].as_str().unwrap().to_owned();
-    testkit::eventually("the demo product in order-svc's catalog", || async {
-        let catalog: Value = http
-            .get(format!("{}/catalog/products", System::url(&system.order)))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        catalog["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["product_id"] == product.as_str())
-    })
-    .await;
+    wait_for_catalog(system, &product).await;
     let placed: Value = http
         .post(format!("{}/orders", System::url(&system.order)))
         .bearer_auth(&token)
