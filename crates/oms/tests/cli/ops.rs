@@ -238,28 +238,39 @@ async fn topics_list_every_topic_and_group_lag_that_drops_to_zero(#[case] backen
     let world = world(backend).await;
     let order = world.confirmed_order().await;
 
-    let tail = oms::ops::tail::TailArgs {
-        topic: "orders".into(),
-        order: Some(order),
-        from: oms::ops::tail::From::Beginning,
-        no_follow: true,
-        connection: world.connection.clone(),
+    let connection = world.connection.clone();
+    let tail_types = move || {
+        let tail = oms::ops::tail::TailArgs {
+            topic: "orders".into(),
+            order: Some(order),
+            from: oms::ops::tail::From::Beginning,
+            no_follow: true,
+            connection: connection.clone(),
+        };
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut types = Vec::new();
+                oms::ops::tail::tail(&tail, |record| {
+                    types.push(
+                        record["value"]["event_type"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .map(|_| types)
+            })
+            .await
+            .unwrap()
+            .unwrap()
+        }
     };
-    let types = tokio::task::spawn_blocking(move || {
-        let mut types = Vec::new();
-        oms::ops::tail::tail(&tail, |record| {
-            types.push(
-                record["value"]["event_type"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-        .map(|_| types)
+    // CONFIRMED is committed before the relay publishes OrderConfirmed.
+    testkit::eventually("OrderConfirmed on the orders topic", || async {
+        tail_types().await.last().map(String::as_str) == Some("OrderConfirmed")
     })
-    .await
-    .unwrap()
-    .unwrap();
+    .await;
+    let types = tail_types().await;
     assert_eq!(
         types,
         ["OrderPlaced", "OrderConfirmed"],
