@@ -9,11 +9,11 @@ use events::{
     Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered,
     OrderRejected, OrderShipped, OrderStatus,
 };
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
 use crate::domain::saga::{Emit, SagaInput, SagaState, Transition, transition};
-use crate::persistence::entities::order;
+use crate::persistence::entities::{order, order_event};
 use crate::persistence::orders;
 
 /// What the event of a transition needs besides the order.
@@ -69,6 +69,24 @@ pub async fn apply(
     let Some(current) = orders::find_for_update(conn, order_id).await? else {
         return Ok(Outcome::NotFound);
     };
+    let outcome = decide(current, input, details)?;
+    if let Outcome::Moved { order, .. } = &outcome {
+        orders::save_all(conn, vec![order.clone()]).await?;
+    }
+    Ok(outcome)
+}
+
+/// Applies `input` to `current` in memory, by the rules of
+/// [`crate::domain::saga`]: the order as it should be saved, and the event
+/// to emit. Never [`Outcome::NotFound`].
+///
+/// # Errors
+/// A stored status that does not parse.
+pub fn decide(
+    current: order::Model,
+    input: &SagaInput,
+    details: &Details,
+) -> Result<Outcome, DbErr> {
     let status: OrderStatus = current.status.parse().map_err(DbErr::Custom)?;
     let state = SagaState {
         status,
@@ -86,30 +104,24 @@ pub async fn apply(
         Transition::Apply { next, emit } => (next, emit),
     };
     let now = Utc::now().trunc_subsecs(6);
-    let mut changes = order::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(order_id),
-        ..Default::default()
-    };
-    changes.status = Set(next.status.as_str().to_owned());
-    changes.stock_reserved = Set(next.stock_reserved);
-    changes.credit_reserved = Set(next.credit_reserved);
-    changes.updated_at = Set(now);
-    if status == OrderStatus::Pending && next.status != OrderStatus::Pending {
-        changes.decided_at = Set(Some(now));
-    }
     let event = emit.map(|emit| event_for(&current, emit, details));
+    let mut order = current;
+    if status == OrderStatus::Pending && next.status != OrderStatus::Pending {
+        order.decided_at = Some(now);
+    }
+    order.status = next.status.as_str().to_owned();
+    order.stock_reserved = next.stock_reserved;
+    order.credit_reserved = next.credit_reserved;
+    order.updated_at = now;
     match &event {
-        Some(Event::OrderRejected(rejected)) => changes.reason = Set(Some(rejected.reason.clone())),
-        Some(Event::OrderCancelled(cancelled)) => {
-            changes.reason = Set(Some(cancelled.reason.clone()))
-        }
+        Some(Event::OrderRejected(rejected)) => order.reason = Some(rejected.reason.clone()),
+        Some(Event::OrderCancelled(cancelled)) => order.reason = Some(cancelled.reason.clone()),
         Some(Event::OrderShipped(shipped)) => {
-            changes.carrier = Set(Some(shipped.carrier.clone()));
-            changes.tracking_number = Set(Some(shipped.tracking_number.clone()));
+            order.carrier = Some(shipped.carrier.clone());
+            order.tracking_number = Some(shipped.tracking_number.clone());
         }
         _ => {}
     }
-    let order = orders::save(conn, changes).await?;
     Ok(Outcome::Moved { order, event })
 }
 
@@ -172,7 +184,7 @@ pub async fn emit(
     envelope: &Envelope,
 ) -> Result<(), DbErr> {
     outbox.enqueue(conn, envelope).await?;
-    orders::record_event(conn, envelope.key(), envelope, reason_of(&envelope.event)).await
+    orders::record_events(conn, vec![timeline_entry(envelope)]).await
 }
 
 /// The reason or detail an event carries, for the timeline.
@@ -185,4 +197,9 @@ pub fn reason_of(event: &Event) -> Option<String> {
         Event::OrderShipped(e) => Some(format!("{} {}", e.carrier, e.tracking_number)),
         _ => None,
     }
+}
+
+/// The timeline entry of an event about an order.
+pub fn timeline_entry(envelope: &Envelope) -> order_event::ActiveModel {
+    orders::timeline_entry(envelope, reason_of(&envelope.event))
 }

@@ -39,7 +39,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     // The catalog copy is a projection (upserts that never go back in time):
     // no inbox, so replaying the catalog topic rebuilds it.
     builder.project("catalog", &[Topic::Catalog], CatalogSync)?;
-    builder.project(
+    // The saga and the commands write the timeline; this consumer only
+    // rebuilds it from records an operator re-drives.
+    builder.rebuild_from_replays(
         "timeline",
         &[Topic::Orders, Topic::Inventory, Topic::Customers],
         TimelineProjection,

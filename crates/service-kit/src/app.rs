@@ -120,7 +120,7 @@ impl ServiceBuilder {
         topics: &[Topic],
         handler: H,
     ) -> anyhow::Result<&mut Self> {
-        self.consume_with(name, topics, handler, true)
+        self.consume_with(name, topics, handler, Mode::Deduplicate)
     }
 
     /// Starts a consumer that keeps a projection: like
@@ -136,7 +136,23 @@ impl ServiceBuilder {
         topics: &[Topic],
         handler: H,
     ) -> anyhow::Result<&mut Self> {
-        self.consume_with(name, topics, handler, false)
+        self.consume_with(name, topics, handler, Mode::Project)
+    }
+
+    /// Starts a projection that only rebuilds: like
+    /// [`project`](Self::project), but it applies only records an operator
+    /// re-drove (`oms replay --copy-to`), and skips live traffic before
+    /// decoding it. For projections the hot path already writes itself.
+    ///
+    /// # Errors
+    /// When the consumer cannot be created or subscribed.
+    pub fn rebuild_from_replays<H: EventHandler>(
+        &mut self,
+        name: &str,
+        topics: &[Topic],
+        handler: H,
+    ) -> anyhow::Result<&mut Self> {
+        self.consume_with(name, topics, handler, Mode::RebuildFromReplays)
     }
 
     fn consume_with<H: EventHandler>(
@@ -144,7 +160,7 @@ impl ServiceBuilder {
         name: &str,
         topics: &[Topic],
         handler: H,
-        deduplicate: bool,
+        mode: Mode,
     ) -> anyhow::Result<&mut Self> {
         let group = format!(
             "{}{}.{name}",
@@ -153,7 +169,8 @@ impl ServiceBuilder {
         );
         let mut settings = ConsumerSettings::new(group, topics);
         settings.inbox_name = name.to_owned();
-        settings.deduplicate = deduplicate;
+        settings.deduplicate = mode == Mode::Deduplicate;
+        settings.replayed_only = mode == Mode::RebuildFromReplays;
         let consumer = EventConsumer::new(
             self.db.clone(),
             &self.kafka,
@@ -318,4 +335,15 @@ impl App {
         self.shutdown.cancel();
         self.run_until_stopped().await
     }
+}
+
+/// How a consumer treats what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Effects once per event, through the inbox.
+    Deduplicate,
+    /// An idempotent projection, without inbox.
+    Project,
+    /// An idempotent projection that applies replayed records only.
+    RebuildFromReplays,
 }

@@ -9,63 +9,93 @@
 //! Delivery is at-least-once; the inbox and the reservation's recorded
 //! state make every effect happen once (see [`crate::credit`]).
 
-use events::plumbing::{EventHandler, HandlerContext, HandlerError};
-use events::{Envelope, Event};
+use std::collections::BTreeSet;
 
-use crate::credit::{self, ReserveOutcome, SettleOutcome};
+use events::plumbing::{Emitter, EventHandler, HandlerError};
+use events::{
+    Envelope, Event, EventPayload, OrderCancelled, OrderDelivered, OrderPlaced, OrderRejected,
+};
+use sea_orm::{DatabaseTransaction, DbErr};
+
+use crate::credit::{CreditBatch, ReserveOutcome, SettleOutcome};
 
 /// Handles the order lifecycle events.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OrderEvents;
 
 impl EventHandler for OrderEvents {
-    fn wants(&self, event: &Event) -> bool {
+    type Batch = CreditBatch;
+
+    fn wants(&self, event_type: &str) -> bool {
         matches!(
-            event,
-            Event::OrderPlaced(_)
-                | Event::OrderRejected(_)
-                | Event::OrderCancelled(_)
-                | Event::OrderDelivered(_)
+            event_type,
+            OrderPlaced::EVENT_TYPE
+                | OrderRejected::EVENT_TYPE
+                | OrderCancelled::EVENT_TYPE
+                | OrderDelivered::EVENT_TYPE
         )
     }
 
-    async fn handle(
+    async fn load(
         &self,
-        ctx: &mut HandlerContext<'_>,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> Result<CreditBatch, DbErr> {
+        let orders: BTreeSet<_> = events.iter().map(|e| e.key()).collect();
+        let ordering: BTreeSet<_> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::OrderPlaced(placed) => Some(placed.customer_id),
+                _ => None,
+            })
+            .collect();
+        CreditBatch::load(txn, &orders, &ordering).await
+    }
+
+    fn apply(
+        &self,
+        batch: &mut CreditBatch,
         envelope: &Envelope,
+        emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         match &envelope.event {
-            Event::OrderPlaced(placed) => match credit::reserve_credit(ctx.txn(), placed).await? {
+            Event::OrderPlaced(placed) => match batch.reserve(placed) {
                 ReserveOutcome::Reserved(reply) => {
-                    ctx.emit(reply).await?;
+                    emitter.emit(reply);
                 }
                 ReserveOutcome::Rejected(reply) => {
-                    ctx.emit(reply).await?;
+                    emitter.emit(reply);
                 }
                 ReserveOutcome::AlreadyDecided(state) => {
                     tracing::info!(order_id = %placed.order_id, %state, "order already decided; nothing to hold");
                 }
             },
-            Event::OrderRejected(rejected) => release(ctx, rejected.order_id).await?,
-            Event::OrderCancelled(cancelled) => release(ctx, cancelled.order_id).await?,
-            Event::OrderDelivered(delivered) => {
-                match credit::settle_credit(ctx.txn(), delivered.order_id).await? {
-                    SettleOutcome::Settled(reply) => {
-                        ctx.emit(reply).await?;
-                    }
-                    SettleOutcome::AlreadySettled => {}
-                    SettleOutcome::Refused(reason) => return Err(HandlerError::permanent(reason)),
+            Event::OrderRejected(rejected) => release(batch, emitter, rejected.order_id)?,
+            Event::OrderCancelled(cancelled) => release(batch, emitter, cancelled.order_id)?,
+            Event::OrderDelivered(delivered) => match batch.settle(delivered.order_id)? {
+                SettleOutcome::Settled(reply) => {
+                    emitter.emit(reply);
                 }
-            }
+                SettleOutcome::AlreadySettled => {}
+                SettleOutcome::Refused(reason) => return Err(HandlerError::permanent(reason)),
+            },
             _ => {}
         }
         Ok(())
     }
+
+    async fn save(&self, txn: &DatabaseTransaction, batch: CreditBatch) -> Result<(), DbErr> {
+        batch.save(txn).await
+    }
 }
 
-async fn release(ctx: &mut HandlerContext<'_>, order_id: uuid::Uuid) -> Result<(), HandlerError> {
-    if let Some(reply) = credit::release_credit(ctx.txn(), order_id).await? {
-        ctx.emit(reply).await?;
+fn release(
+    batch: &mut CreditBatch,
+    emitter: &mut Emitter<'_>,
+    order_id: uuid::Uuid,
+) -> Result<(), HandlerError> {
+    if let Some(reply) = batch.release(order_id)? {
+        emitter.emit(reply);
     }
     Ok(())
 }

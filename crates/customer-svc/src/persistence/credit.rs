@@ -1,14 +1,15 @@
-//! Repository functions for credit reservations. State changes are
-//! conditional on the current state, so that of two concurrent deciders
-//! exactly one wins.
+//! Repository functions for credit reservations. The consumer reads them
+//! locked and decides in memory; a new decision is inserted only if the
+//! order has none, so that of two concurrent deciders exactly one wins.
 
-use chrono::Utc;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use events::plumbing::for_update;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TryInsertResult,
+};
 use uuid::Uuid;
 
 use super::entities::credit_reservation;
-use crate::domain::CreditState;
 
 /// An order's credit reservation.
 ///
@@ -23,66 +24,69 @@ pub async fn find(
         .await
 }
 
-/// A decision to record.
-#[derive(Debug, Clone)]
-pub struct Decision<'a> {
-    /// The order.
-    pub order_id: Uuid,
-    /// The customer it names.
-    pub customer_id: Uuid,
-    /// Amount held (0 unless RESERVED).
-    pub amount_minor: i64,
-    /// Currency.
-    pub currency: &'a str,
-    /// The state decided.
-    pub state: CreditState,
-    /// Why, for rejections.
-    pub reason: Option<&'a str>,
-}
-
-/// Records a decision about an order. Returns `false` (and writes nothing)
-/// when the order already has one.
+/// The credit reservations of `order_ids` that exist, locked (by order
+/// id) until the transaction ends.
 ///
 /// # Errors
 /// The database error.
-pub async fn insert(conn: &impl ConnectionTrait, decision: Decision<'_>) -> Result<bool, DbErr> {
-    let now = Utc::now();
-    let inserted = credit_reservation::Entity::insert(credit_reservation::ActiveModel {
-        order_id: Set(decision.order_id),
-        customer_id: Set(decision.customer_id),
-        amount_minor: Set(decision.amount_minor),
-        currency: Set(decision.currency.to_owned()),
-        state: Set(decision.state.as_str().to_owned()),
-        reason: Set(decision.reason.map(str::to_owned)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
+pub async fn find_many_for_update(
+    conn: &impl ConnectionTrait,
+    order_ids: &[Uuid],
+) -> Result<Vec<credit_reservation::Model>, DbErr> {
+    if order_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = credit_reservation::Entity::find()
+        .filter(credit_reservation::Column::OrderId.is_in(order_ids.iter().copied()))
+        .order_by_asc(credit_reservation::Column::OrderId);
+    for_update(query, conn).all(conn).await
+}
+
+/// Inserts decisions about orders that had none; returns how many were
+/// inserted (fewer when another writer decided some meanwhile).
+///
+/// # Errors
+/// The database error.
+pub async fn insert_new(
+    conn: &impl ConnectionTrait,
+    rows: Vec<credit_reservation::Model>,
+) -> Result<usize, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let inserted = credit_reservation::Entity::insert_many(
+        rows.into_iter().map(credit_reservation::ActiveModel::from),
+    )
     .on_conflict_do_nothing_on([credit_reservation::Column::OrderId])
+    .exec_with_returning_keys(conn)
+    .await?;
+    Ok(match inserted {
+        TryInsertResult::Inserted(keys) => keys.len(),
+        _ => 0,
+    })
+}
+
+/// Saves the state and time of existing (locked) reservations.
+///
+/// # Errors
+/// The database error.
+pub async fn update_states(
+    conn: &impl ConnectionTrait,
+    rows: Vec<credit_reservation::Model>,
+) -> Result<(), DbErr> {
+    use credit_reservation::Column as C;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    credit_reservation::Entity::insert_many(
+        rows.into_iter().map(credit_reservation::ActiveModel::from),
+    )
+    .on_conflict(
+        OnConflict::column(C::OrderId)
+            .update_columns([C::State, C::Reason, C::UpdatedAt])
+            .to_owned(),
+    )
     .exec_without_returning(conn)
     .await?;
-    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
-}
-
-/// Moves an order's reservation from `from` to `to`; returns whether this
-/// caller made the change.
-///
-/// # Errors
-/// The database error.
-pub async fn transition(
-    conn: &impl ConnectionTrait,
-    order_id: Uuid,
-    from: CreditState,
-    to: CreditState,
-) -> Result<bool, DbErr> {
-    let result = credit_reservation::Entity::update_many()
-        .col_expr(credit_reservation::Column::State, Expr::value(to.as_str()))
-        .col_expr(
-            credit_reservation::Column::UpdatedAt,
-            Expr::value(Utc::now()),
-        )
-        .filter(credit_reservation::Column::OrderId.eq(order_id))
-        .filter(credit_reservation::Column::State.eq(from.as_str()))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    Ok(())
 }

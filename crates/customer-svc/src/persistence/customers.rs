@@ -1,12 +1,12 @@
 //! Repository functions for customers and their credit figures.
 //!
-//! Credit changes are single conditional `UPDATE`s evaluated under the row
-//! lock, so concurrent reservations from any number of consumers can never
-//! take a customer past their limit (and the table's `CHECK` refuses it
-//! besides).
+//! The consumer reads customers locked (by id) and saves their held credit
+//! in one statement per batch (see [`crate::credit`]); the table's `CHECK`
+//! refuses a figure past the limit besides.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use events::plumbing::for_update;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -99,61 +99,46 @@ pub async fn set_credit_limit(
     Ok(result.rows_affected == 1)
 }
 
-/// Holds `amount` against an active customer's credit if it fits and is in
-/// the credit line's currency. Returns whether it did.
+/// The customers among `ids` that exist, by id, locked until the
+/// transaction ends.
 ///
 /// # Errors
 /// The database error.
-pub async fn reserve_credit(
+pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    id: Uuid,
-    amount: i64,
-    currency: &str,
-) -> Result<bool, DbErr> {
-    let result = customer::Entity::update_many()
-        .col_expr(
-            customer::Column::CreditReservedMinor,
-            Expr::col(customer::Column::CreditReservedMinor).add(amount),
-        )
-        .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(customer::Column::Id.eq(id))
-        .filter(customer::Column::Status.eq("ACTIVE"))
-        .filter(customer::Column::Currency.eq(currency))
-        .filter(
-            Expr::col(customer::Column::CreditReservedMinor)
-                .add(amount)
-                .lte(Expr::col(customer::Column::CreditLimitMinor)),
-        )
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+    ids: &[Uuid],
+) -> Result<Vec<customer::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = customer::Entity::find()
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(customer::Column::Id);
+    for_update(query, conn).all(conn).await
 }
 
-/// Gives back `amount` of held credit (release or settlement).
+/// Saves the held credit of existing (locked) customers, one statement for
+/// all.
 ///
 /// # Errors
-/// The database error, or `RecordNotUpdated` if less is held: the books
-/// would be wrong, and the transaction must not commit.
-pub async fn unhold_credit(
+/// The database error (more than the limit breaks a `CHECK` constraint).
+pub async fn save_credit(
     conn: &impl ConnectionTrait,
-    id: Uuid,
-    amount: i64,
+    rows: Vec<customer::Model>,
 ) -> Result<(), DbErr> {
-    let result = customer::Entity::update_many()
-        .col_expr(
-            customer::Column::CreditReservedMinor,
-            Expr::col(customer::Column::CreditReservedMinor).sub(amount),
-        )
-        .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(customer::Column::Id.eq(id))
-        .filter(customer::Column::CreditReservedMinor.gte(amount))
-        .exec(conn)
-        .await?;
-    if result.rows_affected == 1 {
-        Ok(())
-    } else {
-        Err(DbErr::RecordNotUpdated)
+    use customer::Column as C;
+    if rows.is_empty() {
+        return Ok(());
     }
+    customer::Entity::insert_many(rows.into_iter().map(customer::ActiveModel::from))
+        .on_conflict(
+            OnConflict::column(C::Id)
+                .update_columns([C::CreditReservedMinor, C::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }
 
 /// One customer's figures for the credit invariant.

@@ -11,7 +11,9 @@
 //!   already there is skipped. Duplicates from the outbox relay, from a
 //!   rebalance or from an operator's replay change nothing.
 //! - **Per-key order**: a batch holds records in the order the partitions
-//!   delivered them and is applied sequentially, in one transaction.
+//!   delivered them; the handler applies them in that order, in memory,
+//!   between one set-based load and one set-based save, in one transaction
+//!   (see [`EventHandler`]).
 //! - **Dead letters**: a record that is not JSON, not an envelope, of an
 //!   unknown type or version, breaks its JSON Schema, or that the handler
 //!   rejects with [`HandlerError::Permanent`] is written to `<topic>.dlq`
@@ -26,11 +28,17 @@
 //! ## Batching
 //! The consumer waits for one record, then takes whatever else is already
 //! buffered, up to [`ConsumerSettings::max_batch`], and applies the lot in one
-//! transaction: under load one commit carries many events; when idle, a
-//! single record is applied at once. When a handler rejects one record
+//! transaction with a handful of statements: one multi-row inbox insert that
+//! returns the ids that are new, the handler's `load` and `save`, and one
+//! multi-row outbox insert. Under load one commit carries many events; when
+//! idle, a single record is applied at once. When a handler rejects one record
 //! permanently, the transaction is rolled back and the batch re-applied
 //! without it, so one poison record costs one extra round, not a savepoint
 //! per record.
+//!
+//! Records whose `event_type` header names a type the handler does not
+//! want are skipped before they are decoded; a record without the header
+//! is decoded (and dead-lettered if it is not a valid event).
 //!
 //! The consumer uses the classic consumer-group protocol.
 
@@ -52,11 +60,11 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, TryInsertResult,
 };
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+use uuid::Uuid;
 
 use super::database::begin_write;
 use super::kafka::KafkaSettings;
-use super::outbox::{Outbox, backoff};
+use super::outbox::{Outbox, PendingEvent, backoff};
 use super::storage::inbox_message;
 use super::trace::TraceContext;
 use super::validation;
@@ -102,62 +110,81 @@ pub struct ReceivedRecord {
     pub offset: i64,
 }
 
-/// What a handler gets besides the event: the batch's transaction, and an
-/// outbox to emit the events it causes in that same transaction.
-pub struct HandlerContext<'a> {
-    txn: &'a DatabaseTransaction,
+/// Collects the events a handler causes while it applies a batch; the
+/// consumer writes them to the outbox with one statement, in the batch's
+/// transaction, after [`EventHandler::save`].
+pub struct Emitter<'a> {
     outbox: &'a Outbox,
     cause: &'a Envelope,
-    record: &'a ReceivedRecord,
-    emitted: &'a mut usize,
+    pending: &'a mut Vec<PendingEvent>,
 }
 
-impl HandlerContext<'_> {
-    /// The transaction every effect must be written through.
-    pub fn txn(&self) -> &DatabaseTransaction {
-        self.txn
-    }
-
-    /// Where the event was read from.
-    pub fn record(&self) -> &ReceivedRecord {
-        self.record
-    }
-
-    /// Writes an event caused by the one being handled into the outbox, in
-    /// the handler's transaction. It is published after the commit.
-    ///
-    /// # Errors
-    /// The database error (transient).
-    pub async fn emit(&mut self, event: impl Into<Event>) -> Result<Envelope, HandlerError> {
+impl Emitter<'_> {
+    /// Emits an event caused by the one being applied; returns its envelope
+    /// (for example to record it in a timeline). It is published after the
+    /// commit.
+    pub fn emit(&mut self, event: impl Into<Event>) -> Envelope {
         let envelope = self.outbox.envelope_caused_by(event, self.cause);
-        self.outbox.enqueue(self.txn, &envelope).await?;
-        *self.emitted += 1;
-        Ok(envelope)
+        self.pending.push(PendingEvent::traced(envelope.clone()));
+        envelope
     }
 }
 
-/// A service's reaction to events. Implementations write every effect through
-/// [`HandlerContext::txn`] and emit follow-up events with
-/// [`HandlerContext::emit`]; the consumer supplies de-duplication, batching,
-/// retries and dead letters.
+/// A service's reaction to events, **set-based**: for each batch the
+/// consumer calls [`load`](Self::load) once with every new event, then
+/// [`apply`](Self::apply) for each event in partition order (in memory, by
+/// the service's pure domain rules), then [`save`](Self::save) once. So a
+/// batch of N records costs a handful of statements whatever N is: the
+/// inbox insert, one read per table in `load`, one write per table in
+/// `save`, and the outbox insert. The consumer supplies de-duplication,
+/// batching, retries and dead letters.
 pub trait EventHandler: Send + Sync + 'static {
-    /// Whether this handler reacts to `event` at all. Events it ignores are
-    /// not recorded in the inbox (their offsets are still committed).
-    fn wants(&self, event: &Event) -> bool {
-        let _ = event;
+    /// What `load` read and `apply` changes: the rows a batch touches.
+    type Batch: Send;
+
+    /// Whether this handler reacts to events of `event_type` at all. It is
+    /// asked before a record is decoded (from its `event_type` header), so
+    /// that unwanted records cost nothing; they are not recorded in the
+    /// inbox (their offsets are still committed).
+    fn wants(&self, event_type: &str) -> bool {
+        let _ = event_type;
         true
     }
 
-    /// Applies one event.
+    /// Reads every row the batch's events touch, locking those it may
+    /// change in one global order (by primary key), so that two instances
+    /// never deadlock. `events` are new (not in the inbox) and wanted.
+    ///
+    /// # Errors
+    /// Database errors (the batch is retried).
+    fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> impl Future<Output = Result<Self::Batch, DbErr>> + Send;
+
+    /// Applies one event to the batch, in memory, and emits what it causes.
+    /// An event it rejects must leave `batch` as it found it.
     ///
     /// # Errors
     /// [`HandlerError::Permanent`] to dead-letter the record,
     /// [`HandlerError::Transient`] to retry the batch later.
-    fn handle(
+    fn apply(
         &self,
-        ctx: &mut HandlerContext<'_>,
+        batch: &mut Self::Batch,
         event: &Envelope,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+        emitter: &mut Emitter<'_>,
+    ) -> Result<(), HandlerError>;
+
+    /// Writes what the batch changed, one statement per table.
+    ///
+    /// # Errors
+    /// Database errors (the batch is retried).
+    fn save(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: Self::Batch,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send;
 }
 
 /// Which group a consumer joins, what it reads, and how it batches.
@@ -176,6 +203,11 @@ pub struct ConsumerSettings {
     /// itself (an upsert that never goes back in time): then replaying the
     /// topic rebuilds the projection, which the inbox would prevent.
     pub deduplicate: bool,
+    /// Apply only records an operator re-drove (those with an
+    /// `oms.replayed_at` header, from `oms replay --copy-to` or `oms dlq
+    /// redrive`) and skip live traffic (default false): for projections that
+    /// the hot path writes itself and that exist only to be rebuilt.
+    pub replayed_only: bool,
 }
 
 impl ConsumerSettings {
@@ -188,6 +220,7 @@ impl ConsumerSettings {
             topics: topics.to_vec(),
             max_batch: 200,
             deduplicate: true,
+            replayed_only: false,
         }
     }
 }
@@ -352,6 +385,13 @@ impl<H: EventHandler> EventConsumer<H> {
             .iter()
             .enumerate()
             .map(|(index, message)| {
+                let unwanted = header_value(message, headers::EVENT_TYPE)
+                    .is_some_and(|event_type| !self.handler.wants(event_type));
+                let live = self.settings.replayed_only
+                    && header_value(message, headers::REPLAYED_AT).is_none();
+                if unwanted || live {
+                    return None;
+                }
                 validation::decode(message.payload())
                     .map_err(|error| {
                         rejections.insert(
@@ -433,19 +473,41 @@ impl<H: EventHandler> EventConsumer<H> {
         decoded: &[Option<Envelope>],
         rejections: &BTreeMap<usize, Rejection>,
     ) -> Result<usize, BatchFailure> {
+        let started = Instant::now();
         let txn = begin_write(&self.db).await?;
-        let mut emitted = 0usize;
-        for (index, envelope) in decoded.iter().enumerate() {
-            let Some(envelope) = envelope else { continue };
-            if rejections.contains_key(&index) || !self.handler.wants(&envelope.event) {
-                continue;
+        let wanted: Vec<usize> = decoded
+            .iter()
+            .enumerate()
+            .filter(|(index, envelope)| {
+                envelope
+                    .as_ref()
+                    .is_some_and(|e| self.handler.wants(e.event.event_type()))
+                    && !rejections.contains_key(index)
+            })
+            .map(|(index, _)| index)
+            .collect();
+        let fresh = if self.settings.deduplicate {
+            let fresh = self
+                .record_in_inbox(&txn, records, decoded, &wanted)
+                .await?;
+            let duplicates = wanted.len() - fresh.len();
+            if duplicates > 0 {
+                metrics::counter!("oms_events_duplicate_total", "consumer" => self.settings.inbox_name.clone())
+                    .increment(duplicates as u64);
+                tracing::debug!(duplicates, "duplicate events skipped");
             }
+            fresh
+        } else {
+            wanted
+        };
+        let envelopes: Vec<&Envelope> = fresh
+            .iter()
+            .filter_map(|&index| decoded[index].as_ref())
+            .collect();
+        let mut state = self.handler.load(&txn, &envelopes).await?;
+        let mut pending = Vec::new();
+        for (&index, envelope) in fresh.iter().zip(&envelopes) {
             let record = &records[index];
-            if self.settings.deduplicate && !self.record_in_inbox(&txn, envelope, record).await? {
-                metrics::counter!("oms_events_duplicate_total", "consumer" => self.settings.inbox_name.clone()).increment(1);
-                tracing::debug!(event_id = %envelope.event_id, "duplicate event skipped");
-                continue;
-            }
             let span = tracing::info_span!(
                 "handle_event",
                 consumer = %self.settings.inbox_name,
@@ -457,25 +519,12 @@ impl<H: EventHandler> EventConsumer<H> {
                 offset = record.offset,
             );
             trace_context(&batch[index]).set_as_parent_of(&span);
-            let started = Instant::now();
-            let mut ctx = HandlerContext {
-                txn: &txn,
+            let mut emitter = Emitter {
                 outbox: &self.outbox,
                 cause: envelope,
-                record,
-                emitted: &mut emitted,
+                pending: &mut pending,
             };
-            let result = self
-                .handler
-                .handle(&mut ctx, envelope)
-                .instrument(span)
-                .await;
-            metrics::histogram!(
-                "oms_handler_duration_seconds",
-                "consumer" => self.settings.inbox_name.clone(),
-                "event_type" => envelope.event.event_type()
-            )
-            .record(started.elapsed().as_secs_f64());
+            let result = span.in_scope(|| self.handler.apply(&mut state, envelope, &mut emitter));
             match result {
                 Ok(()) => {}
                 Err(HandlerError::Permanent(error)) => {
@@ -488,35 +537,69 @@ impl<H: EventHandler> EventConsumer<H> {
                 }
             }
         }
+        self.handler.save(&txn, state).await?;
+        let emitted = pending.len();
+        Outbox::enqueue_many(&*txn, pending).await?;
         txn.commit().await?;
         metrics::counter!("oms_events_processed_total", "consumer" => self.settings.inbox_name.clone())
             .increment(batch.len() as u64);
+        metrics::histogram!("oms_batch_duration_seconds", "consumer" => self.settings.inbox_name.clone())
+            .record(started.elapsed().as_secs_f64());
         Ok(emitted)
     }
 
-    /// Records the event in the inbox; `false` when it was there already.
+    /// Records the `wanted` events in the inbox with one statement; returns
+    /// those that were not there already (the first of any repeated id), in
+    /// batch order.
     async fn record_in_inbox<C: ConnectionTrait>(
         &self,
         conn: &C,
-        envelope: &Envelope,
-        record: &ReceivedRecord,
-    ) -> Result<bool, DbErr> {
-        let result = inbox_message::Entity::insert(inbox_message::ActiveModel {
-            consumer: Set(self.settings.inbox_name.clone()),
-            event_id: Set(envelope.event_id),
-            topic: Set(record.topic.clone()),
-            partition: Set(record.partition),
-            offset: Set(record.offset),
-            event_type: Set(envelope.event.event_type().to_owned()),
-            processed_at: Set(Utc::now()),
-        })
-        .on_conflict_do_nothing_on([
-            inbox_message::Column::Consumer,
-            inbox_message::Column::EventId,
-        ])
-        .exec_without_returning(conn)
-        .await?;
-        Ok(matches!(result, TryInsertResult::Inserted(n) if n > 0))
+        records: &[ReceivedRecord],
+        decoded: &[Option<Envelope>],
+        wanted: &[usize],
+    ) -> Result<Vec<usize>, DbErr> {
+        let mut first_of: HashMap<Uuid, usize> = HashMap::with_capacity(wanted.len());
+        let mut rows = Vec::with_capacity(wanted.len());
+        let now = Utc::now();
+        for &index in wanted {
+            let Some(envelope) = &decoded[index] else {
+                continue;
+            };
+            if first_of.contains_key(&envelope.event_id) {
+                continue;
+            }
+            first_of.insert(envelope.event_id, index);
+            let record = &records[index];
+            rows.push(inbox_message::ActiveModel {
+                consumer: Set(self.settings.inbox_name.clone()),
+                event_id: Set(envelope.event_id),
+                topic: Set(record.topic.clone()),
+                partition: Set(record.partition),
+                offset: Set(record.offset),
+                event_type: Set(envelope.event.event_type().to_owned()),
+                processed_at: Set(now),
+            });
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inserted = match inbox_message::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([
+                inbox_message::Column::Consumer,
+                inbox_message::Column::EventId,
+            ])
+            .exec_with_returning_keys(conn)
+            .await?
+        {
+            TryInsertResult::Inserted(keys) => keys,
+            TryInsertResult::Conflicted | TryInsertResult::Empty => Vec::new(),
+        };
+        let mut fresh: Vec<usize> = inserted
+            .iter()
+            .filter_map(|(_, id)| first_of.get(id).copied())
+            .collect();
+        fresh.sort_unstable();
+        Ok(fresh)
     }
 
     async fn dead_letter(
@@ -606,6 +689,16 @@ impl<H: EventHandler> EventConsumer<H> {
             tracing::debug!(error = %error, "could not store offsets");
         }
     }
+}
+
+/// A header's value, when it is present and UTF-8.
+fn header_value<'a>(message: &'a OwnedMessage, key: &str) -> Option<&'a str> {
+    message
+        .headers()?
+        .iter()
+        .find(|header| header.key == key)
+        .and_then(|header| header.value)
+        .and_then(|value| std::str::from_utf8(value).ok())
 }
 
 fn trace_context(message: &OwnedMessage) -> TraceContext {

@@ -32,10 +32,22 @@ use std::time::Duration;
 use sea_orm::prelude::async_trait;
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    EntityTrait, ExecResult, QueryResult, QuerySelect, RuntimeErr, Select, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// `query` with `FOR UPDATE` on PostgreSQL, so that the rows it reads stay
+/// locked until the transaction ends; unchanged on SQLite, whose writer
+/// holds the whole database from `BEGIN IMMEDIATE` on. Order the query by
+/// primary key: one global lock order keeps instances from deadlocking.
+pub fn for_update<E: EntityTrait>(query: Select<E>, conn: &impl ConnectionTrait) -> Select<E> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        query.lock_exclusive()
+    } else {
+        query
+    }
+}
 
 /// How many times [`begin_write`] tries `BEGIN IMMEDIATE` on SQLite, each
 /// attempt waiting up to the connection's busy timeout.

@@ -33,9 +33,9 @@ pub mod trace;
 pub mod validation;
 
 pub use consumer::{
-    ConsumerSettings, EventConsumer, EventHandler, HandlerContext, HandlerError, ReceivedRecord,
+    ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, ReceivedRecord,
 };
-pub use database::{WriteTransaction, begin_write};
+pub use database::{WriteTransaction, begin_write, for_update};
 pub use kafka::{KafkaSettings, ensure_topics};
-pub use outbox::{Outbox, OutboxRelay, RelaySettings, RelayWaker};
+pub use outbox::{Outbox, OutboxRelay, PendingEvent, RelaySettings, RelayWaker};
 pub use storage::PlumbingMigration;

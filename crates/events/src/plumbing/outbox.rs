@@ -105,20 +105,38 @@ impl Outbox {
         conn: &C,
         envelope: &Envelope,
     ) -> Result<(), DbErr> {
-        let trace = TraceContext::current();
-        outbox_message::Entity::insert(outbox_message::ActiveModel {
-            event_id: Set(envelope.event_id),
-            topic: Set(envelope.event.topic().base_name().to_owned()),
-            message_key: Set(envelope.key().to_string()),
-            event_type: Set(envelope.event.event_type().to_owned()),
-            schema_version: Set(envelope.event.schema_version() as i32),
-            payload: Set(String::from_utf8(envelope.to_bytes()).expect("JSON is UTF-8")),
-            traceparent: Set(trace.traceparent),
-            tracestate: Set(trace.tracestate),
-            created_at: Set(Utc::now()),
-            published_at: Set(None),
-            ..Default::default()
-        })
+        Self::enqueue_many(conn, vec![PendingEvent::traced(envelope.clone())]).await
+    }
+
+    /// Writes `events` through `conn` with one statement, in order (their
+    /// outbox ids, and so their publication order, follow the slice).
+    ///
+    /// # Errors
+    /// The database error; the caller's transaction should then roll back.
+    pub async fn enqueue_many<C: ConnectionTrait>(
+        conn: &C,
+        events: Vec<PendingEvent>,
+    ) -> Result<(), DbErr> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        outbox_message::Entity::insert_many(events.into_iter().map(|pending| {
+            let PendingEvent { envelope, trace } = pending;
+            outbox_message::ActiveModel {
+                event_id: Set(envelope.event_id),
+                topic: Set(envelope.event.topic().base_name().to_owned()),
+                message_key: Set(envelope.key().to_string()),
+                event_type: Set(envelope.event.event_type().to_owned()),
+                schema_version: Set(envelope.event.schema_version() as i32),
+                payload: Set(String::from_utf8(envelope.to_bytes()).expect("JSON is UTF-8")),
+                traceparent: Set(trace.traceparent),
+                tracestate: Set(trace.tracestate),
+                created_at: Set(now),
+                published_at: Set(None),
+                ..Default::default()
+            }
+        }))
         .exec_without_returning(conn)
         .await?;
         Ok(())
@@ -133,6 +151,26 @@ impl Outbox {
         txn.commit().await?;
         self.waker.wake();
         Ok(())
+    }
+}
+
+/// An event waiting to be written to the outbox, with the trace context of
+/// the span that caused it.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// The event.
+    pub envelope: Envelope,
+    /// Where it was caused, for the record's `traceparent`.
+    pub trace: TraceContext,
+}
+
+impl PendingEvent {
+    /// `envelope`, traced to the current span.
+    pub fn traced(envelope: Envelope) -> Self {
+        Self {
+            envelope,
+            trace: TraceContext::current(),
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use events::plumbing::{
-    ConsumerSettings, EventConsumer, EventHandler, HandlerContext, HandlerError, KafkaSettings,
-    Outbox, OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics,
+    ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, KafkaSettings, Outbox,
+    OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics,
 };
 use events::{Envelope, Event, Topic, TopicNames};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -15,7 +15,9 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+};
 use sea_orm_migration::prelude::*;
 use testkit::{Backend, TestDatabase};
 use tokio_util::sync::CancellationToken;
@@ -359,19 +361,35 @@ pub fn header(message: &OwnedMessage, key: &str) -> Option<String> {
 pub struct RecordingHandler;
 
 impl EventHandler for RecordingHandler {
-    async fn handle(
+    type Batch = Vec<Envelope>;
+
+    async fn load(
         &self,
-        ctx: &mut HandlerContext<'_>,
+        _txn: &DatabaseTransaction,
+        _events: &[&Envelope],
+    ) -> Result<Self::Batch, DbErr> {
+        Ok(Vec::new())
+    }
+
+    fn apply(
+        &self,
+        batch: &mut Self::Batch,
         event: &Envelope,
+        _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         if let Event::OrderRejected(rejected) = &event.event
             && rejected.reason == "poison"
         {
             return Err(HandlerError::permanent("the test handler refuses poison"));
         }
-        ctx.txn()
-            .execute_raw(Statement::from_sql_and_values(
-                ctx.txn().get_database_backend(),
+        batch.push(event.clone());
+        Ok(())
+    }
+
+    async fn save(&self, txn: &DatabaseTransaction, batch: Self::Batch) -> Result<(), DbErr> {
+        for event in batch {
+            txn.execute_raw(Statement::from_sql_and_values(
+                txn.get_database_backend(),
                 "INSERT INTO applied_events (event_id, event_type, payload) VALUES ($1, $2, $3)",
                 [
                     event.event_id.into(),
@@ -380,6 +398,7 @@ impl EventHandler for RecordingHandler {
                 ],
             ))
             .await?;
+        }
         Ok(())
     }
 }

@@ -1,12 +1,13 @@
 //! Repository functions for products, their stock figures and the ledger.
 //!
-//! Stock changes are single conditional `UPDATE`s: the condition (enough
-//! available, product active) is checked by the database under the row lock
+//! Stock changes by hand are single conditional `UPDATE`s: the condition
+//! (no stock below zero) is checked by the database under the row lock
 //! the update takes, so concurrent reservations, in one process or many,
 //! can never take `available` below zero.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use events::plumbing::for_update;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -35,18 +36,46 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<produc
     product::Entity::find_by_id(id).one(conn).await
 }
 
-/// The products among `ids` that exist.
+/// The products among `ids` that exist, by id, locked until the
+/// transaction ends.
 ///
 /// # Errors
 /// The database error.
-pub async fn find_many(
+pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<product::Model>, DbErr> {
-    product::Entity::find()
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = product::Entity::find()
         .filter(product::Column::Id.is_in(ids.iter().copied()))
-        .all(conn)
-        .await
+        .order_by_asc(product::Column::Id);
+    for_update(query, conn).all(conn).await
+}
+
+/// Saves the stock figures of existing (locked) products, one statement
+/// for all.
+///
+/// # Errors
+/// The database error (a figure below zero breaks a `CHECK` constraint).
+pub async fn save_stock(
+    conn: &impl ConnectionTrait,
+    rows: Vec<product::Model>,
+) -> Result<(), DbErr> {
+    use product::Column as C;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    product::Entity::insert_many(rows.into_iter().map(product::ActiveModel::from))
+        .on_conflict(
+            OnConflict::column(C::Id)
+                .update_columns([C::Available, C::Reserved, C::Committed, C::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }
 
 /// Filters of the product list.
@@ -95,83 +124,6 @@ pub async fn update(
     changes: product::ActiveModel,
 ) -> Result<product::Model, DbErr> {
     changes.update(conn).await
-}
-
-/// Moves `quantity` units from available to reserved if the product is
-/// active and has them. Returns whether it did.
-///
-/// # Errors
-/// The database error.
-pub async fn reserve_units(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    quantity: i64,
-) -> Result<bool, DbErr> {
-    let result = product::Entity::update_many()
-        .col_expr(
-            product::Column::Available,
-            Expr::col(product::Column::Available).sub(quantity),
-        )
-        .col_expr(
-            product::Column::Reserved,
-            Expr::col(product::Column::Reserved).add(quantity),
-        )
-        .col_expr(product::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(product::Column::Id.eq(id))
-        .filter(product::Column::Active.eq(true))
-        .filter(product::Column::Available.gte(quantity))
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
-}
-
-/// Moves `quantity` reserved units back to available (a release).
-///
-/// # Errors
-/// The database error, or `RecordNotUpdated` if fewer units are reserved:
-/// that would mean the books are wrong, and the transaction must not commit.
-pub async fn release_units(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    quantity: i64,
-) -> Result<(), DbErr> {
-    move_reserved(conn, id, quantity, product::Column::Available).await
-}
-
-/// Moves `quantity` reserved units to committed (a shipment).
-///
-/// # Errors
-/// As [`release_units`].
-pub async fn commit_units(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    quantity: i64,
-) -> Result<(), DbErr> {
-    move_reserved(conn, id, quantity, product::Column::Committed).await
-}
-
-async fn move_reserved(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-    quantity: i64,
-    to: product::Column,
-) -> Result<(), DbErr> {
-    let result = product::Entity::update_many()
-        .col_expr(
-            product::Column::Reserved,
-            Expr::col(product::Column::Reserved).sub(quantity),
-        )
-        .col_expr(to, Expr::col(to).add(quantity))
-        .col_expr(product::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(product::Column::Id.eq(id))
-        .filter(product::Column::Reserved.gte(quantity))
-        .exec(conn)
-        .await?;
-    if result.rows_affected == 1 {
-        Ok(())
-    } else {
-        Err(DbErr::RecordNotUpdated)
-    }
 }
 
 /// Adds `delta` to available stock unless that would take it below zero.

@@ -1,16 +1,16 @@
-//! Repository functions for reservations and their lines. State changes
-//! are conditional on the current state, so that of two concurrent
-//! deciders exactly one wins.
+//! Repository functions for reservations and their lines. The consumer
+//! reads them locked and decides in memory; a new decision is inserted only
+//! if the order has none, so that of two concurrent deciders exactly one
+//! wins.
 
-use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use events::plumbing::for_update;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
 use super::entities::{reservation, reservation_line};
-use crate::domain::ReservationState;
 
 /// An order's reservation.
 ///
@@ -38,63 +38,106 @@ pub async fn lines(
         .await
 }
 
-/// Records a decision about an order, with its lines. Returns `false` (and
-/// writes nothing) when the order already has one.
+/// The reservations of `order_ids` that exist, locked (by order id) until
+/// the transaction ends.
 ///
 /// # Errors
 /// The database error.
-pub async fn insert(
+pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
-    state: ReservationState,
-    reason: Option<&str>,
-    lines: &[(Uuid, i64)],
-) -> Result<bool, DbErr> {
-    let now = Utc::now();
-    let inserted = reservation::Entity::insert(reservation::ActiveModel {
-        order_id: Set(order_id),
-        state: Set(state.as_str().to_owned()),
-        reason: Set(reason.map(str::to_owned)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .on_conflict_do_nothing_on([reservation::Column::OrderId])
-    .exec_without_returning(conn)
-    .await?;
-    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(1)) {
-        return Ok(false);
+    order_ids: &[Uuid],
+) -> Result<Vec<reservation::Model>, DbErr> {
+    if order_ids.is_empty() {
+        return Ok(Vec::new());
     }
-    if !lines.is_empty() {
-        reservation_line::Entity::insert_many(lines.iter().map(|(product_id, quantity)| {
-            reservation_line::ActiveModel {
-                order_id: Set(order_id),
-                product_id: Set(*product_id),
-                quantity: Set(*quantity),
-            }
-        }))
-        .exec_without_returning(conn)
-        .await?;
-    }
-    Ok(true)
+    let query = reservation::Entity::find()
+        .filter(reservation::Column::OrderId.is_in(order_ids.iter().copied()))
+        .order_by_asc(reservation::Column::OrderId);
+    for_update(query, conn).all(conn).await
 }
 
-/// Moves an order's reservation from `from` to `to`. Returns whether it
-/// was in `from` (and so whether this caller made the change).
+/// The lines of the reservations of `order_ids`.
 ///
 /// # Errors
 /// The database error.
-pub async fn transition(
+pub async fn lines_of(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
-    from: ReservationState,
-    to: ReservationState,
-) -> Result<bool, DbErr> {
-    let result = reservation::Entity::update_many()
-        .col_expr(reservation::Column::State, Expr::value(to.as_str()))
-        .col_expr(reservation::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(reservation::Column::OrderId.eq(order_id))
-        .filter(reservation::Column::State.eq(from.as_str()))
-        .exec(conn)
+    order_ids: &[Uuid],
+) -> Result<Vec<reservation_line::Model>, DbErr> {
+    if order_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    reservation_line::Entity::find()
+        .filter(reservation_line::Column::OrderId.is_in(order_ids.iter().copied()))
+        .all(conn)
+        .await
+}
+
+/// Inserts decisions about orders that had none; returns how many were
+/// inserted (fewer when another writer decided some meanwhile).
+///
+/// # Errors
+/// The database error.
+pub async fn insert_new(
+    conn: &impl ConnectionTrait,
+    rows: Vec<reservation::Model>,
+) -> Result<usize, DbErr> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let inserted =
+        reservation::Entity::insert_many(rows.into_iter().map(reservation::ActiveModel::from))
+            .on_conflict_do_nothing_on([reservation::Column::OrderId])
+            .exec_with_returning_keys(conn)
+            .await?;
+    Ok(match inserted {
+        sea_orm::TryInsertResult::Inserted(keys) => keys.len(),
+        _ => 0,
+    })
+}
+
+/// Inserts reservation lines `(order, product, quantity)`.
+///
+/// # Errors
+/// The database error.
+pub async fn insert_lines(
+    conn: &impl ConnectionTrait,
+    lines: Vec<(Uuid, Uuid, i64)>,
+) -> Result<(), DbErr> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    reservation_line::Entity::insert_many(lines.into_iter().map(
+        |(order_id, product_id, quantity)| reservation_line::ActiveModel {
+            order_id: Set(order_id),
+            product_id: Set(product_id),
+            quantity: Set(quantity),
+        },
+    ))
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Saves the state, reason and time of existing (locked) reservations.
+///
+/// # Errors
+/// The database error.
+pub async fn update_states(
+    conn: &impl ConnectionTrait,
+    rows: Vec<reservation::Model>,
+) -> Result<(), DbErr> {
+    use reservation::Column as C;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    reservation::Entity::insert_many(rows.into_iter().map(reservation::ActiveModel::from))
+        .on_conflict(
+            OnConflict::column(C::OrderId)
+                .update_columns([C::State, C::Reason, C::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
         .await?;
-    Ok(result.rows_affected == 1)
+    Ok(())
 }

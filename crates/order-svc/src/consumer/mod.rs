@@ -5,21 +5,37 @@
 //! | `saga` | StockReserved, StockRejected (`inventory`); CreditReserved, CustomerRejected (`customers`) | records the reply in the order's timeline and applies it to the saga, emitting OrderConfirmed or OrderRejected when it decides |
 //! | `saga` | StockReleased, StockCommitted, CreditReleased, CreditSettled | records them in the timeline |
 //! | `catalog` (projection) | ProductUpserted (`catalog`) | keeps the local catalog copy that prices new orders |
-//! | `timeline` (projection) | every event of `orders`, `inventory`, `customers` | records it in its order's timeline if missing |
+//! | `timeline` (rebuild only) | events of `orders`, `inventory`, `customers` that an operator re-drove (`oms replay --copy-to`) | records them in their orders' timelines if missing |
 //!
-//! The projections keep no inbox: their writes are idempotent by themselves
-//! (a catalog row never goes back in time, a timeline entry is unique by
-//! event id), so an operator's replay of their topics rebuilds them.
+//! Each handler is set-based (see [`EventHandler`]): a batch reads the
+//! orders it touches with one locking statement, applies the saga's pure
+//! rules in memory, and writes the orders and the timeline entries with one
+//! statement each.
+//!
+//! The timeline is written once, on the hot path, by the code that handles
+//! each event (the saga here, the HTTP commands for order-svc's own
+//! events). The `timeline` consumer only rebuilds: it skips live records
+//! before decoding them. The projections keep no inbox: their writes are
+//! idempotent by themselves (a catalog row never goes back in time, a
+//! timeline entry is unique by event id), so an operator's replay of their
+//! topics rebuilds them.
 //!
 //! A reply for an order order-svc does not know is dead-lettered: it
 //! cannot be applied, and an operator should see it. Duplicates and late
 //! replies change nothing (see [`crate::domain::saga`]).
 
-use events::plumbing::{EventHandler, HandlerContext, HandlerError};
-use events::{Envelope, Event, Participant};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use events::plumbing::{Emitter, EventHandler, HandlerError};
+use events::{
+    CreditReleased, CreditReserved, CreditSettled, CustomerRejected, Envelope, Event, EventPayload,
+    Participant, ProductUpserted, StockCommitted, StockRejected, StockReleased, StockReserved,
+};
+use sea_orm::{DatabaseTransaction, DbErr};
+use uuid::Uuid;
 
 use crate::domain::SagaInput;
-use crate::persistence::entities::catalog_product;
+use crate::persistence::entities::{catalog_product, order, order_event};
 use crate::persistence::{catalog, orders};
 use crate::saga::{self, Details, Outcome};
 
@@ -27,27 +43,66 @@ use crate::saga::{self, Details, Outcome};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SagaReplies;
 
+/// The orders a batch of replies touches, and what it changes.
+#[derive(Debug, Default)]
+pub struct SagaBatch {
+    orders: BTreeMap<Uuid, order::Model>,
+    changed: BTreeSet<Uuid>,
+    timeline: Vec<order_event::ActiveModel>,
+}
+
 impl EventHandler for SagaReplies {
-    fn wants(&self, event: &Event) -> bool {
+    type Batch = SagaBatch;
+
+    fn wants(&self, event_type: &str) -> bool {
         matches!(
-            event,
-            Event::StockReserved(_)
-                | Event::StockRejected(_)
-                | Event::StockReleased(_)
-                | Event::StockCommitted(_)
-                | Event::CreditReserved(_)
-                | Event::CustomerRejected(_)
-                | Event::CreditReleased(_)
-                | Event::CreditSettled(_)
+            event_type,
+            StockReserved::EVENT_TYPE
+                | StockRejected::EVENT_TYPE
+                | StockReleased::EVENT_TYPE
+                | StockCommitted::EVENT_TYPE
+                | CreditReserved::EVENT_TYPE
+                | CustomerRejected::EVENT_TYPE
+                | CreditReleased::EVENT_TYPE
+                | CreditSettled::EVENT_TYPE
         )
     }
 
-    async fn handle(
+    async fn load(
         &self,
-        ctx: &mut HandlerContext<'_>,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> Result<SagaBatch, DbErr> {
+        let ids: Vec<Uuid> = events
+            .iter()
+            .map(|e| e.key())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let orders = orders::find_many_for_update(txn, &ids)
+            .await?
+            .into_iter()
+            .map(|order| (order.id, order))
+            .collect();
+        Ok(SagaBatch {
+            orders,
+            ..SagaBatch::default()
+        })
+    }
+
+    fn apply(
+        &self,
+        batch: &mut SagaBatch,
         envelope: &Envelope,
+        emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         let order_id = envelope.key();
+        let Some(current) = batch.orders.get(&order_id) else {
+            return Err(HandlerError::permanent(format!(
+                "{} for order {order_id}, which order-svc does not know",
+                envelope.event.event_type()
+            )));
+        };
         let input = match &envelope.event {
             Event::StockReserved(_) => Some(SagaInput::Reserved(Participant::Inventory)),
             Event::CreditReserved(_) => Some(SagaInput::Reserved(Participant::Customer)),
@@ -59,40 +114,36 @@ impl EventHandler for SagaReplies {
             }
             _ => None,
         };
-        if orders::find(ctx.txn(), order_id).await?.is_none() {
-            return Err(HandlerError::permanent(format!(
-                "{} for order {order_id}, which order-svc does not know",
-                envelope.event.event_type()
-            )));
-        }
-        orders::record_event(
-            ctx.txn(),
-            order_id,
-            envelope,
-            saga::reason_of(&envelope.event),
-        )
-        .await?;
-        let Some(input) = input else { return Ok(()) };
-        match saga::apply(ctx.txn(), order_id, &input, &Details::default()).await? {
-            Outcome::Moved {
-                event: Some(event),
-                order,
-            } => {
-                let emitted = ctx.emit(event).await?;
-                orders::record_event(
-                    ctx.txn(),
-                    order.id,
-                    &emitted,
-                    saga::reason_of(&emitted.event),
-                )
-                .await?;
+        let outcome = input
+            .map(|input| saga::decide(current.clone(), &input, &Details::default()))
+            .transpose()
+            .map_err(|error| HandlerError::Transient(error.into()))?;
+        batch.timeline.push(saga::timeline_entry(envelope));
+        match outcome {
+            Some(Outcome::Moved { order, event }) => {
+                batch.changed.insert(order.id);
+                batch.orders.insert(order.id, order);
+                if let Some(event) = event {
+                    let emitted = emitter.emit(event);
+                    batch.timeline.push(saga::timeline_entry(&emitted));
+                }
             }
-            Outcome::Ignored(order) => {
+            Some(Outcome::Ignored(order)) => {
                 tracing::info!(%order_id, status = order.status, reply = envelope.event.event_type(), "reply changes nothing");
             }
             _ => {}
         }
         Ok(())
+    }
+
+    async fn save(&self, txn: &DatabaseTransaction, mut batch: SagaBatch) -> Result<(), DbErr> {
+        let changed: Vec<order::Model> = batch
+            .changed
+            .iter()
+            .filter_map(|id| batch.orders.remove(id))
+            .collect();
+        orders::save_all(txn, changed).await?;
+        orders::record_events(txn, batch.timeline).await
     }
 }
 
@@ -101,60 +152,96 @@ impl EventHandler for SagaReplies {
 pub struct CatalogSync;
 
 impl EventHandler for CatalogSync {
-    fn wants(&self, event: &Event) -> bool {
-        matches!(event, Event::ProductUpserted(_))
+    /// The newest state of each product in the batch.
+    type Batch = HashMap<Uuid, catalog_product::Model>;
+
+    fn wants(&self, event_type: &str) -> bool {
+        event_type == ProductUpserted::EVENT_TYPE
     }
 
-    async fn handle(
+    async fn load(
         &self,
-        ctx: &mut HandlerContext<'_>,
+        _txn: &DatabaseTransaction,
+        _events: &[&Envelope],
+    ) -> Result<Self::Batch, DbErr> {
+        Ok(HashMap::new())
+    }
+
+    fn apply(
+        &self,
+        batch: &mut Self::Batch,
         envelope: &Envelope,
+        _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         if let Event::ProductUpserted(product) = &envelope.event {
-            catalog::upsert(
-                ctx.txn(),
-                catalog_product::Model {
-                    product_id: product.product_id,
-                    sku: product.sku.clone(),
-                    name: product.name.clone(),
-                    unit_price_minor: product.unit_price.amount_minor,
-                    currency: product.unit_price.currency.as_str().to_owned(),
-                    active: product.active,
-                    version_at: envelope.occurred_at,
-                },
-            )
-            .await?;
+            let newer = batch
+                .get(&product.product_id)
+                .is_none_or(|known| known.version_at <= envelope.occurred_at);
+            if newer {
+                batch.insert(
+                    product.product_id,
+                    catalog_product::Model {
+                        product_id: product.product_id,
+                        sku: product.sku.clone(),
+                        name: product.name.clone(),
+                        unit_price_minor: product.unit_price.amount_minor,
+                        currency: product.unit_price.currency.as_str().to_owned(),
+                        active: product.active,
+                        version_at: envelope.occurred_at,
+                    },
+                );
+            }
         }
         Ok(())
     }
+
+    async fn save(&self, txn: &DatabaseTransaction, batch: Self::Batch) -> Result<(), DbErr> {
+        catalog::upsert_many(txn, batch.into_values().collect()).await
+    }
 }
 
-/// Rebuilds order timelines from the topics. The saga records events in the
-/// timeline as it goes; this projection fills in whatever is missing, for
-/// example after an operator replays the topics into an emptied timeline.
+/// Rebuilds order timelines from replayed records. The saga records every
+/// event in its order's timeline as it goes; this projection sees only what
+/// an operator re-drove (`oms replay --copy-to`), and fills in what is
+/// missing, for example after the timeline table was emptied.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TimelineProjection;
 
 impl EventHandler for TimelineProjection {
-    fn wants(&self, event: &Event) -> bool {
-        !matches!(event, Event::ProductUpserted(_))
+    /// The known orders among the batch's keys, and the entries to record.
+    type Batch = (BTreeSet<Uuid>, Vec<order_event::ActiveModel>);
+
+    fn wants(&self, event_type: &str) -> bool {
+        event_type != ProductUpserted::EVENT_TYPE
     }
 
-    async fn handle(
+    async fn load(
         &self,
-        ctx: &mut HandlerContext<'_>,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> Result<Self::Batch, DbErr> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.key()).collect();
+        let known = orders::existing(txn, &ids).await?;
+        Ok((known, Vec::new()))
+    }
+
+    fn apply(
+        &self,
+        (known, entries): &mut Self::Batch,
         envelope: &Envelope,
+        _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        let order_id = envelope.key();
-        if orders::find(ctx.txn(), order_id).await?.is_some() {
-            orders::record_event(
-                ctx.txn(),
-                order_id,
-                envelope,
-                saga::reason_of(&envelope.event),
-            )
-            .await?;
+        if known.contains(&envelope.key()) {
+            entries.push(saga::timeline_entry(envelope));
         }
         Ok(())
+    }
+
+    async fn save(
+        &self,
+        txn: &DatabaseTransaction,
+        (_, entries): Self::Batch,
+    ) -> Result<(), DbErr> {
+        orders::record_events(txn, entries).await
     }
 }

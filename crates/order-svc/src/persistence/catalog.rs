@@ -8,34 +8,40 @@ use uuid::Uuid;
 
 use super::entities::catalog_product;
 
-/// Stores a product's state unless a newer one is stored already, so that
-/// a replayed or reordered catalog never goes back in time.
+/// Stores each product's state unless a newer one is stored already, so
+/// that a replayed or reordered catalog never goes back in time; one
+/// statement for all (each product at most once).
 ///
 /// # Errors
 /// The database error.
-pub async fn upsert(
+pub async fn upsert_many(
     conn: &impl ConnectionTrait,
-    product: catalog_product::Model,
+    products: Vec<catalog_product::Model>,
 ) -> Result<(), DbErr> {
     use catalog_product::Column as C;
+    if products.is_empty() {
+        return Ok(());
+    }
     let newer = Expr::col((catalog_product::Entity, C::VersionAt))
         .lte(Expr::col((Alias::new("excluded"), C::VersionAt)));
-    catalog_product::Entity::insert(catalog_product::ActiveModel::from(product))
-        .on_conflict(
-            OnConflict::column(C::ProductId)
-                .update_columns([
-                    C::Sku,
-                    C::Name,
-                    C::UnitPriceMinor,
-                    C::Currency,
-                    C::Active,
-                    C::VersionAt,
-                ])
-                .action_and_where(newer)
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
+    catalog_product::Entity::insert_many(
+        products.into_iter().map(catalog_product::ActiveModel::from),
+    )
+    .on_conflict(
+        OnConflict::column(C::ProductId)
+            .update_columns([
+                C::Sku,
+                C::Name,
+                C::UnitPriceMinor,
+                C::Currency,
+                C::Active,
+                C::VersionAt,
+            ])
+            .action_and_where(newer)
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
     Ok(())
 }
 

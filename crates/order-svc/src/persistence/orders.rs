@@ -1,8 +1,9 @@
 //! Repository functions for orders, their lines and timelines.
 
 use chrono::{DateTime, Utc};
+use events::plumbing::for_update;
 use events::{Envelope, OrderStatus};
-use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -46,12 +47,9 @@ pub async fn find_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<order::Model>, DbErr> {
-    let query = order::Entity::find_by_id(id);
-    if conn.get_database_backend() == DbBackend::Postgres {
-        query.lock_exclusive().one(conn).await
-    } else {
-        query.one(conn).await
-    }
+    for_update(order::Entity::find_by_id(id), conn)
+        .one(conn)
+        .await
 }
 
 /// An order's lines, in order.
@@ -103,6 +101,25 @@ pub async fn list(
         .await
 }
 
+/// Orders among `ids`, by id, locked until the transaction ends
+/// (PostgreSQL; SQLite serializes writers anyway): one statement, in the
+/// global lock order.
+///
+/// # Errors
+/// The database error.
+pub async fn find_many_for_update(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<order::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = order::Entity::find()
+        .filter(order::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(order::Column::Id);
+    for_update(query, conn).all(conn).await
+}
+
 /// Saves the changed fields of an order.
 ///
 /// # Errors
@@ -114,29 +131,85 @@ pub async fn save(
     changes.update(conn).await
 }
 
-/// Appends an event to its order's timeline; a redelivered event is
-/// recorded once.
+/// Which of `ids` are known orders.
 ///
 /// # Errors
 /// The database error.
-pub async fn record_event(
+pub async fn existing(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
-    envelope: &Envelope,
-    reason: Option<String>,
-) -> Result<(), DbErr> {
-    order_event::Entity::insert(order_event::ActiveModel {
-        order_id: Set(order_id),
+    ids: &[Uuid],
+) -> Result<std::collections::BTreeSet<Uuid>, DbErr> {
+    if ids.is_empty() {
+        return Ok(std::collections::BTreeSet::new());
+    }
+    let found: Vec<Uuid> = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .filter(order::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// Saves the saga fields of existing orders, one statement for all.
+///
+/// # Errors
+/// The database error.
+pub async fn save_all(conn: &impl ConnectionTrait, models: Vec<order::Model>) -> Result<(), DbErr> {
+    use order::Column as C;
+    if models.is_empty() {
+        return Ok(());
+    }
+    order::Entity::insert_many(models.into_iter().map(order::ActiveModel::from))
+        .on_conflict(
+            OnConflict::column(C::Id)
+                .update_columns([
+                    C::Status,
+                    C::StockReserved,
+                    C::CreditReserved,
+                    C::Reason,
+                    C::Carrier,
+                    C::TrackingNumber,
+                    C::DecidedAt,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// A timeline entry for `envelope`, keyed by the event's aggregate (its order).
+pub fn timeline_entry(envelope: &Envelope, reason: Option<String>) -> order_event::ActiveModel {
+    order_event::ActiveModel {
+        order_id: Set(envelope.key()),
         event_id: Set(envelope.event_id),
         event_type: Set(envelope.event.event_type().to_owned()),
         producer: Set(envelope.producer.clone()),
         occurred_at: Set(envelope.occurred_at),
         reason: Set(reason),
         ..Default::default()
-    })
-    .on_conflict_do_nothing_on([order_event::Column::EventId])
-    .exec_without_returning(conn)
-    .await?;
+    }
+}
+
+/// Appends entries to their orders' timelines, in order, with one
+/// statement; a redelivered event is recorded once.
+///
+/// # Errors
+/// The database error.
+pub async fn record_events(
+    conn: &impl ConnectionTrait,
+    entries: Vec<order_event::ActiveModel>,
+) -> Result<(), DbErr> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    order_event::Entity::insert_many(entries)
+        .on_conflict_do_nothing_on([order_event::Column::EventId])
+        .exec_without_returning(conn)
+        .await?;
     Ok(())
 }
 
