@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
-use events::plumbing::{Outbox, begin_write};
+use chrono::{DateTime, SubsecRound, Utc};
+use events::plumbing::{
+    GroupCommit, GroupCommitSettings, GroupWriter, Outbox, PendingEvent, begin_write,
+};
 use events::{
     Actor, ActorKind, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated,
 };
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::Caller;
 use uuid::Uuid;
 
@@ -60,27 +62,97 @@ pub enum Placed {
     Replayed(String),
 }
 
-/// Places an order: prices from the catalog copy, PENDING with its saga
-/// deadline, and OrderPlaced in the outbox, all in one transaction. With an
-/// idempotency key, a retry gets the first answer and creates nothing.
-///
-/// # Errors
-/// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
-/// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
-/// invalid totals, or a database error.
-pub async fn place_order(
-    db: &DatabaseConnection,
-    outbox: &Outbox,
-    policy: &OrderPolicy,
-    caller: &Caller,
-    new: NewOrder,
-    idempotent: Option<IdempotentRequest>,
-    render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
-) -> Result<Placed, OrderError> {
-    let now = Utc::now().trunc_subsecs(6);
-    let order_id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
-    if let Some(request) = &idempotent {
+/// A priced order ready to be written: the order, its lines and its
+/// OrderPlaced.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    order: order::Model,
+    lines: Vec<order_line::Model>,
+    placed: PendingEvent,
+}
+
+/// Writes placements: the orders, their lines, the OrderPlaced events and
+/// their timeline entries, one statement per table for a whole group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlacementWriter;
+
+impl GroupWriter for PlacementWriter {
+    type Item = Placement;
+
+    async fn write(&self, txn: &DatabaseTransaction, items: &[Placement]) -> Result<(), DbErr> {
+        orders::insert_many(
+            txn,
+            items.iter().map(|p| p.order.clone()).collect(),
+            items.iter().flat_map(|p| p.lines.iter().cloned()).collect(),
+        )
+        .await?;
+        Outbox::enqueue_many(txn, items.iter().map(|p| p.placed.clone()).collect()).await?;
+        orders::record_events(
+            txn,
+            items
+                .iter()
+                .map(|p| saga::timeline_entry(&p.placed.envelope))
+                .collect(),
+        )
+        .await
+    }
+}
+
+/// Places orders. Orders without an idempotency key are group-committed:
+/// concurrent requests share one transaction (see
+/// [`events::plumbing::group_commit`]), and each still gets its own answer.
+#[derive(Debug, Clone)]
+pub struct OrderDesk {
+    db: DatabaseConnection,
+    outbox: Outbox,
+    policy: OrderPolicy,
+    placements: GroupCommit<Placement>,
+}
+
+impl OrderDesk {
+    /// A desk writing through `db`; starts its group-commit writer.
+    pub fn start(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        policy: OrderPolicy,
+        settings: GroupCommitSettings,
+    ) -> Self {
+        let placements = GroupCommit::start(db.clone(), outbox.clone(), PlacementWriter, settings);
+        Self {
+            db,
+            outbox,
+            policy,
+            placements,
+        }
+    }
+
+    /// Places an order: prices from the catalog copy, PENDING with its saga
+    /// deadline, and OrderPlaced in the outbox, all in one transaction. With
+    /// an idempotency key, a retry gets the first answer and creates nothing.
+    ///
+    /// # Errors
+    /// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
+    /// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
+    /// invalid totals, or a database error.
+    pub async fn place(
+        &self,
+        caller: &Caller,
+        new: NewOrder,
+        idempotent: Option<IdempotentRequest>,
+        render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
+    ) -> Result<Placed, OrderError> {
+        let now = Utc::now().trunc_subsecs(6);
+        let order_id = Uuid::now_v7();
+        let Some(request) = idempotent else {
+            let placement = self.price(&self.db, &new, order_id, now).await?;
+            let created = OrderWithLines {
+                order: placement.order.clone(),
+                lines: placement.lines.clone(),
+            };
+            self.placements.submit(placement).await?;
+            return Ok(Placed::New(created));
+        };
+        let txn = begin_write(&self.db).await?;
         idempotency::delete_if_expired(&txn, caller.id, &request.key, now).await?;
         let claimed = idempotency::claim(
             &txn,
@@ -91,7 +163,7 @@ pub async fn place_order(
                 order_id,
                 response: String::new(),
                 expires_at: now
-                    + chrono::Duration::from_std(policy.idempotency_ttl)
+                    + chrono::Duration::from_std(self.policy.idempotency_ttl)
                         .unwrap_or(chrono::Duration::days(1)),
             },
         )
@@ -111,107 +183,121 @@ pub async fn place_order(
                 Err(OrderError::IdempotencyKeyReused)
             };
         }
-    }
-
-    let ids: Vec<Uuid> = new.lines.iter().map(|l| l.product_id).collect();
-    let products: HashMap<Uuid, _> = catalog::find_many(&txn, &ids)
-        .await?
-        .into_iter()
-        .map(|p| (p.product_id, p))
-        .collect();
-    let mut currency: Option<String> = None;
-    let mut total: i64 = 0;
-    let mut lines = Vec::with_capacity(new.lines.len());
-    for (line_no, line) in new.lines.iter().enumerate() {
-        let product = products
-            .get(&line.product_id)
-            .ok_or(OrderError::UnknownProduct(line.product_id))?;
-        if !product.active {
-            return Err(OrderError::InactiveProduct(line.product_id));
-        }
-        match &currency {
-            Some(existing) if *existing != product.currency => {
-                return Err(OrderError::MixedCurrencies(
-                    existing.clone(),
-                    product.currency.clone(),
-                ));
-            }
-            _ => currency = Some(product.currency.clone()),
-        }
-        let quantity = i64::from(line.quantity.get());
-        total = quantity
-            .checked_mul(product.unit_price_minor)
-            .and_then(|line_total| total.checked_add(line_total))
-            .ok_or_else(|| OrderError::invalid("lines", "the order total is too large"))?;
-        lines.push(order_line::Model {
-            order_id,
-            line_no: i32::try_from(line_no).unwrap_or(i32::MAX),
-            product_id: line.product_id,
-            quantity,
-            unit_price_minor: product.unit_price_minor,
-        });
-    }
-    let currency =
-        currency.ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
-    let money = |minor: i64| stored_money(minor, &currency);
-
-    let placed = OrderPlaced {
-        order_id,
-        customer_id: new.customer_id,
-        lines: new
-            .lines
-            .iter()
-            .zip(&lines)
-            .map(|(requested, stored)| {
-                Ok(OrderLine {
-                    product_id: requested.product_id,
-                    quantity: requested.quantity,
-                    unit_price: money(stored.unit_price_minor)?,
-                })
-            })
-            .collect::<Result<_, OrderError>>()?,
-        total: money(total)?,
-        shipping_address: new.shipping_address.clone(),
-    };
-    let model = order::Model {
-        id: order_id,
-        customer_id: new.customer_id,
-        status: OrderStatus::Pending.as_str().to_owned(),
-        total_minor: total,
-        currency: currency.clone(),
-        shipping_address: new
-            .shipping_address
-            .as_ref()
-            .map(|a| serde_json::to_string(a).expect("an address serializes")),
-        carrier: None,
-        tracking_number: None,
-        stock_reserved: false,
-        credit_reserved: false,
-        deadline_at: now
-            + chrono::Duration::from_std(policy.saga_deadline)
-                .unwrap_or(chrono::Duration::seconds(30)),
-        reason: None,
-        decided_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    orders::insert(&txn, model.clone(), lines.clone()).await?;
-    saga::emit(&txn, outbox, &outbox.envelope(placed)).await?;
-    let created = OrderWithLines {
-        order: model,
-        lines,
-    };
-    if let Some(request) = &idempotent {
+        let placement = self.price(&*txn, &new, order_id, now).await?;
+        PlacementWriter
+            .write(&txn, std::slice::from_ref(&placement))
+            .await?;
+        let created = OrderWithLines {
+            order: placement.order,
+            lines: placement.lines,
+        };
         let mut entry = idempotency_key::ActiveModel {
             customer_id: sea_orm::ActiveValue::Unchanged(caller.id),
             key: sea_orm::ActiveValue::Unchanged(request.key.clone()),
             ..Default::default()
         };
         entry.response = Set(render(&created)?);
-        sea_orm::ActiveModelTrait::update(entry, &txn).await?;
+        sea_orm::ActiveModelTrait::update(entry, &*txn).await?;
+        self.outbox.commit(txn).await?;
+        Ok(Placed::New(created))
     }
-    outbox.commit(txn).await?;
-    Ok(Placed::New(created))
+
+    /// Prices `new` from the catalog copy read through `conn`.
+    async fn price(
+        &self,
+        conn: &impl ConnectionTrait,
+        new: &NewOrder,
+        order_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Placement, OrderError> {
+        let ids: Vec<Uuid> = new.lines.iter().map(|l| l.product_id).collect();
+        let products: HashMap<Uuid, _> = catalog::find_many(conn, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.product_id, p))
+            .collect();
+        let mut currency: Option<String> = None;
+        let mut total: i64 = 0;
+        let mut lines = Vec::with_capacity(new.lines.len());
+        for (line_no, line) in new.lines.iter().enumerate() {
+            let product = products
+                .get(&line.product_id)
+                .ok_or(OrderError::UnknownProduct(line.product_id))?;
+            if !product.active {
+                return Err(OrderError::InactiveProduct(line.product_id));
+            }
+            match &currency {
+                Some(existing) if *existing != product.currency => {
+                    return Err(OrderError::MixedCurrencies(
+                        existing.clone(),
+                        product.currency.clone(),
+                    ));
+                }
+                _ => currency = Some(product.currency.clone()),
+            }
+            let quantity = i64::from(line.quantity.get());
+            total = quantity
+                .checked_mul(product.unit_price_minor)
+                .and_then(|line_total| total.checked_add(line_total))
+                .ok_or_else(|| OrderError::invalid("lines", "the order total is too large"))?;
+            lines.push(order_line::Model {
+                order_id,
+                line_no: i32::try_from(line_no).unwrap_or(i32::MAX),
+                product_id: line.product_id,
+                quantity,
+                unit_price_minor: product.unit_price_minor,
+            });
+        }
+        let currency = currency
+            .ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
+        let money = |minor: i64| stored_money(minor, &currency);
+
+        let placed = OrderPlaced {
+            order_id,
+            customer_id: new.customer_id,
+            lines: new
+                .lines
+                .iter()
+                .zip(&lines)
+                .map(|(requested, stored)| {
+                    Ok(OrderLine {
+                        product_id: requested.product_id,
+                        quantity: requested.quantity,
+                        unit_price: money(stored.unit_price_minor)?,
+                    })
+                })
+                .collect::<Result<_, OrderError>>()?,
+            total: money(total)?,
+            shipping_address: new.shipping_address.clone(),
+        };
+        let order = order::Model {
+            id: order_id,
+            customer_id: new.customer_id,
+            status: OrderStatus::Pending.as_str().to_owned(),
+            total_minor: total,
+            currency: currency.clone(),
+            shipping_address: new
+                .shipping_address
+                .as_ref()
+                .map(|a| serde_json::to_string(a).expect("an address serializes")),
+            carrier: None,
+            tracking_number: None,
+            stock_reserved: false,
+            credit_reserved: false,
+            deadline_at: now
+                + chrono::Duration::from_std(self.policy.saga_deadline)
+                    .unwrap_or(chrono::Duration::seconds(30)),
+            reason: None,
+            decided_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok(Placement {
+            order,
+            lines,
+            placed: PendingEvent::traced(self.outbox.envelope(placed)),
+        })
+    }
 }
 
 /// One order, if the caller may see it. Other customers' orders are "not

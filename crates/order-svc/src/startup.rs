@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use events::Topic;
+use events::plumbing::GroupCommitSettings;
 use service_kit::{App, ServiceBuilder};
 
 use crate::config::Settings;
 use crate::consumer::{CatalogSync, SagaReplies, TimelineProjection};
 use crate::deadlines::DeadlineSweeper;
 use crate::http::AppState;
-use crate::orders::OrderPolicy;
+use crate::orders::{OrderDesk, OrderPolicy};
 use crate::persistence::migrations::Migrator;
 
 /// The topics order-svc publishes to or consumes from.
@@ -53,10 +54,16 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     };
     let token = builder.shutdown_token();
     builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
+    let desk = OrderDesk::start(
+        builder.db().clone(),
+        builder.outbox().clone(),
+        policy,
+        GroupCommitSettings::default(),
+    );
     let state = AppState {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),
-        policy,
+        desk,
     };
     builder
         .serve(

@@ -20,12 +20,15 @@
 //! - [`storage`]: the `outbox_messages` and `inbox_messages` tables, their
 //!   entities and the migration every service includes.
 //! - [`outbox`]: writing events in a transaction, and the relay.
+//! - [`group_commit`]: concurrent writes sharing one transaction, each
+//!   caller with its own answer.
 //! - [`consumer`]: the batched consumer, the inbox, dead letters.
 //! - [`validation`]: every event checked against its JSON Schema on receipt.
 //! - [`trace`]: W3C trace context into and out of Kafka headers.
 
 pub mod consumer;
 pub mod database;
+pub mod group_commit;
 pub mod kafka;
 pub mod outbox;
 pub mod storage;
@@ -36,6 +39,7 @@ pub use consumer::{
     ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, ReceivedRecord,
 };
 pub use database::{WriteTransaction, begin_write, for_update};
+pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{Outbox, OutboxRelay, PendingEvent, RelaySettings, RelayWaker};
 pub use storage::PlumbingMigration;

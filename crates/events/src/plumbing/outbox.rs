@@ -16,9 +16,12 @@
 //!   this process as soon as the transaction commits. A slow timer
 //!   ([`RelaySettings::idle_poll`]) only catches rows committed by other
 //!   processes sharing the database, or left by a crash.
-//! - **One relay at a time** per PostgreSQL database (a transaction-scoped
-//!   advisory lock), so that instances of one service never interleave
-//!   their publications. SQLite is single-process by design.
+//! - **One relay at a time** per PostgreSQL database (a session-level
+//!   advisory lock on a connection the relay keeps), so that instances of
+//!   one service never interleave their publications. SQLite is
+//!   single-process by design.
+//! - **No transaction waits for the broker**: a round reads the pending
+//!   rows, publishes them, and marks them published in one statement.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,9 +31,10 @@ use futures::future::join_all;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sea_orm::sea_query::Expr;
+use sea_orm::sqlx::{self, PgConnection};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -209,6 +213,7 @@ pub enum RelayOutcome {
 /// Publishes outbox rows to Kafka. See the [module docs](self) for guarantees.
 pub struct OutboxRelay {
     db: DatabaseConnection,
+    lease: RelayLease,
     producer: FutureProducer,
     topics: TopicNames,
     waker: RelayWaker,
@@ -217,6 +222,51 @@ pub struct OutboxRelay {
 
 /// Key of the PostgreSQL advisory lock that keeps one relay per database.
 const RELAY_LOCK_KEY: i64 = 0x6f6d_735f_7265_6c61;
+
+/// The right to publish: on PostgreSQL a session-level advisory lock, held
+/// on a connection of the pool that the relay keeps for itself (it is not
+/// in a transaction, so it blocks nothing). The connection is checked at
+/// every round; if it broke, the lock went with it and is taken again
+/// before anything is published. SQLite is single-process by design
+/// (the service holds a lock file), so it needs none.
+#[derive(Default)]
+struct RelayLease {
+    connection: tokio::sync::Mutex<Option<PgConnection>>,
+}
+
+impl RelayLease {
+    /// Whether this relay may publish now.
+    async fn hold(&self, db: &DatabaseConnection) -> Result<bool, DbErr> {
+        if db.get_database_backend() != DbBackend::Postgres {
+            return Ok(true);
+        }
+        let mut connection = self.connection.lock().await;
+        if let Some(held) = connection.as_mut() {
+            if sqlx::query("SELECT 1").execute(&mut *held).await.is_ok() {
+                return Ok(true);
+            }
+            tracing::warn!("the relay's lock connection broke; taking the lock again");
+            *connection = None;
+        }
+        let mut fresh = db
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(RELAY_LOCK_KEY)
+            .fetch_one(&mut *fresh)
+            .await
+            .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))?;
+        if locked {
+            // Out of the pool, so that the lock ends with the relay (the
+            // connection closes when it is dropped) instead of staying on a
+            // pooled session that somebody else borrows.
+            *connection = Some(fresh.detach());
+        }
+        Ok(locked)
+    }
+}
 
 impl OutboxRelay {
     /// A relay for `outbox`'s rows in `db`.
@@ -231,6 +281,7 @@ impl OutboxRelay {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             db,
+            lease: RelayLease::default(),
             producer: kafka.producer(&format!("{}-relay", outbox.producer()))?,
             topics: kafka.topics.clone(),
             waker: outbox.waker(),
@@ -292,52 +343,24 @@ impl OutboxRelay {
     }
 
     /// One round: publish the oldest pending rows and mark them published.
+    /// No transaction is open while the relay waits for the broker: it
+    /// reads the rows, publishes them, then marks them in one statement.
     ///
     /// # Errors
     /// Database or broker errors; nothing is marked then, and the next
     /// round publishes the same rows again.
     pub async fn try_execute(&self) -> anyhow::Result<RelayOutcome> {
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            let txn = self.db.begin().await?;
-            let lock = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_try_advisory_xact_lock($1) AS locked",
-                    [RELAY_LOCK_KEY.into()],
-                ))
-                .await?;
-            let locked: bool = lock
-                .map(|row| row.try_get("", "locked"))
-                .transpose()?
-                .unwrap_or(false);
-            if !locked {
-                return Ok(RelayOutcome::Busy);
-            }
-            let outcome = self.round(&txn).await?;
-            txn.commit().await?;
-            Ok(outcome)
-        } else {
-            // SQLite: one process per file, so no lock is needed; the mark
-            // queues with the other writers instead of racing them.
-            let rows = Self::pending(&self.db, self.settings.batch_size).await?;
-            if rows.is_empty() {
-                return Ok(RelayOutcome::Empty);
-            }
-            self.publish(&rows).await?;
-            let txn = begin_write(&self.db).await?;
-            Self::mark_published(&txn, rows.iter().map(|r| r.id)).await?;
-            txn.commit().await?;
-            Ok(RelayOutcome::Published(rows.len()))
+        if !self.lease.hold(&self.db).await? {
+            return Ok(RelayOutcome::Busy);
         }
-    }
-
-    async fn round<C: ConnectionTrait>(&self, conn: &C) -> anyhow::Result<RelayOutcome> {
-        let rows = Self::pending(conn, self.settings.batch_size).await?;
+        let rows = Self::pending(&self.db, self.settings.batch_size).await?;
         if rows.is_empty() {
             return Ok(RelayOutcome::Empty);
         }
         self.publish(&rows).await?;
-        Self::mark_published(conn, rows.iter().map(|r| r.id)).await?;
+        let txn = begin_write(&self.db).await?;
+        Self::mark_published(&*txn, rows.iter().map(|r| r.id)).await?;
+        txn.commit().await?;
         Ok(RelayOutcome::Published(rows.len()))
     }
 

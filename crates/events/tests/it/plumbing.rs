@@ -487,3 +487,141 @@ async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
         "the consumer's span belongs to the request's trace"
     );
 }
+
+/// Writes each item as an `applied_events` row and emits one event per item;
+/// an item without a payload breaks the table's NOT NULL constraint.
+struct AppliedWriter {
+    outbox: events::plumbing::Outbox,
+    largest_group: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl events::plumbing::GroupWriter for AppliedWriter {
+    type Item = (uuid::Uuid, Option<String>);
+
+    async fn write(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        items: &[Self::Item],
+    ) -> Result<(), sea_orm::DbErr> {
+        self.largest_group
+            .fetch_max(items.len(), std::sync::atomic::Ordering::SeqCst);
+        let mut sql =
+            "INSERT INTO applied_events (event_id, event_type, payload) VALUES ".to_owned();
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for (i, (id, payload)) in items.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, 'GroupWritten', ${})", 2 * i + 1, 2 * i + 2));
+            values.push((*id).into());
+            values.push(payload.clone().into());
+        }
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await?;
+        let events = items
+            .iter()
+            .map(|(id, _)| {
+                events::plumbing::PendingEvent::traced(
+                    self.outbox.envelope(order_rejected(*id, "group commit")),
+                )
+            })
+            .collect();
+        events::plumbing::Outbox::enqueue_many(txn, events).await
+    }
+}
+
+/// Group commit: concurrent callers share transactions, each gets its own
+/// answer, and an item that breaks a constraint fails alone, with its
+/// event, while every other item and its event commit.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn group_commit_answers_each_caller_and_fails_only_the_bad_item(#[case] backend: Backend) {
+    let h = harness(backend).await;
+    let largest_group = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let group = events::plumbing::GroupCommit::start(
+        h.db.clone(),
+        h.outbox.clone(),
+        AppliedWriter {
+            outbox: h.outbox.clone(),
+            largest_group: largest_group.clone(),
+        },
+        events::plumbing::GroupCommitSettings::default(),
+    );
+    let items: Vec<(uuid::Uuid, Option<String>)> = (0..50)
+        .map(|i| (uuid::Uuid::now_v7(), (i != 17).then(|| format!("item {i}"))))
+        .collect();
+    let answers =
+        futures::future::join_all(items.iter().cloned().map(|item| group.submit(item))).await;
+
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.is_ok(), i != 17, "item {i}: {answer:?}");
+    }
+    assert!(
+        largest_group.load(std::sync::atomic::Ordering::SeqCst) > 1,
+        "concurrent submissions share a transaction"
+    );
+    let applied: Vec<uuid::Uuid> = h.applied().await.iter().map(|(id, _, _)| *id).collect();
+    let expected: Vec<uuid::Uuid> = items
+        .iter()
+        .filter(|(_, payload)| payload.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        applied, expected,
+        "every good item, once, in submission order"
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM outbox_messages").await, 49);
+}
+
+/// One relay per PostgreSQL database: a second relay is told Busy while the
+/// first holds the lease (without any transaction open), and takes over
+/// once the first is gone.
+#[tokio::test]
+async fn a_second_relay_on_one_postgresql_database_waits_and_takes_over() {
+    use events::plumbing::outbox::RelayOutcome;
+    let h = harness(Backend::Postgres).await;
+    let order_id = uuid::Uuid::now_v7();
+    h.enqueue([order_rejected(order_id, "first")]).await;
+    let first =
+        OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, RelaySettings::default()).unwrap();
+    let second =
+        OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, RelaySettings::default()).unwrap();
+    assert_eq!(
+        first.try_execute().await.unwrap(),
+        RelayOutcome::Published(1)
+    );
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'")
+            .await,
+        0,
+        "the lease holds no transaction open"
+    );
+    h.enqueue([order_rejected(order_id, "second")]).await;
+    assert_eq!(second.try_execute().await.unwrap(), RelayOutcome::Busy);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM outbox_messages WHERE published_at IS NULL")
+            .await,
+        1,
+        "the busy relay published nothing"
+    );
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let outcome = loop {
+        let outcome = second.try_execute().await.unwrap();
+        if outcome != RelayOutcome::Busy || tokio::time::Instant::now() > deadline {
+            break outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        outcome,
+        RelayOutcome::Published(1),
+        "the second relay took over"
+    );
+}

@@ -8,7 +8,7 @@ use events::plumbing::Outbox;
 use sea_orm::DatabaseConnection;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::orders::OrderPolicy;
+use crate::orders::OrderDesk;
 
 /// The catalog copy, as order-svc prices it.
 pub mod catalog;
@@ -22,8 +22,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Its outbox.
     pub outbox: Outbox,
-    /// Deadlines and idempotency.
-    pub policy: OrderPolicy,
+    /// Places orders (group commit, idempotency).
+    pub desk: OrderDesk,
 }
 
 /// The service's own routes.

@@ -343,17 +343,7 @@ async fn place_order(
         let response = OrderResponse::try_from(created.clone())?;
         serde_json::to_string(&response).map_err(|e| OrderError::Internal(e.into()))
     };
-    match orders::place_order(
-        &state.db,
-        &state.outbox,
-        &state.policy,
-        &caller,
-        new,
-        idempotent,
-        render,
-    )
-    .await?
-    {
+    match state.desk.place(&caller, new, idempotent, render).await? {
         Placed::New(created) => Ok(accepted(created.try_into()?)),
         Placed::Replayed(first_answer) => {
             let order: OrderResponse =

@@ -12,16 +12,16 @@ use uuid::Uuid;
 
 use super::entities::{order, order_event, order_line};
 
-/// Inserts an order with its lines.
+/// Inserts orders with their lines, one statement per table.
 ///
 /// # Errors
 /// The database error.
-pub async fn insert(
+pub async fn insert_many(
     conn: &impl ConnectionTrait,
-    model: order::Model,
+    models: Vec<order::Model>,
     lines: Vec<order_line::Model>,
 ) -> Result<(), DbErr> {
-    order::Entity::insert(order::ActiveModel::from(model))
+    order::Entity::insert_many(models.into_iter().map(order::ActiveModel::from))
         .exec_without_returning(conn)
         .await?;
     order_line::Entity::insert_many(lines.into_iter().map(order_line::ActiveModel::from))
