@@ -2,8 +2,10 @@
 //!
 //! Metrics every service exports (besides HTTP request counts and latency):
 //! `oms_consumer_lag` (per group, topic, partition), `oms_outbox_backlog`,
-//! `oms_outbox_published_total`, `oms_handler_duration_seconds`,
-//! `oms_events_processed_total`, `oms_events_duplicate_total` and
+//! `oms_outbox_published_total`, `oms_batch_duration_seconds` and
+//! `oms_batch_phase_seconds` (per consumer group, and phase: begin, inbox,
+//! load, apply, save, outbox, commit), `oms_events_processed_total`,
+//! `oms_events_duplicate_total` (per group), `oms_group_commit_items`, and
 //! `oms_dead_letters_total` (per topic and error code).
 
 use std::sync::{Arc, OnceLock};

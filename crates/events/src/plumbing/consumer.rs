@@ -474,7 +474,6 @@ impl<H: EventHandler> EventConsumer<H> {
         rejections: &BTreeMap<usize, Rejection>,
     ) -> Result<usize, BatchFailure> {
         let started = Instant::now();
-        let txn = begin_write(&self.db).await?;
         let wanted: Vec<usize> = decoded
             .iter()
             .enumerate()
@@ -486,13 +485,20 @@ impl<H: EventHandler> EventConsumer<H> {
             })
             .map(|(index, _)| index)
             .collect();
+        if wanted.is_empty() {
+            // Nothing for this handler (skipped or dead letters): no transaction.
+            return Ok(0);
+        }
+        let mut phases = Phases::start(&self.settings.group_id);
+        let txn = begin_write(&self.db).await?;
+        phases.lap("begin");
         let fresh = if self.settings.deduplicate {
             let fresh = self
                 .record_in_inbox(&txn, records, decoded, &wanted)
                 .await?;
             let duplicates = wanted.len() - fresh.len();
             if duplicates > 0 {
-                metrics::counter!("oms_events_duplicate_total", "consumer" => self.settings.inbox_name.clone())
+                metrics::counter!("oms_events_duplicate_total", "group" => self.settings.group_id.clone())
                     .increment(duplicates as u64);
                 tracing::debug!(duplicates, "duplicate events skipped");
             }
@@ -504,7 +510,9 @@ impl<H: EventHandler> EventConsumer<H> {
             .iter()
             .filter_map(|&index| decoded[index].as_ref())
             .collect();
+        phases.lap("inbox");
         let mut state = self.handler.load(&txn, &envelopes).await?;
+        phases.lap("load");
         let mut pending = Vec::new();
         for (&index, envelope) in fresh.iter().zip(&envelopes) {
             let record = &records[index];
@@ -537,13 +545,17 @@ impl<H: EventHandler> EventConsumer<H> {
                 }
             }
         }
+        phases.lap("apply");
         self.handler.save(&txn, state).await?;
+        phases.lap("save");
         let emitted = pending.len();
         Outbox::enqueue_many(&*txn, pending).await?;
+        phases.lap("outbox");
         txn.commit().await?;
-        metrics::counter!("oms_events_processed_total", "consumer" => self.settings.inbox_name.clone())
+        phases.lap("commit");
+        metrics::counter!("oms_events_processed_total", "group" => self.settings.group_id.clone())
             .increment(batch.len() as u64);
-        metrics::histogram!("oms_batch_duration_seconds", "consumer" => self.settings.inbox_name.clone())
+        metrics::histogram!("oms_batch_duration_seconds", "group" => self.settings.group_id.clone())
             .record(started.elapsed().as_secs_f64());
         Ok(emitted)
     }
@@ -688,6 +700,29 @@ impl<H: EventHandler> EventConsumer<H> {
         if let Err(error) = self.consumer.store_offsets(&list) {
             tracing::debug!(error = %error, "could not store offsets");
         }
+    }
+}
+
+/// Times the phases of a batch (`oms_batch_phase_seconds{group, phase}`),
+/// so that an operator sees where a slow batch spends its time.
+struct Phases<'a> {
+    group: &'a str,
+    since: Instant,
+}
+
+impl<'a> Phases<'a> {
+    fn start(group: &'a str) -> Self {
+        Self {
+            group,
+            since: Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        metrics::histogram!("oms_batch_phase_seconds", "group" => self.group.to_owned(), "phase" => phase)
+            .record((now - self.since).as_secs_f64());
+        self.since = now;
     }
 }
 

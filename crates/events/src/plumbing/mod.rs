@@ -42,4 +42,4 @@ pub use database::{WriteTransaction, begin_write, for_update};
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{Outbox, OutboxRelay, PendingEvent, RelaySettings, RelayWaker};
-pub use storage::PlumbingMigration;
+pub use storage::{OutboxPendingIndexMigration, PlumbingMigration};

@@ -229,3 +229,60 @@ impl MigrationTrait for PlumbingMigration {
             .await
     }
 }
+
+/// Replaces the relay's index with a partial one over unpublished rows
+/// only. Published rows are kept for [`RelaySettings::retention`](super::RelaySettings),
+/// and every one left a dead entry for `published_at IS NULL` in the old
+/// `(published_at, id)` index: at 1,500 events/s the relay's query walked
+/// tens of thousands of them and took 20 ms (`EXPLAIN ANALYZE`: 13-24 ms
+/// before, 0.06-0.17 ms after, on 40,000 rows). List it after the
+/// service's own migrations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxPendingIndexMigration;
+
+impl MigrationName for OutboxPendingIndexMigration {
+    fn name(&self) -> &str {
+        "m20261201_000001_outbox_partial_pending_index"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for OutboxPendingIndexMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS idx_outbox_messages_unpublished \
+                 ON outbox_messages (id) WHERE published_at IS NULL",
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_outbox_messages_pending")
+                    .table(OutboxMessages::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_outbox_messages_pending")
+                    .table(OutboxMessages::Table)
+                    .col(OutboxMessages::PublishedAt)
+                    .col(OutboxMessages::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX IF EXISTS idx_outbox_messages_unpublished")
+            .await?;
+        Ok(())
+    }
+}

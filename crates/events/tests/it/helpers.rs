@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use events::plumbing::{
     ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, KafkaSettings, Outbox,
-    OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics,
+    OutboxPendingIndexMigration, OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics,
 };
 use events::{Envelope, Event, Topic, TopicNames};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -26,7 +26,10 @@ struct TestMigrator;
 
 impl MigratorTrait for TestMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(PlumbingMigration)]
+        vec![
+            Box::new(PlumbingMigration),
+            Box::new(OutboxPendingIndexMigration),
+        ]
     }
 }
 

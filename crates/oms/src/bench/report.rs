@@ -49,6 +49,65 @@ impl Percentiles {
     }
 }
 
+/// One stage of the saga and its latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// What the stage covers.
+    pub name: &'static str,
+    /// Its latency.
+    pub ms: Percentiles,
+}
+
+/// The stages of the confirmed orders' sagas.
+fn stages(offered: &Offered, observer: &Observer) -> Vec<Stage> {
+    let mut relay = Vec::new();
+    let mut stock = Vec::new();
+    let mut credit = Vec::new();
+    let mut decide = Vec::new();
+    for order in &offered.accepted {
+        let Some(trail) = observer.trail(order.id) else {
+            continue;
+        };
+        let (Some(placed), Some(reserved), Some(held), Some(decision)) =
+            (trail.placed, trail.stock, trail.credit, trail.decision)
+        else {
+            continue;
+        };
+        if !decision.confirmed {
+            continue;
+        }
+        let answered = order.due + order.answered_after;
+        relay.push(placed.saturating_duration_since(answered));
+        stock.push(reserved.saturating_duration_since(placed));
+        credit.push(held.saturating_duration_since(placed));
+        decide.push(decision.seen.saturating_duration_since(reserved.max(held)));
+    }
+    [
+        (
+            "202 answered → OrderPlaced on `orders` (order-svc's relay)",
+            relay,
+        ),
+        (
+            "OrderPlaced → StockReserved on `inventory` (inventory-svc: consume, reserve, relay)",
+            stock,
+        ),
+        (
+            "OrderPlaced → CreditReserved on `customers` (customer-svc: consume, hold, relay)",
+            credit,
+        ),
+        (
+            "last reply → OrderConfirmed on `orders` (order-svc: consume, decide, relay)",
+            decide,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, samples)| Stage {
+        name,
+        ms: Percentiles::of(samples),
+    })
+    .collect()
+}
+
 /// One second of the run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Second {
@@ -99,6 +158,9 @@ pub struct Report {
     pub place_to_confirmed_ms: Percentiles,
     /// Due time → OrderRejected seen on the topic.
     pub place_to_rejected_ms: Percentiles,
+    /// Where the time of a confirmed order goes, stage by stage, from the
+    /// moments its records reached the bench.
+    pub stages: Vec<Stage>,
     /// Peak RSS and mean CPU per process group.
     pub resources: BTreeMap<String, Usage>,
     /// The invariants after the run.
@@ -193,6 +255,7 @@ impl Report {
             post_ms: Percentiles::of(offered.accepted.iter().map(|o| o.answered_after).collect()),
             place_to_confirmed_ms: Percentiles::of(to_confirmed),
             place_to_rejected_ms: Percentiles::of(to_rejected),
+            stages: stages(offered, observer),
             resources,
             invariants,
             limits: None,
@@ -261,6 +324,18 @@ impl Report {
                 md,
                 "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
                 p.count, p.p50, p.p90, p.p99, p.max
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n| stage of a confirmed order (ms) | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|"
+        );
+        for stage in &self.stages {
+            let p = &stage.ms;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                stage.name, p.count, p.p50, p.p90, p.p99, p.max
             );
         }
         let _ = writeln!(

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use events::plumbing::PlumbingMigration;
+use events::plumbing::{OutboxPendingIndexMigration, PlumbingMigration};
 use futures::future::BoxFuture;
 use sea_orm_migration::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(PlumbingMigration)]
+        vec![
+            Box::new(PlumbingMigration),
+            Box::new(OutboxPendingIndexMigration),
+        ]
     }
 }
 

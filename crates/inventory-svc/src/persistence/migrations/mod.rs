@@ -1,6 +1,6 @@
 //! Migrations, one file per step, run at start-up on PostgreSQL and SQLite alike.
 
-use events::plumbing::PlumbingMigration;
+use events::plumbing::{OutboxPendingIndexMigration, PlumbingMigration};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_inventory_tables;
@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(PlumbingMigration),
             Box::new(m20261122_000002_create_inventory_tables::Migration),
+            Box::new(OutboxPendingIndexMigration),
         ]
     }
 }
