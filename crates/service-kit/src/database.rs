@@ -106,7 +106,7 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     settings: &DatabaseSettings,
 ) -> anyhow::Result<ServiceDatabase> {
     let mut lock = None;
-    let mut options = ConnectOptions::new(url);
+    let mut options = ConnectOptions::new(without_tls_on_loopback(url));
     if let Some(path) = sqlite_path(url) {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
@@ -141,6 +141,36 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     Ok(ServiceDatabase { connection, lock })
 }
 
+/// A PostgreSQL URL whose host is this machine and that does not choose an
+/// `sslmode`, with `sslmode=disable`: traffic on loopback never leaves the
+/// machine, and TLS there only costs CPU on both ends (`perf`: rustls and
+/// OpenSSL on every round trip). Any other URL is returned as it is, so a
+/// remote server keeps the driver's default (`prefer`) or what the URL says.
+pub fn without_tls_on_loopback(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let loopback = match parsed.host() {
+        // Hosts of `postgres:` URLs are opaque to the `url` crate: parse them.
+        Some(url::Host::Domain(domain)) => {
+            domain == "localhost"
+                || domain
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let postgres = matches!(parsed.scheme(), "postgres" | "postgresql");
+    if !postgres || !loopback || parsed.query_pairs().any(|(key, _)| key == "sslmode") {
+        return url.to_owned();
+    }
+    parsed.query_pairs_mut().append_pair("sslmode", "disable");
+    parsed.into()
+}
+
 /// The file of a `sqlite://` URL, `None` for other URLs and in-memory ones.
 fn sqlite_path(url: &str) -> Option<PathBuf> {
     let rest = url
@@ -165,6 +195,25 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_postgres_urls_skip_tls_unless_they_choose() {
+        assert_eq!(
+            without_tls_on_loopback("postgres://u:p@127.0.0.1:5432/db"),
+            "postgres://u:p@127.0.0.1:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            without_tls_on_loopback("postgresql://u@localhost/db?application_name=x"),
+            "postgresql://u@localhost/db?application_name=x&sslmode=disable"
+        );
+        for kept in [
+            "postgres://u:p@127.0.0.1/db?sslmode=require",
+            "postgres://u:p@db.example.com/db",
+            "sqlite://data/oms.db?mode=rwc",
+        ] {
+            assert_eq!(without_tls_on_loopback(kept), kept);
+        }
+    }
 
     #[test]
     fn sqlite_urls_name_their_file() {

@@ -104,7 +104,8 @@ async fn pgbench(server: &str, prefix: &str, seconds: u64) -> anyhow::Result<(St
         let output = tokio::process::Command::new(pgbench_binary())
             .args(["-n", "-c", "4", "-j", "2", "-T", &seconds.to_string(), "-f"])
             .arg(script.path())
-            .arg(&url)
+            // The transport the services use (no TLS on loopback).
+            .arg(service_kit::database::without_tls_on_loopback(&url))
             .output()
             .await
             .context("running pgbench (Debian's postgresql-15 package ships it)")?;
