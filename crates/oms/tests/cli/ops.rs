@@ -347,6 +347,62 @@ async fn replaying_the_orders_topic_into_the_live_system_changes_nothing(#[case]
 #[case::postgres(Backend::Postgres)]
 #[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
+async fn a_wiped_timeline_is_rebuilt_live_by_copying_the_saga_topics_into_themselves(
+    #[case] backend: Backend,
+) {
+    let world = world(backend).await;
+    let order = world.confirmed_order().await;
+    testkit::eventually("every group caught up", || world.caught_up()).await;
+    let timeline = || async {
+        let mut ids: Vec<String> = world.snapshot(order).await["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before = timeline().await;
+    assert_eq!(
+        before.len(),
+        4,
+        "placed, both replies, confirmed: {before:?}"
+    );
+    {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(order_database_url(
+            &world.data_dir,
+            world.databases.as_ref(),
+        ))
+        .await
+        .unwrap();
+        db.execute_unprepared("DELETE FROM order_events")
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    }
+    assert!(timeline().await.is_empty(), "the timeline is wiped");
+
+    for topic in ["orders", "inventory", "customers"] {
+        let mut args = world.replay_args(topic);
+        args.copy_to = Some(topic.into());
+        oms::ops::replay::replay(&args).await.unwrap();
+    }
+    testkit::eventually("the timeline rebuilt", || async {
+        timeline().await == before
+    })
+    .await;
+    testkit::eventually("the replayed records consumed", || world.caught_up()).await;
+    assert_eq!(timeline().await, before, "each entry once");
+    world.system.stop().await.unwrap();
+    std::fs::remove_dir_all(&world.data_dir).ok();
+}
+
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
 async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend: Backend) {
     let world = world(backend).await;
     world.confirmed_order().await;
