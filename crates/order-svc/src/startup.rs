@@ -58,7 +58,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         builder.db().clone(),
         builder.outbox().clone(),
         policy,
-        GroupCommitSettings::default(),
+        GroupCommitSettings::for_backend(builder.db()),
     );
     let state = AppState {
         db: builder.db().clone(),

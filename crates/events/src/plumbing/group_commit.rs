@@ -17,14 +17,16 @@
 //! - **Bounded.** At most [`GroupCommitSettings::queue`] items wait;
 //!   further callers wait for room (back-pressure), so memory stays flat.
 //!
-//! The writer runs as one task per group commit; it ends when every handle
-//! is dropped.
+//! The writers run as tasks ([`GroupCommitSettings::writers`]); they end
+//! when every handle is dropped. Items of different groups may commit in
+//! either order: group only writes that do not depend on each other (new
+//! orders), never changes to one aggregate.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::database::begin_write;
 use super::outbox::Outbox;
@@ -46,13 +48,17 @@ pub trait GroupWriter: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DbErr>> + Send;
 }
 
-/// How large groups get.
+/// How large groups get, and how many commit at once.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupCommitSettings {
     /// Most items committed in one transaction (default 256).
     pub max_items: usize,
-    /// Most items waiting for the writer (default 4096).
+    /// Most items waiting for a writer (default 4096).
     pub queue: usize,
+    /// Writers, each committing its own group while the next one forms
+    /// (default 1; [`GroupCommitSettings::for_backend`] gives PostgreSQL 2,
+    /// SQLite 1, since SQLite has one writer anyway).
+    pub writers: usize,
 }
 
 impl Default for GroupCommitSettings {
@@ -60,6 +66,23 @@ impl Default for GroupCommitSettings {
         Self {
             max_items: 256,
             queue: 4096,
+            writers: 1,
+        }
+    }
+}
+
+impl GroupCommitSettings {
+    /// The defaults, with as many writers as `db` usefully commits at once:
+    /// two on PostgreSQL (one group waits for its WAL flush while the other
+    /// writes), one on SQLite.
+    pub fn for_backend(db: &DatabaseConnection) -> Self {
+        let writers = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => 2,
+            _ => 1,
+        };
+        Self {
+            writers,
+            ..Self::default()
         }
     }
 }
@@ -97,13 +120,17 @@ impl<T: Send + Sync + 'static> GroupCommit<T> {
         settings: GroupCommitSettings,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(settings.queue.max(1));
-        tokio::spawn(run(
-            db,
-            outbox,
-            Arc::new(writer),
-            queue,
-            settings.max_items.max(1),
-        ));
+        let queue = Arc::new(Mutex::new(queue));
+        let writer = Arc::new(writer);
+        for _ in 0..settings.writers.max(1) {
+            tokio::spawn(run(
+                db.clone(),
+                outbox.clone(),
+                writer.clone(),
+                queue.clone(),
+                settings.max_items.max(1),
+            ));
+        }
         Self { jobs }
     }
 
@@ -130,11 +157,13 @@ async fn run<W: GroupWriter>(
     db: DatabaseConnection,
     outbox: Outbox,
     writer: Arc<W>,
-    mut queue: mpsc::Receiver<Job<W::Item>>,
+    queue: Arc<Mutex<mpsc::Receiver<Job<W::Item>>>>,
     max_items: usize,
 ) {
     let mut jobs = Vec::with_capacity(max_items);
-    while queue.recv_many(&mut jobs, max_items).await > 0 {
+    // A writer holds the queue only while it forms its group, so that the
+    // next group forms while this one commits.
+    while queue.lock().await.recv_many(&mut jobs, max_items).await > 0 {
         let (items, answers): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|job| (job.item, job.answer)).unzip();
         metrics::histogram!("oms_group_commit_items").record(items.len() as f64);
