@@ -2,11 +2,9 @@
 //! locked and decides in memory; a new decision is inserted only if the
 //! order has none, so that of two concurrent deciders exactly one wins.
 
-use events::plumbing::for_update;
+use events::plumbing::{find_many_for_update as find_many_locked, insert_new as insert_new_rows};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TryInsertResult,
-};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
 use super::entities::credit_reservation;
@@ -33,13 +31,12 @@ pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     order_ids: &[Uuid],
 ) -> Result<Vec<credit_reservation::Model>, DbErr> {
-    if order_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = credit_reservation::Entity::find()
-        .filter(credit_reservation::Column::OrderId.is_in(order_ids.iter().copied()))
-        .order_by_asc(credit_reservation::Column::OrderId);
-    for_update(query, conn).all(conn).await
+    find_many_locked::<credit_reservation::Entity>(
+        conn,
+        credit_reservation::Column::OrderId,
+        order_ids,
+    )
+    .await
 }
 
 /// Inserts decisions about orders that had none; returns how many were
@@ -51,19 +48,12 @@ pub async fn insert_new(
     conn: &impl ConnectionTrait,
     rows: Vec<credit_reservation::Model>,
 ) -> Result<usize, DbErr> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let inserted = credit_reservation::Entity::insert_many(
-        rows.into_iter().map(credit_reservation::ActiveModel::from),
+    insert_new_rows::<credit_reservation::ActiveModel>(
+        conn,
+        rows,
+        credit_reservation::Column::OrderId,
     )
-    .on_conflict_do_nothing_on([credit_reservation::Column::OrderId])
-    .exec_with_returning_keys(conn)
-    .await?;
-    Ok(match inserted {
-        TryInsertResult::Inserted(keys) => keys.len(),
-        _ => 0,
-    })
+    .await
 }
 
 /// Saves the state and time of existing (locked) reservations.

@@ -5,7 +5,7 @@
 //! refuses a figure past the limit besides.
 
 use chrono::Utc;
-use events::plumbing::for_update;
+use events::plumbing::find_many_for_update as find_many_locked;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
@@ -108,13 +108,7 @@ pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<customer::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = customer::Entity::find()
-        .filter(customer::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(customer::Column::Id);
-    for_update(query, conn).all(conn).await
+    find_many_locked::<customer::Entity>(conn, customer::Column::Id, ids).await
 }
 
 /// Saves the held credit of existing (locked) customers, one statement for

@@ -31,9 +31,10 @@ use std::time::Duration;
 
 use sea_orm::prelude::async_trait;
 use sea_orm::{
-    ConnAcquireErr, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, ExecResult, QueryResult, QuerySelect, RuntimeErr, Select, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnAcquireErr, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect, RuntimeErr, Select, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, TryInsertResult,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -47,6 +48,53 @@ pub fn for_update<E: EntityTrait>(query: Select<E>, conn: &impl ConnectionTrait)
     } else {
         query
     }
+}
+
+/// The rows of `E` whose `key` is among `ids`, in key order, locked until
+/// the transaction ends ([`for_update`]): one statement for a whole batch.
+///
+/// # Errors
+/// The database error.
+pub async fn find_many_for_update<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    key: E::Column,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<E::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = E::find()
+        .filter(key.is_in(ids.iter().copied()))
+        .order_by_asc(key);
+    for_update(query, conn).all(conn).await
+}
+
+/// Inserts `rows` unless their key is taken, with one statement; returns
+/// how many were inserted (fewer when another writer inserted some of the
+/// same keys meanwhile: a decision taken concurrently).
+///
+/// # Errors
+/// The database error.
+pub async fn insert_new<A>(
+    conn: &impl ConnectionTrait,
+    rows: Vec<<A::Entity as EntityTrait>::Model>,
+    key: <A::Entity as EntityTrait>::Column,
+) -> Result<usize, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let inserted = A::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+        .on_conflict_do_nothing_on([key])
+        .exec_with_returning_keys(conn)
+        .await?;
+    Ok(match inserted {
+        TryInsertResult::Inserted(keys) => keys.len(),
+        TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
+    })
 }
 
 /// How many times [`begin_write`] tries `BEGIN IMMEDIATE` on SQLite, each

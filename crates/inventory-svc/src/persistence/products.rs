@@ -6,7 +6,7 @@
 //! can never take `available` below zero.
 
 use chrono::Utc;
-use events::plumbing::for_update;
+use events::plumbing::find_many_for_update as find_many_locked;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
@@ -45,13 +45,7 @@ pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<product::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = product::Entity::find()
-        .filter(product::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(product::Column::Id);
-    for_update(query, conn).all(conn).await
+    find_many_locked::<product::Entity>(conn, product::Column::Id, ids).await
 }
 
 /// Saves the stock figures of existing (locked) products, one statement

@@ -3,7 +3,7 @@
 //! if the order has none, so that of two concurrent deciders exactly one
 //! wins.
 
-use events::plumbing::for_update;
+use events::plumbing::{find_many_for_update as find_many_locked, insert_new as insert_new_rows};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -47,13 +47,7 @@ pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     order_ids: &[Uuid],
 ) -> Result<Vec<reservation::Model>, DbErr> {
-    if order_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = reservation::Entity::find()
-        .filter(reservation::Column::OrderId.is_in(order_ids.iter().copied()))
-        .order_by_asc(reservation::Column::OrderId);
-    for_update(query, conn).all(conn).await
+    find_many_locked::<reservation::Entity>(conn, reservation::Column::OrderId, order_ids).await
 }
 
 /// The lines of the reservations of `order_ids`.
@@ -82,18 +76,7 @@ pub async fn insert_new(
     conn: &impl ConnectionTrait,
     rows: Vec<reservation::Model>,
 ) -> Result<usize, DbErr> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let inserted =
-        reservation::Entity::insert_many(rows.into_iter().map(reservation::ActiveModel::from))
-            .on_conflict_do_nothing_on([reservation::Column::OrderId])
-            .exec_with_returning_keys(conn)
-            .await?;
-    Ok(match inserted {
-        sea_orm::TryInsertResult::Inserted(keys) => keys.len(),
-        _ => 0,
-    })
+    insert_new_rows::<reservation::ActiveModel>(conn, rows, reservation::Column::OrderId).await
 }
 
 /// Inserts reservation lines `(order, product, quantity)`.

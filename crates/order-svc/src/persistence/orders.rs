@@ -1,7 +1,7 @@
 //! Repository functions for orders, their lines and timelines.
 
 use chrono::{DateTime, Utc};
-use events::plumbing::for_update;
+use events::plumbing::{find_many_for_update as find_many_locked, for_update};
 use events::{Envelope, OrderStatus};
 use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
@@ -111,13 +111,7 @@ pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<order::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = order::Entity::find()
-        .filter(order::Column::Id.is_in(ids.iter().copied()))
-        .order_by_asc(order::Column::Id);
-    for_update(query, conn).all(conn).await
+    find_many_locked::<order::Entity>(conn, order::Column::Id, ids).await
 }
 
 /// Saves the changed fields of an order.
