@@ -265,12 +265,7 @@ impl CreditBatch {
                 updates.push(row);
             }
         }
-        let wanted = inserts.len();
-        if credit::insert_new(conn, inserts).await? < wanted {
-            return Err(DbErr::Custom(
-                "another consumer decided an order of this batch meanwhile; retrying".into(),
-            ));
-        }
+        credit::insert_new(conn, inserts).await?;
         credit::update_states(conn, updates).await?;
         let changed: Vec<customer::Model> = self
             .changed_customers

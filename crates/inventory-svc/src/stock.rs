@@ -252,12 +252,7 @@ impl StockBatch {
                 updates.push(row);
             }
         }
-        let wanted = inserts.len();
-        if reservations::insert_new(conn, inserts).await? < wanted {
-            return Err(DbErr::Custom(
-                "another consumer decided an order of this batch meanwhile; retrying".into(),
-            ));
-        }
+        reservations::insert_new(conn, inserts).await?;
         reservations::insert_lines(conn, lines).await?;
         reservations::update_states(conn, updates).await?;
         let changed: Vec<product::Model> = self

@@ -2,8 +2,9 @@
 //! locked and decides in memory; a new decision is inserted only if the
 //! order has none, so that of two concurrent deciders exactly one wins.
 
-use events::plumbing::{find_many_for_update as find_many_locked, insert_new as insert_new_rows};
-use sea_orm::sea_query::OnConflict;
+use events::plumbing::{
+    find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
+};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 use uuid::Uuid;
 
@@ -47,7 +48,7 @@ pub async fn find_many_for_update(
 pub async fn insert_new(
     conn: &impl ConnectionTrait,
     rows: Vec<credit_reservation::Model>,
-) -> Result<usize, DbErr> {
+) -> Result<(), DbErr> {
     insert_new_rows::<credit_reservation::ActiveModel>(
         conn,
         rows,
@@ -65,18 +66,11 @@ pub async fn update_states(
     rows: Vec<credit_reservation::Model>,
 ) -> Result<(), DbErr> {
     use credit_reservation::Column as C;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    credit_reservation::Entity::insert_many(
-        rows.into_iter().map(credit_reservation::ActiveModel::from),
+    save_columns::<credit_reservation::ActiveModel>(
+        conn,
+        rows,
+        C::OrderId,
+        [C::State, C::Reason, C::UpdatedAt],
     )
-    .on_conflict(
-        OnConflict::column(C::OrderId)
-            .update_columns([C::State, C::Reason, C::UpdatedAt])
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    .await
 }

@@ -5,8 +5,8 @@
 //! refuses a figure past the limit besides.
 
 use chrono::Utc;
-use events::plumbing::find_many_for_update as find_many_locked;
-use sea_orm::sea_query::{Expr, OnConflict};
+use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -121,18 +121,8 @@ pub async fn save_credit(
     rows: Vec<customer::Model>,
 ) -> Result<(), DbErr> {
     use customer::Column as C;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    customer::Entity::insert_many(rows.into_iter().map(customer::ActiveModel::from))
-        .on_conflict(
-            OnConflict::column(C::Id)
-                .update_columns([C::CreditReservedMinor, C::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    let columns = [C::CreditReservedMinor, C::UpdatedAt];
+    save_columns::<customer::ActiveModel>(conn, rows, C::Id, columns).await
 }
 
 /// One customer's figures for the credit invariant.

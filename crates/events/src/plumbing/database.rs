@@ -30,6 +30,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use sea_orm::prelude::async_trait;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnAcquireErr, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, QueryFilter,
@@ -69,32 +70,67 @@ pub async fn find_many_for_update<E: EntityTrait>(
     for_update(query, conn).all(conn).await
 }
 
-/// Inserts `rows` unless their key is taken, with one statement; returns
-/// how many were inserted (fewer when another writer inserted some of the
-/// same keys meanwhile: a decision taken concurrently).
+/// Inserts decisions about keys that had none, with one statement. When
+/// another writer decided one of the same keys meanwhile (a row that did
+/// not exist could not be locked), nothing of the caller's transaction may
+/// commit: the error is transient, and the retried batch finds the other
+/// decision.
 ///
 /// # Errors
-/// The database error.
+/// The database error, or [`DbErr::Custom`] when a key was taken.
 pub async fn insert_new<A>(
     conn: &impl ConnectionTrait,
     rows: Vec<<A::Entity as EntityTrait>::Model>,
     key: <A::Entity as EntityTrait>::Column,
-) -> Result<usize, DbErr>
+) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let wanted = rows.len();
+    if wanted == 0 {
+        return Ok(());
+    }
+    let inserted =
+        match A::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+            .on_conflict_do_nothing_on([key])
+            .exec_with_returning_keys(conn)
+            .await?
+        {
+            TryInsertResult::Inserted(keys) => keys.len(),
+            TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
+        };
+    if inserted < wanted {
+        return Err(DbErr::Custom(
+            "another writer decided a key of this batch meanwhile; retrying".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Saves `columns` of existing (locked) rows, one statement for all
+/// (`INSERT … ON CONFLICT (key) DO UPDATE`, on PostgreSQL and SQLite).
+///
+/// # Errors
+/// The database error.
+pub async fn save_columns<A>(
+    conn: &impl ConnectionTrait,
+    rows: Vec<<A::Entity as EntityTrait>::Model>,
+    key: <A::Entity as EntityTrait>::Column,
+    columns: impl IntoIterator<Item = <A::Entity as EntityTrait>::Column>,
+) -> Result<(), DbErr>
 where
     A: ActiveModelTrait + Send,
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
-    let inserted = A::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
-        .on_conflict_do_nothing_on([key])
-        .exec_with_returning_keys(conn)
+    A::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+        .on_conflict(OnConflict::column(key).update_columns(columns).to_owned())
+        .exec_without_returning(conn)
         .await?;
-    Ok(match inserted {
-        TryInsertResult::Inserted(keys) => keys.len(),
-        TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
-    })
+    Ok(())
 }
 
 /// How many times [`begin_write`] tries `BEGIN IMMEDIATE` on SQLite, each

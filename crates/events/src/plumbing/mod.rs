@@ -38,7 +38,9 @@ pub mod validation;
 pub use consumer::{
     ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, ReceivedRecord,
 };
-pub use database::{WriteTransaction, begin_write, find_many_for_update, for_update, insert_new};
+pub use database::{
+    WriteTransaction, begin_write, find_many_for_update, for_update, insert_new, save_columns,
+};
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{Outbox, OutboxRelay, PendingEvent, RelaySettings, RelayWaker};

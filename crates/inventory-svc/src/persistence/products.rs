@@ -6,8 +6,8 @@
 //! can never take `available` below zero.
 
 use chrono::Utc;
-use events::plumbing::find_many_for_update as find_many_locked;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -58,18 +58,8 @@ pub async fn save_stock(
     rows: Vec<product::Model>,
 ) -> Result<(), DbErr> {
     use product::Column as C;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    product::Entity::insert_many(rows.into_iter().map(product::ActiveModel::from))
-        .on_conflict(
-            OnConflict::column(C::Id)
-                .update_columns([C::Available, C::Reserved, C::Committed, C::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    let columns = [C::Available, C::Reserved, C::Committed, C::UpdatedAt];
+    save_columns::<product::ActiveModel>(conn, rows, C::Id, columns).await
 }
 
 /// Filters of the product list.

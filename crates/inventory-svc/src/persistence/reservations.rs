@@ -3,8 +3,9 @@
 //! if the order has none, so that of two concurrent deciders exactly one
 //! wins.
 
-use events::plumbing::{find_many_for_update as find_many_locked, insert_new as insert_new_rows};
-use sea_orm::sea_query::OnConflict;
+use events::plumbing::{
+    find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -75,7 +76,7 @@ pub async fn lines_of(
 pub async fn insert_new(
     conn: &impl ConnectionTrait,
     rows: Vec<reservation::Model>,
-) -> Result<usize, DbErr> {
+) -> Result<(), DbErr> {
     insert_new_rows::<reservation::ActiveModel>(conn, rows, reservation::Column::OrderId).await
 }
 
@@ -111,16 +112,11 @@ pub async fn update_states(
     rows: Vec<reservation::Model>,
 ) -> Result<(), DbErr> {
     use reservation::Column as C;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    reservation::Entity::insert_many(rows.into_iter().map(reservation::ActiveModel::from))
-        .on_conflict(
-            OnConflict::column(C::OrderId)
-                .update_columns([C::State, C::Reason, C::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    save_columns::<reservation::ActiveModel>(
+        conn,
+        rows,
+        C::OrderId,
+        [C::State, C::Reason, C::UpdatedAt],
+    )
+    .await
 }

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::report::Report;
+use super::report::{Report, Second};
+
+/// One figure of a second of the run.
+type PerSecond = fn(&Second) -> u64;
 
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
@@ -48,26 +51,22 @@ pub fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(plot_error)?;
-    rate.draw_series(LineSeries::new(
-        report
-            .timeline
-            .iter()
-            .map(|s| (s.at as u32, s.accepted as f64)),
-        BLUE.stroke_width(2),
-    ))
-    .map_err(plot_error)?
-    .label("accepted (by due second)")
-    .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-    rate.draw_series(LineSeries::new(
-        report
-            .timeline
-            .iter()
-            .map(|s| (s.at as u32, s.confirmed as f64)),
-        GREEN.stroke_width(2),
-    ))
-    .map_err(plot_error)?
-    .label("confirmed (seen on the topic)")
-    .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
+    let series: [(&str, RGBColor, PerSecond); 2] = [
+        ("accepted (by due second)", BLUE, |s| s.accepted),
+        ("confirmed (seen on the topic)", GREEN, |s| s.confirmed),
+    ];
+    for (label, colour, value) in series {
+        rate.draw_series(LineSeries::new(
+            report
+                .timeline
+                .iter()
+                .map(|s| (s.at as u32, value(s) as f64)),
+            colour.stroke_width(2),
+        ))
+        .map_err(plot_error)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+    }
     rate.configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)

@@ -1,9 +1,9 @@
 //! Repository functions for orders, their lines and timelines.
 
 use chrono::{DateTime, Utc};
-use events::plumbing::{find_many_for_update as find_many_locked, for_update};
+use events::plumbing::{find_many_for_update as find_many_locked, for_update, save_columns};
 use events::{Envelope, OrderStatus};
-use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -152,27 +152,17 @@ pub async fn existing(
 /// The database error.
 pub async fn save_all(conn: &impl ConnectionTrait, models: Vec<order::Model>) -> Result<(), DbErr> {
     use order::Column as C;
-    if models.is_empty() {
-        return Ok(());
-    }
-    order::Entity::insert_many(models.into_iter().map(order::ActiveModel::from))
-        .on_conflict(
-            OnConflict::column(C::Id)
-                .update_columns([
-                    C::Status,
-                    C::StockReserved,
-                    C::CreditReserved,
-                    C::Reason,
-                    C::Carrier,
-                    C::TrackingNumber,
-                    C::DecidedAt,
-                    C::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    let columns = [
+        C::Status,
+        C::StockReserved,
+        C::CreditReserved,
+        C::Reason,
+        C::Carrier,
+        C::TrackingNumber,
+        C::DecidedAt,
+        C::UpdatedAt,
+    ];
+    save_columns::<order::ActiveModel>(conn, models, C::Id, columns).await
 }
 
 /// A timeline entry for `envelope`, keyed by the event's aggregate (its order).
