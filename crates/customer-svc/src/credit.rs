@@ -137,7 +137,10 @@ impl CreditBatch {
                 ),
             )),
             Some(customer)
-                if customer.credit_reserved_minor + amount > customer.credit_limit_minor =>
+                if customer
+                    .credit_reserved_minor
+                    .checked_add(amount)
+                    .is_none_or(|held| held > customer.credit_limit_minor) =>
             {
                 Some((
                     CustomerRejectionReason::CreditLimitExceeded,

@@ -175,6 +175,9 @@ event_types! {
     ProductUpserted(ProductUpserted) version 1 on Catalog keyed by product_id;
 }
 
+/// The longest `producer` name the contract carries (consumers store it).
+pub const MAX_PRODUCER_LEN: usize = 64;
+
 /// An event with its metadata. Serializes to the wire form above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -434,7 +437,7 @@ fn envelope_schema<P: EventPayload>() -> serde_json::Value {
     );
     properties.insert(
         "producer".into(),
-        serde_json::json!({ "type": "string", "minLength": 1, "description": "The service that produced the event." }),
+        serde_json::json!({ "type": "string", "minLength": 1, "maxLength": MAX_PRODUCER_LEN, "description": "The service that produced the event." }),
     );
     schema
 }

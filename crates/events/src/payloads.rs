@@ -100,6 +100,7 @@ pub struct OrderPlaced {
     pub customer_id: Uuid,
     /// What was ordered; at least one line, at most one line per product.
     #[schemars(length(min = 1, max = 100))]
+    #[serde(deserialize_with = "one_line_per_product")]
     pub lines: Vec<OrderLine>,
     /// Sum of quantity × unit price over all lines, in the order's currency.
     pub total: Money,
@@ -226,7 +227,7 @@ pub struct StockReserved {
     /// The order.
     pub order_id: Uuid,
     /// The reserved lines.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<StockLine>,
 }
 
@@ -270,7 +271,7 @@ pub struct StockRejected {
     #[schemars(length(min = 1, max = 1000))]
     pub reason: String,
     /// The lines that are short, unknown or inactive.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 100))]
     pub short_lines: Vec<ShortLine>,
 }
 
@@ -281,6 +282,7 @@ pub struct StockReleased {
     /// The order.
     pub order_id: Uuid,
     /// The released lines.
+    #[schemars(length(max = 100))]
     pub lines: Vec<StockLine>,
 }
 
@@ -291,6 +293,7 @@ pub struct StockCommitted {
     /// The order.
     pub order_id: Uuid,
     /// The committed lines.
+    #[schemars(length(max = 100))]
     pub lines: Vec<StockLine>,
 }
 
@@ -374,4 +377,20 @@ pub struct ProductUpserted {
     pub unit_price: Money,
     /// Whether the product can be ordered.
     pub active: bool,
+}
+
+/// Refuses an order that names a product twice: every participant keys its
+/// work by product, and the contract promises one line per product.
+fn one_line_per_product<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<OrderLine>, D::Error> {
+    let lines = Vec::<OrderLine>::deserialize(deserializer)?;
+    let mut seen = std::collections::HashSet::with_capacity(lines.len());
+    if let Some(twice) = lines.iter().find(|line| !seen.insert(line.product_id)) {
+        return Err(serde::de::Error::custom(format!(
+            "product {} appears on more than one line",
+            twice.product_id
+        )));
+    }
+    Ok(lines)
 }

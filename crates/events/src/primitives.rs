@@ -57,26 +57,29 @@ impl<'de> Deserialize<'de> for Currency {
 #[cfg_attr(feature = "openapi", schema(example = json!({"amount_minor": 1999, "currency": "EUR"})))]
 #[serde(deny_unknown_fields)]
 pub struct Money {
-    /// Amount in the currency's minor unit (1999 is 19.99 EUR); never negative.
-    #[serde(deserialize_with = "non_negative")]
-    #[schemars(range(min = 0))]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    /// Amount in the currency's minor unit (1999 is 19.99 EUR); never
+    /// negative, at most 10^15.
+    #[serde(deserialize_with = "bounded_amount")]
+    #[schemars(range(min = 0, max = 1_000_000_000_000_000i64))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_000i64))]
     pub amount_minor: i64,
     /// ISO 4217 currency code.
     pub currency: Currency,
 }
 
 impl Money {
+    /// The largest amount the contract carries: 10^15 minor units (ten
+    /// trillion of a two-decimal currency). Any sum of two amounts a
+    /// service keeps (a customer's reserved credit plus one order) stays far
+    /// inside a 64-bit integer, so no column or counter can overflow.
+    pub const MAX_MINOR: i64 = 1_000_000_000_000_000;
+
     /// Builds an amount.
     ///
     /// # Errors
-    /// When `amount_minor` is negative.
+    /// When `amount_minor` is negative or above [`Money::MAX_MINOR`].
     pub fn new(amount_minor: i64, currency: Currency) -> Result<Self, InvalidValue> {
-        if amount_minor < 0 {
-            return Err(InvalidValue(format!(
-                "amount_minor must not be negative, got {amount_minor}"
-            )));
-        }
+        check_amount(amount_minor)?;
         Ok(Self {
             amount_minor,
             currency,
@@ -100,10 +103,10 @@ impl fmt::Display for Money {
     }
 }
 
-/// A number of units of one product: at least 1.
+/// A number of units of one product: at least 1, at most 1,000,000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(transparent)]
-pub struct Quantity(#[schemars(range(min = 1))] u32);
+pub struct Quantity(#[schemars(range(min = 1, max = 1_000_000))] u32);
 
 #[cfg(feature = "openapi")]
 impl utoipa::PartialSchema for Quantity {
@@ -113,7 +116,8 @@ impl utoipa::PartialSchema for Quantity {
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
             .minimum(Some(1))
-            .description(Some("A number of units, at least 1."))
+            .maximum(Some(Quantity::MAX))
+            .description(Some("A number of units, at least 1, at most 1,000,000."))
             .into()
     }
 }
@@ -122,13 +126,22 @@ impl utoipa::PartialSchema for Quantity {
 impl utoipa::ToSchema for Quantity {}
 
 impl Quantity {
+    /// The most units one line carries; a hundred lines of it still fit in
+    /// any counter a participant keeps.
+    pub const MAX: u32 = 1_000_000;
+
     /// Parses a quantity.
     ///
     /// # Errors
-    /// When `units` is zero.
+    /// When `units` is zero or above [`Quantity::MAX`].
     pub fn new(units: u32) -> Result<Self, InvalidValue> {
         if units == 0 {
             Err(InvalidValue("quantity must be at least 1".into()))
+        } else if units > Self::MAX {
+            Err(InvalidValue(format!(
+                "quantity must be at most {}, got {units}",
+                Self::MAX
+            )))
         } else {
             Ok(Self(units))
         }
@@ -177,12 +190,23 @@ pub struct ShippingAddress {
 #[error("{0}")]
 pub struct InvalidValue(pub String);
 
-fn non_negative<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    let value = i64::deserialize(deserializer)?;
-    if value < 0 {
-        return Err(de::Error::custom(format!(
-            "amount_minor must not be negative, got {value}"
+fn check_amount(amount_minor: i64) -> Result<(), InvalidValue> {
+    if amount_minor < 0 {
+        return Err(InvalidValue(format!(
+            "amount_minor must not be negative, got {amount_minor}"
         )));
     }
+    if amount_minor > Money::MAX_MINOR {
+        return Err(InvalidValue(format!(
+            "amount_minor must be at most {}, got {amount_minor}",
+            Money::MAX_MINOR
+        )));
+    }
+    Ok(())
+}
+
+fn bounded_amount<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = i64::deserialize(deserializer)?;
+    check_amount(value).map_err(de::Error::custom)?;
     Ok(value)
 }

@@ -58,6 +58,8 @@ pub struct TopicReader {
     consumer: StreamConsumer,
     /// Every record read so far, decoded, with the record itself.
     pub seen: Vec<(Envelope, OwnedMessage)>,
+    /// Every record read so far by [`records`](Self::records), as it is.
+    pub raw: Vec<OwnedMessage>,
 }
 
 impl TopicReader {
@@ -88,6 +90,7 @@ impl TopicReader {
         Self {
             consumer,
             seen: Vec::new(),
+            raw: Vec::new(),
         }
     }
 
@@ -116,6 +119,20 @@ impl TopicReader {
                 ),
             }
         }
+    }
+
+    /// Reads records without decoding them (dead letters of poison, for
+    /// instance) until `count` arrived; fails the test after [`WAIT`].
+    pub async fn records(&mut self, what: &str, count: usize) -> &[OwnedMessage] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.raw.len() < count {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => self.raw.push(message.detach()),
+                Ok(Err(error)) => panic!("reading the topic: {error}"),
+                Err(_) => panic!("timed out waiting for {what}; saw {} records", self.raw.len()),
+            }
+        }
+        &self.raw
     }
 
     /// Keeps reading while records arrive within `quiet` of each other;

@@ -31,3 +31,40 @@ pub async fn kafka_bootstrap() -> &'static str {
         .map(String::as_str)
         .unwrap_or_else(|e| panic!("no Kafka broker for the tests: {e:#}"))
 }
+
+/// Produces one record the way a relay does: keyed, with the `event_type`
+/// and `schema_version` headers, whatever `payload` holds (tests send
+/// poison this way).
+///
+/// # Panics
+/// When the broker does not acknowledge the record.
+pub async fn produce(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: &str,
+    event_type: &str,
+    payload: &[u8],
+) {
+    use events::topics::headers;
+    use rdkafka::message::{Header, OwnedHeaders};
+    let record_headers = OwnedHeaders::new()
+        .insert(Header {
+            key: headers::EVENT_TYPE,
+            value: Some(event_type),
+        })
+        .insert(Header {
+            key: headers::SCHEMA_VERSION,
+            value: Some("1"),
+        });
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(record_headers),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("the broker acknowledges the record");
+}

@@ -25,7 +25,7 @@ pub mod keys;
 pub mod postgres;
 
 pub use assertions::{TopicReader, assert_problem, count, eventually, header};
-pub use kafka::kafka_bootstrap;
+pub use kafka::{kafka_bootstrap, produce};
 pub use postgres::{Backend, TestDatabase, TestDatabasePrefix};
 
 /// A topic prefix no other test uses, e.g. `t3f2a….`.

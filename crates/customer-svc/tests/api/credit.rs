@@ -200,3 +200,51 @@ async fn release_settle_duplicates_and_out_of_order_delivery_keep_the_books(
     assert_eq!(reserved_minor(&app, customer).await, 0);
     app.assert_credit_balanced().await;
 }
+
+/// An order total beyond the contract's money ceiling (one that overflows
+/// a customer's reserved credit) is dead-lettered with the reason instead
+/// of stalling its partition or corrupting the books; the next record for
+/// the same order is applied.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn an_overflowing_total_is_dead_lettered_and_its_partition_flows(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (customer, _) = app.customer_with_limit(10_000).await;
+    let mut replies = app.reader(Topic::Customers);
+    app.publish(order_placed(Uuid::now_v7(), customer, 2_500))
+        .await;
+    replies
+        .until("the first reservation", |all| count(all, "CreditReserved") == 1)
+        .await;
+
+    let order = Uuid::now_v7();
+    let mut poison =
+        events::Envelope::new(order_placed(order, customer, 1), "order-svc").to_json();
+    let near_max = i64::MAX - 1_000;
+    poison["payload"]["total"]["amount_minor"] = near_max.into();
+    poison["payload"]["lines"][0]["unit_price"]["amount_minor"] = near_max.into();
+    app.publish_json(order, &poison).await;
+    app.publish(order_placed(order, customer, 1_000)).await;
+
+    let mut dead = testkit::TopicReader::new(
+        &app.kafka,
+        &app.kafka.topics.dead_letter(Topic::Orders),
+    );
+    let record = &dead.records("the poison dead-lettered", 1).await[0];
+    assert_eq!(rdkafka::Message::key(record), Some(order.to_string().as_bytes()));
+    assert_eq!(
+        testkit::header(record, events::headers::DLQ_ERROR_CODE).as_deref(),
+        Some("SCHEMA_VIOLATION")
+    );
+    let reason = testkit::header(record, events::headers::DLQ_ERROR).unwrap();
+    assert!(reason.contains("amount_minor"), "{reason}");
+    replies
+        .until("the corrected order reserved", |all| {
+            count(all, "CreditReserved") == 2
+        })
+        .await;
+    assert_eq!(reserved_minor(&app, customer).await, 3_500);
+    app.assert_credit_balanced().await;
+}

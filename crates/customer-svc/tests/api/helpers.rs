@@ -4,20 +4,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use events::plumbing::KafkaSettings;
-use events::{Currency, Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, headers};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
+use events::{Currency, Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic};
+use rdkafka::producer::FutureProducer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
 use testkit::{Backend, TestDatabase};
 use uuid::Uuid;
 
-pub const WAIT: Duration = testkit::assertions::WAIT;
 pub const ADMIN_EMAIL: &str = "root@oms.test";
 pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
@@ -241,27 +237,22 @@ impl TestApp {
     pub async fn publish_envelope(&self, envelope: &Envelope) {
         let topic = self.kafka.topics.name(Topic::Orders);
         let key = envelope.key().to_string();
-        let payload = envelope.to_bytes();
-        let record_headers = OwnedHeaders::new()
-            .insert(Header {
-                key: headers::EVENT_TYPE,
-                value: Some(envelope.event.event_type()),
-            })
-            .insert(Header {
-                key: headers::SCHEMA_VERSION,
-                value: Some("1"),
-            });
-        self.producer
-            .send(
-                FutureRecord::to(&topic)
-                    .key(&key)
-                    .payload(&payload)
-                    .headers(record_headers),
-                Timeout::After(WAIT),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        testkit::produce(
+            &self.producer,
+            &topic,
+            &key,
+            envelope.event.event_type(),
+            &envelope.to_bytes(),
+        )
+        .await;
+    }
+
+    /// Publishes `json` as it is (poison, for instance), keyed by `key`.
+    pub async fn publish_json(&self, key: Uuid, json: &Value) {
+        let topic = self.kafka.topics.name(Topic::Orders);
+        let event_type = json["event_type"].as_str().unwrap_or_default();
+        let payload = serde_json::to_vec(json).unwrap();
+        testkit::produce(&self.producer, &topic, &key.to_string(), event_type, &payload).await;
     }
 
     /// A reader of a topic, from its beginning.

@@ -20,10 +20,17 @@
 //!   with its original key, value and headers plus `dlq.*` headers naming
 //!   the original topic, partition, offset, consumer group, error code,
 //!   error and time. The records after it keep flowing.
-//! - **Transient errors are never skipped**: when the database or broker is
-//!   unavailable ([`HandlerError::Transient`], any database error) the whole
-//!   batch is rolled back and retried with exponential back-off until it
-//!   succeeds or the consumer is shut down.
+//! - **Permanent errors are dead-lettered, transient ones retried.** A
+//!   database error is permanent when the data breaks one of the
+//!   database's rules ([`is_permanent`](super::database::is_permanent):
+//!   data exceptions, constraint violations, undecodable values, our own
+//!   refusals); the batch is then applied one record at a time, and the
+//!   record that the database refuses twice on its own is dead-lettered
+//!   with `DATABASE_REJECTED` and the database's message. When the
+//!   database or broker is unavailable, or a transaction lost a race
+//!   (serialization failure, deadlock, a lock wait, a key another
+//!   instance took), the batch is rolled back and retried with exponential
+//!   back-off until it succeeds or the consumer is shut down.
 //!
 //! ## Batching
 //! The consumer waits for one record, then takes whatever else is already
@@ -34,7 +41,8 @@
 //! idle, a single record is applied at once. When a handler rejects one record
 //! permanently, the transaction is rolled back and the batch re-applied
 //! without it, so one poison record costs one extra round, not a savepoint
-//! per record.
+//! per record; only a database refusal, which names no record, costs one
+//! round per record of its batch.
 //!
 //! Records whose `event_type` header names a type the handler does not
 //! want are skipped before they are decoded; a record without the header
@@ -62,7 +70,7 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::database::begin_write;
+use super::database::{begin_write, is_permanent};
 use super::kafka::KafkaSettings;
 use super::outbox::{Outbox, PendingEvent, backoff};
 use super::storage::inbox_message;
@@ -92,10 +100,16 @@ impl HandlerError {
 }
 
 impl From<DbErr> for HandlerError {
-    /// Database errors are transient: retrying is always safe (the batch's
-    /// transaction rolled back), skipping never is.
+    /// A database error is permanent when the data breaks a rule of the
+    /// database ([`is_permanent`]), transient otherwise: retrying is always
+    /// safe (the batch's transaction rolled back), skipping a record that a
+    /// retry could apply never is.
     fn from(error: DbErr) -> Self {
-        Self::Transient(error.into())
+        if is_permanent(&error) {
+            Self::Permanent(error.into())
+        } else {
+            Self::Transient(error.into())
+        }
     }
 }
 
@@ -257,13 +271,21 @@ struct Rejection {
 }
 
 enum BatchFailure {
-    Permanent { index: usize, error: anyhow::Error },
+    /// The handler refused the record at `index`.
+    Refused { index: usize, error: anyhow::Error },
+    /// A statement of the batch broke a rule of the database; which record
+    /// caused it is found by applying the records one at a time.
+    Permanent(anyhow::Error),
     Transient(anyhow::Error),
 }
 
 impl From<DbErr> for BatchFailure {
     fn from(error: DbErr) -> Self {
-        Self::Transient(error.into())
+        if is_permanent(&error) {
+            Self::Permanent(error.into())
+        } else {
+            Self::Transient(error.into())
+        }
     }
 }
 
@@ -405,43 +427,9 @@ impl<H: EventHandler> EventConsumer<H> {
                     .ok()
             })
             .collect();
-        let mut failures = 0u32;
-        let emitted = loop {
-            match self.apply(&records, batch, &decoded, &rejections).await {
-                Ok(emitted) => break emitted,
-                Err(BatchFailure::Permanent { index, error }) => {
-                    tracing::warn!(
-                        topic = records[index].topic,
-                        partition = records[index].partition,
-                        offset = records[index].offset,
-                        error = format!("{error:#}"),
-                        "handler rejected event; dead-lettering it"
-                    );
-                    rejections.insert(
-                        index,
-                        Rejection {
-                            code: "HANDLER_REJECTED",
-                            reason: format!("{error:#}"),
-                        },
-                    );
-                }
-                Err(BatchFailure::Transient(error)) => {
-                    failures = failures.saturating_add(1);
-                    let delay = backoff(failures);
-                    tracing::warn!(
-                        group = self.settings.group_id,
-                        records = batch.len(),
-                        retry_in_ms = delay.as_millis() as u64,
-                        error = format!("{error:#}"),
-                        "batch failed; retrying"
-                    );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Err(Interrupted),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-        };
+        let emitted = self
+            .apply_isolating_failures(&records, batch, &decoded, &mut rejections, shutdown)
+            .await?;
         if emitted > 0 {
             self.outbox.waker().wake();
         }
@@ -464,16 +452,21 @@ impl<H: EventHandler> EventConsumer<H> {
         Ok(())
     }
 
-    /// Applies the batch in one transaction; returns how many events the
-    /// handler emitted.
-    async fn apply(
+    /// Applies the wanted records of the batch, all in one transaction while
+    /// that succeeds. A record the handler refuses is set aside and the rest
+    /// applied again. When a statement breaks a rule of the database, the
+    /// records are applied one at a time, in order (so per-key order holds),
+    /// and one that fails that way twice on its own is set aside with
+    /// `DATABASE_REJECTED`. Transient failures are retried with back-off.
+    /// Returns how many events the handler emitted.
+    async fn apply_isolating_failures(
         &self,
         records: &[ReceivedRecord],
         batch: &[OwnedMessage],
         decoded: &[Option<Envelope>],
-        rejections: &BTreeMap<usize, Rejection>,
-    ) -> Result<usize, BatchFailure> {
-        let started = Instant::now();
+        rejections: &mut BTreeMap<usize, Rejection>,
+        shutdown: &CancellationToken,
+    ) -> Result<usize, Interrupted> {
         let wanted: Vec<usize> = decoded
             .iter()
             .enumerate()
@@ -485,6 +478,104 @@ impl<H: EventHandler> EventConsumer<H> {
             })
             .map(|(index, _)| index)
             .collect();
+        let mut groups = std::collections::VecDeque::from([wanted]);
+        let mut strikes: HashMap<usize, u32> = HashMap::new();
+        let mut failures = 0u32;
+        let mut emitted = 0;
+        while let Some(group) = groups.front_mut() {
+            let error = match self.apply(records, batch, decoded, group).await {
+                Ok(n) => {
+                    emitted += n;
+                    groups.pop_front();
+                    failures = 0;
+                    continue;
+                }
+                Err(BatchFailure::Refused { index, error }) => {
+                    self.set_aside(records, index, "HANDLER_REJECTED", &error, rejections);
+                    group.retain(|&i| i != index);
+                    continue;
+                }
+                Err(BatchFailure::Permanent(error)) if group.len() > 1 => {
+                    tracing::warn!(
+                        group = self.settings.group_id,
+                        records = group.len(),
+                        error = format!("{error:#}"),
+                        "the database refused a batch; applying its records one at a time"
+                    );
+                    let singles: Vec<Vec<usize>> = group.iter().map(|&i| vec![i]).collect();
+                    groups.pop_front();
+                    for single in singles.into_iter().rev() {
+                        groups.push_front(single);
+                    }
+                    continue;
+                }
+                Err(BatchFailure::Permanent(error)) => {
+                    let index = group[0];
+                    let strike = strikes.entry(index).or_default();
+                    *strike += 1;
+                    if *strike >= 2 {
+                        self.set_aside(records, index, "DATABASE_REJECTED", &error, rejections);
+                        groups.pop_front();
+                        continue;
+                    }
+                    error
+                }
+                Err(BatchFailure::Transient(error)) => error,
+            };
+            failures = failures.saturating_add(1);
+            let delay = backoff(failures);
+            tracing::warn!(
+                group = self.settings.group_id,
+                records = batch.len(),
+                retry_in_ms = delay.as_millis() as u64,
+                error = format!("{error:#}"),
+                "batch failed; retrying"
+            );
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(Interrupted),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+        Ok(emitted)
+    }
+
+    fn set_aside(
+        &self,
+        records: &[ReceivedRecord],
+        index: usize,
+        code: &'static str,
+        error: &anyhow::Error,
+        rejections: &mut BTreeMap<usize, Rejection>,
+    ) {
+        tracing::warn!(
+            topic = records[index].topic,
+            partition = records[index].partition,
+            offset = records[index].offset,
+            code,
+            error = format!("{error:#}"),
+            "event cannot be applied; dead-lettering it"
+        );
+        rejections.insert(
+            index,
+            Rejection {
+                code,
+                reason: format!("{error:#}"),
+            },
+        );
+    }
+
+    /// Applies the records at `wanted` in one transaction; returns how many
+    /// events the handler emitted.
+    async fn apply(
+        &self,
+        records: &[ReceivedRecord],
+        batch: &[OwnedMessage],
+        decoded: &[Option<Envelope>],
+        wanted: &[usize],
+    ) -> Result<usize, BatchFailure> {
+        let started = Instant::now();
+        let wanted = wanted.to_vec();
+        let wanted_count = wanted.len();
         if wanted.is_empty() {
             // Nothing for this handler (skipped or dead letters): no transaction.
             return Ok(0);
@@ -537,7 +628,7 @@ impl<H: EventHandler> EventConsumer<H> {
                 Ok(()) => {}
                 Err(HandlerError::Permanent(error)) => {
                     txn.rollback().await?;
-                    return Err(BatchFailure::Permanent { index, error });
+                    return Err(BatchFailure::Refused { index, error });
                 }
                 Err(HandlerError::Transient(error)) => {
                     txn.rollback().await?;
@@ -554,7 +645,7 @@ impl<H: EventHandler> EventConsumer<H> {
         txn.commit().await?;
         phases.lap("commit");
         metrics::counter!("oms_events_processed_total", "group" => self.settings.group_id.clone())
-            .increment(batch.len() as u64);
+            .increment(wanted_count as u64);
         metrics::histogram!("oms_batch_duration_seconds", "group" => self.settings.group_id.clone())
             .record(started.elapsed().as_secs_f64());
         Ok(emitted)

@@ -101,9 +101,7 @@ where
             TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
         };
     if inserted < wanted {
-        return Err(DbErr::Custom(
-            "another writer decided a key of this batch meanwhile; retrying".into(),
-        ));
+        return Err(DbErr::Custom(WRITE_CONFLICT_MESSAGE.to_owned()));
     }
     Ok(())
 }
@@ -139,6 +137,10 @@ pub const WRITE_ATTEMPTS: u32 = 3;
 
 /// The longest a SQLite writer waits for its turn in this process.
 pub const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The message of [`insert_new`]'s error when another writer won a key.
+const WRITE_CONFLICT_MESSAGE: &str =
+    "another writer decided a key of this batch meanwhile; retrying";
 
 /// The message of the error a writer gets when its turn did not come.
 const QUEUE_TIMEOUT_MESSAGE: &str = "database is locked: no turn to write within the queue timeout";
@@ -310,8 +312,61 @@ pub fn is_unavailable(error: &DbErr) -> bool {
     }
 }
 
+/// Whether retrying `error` can never help: the data breaks a rule of the
+/// database (PostgreSQL's SQLSTATE classes 22 *data exception* and 23
+/// *integrity constraint violation*; SQLite's constraint, too-big,
+/// mismatch and range errors), a value read back cannot be decoded, or our
+/// own code refused it ([`DbErr::Custom`], except the two waits above and a
+/// lost write race). Everything else (connections, serialization failures,
+/// deadlocks, locks, resources) is transient: retried, never skipped.
+pub fn is_permanent(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as SqlxError;
+    if is_busy(error) || is_unavailable(error) {
+        return false;
+    }
+    match error {
+        DbErr::Custom(message) => message != WRITE_CONFLICT_MESSAGE,
+        DbErr::Type(_)
+        | DbErr::Json(_)
+        | DbErr::TryIntoErr { .. }
+        | DbErr::ConvertFromU64(_)
+        | DbErr::AttrNotSet(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                SqlxError::Database(database) => {
+                    if database
+                        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                        .is_some()
+                    {
+                        sqlite_primary_code(error).is_some_and(|code| {
+                            matches!(
+                                code,
+                                SQLITE_TOOBIG | SQLITE_CONSTRAINT | SQLITE_MISMATCH | SQLITE_RANGE
+                            )
+                        })
+                    } else {
+                        database
+                            .code()
+                            .is_some_and(|state| state.starts_with("22") || state.starts_with("23"))
+                    }
+                }
+                SqlxError::ColumnDecode { .. }
+                | SqlxError::Decode(_)
+                | SqlxError::Encode(_)
+                | SqlxError::TypeNotFound { .. } => true,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 const SQLITE_BUSY: i64 = 5;
 const SQLITE_LOCKED: i64 = 6;
+const SQLITE_TOOBIG: i64 = 18;
+const SQLITE_CONSTRAINT: i64 = 19;
+const SQLITE_MISMATCH: i64 = 20;
+const SQLITE_RANGE: i64 = 25;
 
 /// The primary SQLite result code of a database error (the low byte of the
 /// extended code sqlx reports).

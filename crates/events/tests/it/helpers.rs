@@ -33,6 +33,11 @@ impl MigratorTrait for TestMigrator {
     }
 }
 
+/// A phrase that `applied_events` refuses with a CHECK constraint: an
+/// event carrying it passes every rule of the consumer and the handler,
+/// and breaks one of the database's.
+pub const REFUSED_BY_THE_DATABASE: &str = "refused by the database";
+
 /// One test's world: its own database and topic prefix on the shared broker.
 pub struct Harness {
     pub db: DatabaseConnection,
@@ -57,7 +62,7 @@ pub async fn harness(backend: Backend) -> Harness {
              seq {sequence},
              event_id UUID NOT NULL,
              event_type TEXT NOT NULL,
-             payload TEXT NOT NULL
+             payload TEXT NOT NULL CHECK (payload NOT LIKE '%{REFUSED_BY_THE_DATABASE}%')
          )"
     ))
     .await

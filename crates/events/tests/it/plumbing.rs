@@ -10,7 +10,7 @@ use events::{Envelope, Event, EventPayload, OrderRejected, Participant, Topic, e
 use rdkafka::Message;
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::helpers::{Harness, eventually, harness, header};
+use crate::helpers::{Harness, REFUSED_BY_THE_DATABASE, eventually, harness, header};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -301,6 +301,96 @@ async fn poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
         h.caught_up("dlq")
     })
     .await;
+}
+
+/// A record that the database refuses for good (here a CHECK constraint;
+/// in the services an over-long string or an out-of-range number) is
+/// dead-lettered with the database's reason instead of stalling its batch
+/// and every partition in it; the records around it, on its partition and
+/// on others, are applied once each, in order.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_record_the_database_refuses_is_dead_lettered_and_the_rest_applied(
+    #[case] backend: Backend,
+) {
+    let h = harness(backend).await;
+    let producer = h.producer();
+    let order_id = uuid::Uuid::now_v7();
+    let key = order_id.to_string();
+    let refused = h
+        .outbox
+        .envelope(order_rejected(order_id, REFUSED_BY_THE_DATABASE));
+    let mut sequence: Vec<(String, Envelope)> = (0..3)
+        .map(|n| {
+            (
+                key.clone(),
+                h.outbox.envelope(order_rejected(order_id, &format!("before {n}"))),
+            )
+        })
+        .collect();
+    sequence.push((key.clone(), refused.clone()));
+    for n in 0..3 {
+        sequence.push((
+            key.clone(),
+            h.outbox.envelope(order_rejected(order_id, &format!("after {n}"))),
+        ));
+        let elsewhere = uuid::Uuid::now_v7();
+        sequence.push((
+            elsewhere.to_string(),
+            h.outbox.envelope(order_rejected(elsewhere, &format!("other key {n}"))),
+        ));
+    }
+    // Produced before the consumer starts, so that they arrive in one batch.
+    for (key, envelope) in &sequence {
+        h.produce_raw(&producer, Topic::Orders, key, &envelope.to_bytes(), "OrderRejected")
+            .await;
+    }
+    h.spawn_consumer("refused", "refused");
+
+    eventually("the other records applied", WAIT, || async {
+        applied_count(&h).await == sequence.len() - 1
+    })
+    .await;
+    let applied: Vec<uuid::Uuid> = h.applied().await.into_iter().map(|(id, _, _)| id).collect();
+    let on_the_key: Vec<uuid::Uuid> = applied
+        .iter()
+        .copied()
+        .filter(|id| {
+            sequence
+                .iter()
+                .any(|(k, e)| e.event_id == *id && *k == key)
+        })
+        .collect();
+    let expected: Vec<uuid::Uuid> = sequence
+        .iter()
+        .filter(|(k, e)| *k == key && e.event_id != refused.event_id)
+        .map(|(_, e)| e.event_id)
+        .collect();
+    assert_eq!(on_the_key, expected, "applied once each, in partition order");
+    assert!(!applied.contains(&refused.event_id));
+
+    let dead = h
+        .read_topic(&h.kafka.topics.dead_letter(Topic::Orders), 1)
+        .await;
+    assert_eq!(dead[0].payload(), Some(refused.to_bytes().as_slice()));
+    assert_eq!(
+        header(&dead[0], headers::DLQ_ERROR_CODE).as_deref(),
+        Some("DATABASE_REJECTED")
+    );
+    let reason = header(&dead[0], headers::DLQ_ERROR).unwrap().to_lowercase();
+    assert!(reason.contains("check"), "the database's reason: {reason}");
+    eventually("offsets committed past the refused record", WAIT, || {
+        h.caught_up("refused")
+    })
+    .await;
+    assert_eq!(
+        h.read_topic_count(&h.kafka.topics.dead_letter(Topic::Orders))
+            .await,
+        1,
+        "only the refused record is a dead letter"
+    );
 }
 
 /// Test 5: while the database is unreachable the consumer retries and loses

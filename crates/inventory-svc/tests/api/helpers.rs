@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use events::plumbing::KafkaSettings;
 use events::{
-    Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames, headers,
+    Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames,
 };
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
+use rdkafka::producer::FutureProducer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::auth::jwt::{TokenSigner, jwks, jwks_router};
@@ -216,28 +214,22 @@ impl TestApp {
     pub async fn publish_envelope(&self, envelope: &Envelope) {
         let topic = self.kafka.topics.name(Topic::Orders);
         let key = envelope.key().to_string();
-        let payload = envelope.to_bytes();
-        let version = envelope.event.schema_version().to_string();
-        let record_headers = OwnedHeaders::new()
-            .insert(Header {
-                key: headers::EVENT_TYPE,
-                value: Some(envelope.event.event_type()),
-            })
-            .insert(Header {
-                key: headers::SCHEMA_VERSION,
-                value: Some(version.as_str()),
-            });
-        self.producer
-            .send(
-                FutureRecord::to(&topic)
-                    .key(&key)
-                    .payload(&payload)
-                    .headers(record_headers),
-                Timeout::After(Duration::from_secs(10)),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        testkit::produce(
+            &self.producer,
+            &topic,
+            &key,
+            envelope.event.event_type(),
+            &envelope.to_bytes(),
+        )
+        .await;
+    }
+
+    /// Publishes `json` as it is (poison, for instance), keyed by `key`.
+    pub async fn publish_json(&self, key: Uuid, json: &Value) {
+        let topic = self.kafka.topics.name(Topic::Orders);
+        let event_type = json["event_type"].as_str().unwrap_or_default();
+        let payload = serde_json::to_vec(json).unwrap();
+        testkit::produce(&self.producer, &topic, &key.to_string(), event_type, &payload).await;
     }
 
     /// A reader of one of the service's topics, from the beginning.

@@ -336,3 +336,54 @@ async fn a_rejection_naming_many_lines_still_fits_the_event_contract(#[case] bac
     assert!(checked.is_ok(), "the reply breaks its schema: {checked:?}");
     assert_eq!(state_of(&app, order).await.as_deref(), Some("REJECTED"));
 }
+
+/// An OrderPlaced that names one product on two lines, with quantities
+/// whose sum no counter holds, breaks the contract: it is dead-lettered
+/// with the reason instead of stalling its partition, and the next record
+/// for the same order (a corrected placement) is applied.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn an_order_naming_a_product_twice_is_dead_lettered_and_its_partition_flows(
+    #[case] backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let product = app.create_product("TWICE-1", 100, 10).await;
+    let order = Uuid::now_v7();
+    let placed = events::Envelope::new(order_placed(order, &[(product, 1)]), "order-svc").to_json();
+    let line = placed["payload"]["lines"][0].clone();
+    let mut twice = placed.clone();
+    twice["payload"]["lines"] = serde_json::json!([line.clone(), line]);
+    let mut huge = twice.clone();
+    for index in [0, 1] {
+        huge["payload"]["lines"][index]["quantity"] = 4_000_000_000u32.into();
+    }
+    app.publish_json(order, &twice).await;
+    app.publish_json(order, &huge).await;
+    app.publish(order_placed(order, &[(product, 3)])).await;
+
+    let mut dead = app.reader(&app.topics().dead_letter(Topic::Orders));
+    let records = dead.records("both poison records dead-lettered", 2).await;
+    let reasons: Vec<String> = records
+        .iter()
+        .map(|record| {
+            assert_eq!(rdkafka::Message::key(record), Some(order.to_string().as_bytes()));
+            assert_eq!(
+                testkit::header(record, headers::DLQ_ERROR_CODE).as_deref(),
+                Some("SCHEMA_VIOLATION")
+            );
+            testkit::header(record, headers::DLQ_ERROR).unwrap()
+        })
+        .collect();
+    assert!(reasons[0].contains("more than one line"), "{}", reasons[0]);
+    assert!(reasons[1].contains("/quantity"), "{}", reasons[1]);
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    replies
+        .until("the corrected order reserved", |all| {
+            count(all, "StockReserved") == 1
+        })
+        .await;
+    assert_eq!(stock(&app, product).await["reserved"], 3);
+    app.assert_stock_conserved().await;
+}

@@ -563,3 +563,56 @@ async fn an_order_ships_and_is_delivered(#[case] backend: Backend) {
     assert!(timeline.len() >= 7);
     system.assert_invariants().await;
 }
+
+/// A reply whose `producer` is longer than the timeline's column holds
+/// breaks the contract (`maxLength`): it is dead-lettered with the reason
+/// instead of stalling its partition, and the real reply behind it, for
+/// the same order, confirms the order.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_reply_that_breaks_the_contract_is_dead_lettered_and_the_saga_goes_on(
+    #[case] backend: Backend,
+) {
+    let mut system = spawn_system(backend).await;
+    let book = system.product("LONG-1", 1_000, 10).await;
+    let (customer, token) = system.customer(100_000).await;
+    system.stop_inventory().await;
+    let order = system.place(&token, customer, &[(book, 1)]).await;
+
+    let kafka = system.common.kafka();
+    let producer = kafka.producer("test").unwrap();
+    let mut poison = Envelope::new(
+        StockReserved {
+            order_id: order,
+            lines: vec![events::StockLine {
+                product_id: book,
+                quantity: events::Quantity::new(1).unwrap(),
+            }],
+        },
+        "inventory-svc",
+    )
+    .to_json();
+    poison["producer"] = "i".repeat(100).into();
+    testkit::produce(
+        &producer,
+        &kafka.topics.name(Topic::Inventory),
+        &order.to_string(),
+        "StockReserved",
+        &serde_json::to_vec(&poison).unwrap(),
+    )
+    .await;
+    system.start_inventory().await;
+
+    system.wait_status(order, "CONFIRMED").await;
+    let mut dead = testkit::TopicReader::new(&kafka, &kafka.topics.dead_letter(Topic::Inventory));
+    let record = &dead.records("the poison dead-lettered", 1).await[0];
+    assert_eq!(
+        testkit::header(record, events::headers::DLQ_ERROR_CODE).as_deref(),
+        Some("SCHEMA_VIOLATION")
+    );
+    let reason = testkit::header(record, events::headers::DLQ_ERROR).unwrap();
+    assert!(reason.contains("/producer"), "{reason}");
+    system.assert_invariants().await;
+}

@@ -76,6 +76,19 @@ async fn tokens_are_checked_against_the_published_keys() {
         verifier.authenticate(&forged).await.is_err(),
         "wrong signature"
     );
+    // A payload altered after signing (a customer making itself admin).
+    let (header, rest) = valid.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let elevated = {
+        use base64::Engine;
+        let json = serde_json::to_vec(&claims(now + 60, ISSUER, AUDIENCE)).unwrap();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    };
+    let tampered = format!("{header}.{elevated}.{signature}");
+    assert!(
+        verifier.authenticate(&tampered).await.is_err(),
+        "altered payload"
+    );
     // A key nobody published.
     let stranger = signer("unknown", testkit::keys::OTHER_SIGNING_KEY_PEM);
     let unknown = stranger
