@@ -239,6 +239,7 @@ impl OrderDesk {
             total = quantity
                 .checked_mul(product.unit_price_minor)
                 .and_then(|line_total| total.checked_add(line_total))
+                .filter(|&sum| sum <= events::Money::MAX_MINOR)
                 .ok_or_else(|| OrderError::invalid("lines", "the order total is too large"))?;
             lines.push(order_line::Model {
                 order_id,

@@ -134,6 +134,7 @@ async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing(
     let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_000, 100).await;
     let retired = system.product("RETIRED", 1_000, 100).await;
+    let luxury = system.product("LUXURY", 1_000_000_000_000, 100_000).await;
     system
         .call(
             Method::PATCH,
@@ -176,6 +177,15 @@ async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing(
     assert_problem(
         system
             .place_raw(&token, customer, &[(book, 1), (book, 2)], None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    // A total above the contract's money ceiling (10^15 minor units).
+    assert_problem(
+        system
+            .place_raw(&token, customer, &[(luxury, 10_000)], None)
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "INVALID_INPUT",
