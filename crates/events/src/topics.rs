@@ -115,6 +115,10 @@ pub mod headers {
     pub const DLQ_ERROR: &str = "dlq.error";
     /// Dead letter: when it was dead-lettered (RFC 3339 UTC).
     pub const DLQ_FAILED_AT: &str = "dlq.failed_at";
+    /// Dead letter: set when the original was too large to copy; its size in
+    /// bytes. The dead letter then carries no value (and none of the
+    /// original headers): the original stays readable at its coordinates.
+    pub const DLQ_ORIGINAL_BYTES: &str = "dlq.original_bytes";
     /// Set on a record re-published from a dead-letter topic: when (RFC 3339 UTC).
     pub const REPLAYED_AT: &str = "oms.replayed_at";
 }

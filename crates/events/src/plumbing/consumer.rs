@@ -19,7 +19,12 @@
 //!   rejects with [`HandlerError::Permanent`] is written to `<topic>.dlq`
 //!   with its original key, value and headers plus `dlq.*` headers naming
 //!   the original topic, partition, offset, consumer group, error code,
-//!   error and time. The records after it keep flowing.
+//!   error and time. The records after it keep flowing. A record larger
+//!   than [`ConsumerSettings::max_record_bytes`] (the broker checks only
+//!   the compressed size) is dead-lettered with `RECORD_TOO_LARGE`, and a
+//!   dead letter that would not fit leaves out the original's value and
+//!   headers and names its size (`dlq.original_bytes`) and coordinates:
+//!   no record is too big to set aside.
 //! - **Permanent errors are dead-lettered, transient ones retried.** A
 //!   database error is permanent when the data breaks one of the
 //!   database's rules ([`is_permanent`](super::database::is_permanent):
@@ -222,7 +227,21 @@ pub struct ConsumerSettings {
     /// redrive`) and skip live traffic (default false): for projections that
     /// the hot path writes itself and that exist only to be rebuilt.
     pub replayed_only: bool,
+    /// The largest record (key, value and headers) the consumer accepts
+    /// (default [`MAX_RECORD_BYTES`]); a larger one is dead-lettered with
+    /// `RECORD_TOO_LARGE`, its value left out.
+    pub max_record_bytes: usize,
 }
+
+/// The largest record a consumer accepts by default: librdkafka's default
+/// `message.max.bytes`, so that a dead letter of an accepted record always
+/// fits. The broker checks the compressed size only, so a record that
+/// decompresses to more can arrive.
+pub const MAX_RECORD_BYTES: usize = 1_000_000;
+
+/// Room kept in a dead letter for its `dlq.*` headers and the protocol's
+/// own overhead.
+const DEAD_LETTER_OVERHEAD: usize = 16 * 1024;
 
 impl ConsumerSettings {
     /// Settings for `group_id` reading `topics`; the inbox name is the group id.
@@ -235,6 +254,7 @@ impl ConsumerSettings {
             max_batch: 200,
             deduplicate: true,
             replayed_only: false,
+            max_record_bytes: MAX_RECORD_BYTES,
         }
     }
 }
@@ -412,6 +432,20 @@ impl<H: EventHandler> EventConsumer<H> {
                 let live = self.settings.replayed_only
                     && header_value(message, headers::REPLAYED_AT).is_none();
                 if unwanted || live {
+                    return None;
+                }
+                let size = record_size(message);
+                if size > self.settings.max_record_bytes {
+                    rejections.insert(
+                        index,
+                        Rejection {
+                            code: "RECORD_TOO_LARGE",
+                            reason: format!(
+                                "the record holds {size} bytes; at most {} are accepted",
+                                self.settings.max_record_bytes
+                            ),
+                        },
+                    );
                     return None;
                 }
                 validation::decode(message.payload())
@@ -720,8 +754,18 @@ impl<H: EventHandler> EventConsumer<H> {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let failed_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let size = record_size(message);
+        let copied = size + rejection.reason.len() + DEAD_LETTER_OVERHEAD
+            <= self.settings.max_record_bytes.max(MAX_RECORD_BYTES);
+        let size_text = size.to_string();
         let mut dlq_headers = OwnedHeaders::new();
-        if let Some(original_headers) = message.headers() {
+        if !copied {
+            dlq_headers = dlq_headers.insert(Header {
+                key: headers::DLQ_ORIGINAL_BYTES,
+                value: Some(size_text.as_str()),
+            });
+        }
+        if let Some(original_headers) = message.headers().filter(|_| copied) {
             for header in original_headers
                 .iter()
                 .filter(|h| !h.key.starts_with("dlq."))
@@ -751,7 +795,7 @@ impl<H: EventHandler> EventConsumer<H> {
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        if let Some(payload) = message.payload() {
+        if let Some(payload) = message.payload().filter(|_| copied) {
             record = record.payload(payload);
         }
         self.dead_letters
@@ -843,4 +887,15 @@ fn trace_context(message: &OwnedMessage) -> TraceContext {
         }
     }
     context
+}
+
+/// The bytes a record occupies: key, value and headers.
+fn record_size(message: &OwnedMessage) -> usize {
+    let headers = message.headers().map_or(0, |headers| {
+        headers
+            .iter()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum()
+    });
+    message.key().map_or(0, <[u8]>::len) + message.payload().map_or(0, <[u8]>::len) + headers
 }

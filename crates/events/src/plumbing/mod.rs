@@ -36,7 +36,8 @@ pub mod trace;
 pub mod validation;
 
 pub use consumer::{
-    ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, ReceivedRecord,
+    ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, MAX_RECORD_BYTES,
+    ReceivedRecord,
 };
 pub use database::{
     WriteTransaction, begin_write, find_many_for_update, for_update, insert_new, save_columns,

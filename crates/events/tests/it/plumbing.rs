@@ -393,6 +393,60 @@ async fn a_record_the_database_refuses_is_dead_lettered_and_the_rest_applied(
     );
 }
 
+/// A compressed record that is small on the broker but larger than any
+/// producer may send once decompressed is dead-lettered without its value
+/// (its size and coordinates instead), so the dead-letter write cannot fail
+/// for ever; the record behind it on the partition is applied.
+#[tokio::test]
+async fn a_record_too_large_to_copy_is_dead_lettered_by_its_coordinates() {
+    let h = harness(Backend::Sqlite).await;
+    h.spawn_consumer("large", "large");
+    let big_producer: rdkafka::producer::FutureProducer = h
+        .kafka
+        .client_config("plumbing-test-big")
+        .set("compression.type", "gzip")
+        .set("message.max.bytes", "10000000")
+        .create()
+        .unwrap();
+    let order_id = uuid::Uuid::now_v7();
+    let key = order_id.to_string();
+    let mut oversized = h.outbox.envelope(order_rejected(order_id, "big")).to_json();
+    oversized["padding"] = " ".repeat(2 * events::plumbing::MAX_RECORD_BYTES).into();
+    h.produce_raw(
+        &big_producer,
+        Topic::Orders,
+        &key,
+        &serde_json::to_vec(&oversized).unwrap(),
+        "OrderRejected",
+    )
+    .await;
+    let behind = h.outbox.envelope(order_rejected(order_id, "behind"));
+    h.produce_raw(&h.producer(), Topic::Orders, &key, &behind.to_bytes(), "OrderRejected")
+        .await;
+
+    eventually("the record behind it applied", WAIT, || async {
+        applied_count(&h).await == 1
+    })
+    .await;
+    assert_eq!(h.applied().await[0].0, behind.event_id);
+    let dead = h
+        .read_topic(&h.kafka.topics.dead_letter(Topic::Orders), 1)
+        .await;
+    assert_eq!(
+        header(&dead[0], headers::DLQ_ERROR_CODE).as_deref(),
+        Some("RECORD_TOO_LARGE")
+    );
+    assert_eq!(dead[0].payload(), None, "the value is left out");
+    let size: usize = header(&dead[0], headers::DLQ_ORIGINAL_BYTES)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(size > 2 * events::plumbing::MAX_RECORD_BYTES);
+    assert_eq!(header(&dead[0], headers::DLQ_ORIGINAL_OFFSET).as_deref(), Some("0"));
+    assert_eq!(dead[0].key(), Some(key.as_bytes()));
+    eventually("offsets committed past it", WAIT, || h.caught_up("large")).await;
+}
+
 /// Test 5: while the database is unreachable the consumer retries and loses
 /// nothing; when it returns, processing resumes.
 #[tokio::test]

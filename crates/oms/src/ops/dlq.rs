@@ -2,7 +2,9 @@
 //! re-publication to the topic they came from. A re-published record keeps
 //! its key, value and original headers, gains an `oms.replayed_at` header,
 //! and loses the `dlq.*` ones; if it fails again, its consumer dead-letters
-//! it again, so nothing is lost. Consumers are idempotent, so re-driving a
+//! it again, so nothing is lost. A dead letter of a record too large to
+//! copy carries no value and is skipped (counted as such); re-read the
+//! original at its coordinates (`oms tail`). Consumers are idempotent, so re-driving a
 //! record that was in fact processed changes nothing.
 
 use std::time::Duration;
@@ -208,7 +210,13 @@ pub async fn replay(
     let mut summary = ReplaySummary::default();
     let replayed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for (letter, message) in &letters {
-        let Some(original) = &letter.original_topic else {
+        // A letter without the original's value (it was too large to copy)
+        // cannot be re-published; the original stays at its coordinates.
+        let Some(original) = letter
+            .original_topic
+            .as_ref()
+            .filter(|_| header(message, headers::DLQ_ORIGINAL_BYTES).is_none())
+        else {
             summary.skipped += 1;
             progress.inc(1);
             continue;
