@@ -18,7 +18,7 @@ use std::time::Duration;
 use events::Topic;
 use events::plumbing::{
     ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay,
-    RelaySettings, ensure_topics,
+    RelayHealth, RelaySettings, ensure_topics,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -43,6 +43,7 @@ pub struct ServiceBuilder {
     tasks: Vec<(String, JoinHandle<()>)>,
     authenticator: SharedAuthenticator,
     database_lock: Option<FileLock>,
+    relay_health: RelayHealth,
 }
 
 impl ServiceBuilder {
@@ -76,6 +77,7 @@ impl ServiceBuilder {
             tasks: Vec::new(),
             authenticator,
             database_lock: database.lock,
+            relay_health: relay.health(),
         };
         let token = builder.shutdown.clone();
         builder.spawn("outbox-relay", relay.run_until_stopped(token));
@@ -208,7 +210,8 @@ impl ServiceBuilder {
         title: &str,
         description: &str,
     ) -> anyhow::Result<App> {
-        let probes = Probes::new(self.db.clone(), &self.kafka, self.settings.name)?;
+        let probes = Probes::new(self.db.clone(), &self.kafka, self.settings.name)?
+            .with_relay(self.relay_health.clone());
         let (router, document) = api.merge(health::router(probes)).split_for_parts();
         let document = openapi::finish(document, title, description);
         let router = http::with_common_layers(

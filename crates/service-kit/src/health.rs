@@ -6,7 +6,9 @@
 //! `oms_batch_phase_seconds` (per consumer group, and phase: begin, inbox,
 //! load, apply, save, outbox, commit), `oms_events_processed_total`,
 //! `oms_events_duplicate_total` (per group), `oms_group_commit_items`, and
-//! `oms_dead_letters_total` (per topic and error code).
+//! `oms_dead_letters_total` (per topic and error code),
+//! `oms_outbox_parked_total` (rows set aside after repeated failures) and
+//! `oms_outbox_producer_rebuilt_total`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -21,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use events::plumbing::RelayHealth;
 
 use crate::extract::Json;
 use crate::problem::Problem;
@@ -52,6 +56,7 @@ pub struct Probes {
     db: DatabaseConnection,
     kafka: Arc<BaseConsumer>,
     metrics: PrometheusHandle,
+    relay: Option<RelayHealth>,
 }
 
 impl Probes {
@@ -72,7 +77,15 @@ impl Probes {
                     .create()?,
             ),
             metrics: prometheus(),
+            relay: None,
         })
+    }
+
+    /// Also reports whether the service's outbox relay makes progress.
+    #[must_use]
+    pub fn with_relay(mut self, relay: RelayHealth) -> Self {
+        self.relay = Some(relay);
+        self
     }
 }
 
@@ -90,6 +103,8 @@ pub struct Readiness {
     pub database: String,
     /// `ok` or the error.
     pub kafka: String,
+    /// `ok`, or why the outbox relay publishes nothing while rows wait.
+    pub outbox_relay: String,
 }
 
 /// The process is alive.
@@ -101,7 +116,9 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// The database and the broker are reachable.
+/// The database and the broker are reachable, and the outbox relay makes
+/// progress (it published something, or had nothing to publish, within
+/// `RelaySettings::stall_after`).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -123,16 +140,26 @@ async fn readyz(State(probes): State<Probes>) -> Result<Json<Readiness>, Problem
         Ok(Err(error)) => error.to_string(),
         Err(error) => error.to_string(),
     };
-    if database == "ok" && kafka == "ok" {
-        Ok(Json(Readiness { database, kafka }))
+    let outbox_relay = probes
+        .relay
+        .as_ref()
+        .and_then(RelayHealth::stalled)
+        .unwrap_or_else(|| "ok".to_owned());
+    if database == "ok" && kafka == "ok" && outbox_relay == "ok" {
+        Ok(Json(Readiness {
+            database,
+            kafka,
+            outbox_relay,
+        }))
     } else {
         Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "NOT_READY",
-            "A dependency is unreachable",
+            "A dependency is unreachable or the outbox relay makes no progress",
         )
         .with_extension("database", database)
-        .with_extension("kafka", kafka))
+        .with_extension("kafka", kafka)
+        .with_extension("outbox_relay", outbox_relay))
     }
 }
 

@@ -44,5 +44,9 @@ pub use database::{
 };
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use kafka::{KafkaSettings, ensure_topics};
-pub use outbox::{Outbox, OutboxRelay, PendingEvent, RelaySettings, RelayWaker};
-pub use storage::{OutboxPendingIndexMigration, PlumbingMigration};
+pub use outbox::{
+    Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
+};
+pub use storage::{
+    OutboxParkingMigration, OutboxPendingIndexMigration, PlumbingMigration, later_migrations,
+};

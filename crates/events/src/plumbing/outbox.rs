@@ -21,7 +21,22 @@
 //!   one service never interleave their publications. SQLite is
 //!   single-process by design.
 //! - **No transaction waits for the broker**: a round reads the pending
-//!   rows, publishes them, and marks them published in one statement.
+//!   rows, publishes them, and marks what the broker acknowledged in one
+//!   statement; what went out is never sent again because others failed.
+//! - **No head-of-line block**: a row that fails for its own reasons (its
+//!   topic is unknown to this version, the broker refuses the record, or
+//!   it fails while others of its round go out) is counted, and after
+//!   [`RelaySettings::max_attempts`] set aside (`parked_at`, its error in
+//!   `last_error`, metric `oms_outbox_parked_total`, an error log line).
+//!   The later rows of its key wait behind it, so per-key order holds;
+//!   every other key flows. Operators list and retry set-aside rows with
+//!   `oms outbox list|retry` ([`OutboxRelay::parked`],
+//!   [`OutboxRelay::retry_parked`]). A broker outage counts against no row.
+//! - **A fatally failed producer is replaced**: after a round with
+//!   failures the relay asks librdkafka for a fatal error (an idempotent
+//!   producer that lost its sequence state never sends again) and builds a
+//!   new producer. Readiness reports a relay that had rows waiting and
+//!   published none for [`RelaySettings::stall_after`] ([`RelayHealth`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +44,8 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::future::join_all;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::{self, PgConnection};
 use sea_orm::{
@@ -187,6 +203,14 @@ pub struct RelaySettings {
     pub idle_poll: Duration,
     /// How long published rows are kept before they are deleted (default 1 h).
     pub retention: Duration,
+    /// Failed attempts after which a row is set aside (default 10). Only
+    /// failures that are the row's own count: its topic is unknown, or the
+    /// broker refused it while it accepted others; an outage counts for no
+    /// row.
+    pub max_attempts: i32,
+    /// How long the relay may have pending rows and publish none before
+    /// readiness reports it stalled (default 30 s).
+    pub stall_after: Duration,
 }
 
 impl Default for RelaySettings {
@@ -195,6 +219,8 @@ impl Default for RelaySettings {
             batch_size: 500,
             idle_poll: Duration::from_secs(1),
             retention: Duration::from_secs(3600),
+            max_attempts: 10,
+            stall_after: Duration::from_secs(30),
         }
     }
 }
@@ -202,8 +228,16 @@ impl Default for RelaySettings {
 /// What one round of the relay did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayOutcome {
-    /// This many rows were published and marked.
+    /// This many rows were published and marked; none failed.
     Published(usize),
+    /// Some rows were published and marked, others failed (and were
+    /// counted, and set aside after [`RelaySettings::max_attempts`]).
+    Partial {
+        /// Published and marked.
+        published: usize,
+        /// Not published.
+        failed: usize,
+    },
     /// Nothing was pending.
     Empty,
     /// Another relay on the same database holds the lock.
@@ -214,10 +248,86 @@ pub enum RelayOutcome {
 pub struct OutboxRelay {
     db: DatabaseConnection,
     lease: RelayLease,
-    producer: FutureProducer,
+    producer: std::sync::Mutex<FutureProducer>,
+    kafka: KafkaSettings,
+    client_id: String,
     topics: TopicNames,
     waker: RelayWaker,
     settings: RelaySettings,
+    health: RelayHealth,
+}
+
+/// Whether a relay makes progress, for readiness; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RelayHealth {
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last round that left nothing
+    /// unpublished behind (an empty round, a full success, or another
+    /// relay's turn).
+    last_progress_ms: Arc<std::sync::atomic::AtomicU64>,
+    stall_after: Duration,
+}
+
+impl RelayHealth {
+    fn new(stall_after: Duration) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            last_progress_ms: Arc::default(),
+            stall_after,
+        }
+    }
+
+    fn progressed(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_progress_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `None` while the relay keeps up; otherwise why it does not.
+    pub fn stalled(&self) -> Option<String> {
+        let last = Duration::from_millis(
+            self.last_progress_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let since = self.started.elapsed().saturating_sub(last);
+        (since > self.stall_after).then(|| {
+            format!(
+                "the outbox relay has published nothing for {} s while rows wait",
+                since.as_secs()
+            )
+        })
+    }
+}
+
+/// Why one row was not published.
+#[derive(Debug, Clone)]
+pub struct RowFailure {
+    /// In words.
+    pub error: String,
+    /// Whether the failure is the row's own (its topic is unknown, or the
+    /// broker refused the record itself), not the broker's or network's.
+    pub own: bool,
+}
+
+/// Broker errors that are about one record or its topic, not about the
+/// cluster being unreachable.
+fn is_row_specific(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::UnknownTopicOrPartition
+                | Code::UnknownTopic
+                | Code::UnknownPartition
+                | Code::InvalidTopic
+                | Code::MessageSizeTooLarge
+                | Code::MessageBatchTooLarge
+                | Code::InvalidMessage
+                | Code::InvalidMessageSize
+                | Code::InvalidRecord
+                | Code::TopicAuthorizationFailed
+        )
+    )
 }
 
 /// Key of the PostgreSQL advisory lock that keeps one relay per database.
@@ -279,14 +389,51 @@ impl OutboxRelay {
         outbox: &Outbox,
         settings: RelaySettings,
     ) -> anyhow::Result<Self> {
+        let client_id = format!("{}-relay", outbox.producer());
         Ok(Self {
             db,
             lease: RelayLease::default(),
-            producer: kafka.producer(&format!("{}-relay", outbox.producer()))?,
+            producer: std::sync::Mutex::new(kafka.producer(&client_id)?),
+            kafka: kafka.clone(),
+            client_id,
             topics: kafka.topics.clone(),
             waker: outbox.waker(),
+            health: RelayHealth::new(settings.stall_after),
             settings,
         })
+    }
+
+    /// Whether this relay makes progress (for readiness).
+    pub fn health(&self) -> RelayHealth {
+        self.health.clone()
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the producer when librdkafka reports a fatal error (an
+    /// idempotent producer that lost its sequence state can never send
+    /// again); the new one starts a new producer id.
+    fn rebuild_producer_if_fatal(&self) {
+        let producer = self.producer();
+        let Some((code, reason)) = producer.client().fatal_error() else {
+            return;
+        };
+        tracing::error!(?code, reason, "the relay's producer failed fatally; building a new one");
+        metrics::counter!("oms_outbox_producer_rebuilt_total").increment(1);
+        match self.kafka.producer(&self.client_id) {
+            Ok(fresh) => {
+                *self
+                    .producer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            }
+            Err(error) => tracing::error!(error = %error, "could not build a new producer"),
+        }
     }
 
     /// Publishes until `shutdown` is cancelled. Rows still pending then stay
@@ -301,7 +448,6 @@ impl OutboxRelay {
             let pause = match self.try_execute().await {
                 Ok(RelayOutcome::Published(n)) => {
                     failures = 0;
-                    metrics::counter!("oms_outbox_published_total").increment(n as u64);
                     if n as u64 >= self.settings.batch_size {
                         continue;
                     }
@@ -310,6 +456,17 @@ impl OutboxRelay {
                 Ok(RelayOutcome::Empty | RelayOutcome::Busy) => {
                     failures = 0;
                     None
+                }
+                Ok(RelayOutcome::Partial { published, failed }) => {
+                    failures = failures.saturating_add(1);
+                    let delay = backoff(failures);
+                    tracing::warn!(
+                        published,
+                        failed,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "outbox relay round published only part of its rows"
+                    );
+                    Some(delay)
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -351,17 +508,90 @@ impl OutboxRelay {
     /// round publishes the same rows again.
     pub async fn try_execute(&self) -> anyhow::Result<RelayOutcome> {
         if !self.lease.hold(&self.db).await? {
+            self.health.progressed();
             return Ok(RelayOutcome::Busy);
         }
         let rows = Self::pending(&self.db, self.settings.batch_size).await?;
         if rows.is_empty() {
+            self.health.progressed();
             return Ok(RelayOutcome::Empty);
         }
-        self.publish(&rows).await?;
+        let results = self.publish(&rows).await;
+        let mut acknowledged = Vec::with_capacity(rows.len());
+        let mut failed = Vec::new();
+        for (row, result) in rows.iter().zip(results) {
+            match result {
+                Ok(()) => acknowledged.push(row.id),
+                Err(failure) => failed.push((row, failure)),
+            }
+        }
+        // Some rows went through: the broker is up, so what failed failed
+        // for its own reasons.
+        let others_went_out = !acknowledged.is_empty();
         let txn = begin_write(&self.db).await?;
-        Self::mark_published(&*txn, rows.iter().map(|r| r.id)).await?;
+        Self::mark_published(&*txn, acknowledged.iter().copied()).await?;
+        let mut parked = 0;
+        for (row, failure) in &failed {
+            let counts = failure.own || others_went_out;
+            if Self::record_failure(&*txn, row, failure, counts, self.settings.max_attempts).await? {
+                parked += 1;
+                tracing::error!(
+                    outbox_id = row.id,
+                    event_id = %row.event_id,
+                    topic = row.topic,
+                    key = row.message_key,
+                    error = failure.error,
+                    "outbox row set aside after repeated failures; later rows of its key wait \
+                     behind it (`oms outbox list`, `oms outbox retry`)"
+                );
+            }
+        }
         txn.commit().await?;
-        Ok(RelayOutcome::Published(rows.len()))
+        metrics::counter!("oms_outbox_published_total").increment(acknowledged.len() as u64);
+        if parked > 0 {
+            metrics::counter!("oms_outbox_parked_total").increment(parked);
+        }
+        if failed.is_empty() {
+            self.health.progressed();
+            return Ok(RelayOutcome::Published(acknowledged.len()));
+        }
+        self.rebuild_producer_if_fatal();
+        let first = &failed[0].1.error;
+        if acknowledged.is_empty() {
+            anyhow::bail!("no row of the round was published: {first}");
+        }
+        tracing::warn!(error = first, "some outbox rows were not published");
+        Ok(RelayOutcome::Partial {
+            published: acknowledged.len(),
+            failed: failed.len(),
+        })
+    }
+
+    /// Counts a failed attempt of `row` (when `counts`), keeps its error,
+    /// and sets it aside once it reached `max_attempts`. Returns whether it
+    /// was set aside now.
+    async fn record_failure<C: ConnectionTrait>(
+        conn: &C,
+        row: &outbox_message::Model,
+        failure: &RowFailure,
+        counts: bool,
+        max_attempts: i32,
+    ) -> Result<bool, DbErr> {
+        let attempts = row.attempts + i32::from(counts);
+        let park = attempts >= max_attempts;
+        let mut error = failure.error.clone();
+        error.truncate(error.floor_char_boundary(1000));
+        outbox_message::Entity::update_many()
+            .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox_message::Column::LastError, Expr::value(error))
+            .col_expr(
+                outbox_message::Column::ParkedAt,
+                Expr::value(park.then(Utc::now)),
+            )
+            .filter(outbox_message::Column::Id.eq(row.id))
+            .exec(conn)
+            .await?;
+        Ok(park)
     }
 
     /// The oldest unpublished rows, in publication order.
@@ -374,10 +604,53 @@ impl OutboxRelay {
     ) -> Result<Vec<outbox_message::Model>, DbErr> {
         outbox_message::Entity::find()
             .filter(outbox_message::Column::PublishedAt.is_null())
+            .filter(outbox_message::Column::ParkedAt.is_null())
+            .filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM outbox_messages AS parked \
+                 WHERE parked.parked_at IS NOT NULL AND parked.published_at IS NULL \
+                 AND parked.message_key = outbox_messages.message_key \
+                 AND parked.id < outbox_messages.id)",
+            ))
             .order_by_asc(outbox_message::Column::Id)
             .limit(limit)
             .all(conn)
             .await
+    }
+
+    /// The rows set aside, oldest first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn parked<C: ConnectionTrait>(
+        conn: &C,
+    ) -> Result<Vec<outbox_message::Model>, DbErr> {
+        outbox_message::Entity::find()
+            .filter(outbox_message::Column::PublishedAt.is_null())
+            .filter(outbox_message::Column::ParkedAt.is_not_null())
+            .order_by_asc(outbox_message::Column::Id)
+            .all(conn)
+            .await
+    }
+
+    /// Puts set-aside rows back in line (all, or those with `ids`), with
+    /// their attempts reset; returns how many. The relay publishes them,
+    /// and the rows of their keys that waited behind them, in id order.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn retry_parked<C: ConnectionTrait>(
+        conn: &C,
+        ids: Option<&[i64]>,
+    ) -> Result<u64, DbErr> {
+        let mut update = outbox_message::Entity::update_many()
+            .col_expr(outbox_message::Column::ParkedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .col_expr(outbox_message::Column::Attempts, Expr::value(0))
+            .filter(outbox_message::Column::PublishedAt.is_null())
+            .filter(outbox_message::Column::ParkedAt.is_not_null());
+        if let Some(ids) = ids {
+            update = update.filter(outbox_message::Column::Id.is_in(ids.iter().copied()));
+        }
+        Ok(update.exec(conn).await?.rows_affected)
     }
 
     /// How many rows wait to be published.
@@ -391,64 +664,88 @@ impl OutboxRelay {
             .await
     }
 
-    /// Sends `rows` to the broker, in order, and waits until every one is
-    /// acknowledged. Does not mark them: that is the caller's next step.
-    ///
-    /// # Errors
-    /// The first delivery error; some rows may have been delivered anyway.
-    pub async fn publish(&self, rows: &[outbox_message::Model]) -> anyhow::Result<()> {
+    /// Sends `rows` to the broker, in order, and waits for every answer;
+    /// returns each row's result, in the same order. Does not mark them:
+    /// that is the caller's next step. When a row cannot even be queued,
+    /// the later rows of its key are not sent this round (per-key order).
+    pub async fn publish(&self, rows: &[outbox_message::Model]) -> Vec<Result<(), RowFailure>> {
+        let producer = self.producer();
+        let mut refused_keys = std::collections::HashSet::new();
         let mut deliveries = Vec::with_capacity(rows.len());
         for row in rows {
-            let topic = self.topic_name(&row.topic)?;
-            let version = row.schema_version.to_string();
-            let mut record_headers = OwnedHeaders::new_with_capacity(4)
-                .insert(Header {
-                    key: headers::EVENT_TYPE,
-                    value: Some(row.event_type.as_str()),
-                })
-                .insert(Header {
-                    key: headers::SCHEMA_VERSION,
-                    value: Some(version.as_str()),
-                });
-            if let Some(traceparent) = &row.traceparent {
-                record_headers = record_headers.insert(Header {
-                    key: headers::TRACEPARENT,
-                    value: Some(traceparent.as_str()),
-                });
+            if refused_keys.contains(row.message_key.as_str()) {
+                deliveries.push(Err(RowFailure {
+                    error: "an earlier row of its key was not sent".into(),
+                    own: false,
+                }));
+                continue;
             }
-            if let Some(tracestate) = &row.tracestate {
-                record_headers = record_headers.insert(Header {
-                    key: headers::TRACESTATE,
-                    value: Some(tracestate.as_str()),
-                });
+            let sent = self.send(&producer, row);
+            if sent.is_err() {
+                refused_keys.insert(row.message_key.as_str());
             }
-            let record = FutureRecord::to(&topic)
-                .key(row.message_key.as_str())
-                .payload(row.payload.as_str())
-                .headers(record_headers);
-            let delivery = self.producer.send_result(record).map_err(|(error, _)| {
-                anyhow::anyhow!("could not enqueue event {}: {error}", row.event_id)
-            })?;
-            deliveries.push((row.event_id, delivery));
+            deliveries.push(sent);
         }
-        let mut first_error = None;
-        for (event_id, result) in join_all(
-            deliveries
-                .into_iter()
-                .map(|(id, d)| async move { (id, d.await) }),
-        )
+        join_all(deliveries.into_iter().map(|delivery| async move {
+            match delivery {
+                Err(failure) => Err(failure),
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((error, _))) => Err(RowFailure {
+                        own: is_row_specific(&error),
+                        error: format!("the broker did not take it: {error}"),
+                    }),
+                    Err(_) => Err(RowFailure {
+                        error: "its delivery was cancelled".into(),
+                        own: false,
+                    }),
+                },
+            }
+        }))
         .await
-        {
-            let error = match result {
-                Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => {
-                    anyhow::anyhow!("delivery of event {event_id} failed: {error}")
-                }
-                Err(_) => anyhow::anyhow!("delivery of event {event_id} was cancelled"),
-            };
-            first_error.get_or_insert(error);
+    }
+
+    fn send(
+        &self,
+        producer: &FutureProducer,
+        row: &outbox_message::Model,
+    ) -> Result<rdkafka::producer::DeliveryFuture, RowFailure> {
+        let topic = self.topic_name(&row.topic).map_err(|error| RowFailure {
+            error: format!("{error:#}"),
+            own: true,
+        })?;
+        let version = row.schema_version.to_string();
+        let mut record_headers = OwnedHeaders::new_with_capacity(4)
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(row.event_type.as_str()),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_VERSION,
+                value: Some(version.as_str()),
+            });
+        if let Some(traceparent) = &row.traceparent {
+            record_headers = record_headers.insert(Header {
+                key: headers::TRACEPARENT,
+                value: Some(traceparent.as_str()),
+            });
         }
-        first_error.map_or(Ok(()), Err)
+        if let Some(tracestate) = &row.tracestate {
+            record_headers = record_headers.insert(Header {
+                key: headers::TRACESTATE,
+                value: Some(tracestate.as_str()),
+            });
+        }
+        let record = FutureRecord::to(&topic)
+            .key(row.message_key.as_str())
+            .payload(row.payload.as_str())
+            .headers(record_headers);
+        producer
+            .send_result(record)
+            .map_err(|(error, _)| RowFailure {
+                own: is_row_specific(&error),
+                error: format!("could not queue it: {error}"),
+            })
     }
 
     /// Marks rows published.

@@ -39,6 +39,13 @@ pub mod outbox_message {
         pub created_at: DateTimeUtc,
         /// When the broker acknowledged it; `None` while pending.
         pub published_at: Option<DateTimeUtc>,
+        /// Failed attempts that were this row's own fault.
+        pub attempts: i32,
+        /// The last failure, in words.
+        pub last_error: Option<String>,
+        /// When the relay set it aside after too many failures; `None`
+        /// while it is in line. Later rows of its key wait behind it.
+        pub parked_at: Option<DateTimeUtc>,
     }
 
     /// No relations.
@@ -285,4 +292,90 @@ impl MigrationTrait for OutboxPendingIndexMigration {
             .await?;
         Ok(())
     }
+}
+
+/// Lets the relay set aside a row that keeps failing: `attempts`,
+/// `last_error` and `parked_at` on `outbox_messages`, and a partial index
+/// over the rows set aside (few, and looked up by key at every round).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxParkingMigration;
+
+impl MigrationName for OutboxParkingMigration {
+    fn name(&self) -> &str {
+        "m20261202_000001_outbox_parking"
+    }
+}
+
+#[derive(DeriveIden)]
+enum OutboxParking {
+    Attempts,
+    LastError,
+    ParkedAt,
+}
+
+#[async_trait]
+impl MigrationTrait for OutboxParkingMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        for column in [
+            ColumnDef::new(OutboxParking::Attempts)
+                .integer()
+                .not_null()
+                .default(0)
+                .to_owned(),
+            ColumnDef::new(OutboxParking::LastError).text().null().to_owned(),
+            ColumnDef::new(OutboxParking::ParkedAt)
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(OutboxMessages::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS idx_outbox_messages_parked \
+                 ON outbox_messages (message_key, id) WHERE parked_at IS NOT NULL",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX IF EXISTS idx_outbox_messages_parked")
+            .await?;
+        for column in [
+            OutboxParking::Attempts,
+            OutboxParking::LastError,
+            OutboxParking::ParkedAt,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(OutboxMessages::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The plumbing's migrations that come after a service's own, in order:
+/// list them last in every migrator (`PlumbingMigration` comes first).
+pub fn later_migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(OutboxPendingIndexMigration),
+        Box::new(OutboxParkingMigration),
+    ]
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use events::plumbing::{
     ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, KafkaSettings, Outbox,
-    OutboxPendingIndexMigration, OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics,
+    OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics, later_migrations,
 };
 use events::{Envelope, Event, Topic, TopicNames};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -26,10 +26,11 @@ struct TestMigrator;
 
 impl MigratorTrait for TestMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(PlumbingMigration),
-            Box::new(OutboxPendingIndexMigration),
-        ]
+        ];
+        migrations.extend(later_migrations());
+        migrations
     }
 }
 

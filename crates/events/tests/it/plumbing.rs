@@ -112,7 +112,7 @@ async fn relay_crash_between_publish_and_mark_applies_each_effect_once(#[case] b
         OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, RelaySettings::default()).unwrap();
     let rows = OutboxRelay::pending(&h.db, 100).await.unwrap();
     assert_eq!(rows.len(), 20);
-    doomed.publish(&rows).await.unwrap();
+    assert!(doomed.publish(&rows).await.iter().all(Result::is_ok));
     drop(doomed);
     let orders = h.kafka.topics.name(OrderRejected::TOPIC);
     assert_eq!(
@@ -768,4 +768,95 @@ async fn a_second_relay_on_one_postgresql_database_waits_and_takes_over() {
         RelayOutcome::Published(1),
         "the second relay took over"
     );
+}
+
+/// A row that keeps failing (here its topic is unknown to this version)
+/// does not stop the rows of other keys, the rows that went out are not
+/// sent again, and after `max_attempts` it is set aside with its error;
+/// the later rows of its key wait behind it, and an operator's retry puts
+/// them all back in line, in order.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] backend: Backend) {
+    use events::plumbing::outbox::RelayOutcome;
+    let h = harness(backend).await;
+    let stuck_order = uuid::Uuid::now_v7();
+    let written = h
+        .enqueue([
+            order_rejected(uuid::Uuid::now_v7(), "before"),
+            order_rejected(stuck_order, "stuck"),
+            order_rejected(uuid::Uuid::now_v7(), "after"),
+            order_rejected(stuck_order, "behind the stuck one"),
+        ])
+        .await;
+    let stuck = written[1].event_id;
+    let second_row = "(SELECT id FROM outbox_messages ORDER BY id LIMIT 1 OFFSET 1)";
+    h.db.execute_unprepared(&format!(
+        "UPDATE outbox_messages SET topic = 'teleports' WHERE id = {second_row}"
+    ))
+    .await
+    .unwrap();
+    let settings = RelaySettings {
+        max_attempts: 3,
+        ..RelaySettings::default()
+    };
+    let relay = OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, settings).unwrap();
+    assert_eq!(
+        relay.try_execute().await.unwrap(),
+        RelayOutcome::Partial {
+            published: 2,
+            failed: 2
+        },
+        "the other keys went out; the row behind the stuck one waits"
+    );
+    for _ in 0..5 {
+        relay.try_execute().await.ok();
+    }
+    let orders = h.kafka.topics.name(Topic::Orders);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        h.read_topic_count(&orders).await,
+        2,
+        "what was acknowledged was marked, never sent again"
+    );
+    let parked = OutboxRelay::parked(&h.db).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].event_id, stuck);
+    assert_eq!(parked[0].attempts, 3);
+    assert!(
+        parked[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("teleports")),
+        "{:?}",
+        parked[0].last_error
+    );
+    assert_eq!(
+        relay.try_execute().await.unwrap(),
+        RelayOutcome::Empty,
+        "the stuck key waits; nothing else is pending"
+    );
+    assert!(relay.health().stalled().is_none(), "the relay keeps up");
+
+    // The operator fixes the cause and retries: both rows go out, in order.
+    h.db.execute_unprepared(&format!(
+        "UPDATE outbox_messages SET topic = 'orders' WHERE id = {second_row}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(OutboxRelay::retry_parked(&h.db, None).await.unwrap(), 1);
+    assert_eq!(
+        relay.try_execute().await.unwrap(),
+        RelayOutcome::Published(2)
+    );
+    let records = h.read_topic(&orders, 4).await;
+    let stuck_key = stuck_order.to_string();
+    let of_the_stuck_key: Vec<uuid::Uuid> = records
+        .iter()
+        .filter(|r| r.key() == Some(stuck_key.as_bytes()))
+        .map(|r| Envelope::from_bytes(r.payload().unwrap()).unwrap().event_id)
+        .collect();
+    assert_eq!(of_the_stuck_key, [written[1].event_id, written[3].event_id]);
 }

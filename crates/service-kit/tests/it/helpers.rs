@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use events::plumbing::{OutboxPendingIndexMigration, PlumbingMigration};
+use events::plumbing::{PlumbingMigration, later_migrations};
 use futures::future::BoxFuture;
 use sea_orm_migration::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,10 +23,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(PlumbingMigration),
-            Box::new(OutboxPendingIndexMigration),
-        ]
+        ];
+        migrations.extend(later_migrations());
+        migrations
     }
 }
 

@@ -1,6 +1,6 @@
 //! Migrations, one file per step, run at start-up on PostgreSQL and SQLite alike.
 
-use events::plumbing::{OutboxPendingIndexMigration, PlumbingMigration};
+use events::plumbing::{PlumbingMigration, later_migrations};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_order_tables;
@@ -10,10 +10,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(PlumbingMigration),
             Box::new(m20261122_000002_create_order_tables::Migration),
-            Box::new(OutboxPendingIndexMigration),
-        ]
+        ];
+        migrations.extend(later_migrations());
+        migrations
     }
 }
