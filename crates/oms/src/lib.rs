@@ -11,7 +11,7 @@
 //! convenience.
 //!
 //! The other commands are the operator's tools ([`ops`]): `topics`, `tail`,
-//! `events`, `dlq list|show|replay` and `replay`. They print text by
+//! `events`, `dlq list|show|replay`, `replay` and `outbox list|retry`. They print text by
 //! default and JSON with `--json`.
 //!
 //! `oms bench` ([`bench`]) measures how many orders the system confirms per
@@ -58,6 +58,9 @@ pub enum Command {
     Dlq(DlqCommand),
     /// Re-drive a consumer group from a point, or copy records to a topic.
     Replay(ops::replay::ReplayArgs),
+    /// Outbox rows a relay set aside after repeated failures: list, retry.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Offer open-loop load to the system and report throughput, latency and resources.
     Bench(bench::BenchArgs),
 }
@@ -94,6 +97,22 @@ pub enum DlqCommand {
         /// The connection.
         #[command(flatten)]
         connection: ops::Connection,
+    },
+}
+
+/// `oms outbox …`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// The rows set aside, with their last error.
+    List(ops::outbox::OutboxArgs),
+    /// Put set-aside rows back in line (all, or `--id`), once the cause is fixed.
+    Retry {
+        /// Only these rows (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        /// The database.
+        #[command(flatten)]
+        args: ops::outbox::OutboxArgs,
     },
 }
 
@@ -244,6 +263,20 @@ impl Cli {
                         "{verb} {} dead letter(s); skipped {} without an original topic",
                         summary.replayed, summary.skipped
                     );
+                }
+                Ok(())
+            }
+            Command::Outbox(OutboxCommand::List(args)) => {
+                let rows = ops::outbox::list(&args).await?;
+                ops::outbox::print(&rows, args.json);
+                Ok(())
+            }
+            Command::Outbox(OutboxCommand::Retry { ids, args }) => {
+                let count = ops::outbox::retry(&args, &ids).await?;
+                if args.json {
+                    println!("{}", serde_json::json!({ "retried": count }));
+                } else {
+                    println!("put {count} row(s) back in line");
                 }
                 Ok(())
             }

@@ -10,6 +10,7 @@
 //! - [`replay`]: reset a group's offsets, or copy a range of records.
 
 pub mod dlq;
+pub mod outbox;
 pub mod replay;
 pub mod tail;
 pub mod topics;
@@ -176,4 +177,19 @@ pub fn all_headers(message: &OwnedMessage) -> Vec<(String, String)> {
             })
             .collect()
     })
+}
+
+/// `text` with its control characters escaped (`\u{1b}`), so that what a
+/// record or a row carries cannot drive the operator's terminal.
+pub fn escape_control(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }

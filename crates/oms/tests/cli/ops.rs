@@ -607,3 +607,66 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
     world.system.stop().await.unwrap();
     std::fs::remove_dir_all(&world.data_dir).ok();
 }
+
+/// `oms outbox list` shows the rows a relay set aside, with their error;
+/// `oms outbox retry` puts them back in line and the relay publishes them.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) {
+    use events::plumbing::{Outbox, begin_write};
+    use sea_orm::ConnectionTrait;
+    let world = world(backend).await;
+    let (_, order_url) = world.database_urls().swap_remove(0);
+    let db = sea_orm::Database::connect(service_kit::database::without_tls_on_loopback(
+        &order_url,
+    ))
+    .await
+    .unwrap();
+    let order = Uuid::now_v7();
+    let envelope = Envelope::new(
+        events::OrderRejected {
+            order_id: order,
+            rejected_by: events::Participant::Inventory,
+            reason: "set aside by the test".into(),
+        },
+        "order-svc",
+    );
+    // Written and set aside in one transaction, before the relay sees it.
+    let txn = begin_write(&db).await.unwrap();
+    Outbox::new("order-svc").enqueue(&*txn, &envelope).await.unwrap();
+    txn.execute_unprepared(
+        "UPDATE outbox_messages SET parked_at = CURRENT_TIMESTAMP, attempts = 10, \
+         last_error = 'the broker refused it' WHERE published_at IS NULL",
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+
+    let args = oms::ops::outbox::OutboxArgs {
+        database_url: order_url.clone(),
+        json: true,
+    };
+    let parked = oms::ops::outbox::list(&args).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    let shown = oms::ops::outbox::describe(&parked[0]);
+    assert_eq!(shown["event_id"], json!(envelope.event_id));
+    assert_eq!(shown["last_error"], "the broker refused it");
+    assert_eq!(shown["attempts"], 10);
+
+    assert_eq!(oms::ops::outbox::retry(&args, &[]).await.unwrap(), 1);
+    testkit::eventually("the retried row published", || async {
+        use events::plumbing::storage::outbox_message;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        outbox_message::Entity::find()
+            .filter(outbox_message::Column::EventId.eq(envelope.event_id))
+            .one(&db)
+            .await
+            .unwrap()
+            .is_some_and(|row| row.published_at.is_some())
+    })
+    .await;
+    assert!(oms::ops::outbox::list(&args).await.unwrap().is_empty());
+    world.stop().await;
+}
