@@ -387,3 +387,57 @@ async fn an_order_naming_a_product_twice_is_dead_lettered_and_its_partition_flow
     assert_eq!(stock(&app, product).await["reserved"], 3);
     app.assert_stock_conserved().await;
 }
+
+/// Two instances apply batches of multi-line orders that name the same
+/// products in opposite orders: every batch locks its products in one
+/// global order (by id), so PostgreSQL never has to break a deadlock.
+#[tokio::test]
+async fn two_instances_lock_products_in_one_order_and_never_deadlock() {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let app = spawn_app(Backend::Postgres).await;
+    let second = app.spawn_second_instance().await;
+    let mut products = Vec::new();
+    for n in 0..6 {
+        products.push(app.create_product(&format!("LOCK-{n}"), 100, 10_000).await);
+    }
+    let orders: Vec<(Uuid, Vec<(Uuid, u32)>)> = (0..120)
+        .map(|n| {
+            let mut lines: Vec<(Uuid, u32)> = products.iter().map(|&p| (p, 1)).collect();
+            if n % 2 == 1 {
+                lines.reverse();
+            }
+            (Uuid::now_v7(), lines)
+        })
+        .collect();
+    join_all(
+        orders
+            .iter()
+            .map(|(order, lines)| app.publish(order_placed(*order, lines))),
+    )
+    .await;
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    replies
+        .until("every order reserved", |all| {
+            count(all, "StockReserved") == orders.len()
+        })
+        .await;
+    // PostgreSQL reports a backend's counters when it goes idle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let db = Database::connect(app._database.url.as_str()).await.unwrap();
+    let deadlocks: i64 = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    assert_eq!(deadlocks, 0, "PostgreSQL broke a deadlock between batches");
+    for product in &products {
+        assert_eq!(stock(&app, *product).await["reserved"], orders.len());
+    }
+    app.assert_stock_conserved().await;
+    second.stop().await.unwrap();
+}
