@@ -61,7 +61,10 @@ pub struct Money {
     /// negative, at most 10^15.
     #[serde(deserialize_with = "bounded_amount")]
     #[schemars(range(min = 0, max = 1_000_000_000_000_000i64))]
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1_000_000_000_000_000i64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_000i64)
+    )]
     pub amount_minor: i64,
     /// ISO 4217 currency code.
     pub currency: Currency,

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use events::Topic;
 use events::plumbing::{
-    ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay,
-    RelayHealth, RelaySettings, ensure_topics,
+    ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay, RelayHealth,
+    RelaySettings, ensure_topics,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;

@@ -129,7 +129,10 @@ impl TopicReader {
             match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Ok(Ok(message)) => self.raw.push(message.detach()),
                 Ok(Err(error)) => panic!("reading the topic: {error}"),
-                Err(_) => panic!("timed out waiting for {what}; saw {} records", self.raw.len()),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; saw {} records",
+                    self.raw.len()
+                ),
             }
         }
         &self.raw

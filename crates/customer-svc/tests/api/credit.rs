@@ -216,24 +216,26 @@ async fn an_overflowing_total_is_dead_lettered_and_its_partition_flows(#[case] b
     app.publish(order_placed(Uuid::now_v7(), customer, 2_500))
         .await;
     replies
-        .until("the first reservation", |all| count(all, "CreditReserved") == 1)
+        .until("the first reservation", |all| {
+            count(all, "CreditReserved") == 1
+        })
         .await;
 
     let order = Uuid::now_v7();
-    let mut poison =
-        events::Envelope::new(order_placed(order, customer, 1), "order-svc").to_json();
+    let mut poison = events::Envelope::new(order_placed(order, customer, 1), "order-svc").to_json();
     let near_max = i64::MAX - 1_000;
     poison["payload"]["total"]["amount_minor"] = near_max.into();
     poison["payload"]["lines"][0]["unit_price"]["amount_minor"] = near_max.into();
     app.publish_json(order, &poison).await;
     app.publish(order_placed(order, customer, 1_000)).await;
 
-    let mut dead = testkit::TopicReader::new(
-        &app.kafka,
-        &app.kafka.topics.dead_letter(Topic::Orders),
-    );
+    let mut dead =
+        testkit::TopicReader::new(&app.kafka, &app.kafka.topics.dead_letter(Topic::Orders));
     let record = &dead.records("the poison dead-lettered", 1).await[0];
-    assert_eq!(rdkafka::Message::key(record), Some(order.to_string().as_bytes()));
+    assert_eq!(
+        rdkafka::Message::key(record),
+        Some(order.to_string().as_bytes())
+    );
     assert_eq!(
         testkit::header(record, events::headers::DLQ_ERROR_CODE).as_deref(),
         Some("SCHEMA_VIOLATION")

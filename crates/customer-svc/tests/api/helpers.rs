@@ -252,7 +252,14 @@ impl TestApp {
         let topic = self.kafka.topics.name(Topic::Orders);
         let event_type = json["event_type"].as_str().unwrap_or_default();
         let payload = serde_json::to_vec(json).unwrap();
-        testkit::produce(&self.producer, &topic, &key.to_string(), event_type, &payload).await;
+        testkit::produce(
+            &self.producer,
+            &topic,
+            &key.to_string(),
+            event_type,
+            &payload,
+        )
+        .await;
     }
 
     /// A reader of a topic, from its beginning.

@@ -292,7 +292,10 @@ struct Rejection {
 
 enum BatchFailure {
     /// The handler refused the record at `index`.
-    Refused { index: usize, error: anyhow::Error },
+    Refused {
+        index: usize,
+        error: anyhow::Error,
+    },
     /// A statement of the batch broke a rule of the database; which record
     /// caused it is found by applying the records one at a time.
     Permanent(anyhow::Error),

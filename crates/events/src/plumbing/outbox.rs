@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::join_all;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::{self, PgConnection};
@@ -423,7 +423,11 @@ impl OutboxRelay {
         let Some((code, reason)) = producer.client().fatal_error() else {
             return;
         };
-        tracing::error!(?code, reason, "the relay's producer failed fatally; building a new one");
+        tracing::error!(
+            ?code,
+            reason,
+            "the relay's producer failed fatally; building a new one"
+        );
         metrics::counter!("oms_outbox_producer_rebuilt_total").increment(1);
         match self.kafka.producer(&self.client_id) {
             Ok(fresh) => {
@@ -533,7 +537,8 @@ impl OutboxRelay {
         let mut parked = 0;
         for (row, failure) in &failed {
             let counts = failure.own || others_went_out;
-            if Self::record_failure(&*txn, row, failure, counts, self.settings.max_attempts).await? {
+            if Self::record_failure(&*txn, row, failure, counts, self.settings.max_attempts).await?
+            {
                 parked += 1;
                 tracing::error!(
                     outbox_id = row.id,
@@ -579,8 +584,7 @@ impl OutboxRelay {
     ) -> Result<bool, DbErr> {
         let attempts = row.attempts + i32::from(counts);
         let park = attempts >= max_attempts;
-        let mut error = failure.error.clone();
-        error.truncate(error.floor_char_boundary(1000));
+        let error: String = failure.error.chars().take(1000).collect();
         outbox_message::Entity::update_many()
             .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
             .col_expr(outbox_message::Column::LastError, Expr::value(error))
@@ -621,9 +625,7 @@ impl OutboxRelay {
     ///
     /// # Errors
     /// The database error.
-    pub async fn parked<C: ConnectionTrait>(
-        conn: &C,
-    ) -> Result<Vec<outbox_message::Model>, DbErr> {
+    pub async fn parked<C: ConnectionTrait>(conn: &C) -> Result<Vec<outbox_message::Model>, DbErr> {
         outbox_message::Entity::find()
             .filter(outbox_message::Column::PublishedAt.is_null())
             .filter(outbox_message::Column::ParkedAt.is_not_null())
@@ -643,7 +645,10 @@ impl OutboxRelay {
         ids: Option<&[i64]>,
     ) -> Result<u64, DbErr> {
         let mut update = outbox_message::Entity::update_many()
-            .col_expr(outbox_message::Column::ParkedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .col_expr(
+                outbox_message::Column::ParkedAt,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            )
             .col_expr(outbox_message::Column::Attempts, Expr::value(0))
             .filter(outbox_message::Column::PublishedAt.is_null())
             .filter(outbox_message::Column::ParkedAt.is_not_null());

@@ -323,7 +323,10 @@ impl MigrationTrait for OutboxParkingMigration {
                 .not_null()
                 .default(0)
                 .to_owned(),
-            ColumnDef::new(OutboxParking::LastError).text().null().to_owned(),
+            ColumnDef::new(OutboxParking::LastError)
+                .text()
+                .null()
+                .to_owned(),
             ColumnDef::new(OutboxParking::ParkedAt)
                 .timestamp_with_time_zone()
                 .null()

@@ -26,9 +26,7 @@ struct TestMigrator;
 
 impl MigratorTrait for TestMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
-            Box::new(PlumbingMigration),
-        ];
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![Box::new(PlumbingMigration)];
         migrations.extend(later_migrations());
         migrations
     }

@@ -326,7 +326,8 @@ async fn a_record_the_database_refuses_is_dead_lettered_and_the_rest_applied(
         .map(|n| {
             (
                 key.clone(),
-                h.outbox.envelope(order_rejected(order_id, &format!("before {n}"))),
+                h.outbox
+                    .envelope(order_rejected(order_id, &format!("before {n}"))),
             )
         })
         .collect();
@@ -334,18 +335,26 @@ async fn a_record_the_database_refuses_is_dead_lettered_and_the_rest_applied(
     for n in 0..3 {
         sequence.push((
             key.clone(),
-            h.outbox.envelope(order_rejected(order_id, &format!("after {n}"))),
+            h.outbox
+                .envelope(order_rejected(order_id, &format!("after {n}"))),
         ));
         let elsewhere = uuid::Uuid::now_v7();
         sequence.push((
             elsewhere.to_string(),
-            h.outbox.envelope(order_rejected(elsewhere, &format!("other key {n}"))),
+            h.outbox
+                .envelope(order_rejected(elsewhere, &format!("other key {n}"))),
         ));
     }
     // Produced before the consumer starts, so that they arrive in one batch.
     for (key, envelope) in &sequence {
-        h.produce_raw(&producer, Topic::Orders, key, &envelope.to_bytes(), "OrderRejected")
-            .await;
+        h.produce_raw(
+            &producer,
+            Topic::Orders,
+            key,
+            &envelope.to_bytes(),
+            "OrderRejected",
+        )
+        .await;
     }
     h.spawn_consumer("refused", "refused");
 
@@ -357,18 +366,17 @@ async fn a_record_the_database_refuses_is_dead_lettered_and_the_rest_applied(
     let on_the_key: Vec<uuid::Uuid> = applied
         .iter()
         .copied()
-        .filter(|id| {
-            sequence
-                .iter()
-                .any(|(k, e)| e.event_id == *id && *k == key)
-        })
+        .filter(|id| sequence.iter().any(|(k, e)| e.event_id == *id && *k == key))
         .collect();
     let expected: Vec<uuid::Uuid> = sequence
         .iter()
         .filter(|(k, e)| *k == key && e.event_id != refused.event_id)
         .map(|(_, e)| e.event_id)
         .collect();
-    assert_eq!(on_the_key, expected, "applied once each, in partition order");
+    assert_eq!(
+        on_the_key, expected,
+        "applied once each, in partition order"
+    );
     assert!(!applied.contains(&refused.event_id));
 
     let dead = h
@@ -421,8 +429,14 @@ async fn a_record_too_large_to_copy_is_dead_lettered_by_its_coordinates() {
     )
     .await;
     let behind = h.outbox.envelope(order_rejected(order_id, "behind"));
-    h.produce_raw(&h.producer(), Topic::Orders, &key, &behind.to_bytes(), "OrderRejected")
-        .await;
+    h.produce_raw(
+        &h.producer(),
+        Topic::Orders,
+        &key,
+        &behind.to_bytes(),
+        "OrderRejected",
+    )
+    .await;
 
     eventually("the record behind it applied", WAIT, || async {
         applied_count(&h).await == 1
@@ -442,7 +456,10 @@ async fn a_record_too_large_to_copy_is_dead_lettered_by_its_coordinates() {
         .parse()
         .unwrap();
     assert!(size > 2 * events::plumbing::MAX_RECORD_BYTES);
-    assert_eq!(header(&dead[0], headers::DLQ_ORIGINAL_OFFSET).as_deref(), Some("0"));
+    assert_eq!(
+        header(&dead[0], headers::DLQ_ORIGINAL_OFFSET).as_deref(),
+        Some("0")
+    );
     assert_eq!(dead[0].key(), Some(key.as_bytes()));
     eventually("offsets committed past it", WAIT, || h.caught_up("large")).await;
 }

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use events::plumbing::KafkaSettings;
-use events::{
-    Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames,
-};
+use events::{Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames};
 use rdkafka::producer::FutureProducer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -229,7 +227,14 @@ impl TestApp {
         let topic = self.kafka.topics.name(Topic::Orders);
         let event_type = json["event_type"].as_str().unwrap_or_default();
         let payload = serde_json::to_vec(json).unwrap();
-        testkit::produce(&self.producer, &topic, &key.to_string(), event_type, &payload).await;
+        testkit::produce(
+            &self.producer,
+            &topic,
+            &key.to_string(),
+            event_type,
+            &payload,
+        )
+        .await;
     }
 
     /// A reader of one of the service's topics, from the beginning.

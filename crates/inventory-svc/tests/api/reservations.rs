@@ -368,7 +368,10 @@ async fn an_order_naming_a_product_twice_is_dead_lettered_and_its_partition_flow
     let reasons: Vec<String> = records
         .iter()
         .map(|record| {
-            assert_eq!(rdkafka::Message::key(record), Some(order.to_string().as_bytes()));
+            assert_eq!(
+                rdkafka::Message::key(record),
+                Some(order.to_string().as_bytes())
+            );
             assert_eq!(
                 testkit::header(record, headers::DLQ_ERROR_CODE).as_deref(),
                 Some("SCHEMA_VIOLATION")

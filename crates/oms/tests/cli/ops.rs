@@ -619,11 +619,9 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
     use sea_orm::ConnectionTrait;
     let world = world(backend).await;
     let (_, order_url) = world.database_urls().swap_remove(0);
-    let db = sea_orm::Database::connect(service_kit::database::without_tls_on_loopback(
-        &order_url,
-    ))
-    .await
-    .unwrap();
+    let db = sea_orm::Database::connect(service_kit::database::without_tls_on_loopback(&order_url))
+        .await
+        .unwrap();
     let order = Uuid::now_v7();
     let envelope = Envelope::new(
         events::OrderRejected {
@@ -635,7 +633,10 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
     );
     // Written and set aside in one transaction, before the relay sees it.
     let txn = begin_write(&db).await.unwrap();
-    Outbox::new("order-svc").enqueue(&*txn, &envelope).await.unwrap();
+    Outbox::new("order-svc")
+        .enqueue(&*txn, &envelope)
+        .await
+        .unwrap();
     txn.execute_unprepared(
         "UPDATE outbox_messages SET parked_at = CURRENT_TIMESTAMP, attempts = 10, \
          last_error = 'the broker refused it' WHERE published_at IS NULL",

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use ed25519_dalek::{Signature, VerifyingKey};
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use ed25519_dalek::{Signature, VerifyingKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};

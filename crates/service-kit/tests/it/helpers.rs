@@ -23,9 +23,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
-            Box::new(PlumbingMigration),
-        ];
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![Box::new(PlumbingMigration)];
         migrations.extend(later_migrations());
         migrations
     }
