@@ -51,21 +51,32 @@ pub struct EventTypeInfo {
     pub topic: Topic,
 }
 
+/// The wire name of an event type: the variant's name unless one is given
+/// (older versions of a type are variants of their own with the same name).
+macro_rules! wire_name {
+    ($variant:ident) => {
+        stringify!($variant)
+    };
+    ($variant:ident, $name:literal) => {
+        $name
+    };
+}
+
 macro_rules! event_types {
-    ($( $variant:ident($payload:ty) version $version:literal on $topic:ident keyed by $key:ident; )*) => {
+    ($( $variant:ident($payload:ty) $(as $name:literal)? version $version:literal on $topic:ident keyed by $key:ident; )*) => {
         /// Any event of the system: one variant per event type and version.
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[allow(clippy::large_enum_variant)]
         pub enum Event {
             $(
-                #[doc = concat!("`", stringify!($variant), "` version ", stringify!($version), ".")]
+                #[doc = concat!("`", wire_name!($variant $(, $name)?), "` version ", stringify!($version), ".")]
                 $variant($payload),
             )*
         }
 
         $(
             impl EventPayload for $payload {
-                const EVENT_TYPE: &'static str = stringify!($variant);
+                const EVENT_TYPE: &'static str = wire_name!($variant $(, $name)?);
                 const SCHEMA_VERSION: u32 = $version;
                 const TOPIC: Topic = Topic::$topic;
                 fn aggregate_id(&self) -> Uuid {
@@ -83,7 +94,7 @@ macro_rules! event_types {
         /// Every event type the contract defines.
         pub const EVENT_TYPES: &[EventTypeInfo] = &[
             $(EventTypeInfo {
-                event_type: stringify!($variant),
+                event_type: wire_name!($variant $(, $name)?),
                 schema_version: $version,
                 topic: Topic::$topic,
             },)*
@@ -129,7 +140,7 @@ macro_rules! event_types {
             ) -> Result<Self, DecodeError> {
                 match (event_type, schema_version) {
                     $(
-                        (stringify!($variant), $version) => serde_json::from_value::<$payload>(payload)
+                        (wire_name!($variant $(, $name)?), $version) => serde_json::from_value::<$payload>(payload)
                             .map(Event::$variant)
                             .map_err(|e| DecodeError::SchemaViolation {
                                 event_type: event_type.to_owned(),
@@ -149,7 +160,7 @@ macro_rules! event_types {
         /// type and version, or `None` if the contract has no such type.
         pub fn event_schema(event_type: &str, schema_version: u32) -> Option<serde_json::Value> {
             match (event_type, schema_version) {
-                $((stringify!($variant), $version) => Some(envelope_schema::<$payload>()),)*
+                $((wire_name!($variant $(, $name)?), $version) => Some(envelope_schema::<$payload>()),)*
                 _ => None,
             }
         }
@@ -172,7 +183,8 @@ event_types! {
     CustomerRejected(CustomerRejected) version 1 on Customers keyed by order_id;
     CreditReleased(CreditReleased) version 1 on Customers keyed by order_id;
     CreditSettled(CreditSettled) version 1 on Customers keyed by order_id;
-    ProductUpserted(ProductUpserted) version 1 on Catalog keyed by product_id;
+    ProductUpsertedV1(ProductUpsertedV1) as "ProductUpserted" version 1 on Catalog keyed by product_id;
+    ProductUpserted(ProductUpserted) version 2 on Catalog keyed by product_id;
 }
 
 /// The longest `producer` name the contract carries (consumers store it).
@@ -406,7 +418,7 @@ fn envelope_schema<P: EventPayload>() -> serde_json::Value {
         .into(),
     );
     object.insert("title".into(), P::EVENT_TYPE.into());
-    if let Some(example) = crate::examples::envelope_of(P::EVENT_TYPE) {
+    if let Some(example) = crate::examples::envelope_of_version(P::EVENT_TYPE, P::SCHEMA_VERSION) {
         object.insert("examples".into(), serde_json::json!([example.to_json()]));
     }
     object.insert(

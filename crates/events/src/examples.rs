@@ -137,7 +137,7 @@ pub fn all() -> Vec<Event> {
             amount: eur(3998),
         }
         .into(),
-        ProductUpserted {
+        ProductUpsertedV1 {
             product_id: PRODUCT,
             sku: "BOOK-0001".into(),
             name: "Notes on the Analytical Engine".into(),
@@ -145,12 +145,35 @@ pub fn all() -> Vec<Event> {
             active: true,
         }
         .into(),
+        ProductUpserted {
+            product_id: PRODUCT,
+            sku: "BOOK-0001".into(),
+            name: "Notes on the Analytical Engine".into(),
+            unit_price: eur(1999),
+            active: true,
+            version: 3,
+        }
+        .into(),
     ]
 }
 
-/// The example of `event_type`, wrapped in an envelope with fixed metadata.
+/// The example of the latest version of `event_type`, wrapped in an
+/// envelope with fixed metadata.
 pub fn envelope_of(event_type: &str) -> Option<Envelope> {
-    let event = all().into_iter().find(|e| e.event_type() == event_type)?;
+    let latest = all()
+        .iter()
+        .filter(|e| e.event_type() == event_type)
+        .map(Event::schema_version)
+        .max()?;
+    envelope_of_version(event_type, latest)
+}
+
+/// The example of version `schema_version` of `event_type`, wrapped in an
+/// envelope with fixed metadata.
+pub fn envelope_of_version(event_type: &str, schema_version: u32) -> Option<Envelope> {
+    let event = all()
+        .into_iter()
+        .find(|e| e.event_type() == event_type && e.schema_version() == schema_version)?;
     let (producer, causation_id) = match event.topic() {
         crate::Topic::Orders => ("order-svc", None),
         crate::Topic::Inventory => (

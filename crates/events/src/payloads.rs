@@ -361,6 +361,27 @@ pub struct CreditSettled {
     pub amount: Money,
 }
 
+/// The current state of a product (catalog topic, compacted by product
+/// id), in version 1 of the event, which carried no version of its own.
+/// Still decoded (a compacted topic keeps old records); never published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "ProductUpserted")]
+pub struct ProductUpsertedV1 {
+    /// The product.
+    pub product_id: Uuid,
+    /// Stock-keeping unit, unique across the catalog.
+    #[schemars(length(min = 1, max = 64))]
+    pub sku: String,
+    /// Display name.
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Whether the product can be ordered.
+    pub active: bool,
+}
+
 /// The current state of a product (catalog topic, compacted by product id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -377,6 +398,11 @@ pub struct ProductUpserted {
     pub unit_price: Money,
     /// Whether the product can be ordered.
     pub active: bool,
+    /// The product's catalog version: inventory-svc adds one at every
+    /// change, under the product's row lock. A copy keeps the highest
+    /// version it saw, whatever the clocks of the instances that sent them.
+    #[schemars(range(min = 1))]
+    pub version: u64,
 }
 
 /// Refuses an order that names a product twice: every participant keys its

@@ -1,7 +1,9 @@
 //! Product commands and queries behind the HTTP API. Every change to a
 //! product's catalog data writes a ProductUpserted event to the outbox in
 //! the same transaction, so that the catalog topic always converges to the
-//! products table.
+//! products table. Each such change adds one to the product's
+//! `catalog_version` under its row lock, and the event carries it: copies
+//! keep the highest version, not the latest clock.
 
 use chrono::{SubsecRound, Utc};
 use events::plumbing::{Outbox, begin_write};
@@ -37,6 +39,7 @@ pub async fn create_product(
         committed: 0,
         created_at: now,
         updated_at: now,
+        catalog_version: 1,
     };
     let txn = begin_write(db).await?;
     if let Err(error) = products::insert(&txn, model.clone()).await {
@@ -72,10 +75,7 @@ pub async fn update_product(
     patch: ProductPatch,
 ) -> Result<product::Model, InventoryError> {
     let txn = begin_write(db).await?;
-    let mut changes = product::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(id),
-        ..Default::default()
-    };
+    let mut changes = product::ActiveModel::default();
     if let Some(name) = patch.name {
         changes.name = Set(name.as_str().to_owned());
     }
@@ -89,7 +89,7 @@ pub async fn update_product(
     changes.updated_at = Set(Utc::now());
     // The update returns the row as committed transactions left it, so the
     // event carries the product's whole current state, not just this patch.
-    let updated = match products::update(&txn, changes).await {
+    let updated = match products::update_catalog(&txn, id, changes).await {
         Ok(model) => model,
         Err(DbErr::RecordNotUpdated) => return Err(InventoryError::ProductNotFound(id)),
         Err(error) => return Err(error.into()),
@@ -189,5 +189,6 @@ fn catalog_event(product: &product::Model) -> Result<ProductUpserted, InventoryE
         name: product.name.clone(),
         unit_price: unit_price(product)?,
         active: product.active,
+        version: u64::try_from(product.catalog_version.max(1)).unwrap_or(1),
     })
 }

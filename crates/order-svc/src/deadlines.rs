@@ -3,8 +3,8 @@
 //! Deadlines are stored with each order (`deadline_at`), not held in memory,
 //! so a restarted order-svc still cancels overdue orders. The sweeper sleeps
 //! until the earliest deadline (at most [`DeadlineSweeper::idle`]), cancels
-//! what is due in one transaction per batch, and also forgets expired
-//! idempotency keys. Several instances share the work safely: the rows are
+//! what is due in one transaction per batch, and then (outside that
+//! transaction, in bounded batches) forgets expired idempotency keys. Several instances share the work safely: the rows are
 //! locked with `SKIP LOCKED`, and the transition itself only moves PENDING
 //! orders.
 
@@ -77,8 +77,9 @@ impl DeadlineSweeper {
                 cancelled += 1;
             }
         }
-        idempotency::delete_expired(&txn, now).await?;
         self.outbox.commit(txn).await?;
+        // Outside the locking transaction, in bounded batches, over an index.
+        idempotency::delete_expired(&self.db, now).await?;
         Ok(cancelled)
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use events::Topic;
 use events::plumbing::{
     ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay, RelayHealth,
-    RelaySettings, ensure_topics,
+    RelaySettings, Retention, ensure_topics,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -81,6 +81,9 @@ impl ServiceBuilder {
         };
         let token = builder.shutdown.clone();
         builder.spawn("outbox-relay", relay.run_until_stopped(token));
+        let retention = Retention::new(builder.db.clone(), builder.settings.common.retention());
+        let token = builder.shutdown.clone();
+        builder.spawn("retention", retention.run_until_stopped(token));
         Ok(builder)
     }
 

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use events::TopicNames;
-use events::plumbing::KafkaSettings;
+use events::plumbing::{KafkaSettings, RetentionSettings};
 
 use crate::database::{DatabaseSettings, SqliteDurability};
 
@@ -75,6 +75,13 @@ pub struct CommonSettings {
     /// Where the keys that sign access tokens are published (customer-svc).
     #[arg(long, env = "OMS_JWKS_URL", default_value = DEFAULT_JWKS_URL)]
     pub jwks_url: String,
+    /// Hours an applied event's inbox row is kept (its de-duplication
+    /// record). Keep it longer than the topics' retention (7 days).
+    #[arg(long, env = "OMS_INBOX_RETENTION_HOURS", default_value_t = 192)]
+    pub inbox_retention_hours: u64,
+    /// Hours a published outbox row is kept, for operators.
+    #[arg(long, env = "OMS_OUTBOX_RETENTION_HOURS", default_value_t = 1)]
+    pub outbox_retention_hours: u64,
 }
 
 /// Default of `OMS_JWKS_URL`: customer-svc on its default port.
@@ -96,6 +103,18 @@ impl CommonSettings {
             http_body_limit_bytes: 64 * 1024,
             log_format: LogFormat::Pretty,
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
+            inbox_retention_hours: 192,
+            outbox_retention_hours: 1,
+        }
+    }
+
+    /// The retention part.
+    pub fn retention(&self) -> RetentionSettings {
+        let hours = |h: u64| std::time::Duration::from_secs(h.saturating_mul(3600));
+        RetentionSettings {
+            inbox: hours(self.inbox_retention_hours),
+            outbox: hours(self.outbox_retention_hours),
+            ..RetentionSettings::default()
         }
     }
 

@@ -31,6 +31,7 @@ pub mod database;
 pub mod group_commit;
 pub mod kafka;
 pub mod outbox;
+pub mod retention;
 pub mod storage;
 pub mod trace;
 pub mod validation;
@@ -47,6 +48,7 @@ pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{
     Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
 };
+pub use retention::{Retention, RetentionSettings, delete_before};
 pub use storage::{
     OutboxParkingMigration, OutboxPendingIndexMigration, PlumbingMigration, later_migrations,
 };

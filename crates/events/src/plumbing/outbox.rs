@@ -201,8 +201,6 @@ pub struct RelaySettings {
     pub batch_size: u64,
     /// How often an idle relay looks for rows it was not woken for (default 1 s).
     pub idle_poll: Duration,
-    /// How long published rows are kept before they are deleted (default 1 h).
-    pub retention: Duration,
     /// Failed attempts after which a row is set aside (default 10). Only
     /// failures that are the row's own count: its topic is unknown, or the
     /// broker refused it while it accepted others; an outage counts for no
@@ -218,7 +216,6 @@ impl Default for RelaySettings {
         Self {
             batch_size: 500,
             idle_poll: Duration::from_secs(1),
-            retention: Duration::from_secs(3600),
             max_attempts: 10,
             stall_after: Duration::from_secs(30),
         }
@@ -444,7 +441,6 @@ impl OutboxRelay {
     /// in the table and are published by the next start.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let mut failures: u32 = 0;
-        let mut last_cleanup = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -483,12 +479,6 @@ impl OutboxRelay {
                     Some(delay)
                 }
             };
-            if last_cleanup.elapsed() >= Duration::from_secs(60) {
-                last_cleanup = tokio::time::Instant::now();
-                if let Err(error) = self.housekeeping().await {
-                    tracing::warn!(error = format!("{error:#}"), "outbox housekeeping failed");
-                }
-            }
             let wait = pause.unwrap_or(self.settings.idle_poll);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -775,25 +765,6 @@ impl OutboxRelay {
             .find(|t| t.base_name() == logical)
             .map(|t| self.topics.name(t))
             .ok_or_else(|| anyhow::anyhow!("outbox row names unknown topic {logical:?}"))
-    }
-
-    async fn housekeeping(&self) -> Result<(), DbErr> {
-        let cutoff = Utc::now()
-            - chrono::Duration::from_std(self.settings.retention)
-                .unwrap_or(chrono::Duration::hours(1));
-        let txn = begin_write(&self.db).await?;
-        let deleted = outbox_message::Entity::delete_many()
-            .filter(outbox_message::Column::PublishedAt.lt(cutoff))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        if deleted.rows_affected > 0 {
-            tracing::debug!(
-                rows = deleted.rows_affected,
-                "deleted published outbox rows"
-            );
-        }
-        Ok(())
     }
 
     async fn report_backlog(&self) {

@@ -238,7 +238,7 @@ impl MigrationTrait for PlumbingMigration {
 }
 
 /// Replaces the relay's index with a partial one over unpublished rows
-/// only. Published rows are kept for [`RelaySettings::retention`](super::RelaySettings),
+/// only. Published rows are kept for [`RetentionSettings::outbox`](super::RetentionSettings),
 /// and every one left a dead entry for `published_at IS NULL` in the old
 /// `(published_at, id)` index: at 1,500 events/s the relay's query walked
 /// tens of thousands of them and took 20 ms (`EXPLAIN ANALYZE`: 13-24 ms
@@ -374,11 +374,50 @@ impl MigrationTrait for OutboxParkingMigration {
     }
 }
 
+/// Indexes for retention ([`Retention`](super::Retention)): inbox rows by
+/// `processed_at`, published outbox rows by `published_at`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlumbingRetentionIndexMigration;
+
+impl MigrationName for PlumbingRetentionIndexMigration {
+    fn name(&self) -> &str {
+        "m20261202_000002_plumbing_retention_indexes"
+    }
+}
+
+#[async_trait]
+impl MigrationTrait for PlumbingRetentionIndexMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let conn = manager.get_connection();
+        conn.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS idx_inbox_messages_processed_at \
+             ON inbox_messages (processed_at)",
+        )
+        .await?;
+        conn.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS idx_outbox_messages_published_at \
+             ON outbox_messages (published_at) WHERE published_at IS NOT NULL",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let conn = manager.get_connection();
+        conn.execute_unprepared("DROP INDEX IF EXISTS idx_inbox_messages_processed_at")
+            .await?;
+        conn.execute_unprepared("DROP INDEX IF EXISTS idx_outbox_messages_published_at")
+            .await?;
+        Ok(())
+    }
+}
+
 /// The plumbing's migrations that come after a service's own, in order:
 /// list them last in every migrator (`PlumbingMigration` comes first).
 pub fn later_migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(OutboxPendingIndexMigration),
         Box::new(OutboxParkingMigration),
+        Box::new(PlumbingRetentionIndexMigration),
     ]
 }

@@ -38,10 +38,11 @@ async fn every_event_type_travels_from_outbox_to_consumer_intact(#[case] backend
     h.spawn_relay();
     h.spawn_consumer("all", "all");
     let written = h.enqueue(examples::all()).await;
-    assert_eq!(written.len(), 16);
+    let every = events::EVENT_TYPES.len();
+    assert_eq!(written.len(), every, "one of each event type and version");
 
-    eventually("all 16 events applied", WAIT, || async {
-        applied_count(&h).await == 16
+    eventually("every event applied", WAIT, || async {
+        applied_count(&h).await == every
     })
     .await;
     let applied = h.applied().await;
@@ -79,7 +80,7 @@ async fn every_event_type_travels_from_outbox_to_consumer_intact(#[case] backend
             );
             assert_eq!(
                 header(&record, headers::SCHEMA_VERSION),
-                Some("1".to_owned())
+                Some(envelope.event.schema_version().to_string())
             );
             assert!(expected.iter().any(|e| **e == envelope));
         }
@@ -89,7 +90,10 @@ async fn every_event_type_travels_from_outbox_to_consumer_intact(#[case] backend
             .await,
         0
     );
-    assert_eq!(h.count("SELECT COUNT(*) FROM inbox_messages").await, 16);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM inbox_messages").await,
+        every as i64
+    );
 }
 
 /// Test 2: the relay dies after the broker acknowledged a batch and before it
@@ -161,7 +165,7 @@ async fn consumer_crash_after_commit_before_offsets_applies_nothing_twice(
 
     let (stop, task) = h.spawn_consumer("inventory", "inventory");
     eventually("first life applied everything", WAIT, || async {
-        applied_count(&h).await == 16
+        applied_count(&h).await == events::EVENT_TYPES.len()
     })
     .await;
     stop.cancel();
@@ -817,6 +821,7 @@ async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] b
     .unwrap();
     let settings = RelaySettings {
         max_attempts: 3,
+        stall_after: Duration::from_millis(300),
         ..RelaySettings::default()
     };
     let relay = OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, settings).unwrap();
@@ -827,6 +832,11 @@ async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] b
             failed: 2
         },
         "the other keys went out; the row behind the stuck one waits"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        relay.health().stalled().is_some(),
+        "rows wait and none went out since the relay started: readiness says so"
     );
     for _ in 0..5 {
         relay.try_execute().await.ok();
@@ -876,4 +886,97 @@ async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] b
         .map(|r| Envelope::from_bytes(r.payload().unwrap()).unwrap().event_id)
         .collect();
     assert_eq!(of_the_stuck_key, [written[1].event_id, written[3].event_id]);
+}
+
+/// Retention deletes inbox rows and published outbox rows past their age,
+/// in bounded batches, and keeps everything else: recent rows, rows not yet
+/// published and rows set aside.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
+    use chrono::{Duration as Age, Utc};
+    use events::plumbing::storage::{inbox_message, outbox_message};
+    use events::plumbing::{Retention, RetentionSettings};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let h = harness(backend).await;
+    let now = Utc::now();
+    let inbox_row = |age: Age| inbox_message::ActiveModel {
+        consumer: Set("retention".into()),
+        event_id: Set(uuid::Uuid::now_v7()),
+        topic: Set("orders".into()),
+        partition: Set(0),
+        offset: Set(0),
+        event_type: Set("OrderRejected".into()),
+        processed_at: Set(now - age),
+    };
+    inbox_message::Entity::insert_many(
+        (0..12)
+            .map(|_| inbox_row(Age::days(10)))
+            .chain((0..3).map(|_| inbox_row(Age::hours(1)))),
+    )
+    .exec_without_returning(&h.db)
+    .await
+    .unwrap();
+    let order_id = uuid::Uuid::now_v7();
+    let written = h
+        .enqueue((0..10).map(|n| order_rejected(order_id, &format!("row {n}"))))
+        .await;
+    let ids = |range: std::ops::Range<usize>| -> Vec<uuid::Uuid> {
+        written[range].iter().map(|e| e.event_id).collect()
+    };
+    let set = |column: outbox_message::Column, value: sea_orm::Value, events: Vec<uuid::Uuid>| {
+        outbox_message::Entity::update_many()
+            .col_expr(column, Expr::value(value))
+            .filter(outbox_message::Column::EventId.is_in(events))
+            .exec(&h.db)
+    };
+    // 0..6 published two hours ago, 6..8 a minute ago, 8 set aside, 9 pending.
+    set(
+        outbox_message::Column::PublishedAt,
+        Some(now - Age::hours(2)).into(),
+        ids(0..6),
+    )
+    .await
+    .unwrap();
+    set(
+        outbox_message::Column::PublishedAt,
+        Some(now - Age::minutes(1)).into(),
+        ids(6..8),
+    )
+    .await
+    .unwrap();
+    set(
+        outbox_message::Column::ParkedAt,
+        Some(now - Age::days(3)).into(),
+        ids(8..9),
+    )
+    .await
+    .unwrap();
+
+    let retention = Retention::new(
+        h.db.clone(),
+        RetentionSettings {
+            batch: 5,
+            ..RetentionSettings::default()
+        },
+    );
+    assert_eq!(retention.prune().await.unwrap(), (12, 6));
+    assert_eq!(
+        retention.prune().await.unwrap(),
+        (0, 0),
+        "nothing more is due"
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM inbox_messages").await, 3);
+    let left: Vec<uuid::Uuid> = outbox_message::Entity::find()
+        .order_by_asc(outbox_message::Column::Id)
+        .all(&h.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
+    assert_eq!(left, ids(6..10), "recent, set-aside and pending rows stay");
 }

@@ -9,8 +9,8 @@ use chrono::Utc;
 use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -99,15 +99,28 @@ pub async fn list(
         .await
 }
 
-/// Applies the set fields of `changes` and returns the row as it is now.
+/// Applies the set fields of `changes` to the catalog data of product
+/// `id`, adds one to its catalog version, and returns the row as it is now.
 ///
 /// # Errors
 /// The database error; `RecordNotUpdated` when the product does not exist.
-pub async fn update(
+pub async fn update_catalog(
     conn: &impl ConnectionTrait,
+    id: Uuid,
     changes: product::ActiveModel,
 ) -> Result<product::Model, DbErr> {
-    changes.update(conn).await
+    product::Entity::update_many()
+        .set(changes)
+        .col_expr(
+            product::Column::CatalogVersion,
+            Expr::col(product::Column::CatalogVersion).add(1),
+        )
+        .filter(product::Column::Id.eq(id))
+        .exec_with_returning(conn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(DbErr::RecordNotUpdated)
 }
 
 /// Adds `delta` to available stock unless that would take it below zero.

@@ -173,24 +173,34 @@ impl EventHandler for CatalogSync {
         envelope: &Envelope,
         _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        if let Event::ProductUpserted(product) = &envelope.event {
-            let newer = batch
-                .get(&product.product_id)
-                .is_none_or(|known| known.version_at <= envelope.occurred_at);
-            if newer {
-                batch.insert(
-                    product.product_id,
-                    catalog_product::Model {
-                        product_id: product.product_id,
-                        sku: product.sku.clone(),
-                        name: product.name.clone(),
-                        unit_price_minor: product.unit_price.amount_minor,
-                        currency: product.unit_price.currency.as_str().to_owned(),
-                        active: product.active,
-                        version_at: envelope.occurred_at,
-                    },
-                );
-            }
+        let row = match &envelope.event {
+            Event::ProductUpserted(product) => catalog_product::Model {
+                product_id: product.product_id,
+                sku: product.sku.clone(),
+                name: product.name.clone(),
+                unit_price_minor: product.unit_price.amount_minor,
+                currency: product.unit_price.currency.as_str().to_owned(),
+                active: product.active,
+                version_at: envelope.occurred_at,
+                version: Some(i64::try_from(product.version).unwrap_or(i64::MAX)),
+            },
+            Event::ProductUpsertedV1(product) => catalog_product::Model {
+                product_id: product.product_id,
+                sku: product.sku.clone(),
+                name: product.name.clone(),
+                unit_price_minor: product.unit_price.amount_minor,
+                currency: product.unit_price.currency.as_str().to_owned(),
+                active: product.active,
+                version_at: envelope.occurred_at,
+                version: None,
+            },
+            _ => return Ok(()),
+        };
+        if batch
+            .get(&row.product_id)
+            .is_none_or(|known| row.supersedes(known))
+        {
+            batch.insert(row.product_id, row);
         }
         Ok(())
     }

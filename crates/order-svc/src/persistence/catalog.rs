@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::entities::catalog_product;
 
-/// Stores each product's state unless a newer one is stored already, so
+/// Stores each product's state unless a newer one is stored already
+/// (by catalog version, see [`catalog_product::Model::supersedes`]), so
 /// that a replayed or reordered catalog never goes back in time; one
 /// statement for all (each product at most once).
 ///
@@ -22,8 +23,20 @@ pub async fn upsert_many(
     if products.is_empty() {
         return Ok(());
     }
-    let newer = Expr::col((catalog_product::Entity, C::VersionAt))
-        .lte(Expr::col((Alias::new("excluded"), C::VersionAt)));
+    // The same rule as `catalog_product::Model::supersedes`.
+    let stored = |column: C| Expr::col((catalog_product::Entity, column));
+    let incoming = |column: C| Expr::col((Alias::new("excluded"), column));
+    let newer = incoming(C::Version)
+        .is_not_null()
+        .and(
+            stored(C::Version)
+                .is_null()
+                .or(stored(C::Version).lte(incoming(C::Version))),
+        )
+        .or(incoming(C::Version)
+            .is_null()
+            .and(stored(C::Version).is_null())
+            .and(stored(C::VersionAt).lte(incoming(C::VersionAt))));
     catalog_product::Entity::insert_many(
         products.into_iter().map(catalog_product::ActiveModel::from),
     )
@@ -36,6 +49,7 @@ pub async fn upsert_many(
                 C::Currency,
                 C::Active,
                 C::VersionAt,
+                C::Version,
             ])
             .action_and_where(newer)
             .to_owned(),

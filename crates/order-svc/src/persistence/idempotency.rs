@@ -40,16 +40,13 @@ pub async fn find(
         .await
 }
 
-/// Forgets entries that expired before `now`; returns how many.
+/// Forgets entries that expired before `now`, 1,000 per statement;
+/// returns how many.
 ///
 /// # Errors
 /// The database error.
 pub async fn delete_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    Ok(idempotency_key::Entity::delete_many()
-        .filter(idempotency_key::Column::ExpiresAt.lt(now))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    events::plumbing::delete_before(conn, "idempotency_keys", "expires_at", now, 1_000).await
 }
 
 /// Forgets one expired entry, so its key can be claimed again.

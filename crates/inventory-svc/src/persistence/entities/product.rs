@@ -31,6 +31,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change of any field.
     pub updated_at: DateTimeUtc,
+    /// Catalog version: one more at every change of the catalog fields
+    /// (sku, name, price, active), carried by each ProductUpserted.
+    pub catalog_version: i64,
 }
 
 /// No navigable relations are needed.

@@ -4,6 +4,7 @@ use events::plumbing::{PlumbingMigration, later_migrations};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_inventory_tables;
+mod m20261202_000001_product_catalog_version;
 
 /// Every migration of inventory-svc, in order.
 pub struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(PlumbingMigration),
             Box::new(m20261122_000002_create_inventory_tables::Migration),
+            Box::new(m20261202_000001_product_catalog_version::Migration),
         ];
         migrations.extend(later_migrations());
         migrations

@@ -4,6 +4,8 @@ use events::plumbing::{PlumbingMigration, later_migrations};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_order_tables;
+mod m20261202_000001_catalog_copy_version;
+mod m20261202_000002_idempotency_expiry_index;
 
 /// Every migration of order-svc, in order.
 pub struct Migrator;
@@ -13,6 +15,8 @@ impl MigratorTrait for Migrator {
         let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
             Box::new(PlumbingMigration),
             Box::new(m20261122_000002_create_order_tables::Migration),
+            Box::new(m20261202_000001_catalog_copy_version::Migration),
+            Box::new(m20261202_000002_idempotency_expiry_index::Migration),
         ];
         migrations.extend(later_migrations());
         migrations
