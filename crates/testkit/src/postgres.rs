@@ -307,3 +307,22 @@ mod tests {
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
+
+/// How many deadlocks PostgreSQL has broken in the database at `url` since
+/// it was created. A backend reports its counters when it goes idle, so
+/// ask once the work has settled.
+///
+/// # Panics
+/// When the database cannot be reached.
+pub async fn deadlocks(url: &str) -> i64 {
+    let db = Database::connect(url).await.expect("the test database");
+    db.query_one_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+    ))
+    .await
+    .expect("pg_stat_database answers")
+    .expect("a row for the database")
+    .try_get_by_index(0)
+    .expect("a count")
+}

@@ -88,6 +88,39 @@ async fn two_instances_in_one_group_never_exceed_the_limit() {
     second.stop().await.unwrap();
 }
 
+/// Two instances apply batches whose orders name the same customers in
+/// different orders: every batch locks its customers in one global order
+/// (by id), so PostgreSQL never has to break a deadlock.
+#[tokio::test]
+async fn two_instances_lock_customers_in_one_order_and_never_deadlock() {
+    let app = spawn_app(Backend::Postgres).await;
+    let second = app.spawn_second_instance().await;
+    let mut customers = Vec::new();
+    for _ in 0..6 {
+        customers.push(app.customer_with_limit(1_000_000).await.0);
+    }
+    let orders: Vec<(Uuid, Uuid)> = (0..120)
+        .map(|n| (Uuid::now_v7(), customers[(n * 7 + n / 6) % customers.len()]))
+        .collect();
+    join_all(
+        orders
+            .iter()
+            .map(|&(order, customer)| app.publish(order_placed(order, customer, 100))),
+    )
+    .await;
+    let mut replies = app.reader(Topic::Customers);
+    replies
+        .until("every order reserved", |all| {
+            count(all, "CreditReserved") == orders.len()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deadlocks = testkit::postgres::deadlocks(&app.database.url).await;
+    assert_eq!(deadlocks, 0, "PostgreSQL broke a deadlock between batches");
+    app.assert_credit_balanced().await;
+    second.stop().await.unwrap();
+}
+
 #[rstest]
 #[case::postgres(Backend::Postgres)]
 #[case::sqlite(Backend::Sqlite)]

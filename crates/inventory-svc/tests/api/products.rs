@@ -142,20 +142,24 @@ async fn every_product_change_is_published_to_the_catalog_topic(#[case] backend:
     let events = catalog
         .until("two ProductUpserted", |all| all.len() >= 2)
         .await;
-    let states: Vec<(bool, String)> = events
+    let states: Vec<(bool, String, u64)> = events
         .iter()
         .map(|e| match &e.event {
             Event::ProductUpserted(p) => {
                 assert_eq!(p.product_id, id);
                 assert_eq!(e.key(), id, "keyed by product id");
-                (p.active, p.sku.clone())
+                (p.active, p.sku.clone(), p.version)
             }
             other => panic!("unexpected {other:?}"),
         })
         .collect();
     assert_eq!(
         states,
-        [(true, "CAT-1".to_owned()), (false, "CAT-1".to_owned())]
+        [
+            (true, "CAT-1".to_owned(), 1),
+            (false, "CAT-1".to_owned(), 2)
+        ],
+        "each change carries the next catalog version"
     );
     assert_eq!(events[0].producer, "inventory-svc");
 }

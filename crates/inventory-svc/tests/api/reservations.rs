@@ -396,7 +396,6 @@ async fn an_order_naming_a_product_twice_is_dead_lettered_and_its_partition_flow
 /// global order (by id), so PostgreSQL never has to break a deadlock.
 #[tokio::test]
 async fn two_instances_lock_products_in_one_order_and_never_deadlock() {
-    use sea_orm::{ConnectionTrait, Database, Statement};
     let app = spawn_app(Backend::Postgres).await;
     let second = app.spawn_second_instance().await;
     let mut products = Vec::new();
@@ -424,19 +423,8 @@ async fn two_instances_lock_products_in_one_order_and_never_deadlock() {
             count(all, "StockReserved") == orders.len()
         })
         .await;
-    // PostgreSQL reports a backend's counters when it goes idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let db = Database::connect(app._database.url.as_str()).await.unwrap();
-    let deadlocks: i64 = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap();
+    let deadlocks = testkit::postgres::deadlocks(&app._database.url).await;
     assert_eq!(deadlocks, 0, "PostgreSQL broke a deadlock between batches");
     for product in &products {
         assert_eq!(stock(&app, *product).await["reserved"], orders.len());
