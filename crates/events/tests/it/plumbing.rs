@@ -980,3 +980,49 @@ async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
         .collect();
     assert_eq!(left, ids(6..10), "recent, set-aside and pending rows stay");
 }
+
+/// librdkafka's mock cluster (targeted error injection only): the broker
+/// answers the first produce request with a sequence error, which makes
+/// the idempotent producer fail fatally for good. The relay notices,
+/// builds a new producer, and the row goes out.
+#[tokio::test]
+async fn a_relay_whose_producer_fails_fatally_builds_a_new_one() {
+    use events::plumbing::KafkaSettings;
+    use events::plumbing::outbox::RelayOutcome;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let h = harness(Backend::Sqlite).await;
+    let mock = MockCluster::new(1).unwrap();
+    let kafka = KafkaSettings {
+        bootstrap_servers: mock.bootstrap_servers(),
+        partitions: 1,
+        ..h.kafka.clone()
+    };
+    let orders = kafka.topics.name(Topic::Orders);
+    mock.create_topic(&orders, 1, 1).unwrap();
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER],
+    );
+    h.enqueue([order_rejected(uuid::Uuid::now_v7(), "after a fatal error")])
+        .await;
+    let relay = OutboxRelay::new(h.db.clone(), &kafka, &h.outbox, RelaySettings::default()).unwrap();
+    let first = relay.try_execute().await;
+    assert!(first.is_err(), "the fatal error fails the round: {first:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match relay.try_execute().await {
+            Ok(RelayOutcome::Published(1)) => break,
+            outcome => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the relay never recovered: {outcome:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM outbox_messages WHERE published_at IS NULL")
+            .await,
+        0
+    );
+}
