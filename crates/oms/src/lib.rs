@@ -15,7 +15,8 @@
 //! default and JSON with `--json`.
 //!
 //! `oms bench` ([`bench`]) measures how many orders the system confirms per
-//! second and how soon, under open-loop load.
+//! second and how soon, under open-loop load; `oms chaos` ([`chaos`])
+//! injects faults under load and checks every promise.
 //!
 //! ## Layout
 //! - [`up`]: starting and stopping the system, and the demo data.
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod chaos;
 pub mod ops;
 pub mod up;
 
@@ -63,6 +65,8 @@ pub enum Command {
     Outbox(OutboxCommand),
     /// Offer open-loop load to the system and report throughput, latency and resources.
     Bench(bench::BenchArgs),
+    /// Faults under load against the services as separate processes; checks every promise.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// `oms dlq …`.
@@ -185,6 +189,12 @@ impl Cli {
                     report.invariants.hold(),
                     "an invariant does not hold after the run"
                 );
+                Ok(())
+            }
+            Command::Chaos(args) => {
+                let report = chaos::run(&args).await?;
+                println!("{}", report.markdown());
+                anyhow::ensure!(report.holds(), "a promise was broken under chaos");
                 Ok(())
             }
             Command::Topics(connection) => {

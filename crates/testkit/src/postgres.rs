@@ -294,20 +294,6 @@ fn with_database(url: &str, name: &str) -> String {
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn replaces_the_database_name() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
-            "postgres://u:p@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-    }
-}
-
 /// How many deadlocks PostgreSQL has broken in the database at `url` since
 /// it was created. A backend reports its counters when it goes idle, so
 /// ask once the work has settled.
@@ -325,4 +311,18 @@ pub async fn deadlocks(url: &str) -> i64 {
     .expect("a row for the database")
     .try_get_by_index(0)
     .expect("a count")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u:p@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
 }

@@ -1006,7 +1006,8 @@ async fn a_relay_whose_producer_fails_fatally_builds_a_new_one() {
     );
     h.enqueue([order_rejected(uuid::Uuid::now_v7(), "after a fatal error")])
         .await;
-    let relay = OutboxRelay::new(h.db.clone(), &kafka, &h.outbox, RelaySettings::default()).unwrap();
+    let relay =
+        OutboxRelay::new(h.db.clone(), &kafka, &h.outbox, RelaySettings::default()).unwrap();
     let first = relay.try_execute().await;
     assert!(first.is_err(), "the fatal error fails the round: {first:?}");
     let deadline = tokio::time::Instant::now() + WAIT;

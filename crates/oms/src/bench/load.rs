@@ -106,13 +106,13 @@ impl Fixtures {
     /// The i-th order: who places it and its body.
     fn order(&self, i: u64, intent: Intent) -> (&str, Value) {
         let mut random = SplitMix(i);
-        let line_count = 1 + (random.next() % 3) as usize;
-        let first = (random.next() % self.plentiful.len() as u64) as usize;
+        let line_count = 1 + (random.next_u64() % 3) as usize;
+        let first = (random.next_u64() % self.plentiful.len() as u64) as usize;
         let mut lines: Vec<Value> = (0..line_count)
             .map(|k| {
                 json!({
                     "product_id": self.plentiful[(first + k) % self.plentiful.len()],
-                    "quantity": 1 + random.next() % 3,
+                    "quantity": 1 + random.next_u64() % 3,
                 })
             })
             .collect();
@@ -296,10 +296,11 @@ async fn customer(system: &System, email: &str, limit_minor: i64) -> anyhow::Res
 }
 
 /// A small deterministic generator (SplitMix64): the same orders every run.
-struct SplitMix(u64);
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

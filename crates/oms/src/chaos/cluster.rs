@@ -1,0 +1,479 @@
+//! The system under chaos, as separate processes the suite owns: a private
+//! PostgreSQL cluster (its own data directory and port, `fsync` and
+//! `synchronous_commit` on), a Kafka broker, and each service instance as
+//! its own process, so that any of them can be killed with SIGKILL and
+//! started again on the same data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::process::{Child, Command as AsyncCommand};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// The admin account every chaos system bootstraps.
+pub const ADMIN_EMAIL: &str = "admin@oms.local";
+/// Its password (the cluster exists only for the run).
+pub const ADMIN_PASSWORD: &str = "chaos admin password";
+
+/// A port nobody listens on now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A PostgreSQL cluster of the suite's own.
+pub struct Postgres {
+    dir: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Creates and starts a cluster under `dir` (owned by `postgres`: the
+    /// server refuses to run as root).
+    ///
+    /// # Errors
+    /// When Debian's PostgreSQL 15 is missing or does not start.
+    pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            Path::new(PG_BIN).join("initdb").exists(),
+            "PostgreSQL 15 is not installed (scripts/postgres.sh installs it)"
+        );
+        std::fs::create_dir_all(dir)?;
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir))?;
+        run(as_postgres("initdb")
+            .args(["-U", "postgres", "--auth=trust", "-D"])
+            .arg(dir.join("data")))?;
+        let postgres = Self {
+            dir: dir.to_path_buf(),
+            port: free_port()?,
+        };
+        postgres.pg_ctl(&["start"])?;
+        Ok(postgres)
+    }
+
+    fn pg_ctl(&self, action: &[&str]) -> anyhow::Result<()> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on \
+             -c max_connections=300",
+            self.port,
+            self.dir.display()
+        );
+        run(as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-t", "60", "-l"])
+            .arg(self.dir.join("postgres.log"))
+            .args(["-o", &options])
+            .args(action))
+    }
+
+    /// `pg_ctl restart -m immediate`: every backend dies at once, as in a
+    /// crash, and the server recovers from its WAL.
+    ///
+    /// # Errors
+    /// When the server does not come back.
+    pub fn crash_restart(&self) -> anyhow::Result<()> {
+        self.pg_ctl(&["-m", "immediate", "restart"])
+    }
+
+    /// The URL of database `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{name}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Stops the server and removes its files.
+    pub fn destroy(&self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn as_postgres(program: &str) -> Command {
+    let mut command = Command::new("runuser");
+    command
+        .args(["-u", "postgres", "--"])
+        .arg(Path::new(PG_BIN).join(program));
+    command
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// A Kafka broker of the suite's own, on a fixed port so that it can be
+/// killed and started again on the same data.
+pub struct Broker {
+    options: local_kafka::StartOptions,
+    running: Option<local_kafka::LocalKafka>,
+}
+
+impl Broker {
+    /// Starts a broker with its data under `dir`.
+    ///
+    /// # Errors
+    /// When it does not come up.
+    pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        let options = local_kafka::StartOptions {
+            data_dir: dir.to_path_buf(),
+            broker_port: Some(free_port()?),
+            watch_pid: Some(std::process::id()),
+            remove_data_on_exit: false,
+        };
+        let running = Some(local_kafka::start(&options)?);
+        Ok(Self { options, running })
+    }
+
+    /// `host:port`.
+    pub fn bootstrap(&self) -> String {
+        format!(
+            "127.0.0.1:{}",
+            self.options.broker_port.expect("a fixed port")
+        )
+    }
+
+    /// SIGKILL, then a start on the same data.
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub fn crash_restart(&mut self) -> anyhow::Result<()> {
+        if let Some(broker) = self.running.take() {
+            kill_9(broker.pid);
+        }
+        self.running = Some(local_kafka::start(&self.options)?);
+        Ok(())
+    }
+
+    /// Stops it (SIGTERM).
+    pub fn stop(&mut self) {
+        if let Some(broker) = self.running.take() {
+            broker.stop();
+        }
+    }
+}
+
+fn kill_9(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    let started = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Which service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    /// order-svc.
+    Order,
+    /// inventory-svc.
+    Inventory,
+    /// customer-svc.
+    Customer,
+}
+
+impl Service {
+    /// The binary's name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Order => "order-svc",
+            Self::Inventory => "inventory-svc",
+            Self::Customer => "customer-svc",
+        }
+    }
+
+    /// The short name (`order`, …), also its database's suffix.
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::Order => "order",
+            Self::Inventory => "inventory",
+            Self::Customer => "customer",
+        }
+    }
+
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Self::Order => "OMS_ORDER",
+            Self::Inventory => "OMS_INVENTORY",
+            Self::Customer => "OMS_CUSTOMER",
+        }
+    }
+}
+
+/// One service process.
+pub struct Instance {
+    /// What it runs.
+    pub service: Service,
+    /// Its HTTP port.
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Instance {
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether its process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// The whole system: database, broker and service processes.
+pub struct Cluster {
+    work: PathBuf,
+    binaries: PathBuf,
+    /// The private PostgreSQL.
+    pub postgres: Postgres,
+    /// The broker.
+    pub broker: Broker,
+    /// Topic and group prefix.
+    pub topic_prefix: String,
+    /// Each instance by (service, number).
+    pub instances: BTreeMap<(Service, usize), Instance>,
+    /// The saga deadline the services run with.
+    pub saga_deadline_secs: u64,
+}
+
+impl Cluster {
+    /// Starts PostgreSQL, the broker and `order`, `inventory` and
+    /// `customer` instances of each service, from the binaries in
+    /// `binaries`, with all data under `work`.
+    ///
+    /// # Errors
+    /// When something does not come up.
+    pub async fn start(
+        work: &Path,
+        binaries: &Path,
+        counts: [(Service, usize); 3],
+        saga_deadline_secs: u64,
+    ) -> anyhow::Result<Self> {
+        for (service, _) in counts {
+            let binary = binaries.join(service.binary());
+            anyhow::ensure!(
+                binary.exists(),
+                "{} is missing: build the services first (cargo build -p {})",
+                binary.display(),
+                service.binary()
+            );
+        }
+        std::fs::create_dir_all(work)?;
+        let postgres = Postgres::start(&work.join("postgres"))?;
+        let admin = sea_orm::Database::connect(postgres.url("postgres")).await?;
+        for (service, _) in counts {
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE chaos_{}", service.short()))
+                .await?;
+        }
+        admin.close().await?;
+        let broker = Broker::start(&work.join("kafka"))?;
+        let mut cluster = Self {
+            work: work.to_path_buf(),
+            binaries: binaries.to_path_buf(),
+            postgres,
+            broker,
+            topic_prefix: String::new(),
+            instances: BTreeMap::new(),
+            saga_deadline_secs,
+        };
+        // customer-svc first: the others fetch its keys.
+        let mut order = counts.to_vec();
+        order.sort_by_key(|(s, _)| match s {
+            Service::Customer => 0,
+            Service::Inventory => 1,
+            Service::Order => 2,
+        });
+        for (service, count) in order {
+            for number in 0..count {
+                let port = free_port()?;
+                cluster.instances.insert(
+                    (service, number),
+                    Instance {
+                        service,
+                        port,
+                        child: None,
+                    },
+                );
+                cluster.start_instance(service, number).await?;
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// Where the checks read this system's state.
+    pub fn target(&self) -> super::checks::Target {
+        let each = |f: &dyn Fn(Service) -> String| {
+            [Service::Order, Service::Inventory, Service::Customer].map(|s| (s, f(s)))
+        };
+        super::checks::Target {
+            databases: each(&|s| self.database_url(s)),
+            connection: crate::ops::Connection {
+                kafka: self.broker.bootstrap(),
+                topic_prefix: self.topic_prefix.clone(),
+                json: false,
+            },
+            urls: each(&|s| self.url(s)),
+        }
+    }
+
+    /// The database URL of `service`.
+    pub fn database_url(&self, service: Service) -> String {
+        self.postgres.url(&format!("chaos_{}", service.short()))
+    }
+
+    /// The base URL of the first running instance of `service`.
+    pub fn url(&self, service: Service) -> String {
+        self.instances
+            .values()
+            .find(|i| i.service == service && i.is_running())
+            .or_else(|| self.instances.values().find(|i| i.service == service))
+            .map(Instance::url)
+            .expect("every service has an instance")
+    }
+
+    /// Starts instance `number` of `service` (again) and waits until it
+    /// is ready.
+    ///
+    /// # Errors
+    /// When it does not become ready within 60 s.
+    pub async fn start_instance(&mut self, service: Service, number: usize) -> anyhow::Result<()> {
+        let jwks = self
+            .instances
+            .get(&(Service::Customer, 0))
+            .map(|c| format!("{}/.well-known/jwks.json", c.url()))
+            .unwrap_or_default();
+        let database = self.database_url(service);
+        let bootstrap = self.broker.bootstrap();
+        let log =
+            std::fs::File::create(self.work.join(format!("{}-{number}.log", service.short())))?;
+        let instance = self
+            .instances
+            .get_mut(&(service, number))
+            .context("no such instance")?;
+        let prefix = service.env_prefix();
+        let child = AsyncCommand::new(self.binaries.join(service.binary()))
+            .env(
+                format!("{prefix}_HTTP_ADDR"),
+                format!("127.0.0.1:{}", instance.port),
+            )
+            .env(format!("{prefix}_DATABASE_URL"), database)
+            .env("OMS_KAFKA_BOOTSTRAP", bootstrap)
+            .env("OMS_TOPIC_PREFIX", &self.topic_prefix)
+            .env("OMS_TOPIC_PARTITIONS", "6")
+            .env("OMS_JWKS_URL", jwks)
+            .env("OMS_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("OMS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env(
+                "OMS_SAGA_DEADLINE_SECS",
+                self.saga_deadline_secs.to_string(),
+            )
+            .env("OMS_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", service.binary()))?;
+        instance.child = Some(child);
+        let ready = format!("{}/readyz", instance.url());
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = http.get(&ready).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} {number} did not become ready within 60 s (see its log in {})",
+                service.binary(),
+                self.work.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// SIGKILL of instance `number` of `service`.
+    pub async fn kill_instance(&mut self, service: Service, number: usize) {
+        if let Some(instance) = self.instances.get_mut(&(service, number))
+            && let Some(mut child) = instance.child.take()
+        {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// SIGTERM of instance `number` of `service` (a clean leave).
+    pub async fn stop_instance(&mut self, service: Service, number: usize) {
+        if let Some(instance) = self.instances.get_mut(&(service, number))
+            && let Some(mut child) = instance.child.take()
+        {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            if tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+
+    /// Adds instance `number` of `service` (a new group member).
+    ///
+    /// # Errors
+    /// When it does not become ready.
+    pub async fn add_instance(&mut self, service: Service, number: usize) -> anyhow::Result<()> {
+        self.instances.insert(
+            (service, number),
+            Instance {
+                service,
+                port: free_port()?,
+                child: None,
+            },
+        );
+        self.start_instance(service, number).await
+    }
+
+    /// Stops everything and removes the data, unless `keep`.
+    pub async fn destroy(mut self, keep: bool) {
+        let keys: Vec<(Service, usize)> = self.instances.keys().copied().collect();
+        for (service, number) in keys {
+            self.stop_instance(service, number).await;
+        }
+        self.broker.stop();
+        self.postgres.destroy();
+        if !keep {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}

@@ -1,0 +1,744 @@
+//! `oms chaos`: steady open-loop load against the services running as
+//! separate processes (two instances each of inventory-svc and
+//! customer-svc, two of order-svc) on a private PostgreSQL and a real Kafka
+//! broker, while one fault at a time is injected, then faults at random
+//! (with a printed seed). After each scenario, once the system is quiet,
+//! it checks what the system promises ([`checks`]): every accepted order
+//! decided and recorded once in its timeline, stock and credit held exactly
+//! for the confirmed orders (so nothing was applied twice), the audits
+//! balanced, every outbox drained, every consumer group caught up, and
+//! every poison record in its dead-letter topic.
+//!
+//! ## Faults
+//! `kill -9` of each service instance mid-load and its restart; broker
+//! SIGKILL and restart; PostgreSQL `restart -m immediate`; an instance
+//! joining and leaving its group (rebalance); duplicates of real records
+//! on every topic; poison on every topic (malformed JSON, schema
+//! violations, an over-long string, an overflowing amount, a record over
+//! the size limit); replies after the saga's deadline. And on the SQLite
+//! default: `oms up` killed with SIGKILL mid-load and started again on its
+//! data directory (scenario `kill-oms-up-sqlite`).
+
+pub mod checks;
+pub mod cluster;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use events::{Envelope, Topic};
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+use uuid::Uuid;
+
+use crate::bench::{self, BenchArgs};
+use cluster::{ADMIN_EMAIL, ADMIN_PASSWORD, Cluster, Service};
+
+/// Options of `oms chaos`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChaosArgs {
+    /// Orders offered per second during each scenario.
+    #[arg(long, default_value_t = 40)]
+    pub rate: u32,
+    /// Seconds of load per scenario.
+    #[arg(long, default_value_t = 12)]
+    pub scenario_secs: u64,
+    /// After the scenarios, this many seconds of faults chosen at random
+    /// (0: none). The long form: `--random-secs 600`.
+    #[arg(long, default_value_t = 0)]
+    pub random_secs: u64,
+    /// Seed of the random faults (default: the time).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only these scenarios (default: all), by name.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<String>,
+    /// Where the binaries `order-svc`, `inventory-svc`, `customer-svc` are
+    /// (default: next to this program).
+    #[arg(long)]
+    pub binaries: Option<PathBuf>,
+    /// The saga deadline the services run with, in seconds.
+    #[arg(long, default_value_t = 8)]
+    pub saga_deadline_secs: u64,
+    /// How long to wait for quiet after a scenario.
+    #[arg(long, default_value_t = 120)]
+    pub quiet_timeout_secs: u64,
+    /// Keep the work directory (logs, databases) afterwards.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// One fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL of an instance of the service, then a restart.
+    Kill(Service),
+    /// Broker SIGKILL and restart.
+    KillBroker,
+    /// PostgreSQL `restart -m immediate`.
+    CrashPostgres,
+    /// A third inventory-svc joins its group, then leaves.
+    Rebalance,
+    /// Real records published again on every topic.
+    Duplicates,
+    /// Poison on every topic.
+    Poison,
+    /// inventory-svc is away past the saga's deadline: its replies come late.
+    LateReplies,
+}
+
+impl Fault {
+    /// Every fault, in the order the scenarios run.
+    pub const ALL: [Fault; 9] = [
+        Fault::Kill(Service::Inventory),
+        Fault::Kill(Service::Customer),
+        Fault::Kill(Service::Order),
+        Fault::KillBroker,
+        Fault::CrashPostgres,
+        Fault::Rebalance,
+        Fault::Duplicates,
+        Fault::Poison,
+        Fault::LateReplies,
+    ];
+
+    /// Its name on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill(Service::Inventory) => "kill-inventory",
+            Fault::Kill(Service::Customer) => "kill-customer",
+            Fault::Kill(Service::Order) => "kill-order",
+            Fault::KillBroker => "kill-broker",
+            Fault::CrashPostgres => "crash-postgres",
+            Fault::Rebalance => "rebalance",
+            Fault::Duplicates => "duplicates",
+            Fault::Poison => "poison",
+            Fault::LateReplies => "late-replies",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    /// The scenario.
+    pub scenario: String,
+    /// Orders the load placed (answered 202).
+    pub placed: usize,
+    /// Every order of the system by status, once quiet.
+    pub statuses: String,
+    /// Faults injected.
+    pub faults: usize,
+    /// Broken promises (must be empty).
+    pub violations: Vec<String>,
+    /// From the end of the load until the system was quiet.
+    pub quiescence_secs: f64,
+}
+
+/// Every scenario's outcome.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// The seed of the random faults.
+    pub seed: u64,
+    /// One per scenario.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    /// Whether no scenario broke a promise.
+    pub fn holds(&self) -> bool {
+        self.outcomes.iter().all(|o| o.violations.is_empty())
+    }
+
+    /// The table, in Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "| scenario | orders placed | faults injected | violations | time to quiescence | all orders by status |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for o in &self.outcomes {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {:.1} s | {} |\n",
+                o.scenario,
+                o.placed,
+                o.faults,
+                o.violations.len(),
+                o.quiescence_secs,
+                o.statuses
+            ));
+        }
+        out.push_str(&format!("\nrandom faults seed: {}\n", self.seed));
+        for o in &self.outcomes {
+            for v in o.violations.iter().take(20) {
+                out.push_str(&format!("- {}: {v}\n", o.scenario));
+            }
+        }
+        out
+    }
+}
+
+/// Runs the suite.
+///
+/// # Errors
+/// When the system cannot be started or a fault cannot be injected (a
+/// broken promise is not an error: it is in the report).
+pub async fn run(args: &ChaosArgs) -> anyhow::Result<Report> {
+    let binaries = match &args.binaries {
+        Some(dir) => dir.clone(),
+        None => {
+            let exe = std::env::current_exe()?;
+            let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+            // A test binary lives in `deps/`, the services one level up.
+            if dir.join(Service::Order.binary()).exists() {
+                dir
+            } else {
+                dir.parent().map(PathBuf::from).unwrap_or(dir)
+            }
+        }
+    };
+    let work = std::env::temp_dir().join(format!("oms-chaos-{}", Uuid::now_v7().simple()));
+    let mut cluster = Cluster::start(
+        &work,
+        &binaries,
+        [
+            (Service::Order, 2),
+            (Service::Inventory, 2),
+            (Service::Customer, 2),
+        ],
+        args.saga_deadline_secs,
+    )
+    .await?;
+    let mut outcome = scenarios(&mut cluster, args).await;
+    if let Ok(report) = &mut outcome
+        && (args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == SQLITE_SCENARIO))
+    {
+        match sqlite_oms_up(&cluster, args, &binaries, &work).await {
+            Ok(sqlite) => {
+                eprintln!(
+                    "{}: {} orders, {} violations, quiet after {:.1} s",
+                    sqlite.scenario,
+                    sqlite.placed,
+                    sqlite.violations.len(),
+                    sqlite.quiescence_secs
+                );
+                report.outcomes.push(sqlite);
+            }
+            Err(error) => outcome = Err(error),
+        }
+    }
+    cluster.destroy(args.keep).await;
+    if args.keep {
+        eprintln!("logs and data kept in {}", work.display());
+    }
+    outcome
+}
+
+async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Report> {
+    let http = reqwest::Client::new();
+    let token = bench::system::login(
+        &http,
+        &cluster.url(Service::Customer),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+    )
+    .await?;
+    let system = Arc::new(attach(cluster, args).await?);
+    let fixtures = Arc::new(bench::load::Fixtures::create(&system).await?);
+    let seed = args
+        .seed
+        .unwrap_or_else(|| u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(1));
+    let mut accepted = BTreeSet::new();
+    let mut report = Report {
+        seed,
+        outcomes: Vec::new(),
+    };
+    let chosen: Vec<Fault> = Fault::ALL
+        .into_iter()
+        .filter(|f| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == f.name()))
+        .collect();
+    let mut round = 0;
+    for fault in chosen {
+        round += 1;
+        let outcome = scenario(
+            cluster,
+            args,
+            &system,
+            &fixtures,
+            &http,
+            &token,
+            fault.name(),
+            &[fault],
+            round,
+            &mut accepted,
+        )
+        .await?;
+        eprintln!(
+            "{}: {} orders, {} violations, quiet after {:.1} s",
+            outcome.scenario,
+            outcome.placed,
+            outcome.violations.len(),
+            outcome.quiescence_secs
+        );
+        report.outcomes.push(outcome);
+    }
+    if args.random_secs > 0 {
+        let mut random = bench::load::SplitMix(seed);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(args.random_secs) {
+            round += 1;
+            let faults: Vec<Fault> = (0..3)
+                .map(|_| Fault::ALL[(random.next_u64() % Fault::ALL.len() as u64) as usize])
+                .collect();
+            let name = format!(
+                "random: {}",
+                faults
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let outcome = scenario(
+                cluster,
+                args,
+                &system,
+                &fixtures,
+                &http,
+                &token,
+                &name,
+                &faults,
+                round,
+                &mut accepted,
+            )
+            .await?;
+            eprintln!("{name}: {} violations", outcome.violations.len());
+            report.outcomes.push(outcome);
+        }
+    }
+    Ok(report)
+}
+
+/// The name of the SQLite scenario.
+const SQLITE_SCENARIO: &str = "kill-oms-up-sqlite";
+
+/// `oms up` on SQLite files (its default), on the suite's broker under its
+/// own topic prefix, killed with SIGKILL in the middle of the load and
+/// started again on the same data directory.
+async fn sqlite_oms_up(
+    cluster: &Cluster,
+    args: &ChaosArgs,
+    binaries: &std::path::Path,
+    work: &std::path::Path,
+) -> anyhow::Result<Outcome> {
+    let data_dir = work.join("oms-up-sqlite");
+    let prefix = "sqlite.";
+    let ports = [
+        cluster::free_port()?,
+        cluster::free_port()?,
+        cluster::free_port()?,
+    ];
+    let start = || -> anyhow::Result<tokio::process::Child> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(work.join("oms-up-sqlite.log"))?;
+        Ok(tokio::process::Command::new(binaries.join("oms"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--kafka", &cluster.broker.bootstrap()])
+            .args(["--topic-prefix", prefix])
+            .args(["--order-port", &ports[0].to_string()])
+            .args(["--inventory-port", &ports[1].to_string()])
+            .args(["--customer-port", &ports[2].to_string()])
+            .env("OMS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?)
+    };
+    let urls = [Service::Order, Service::Inventory, Service::Customer]
+        .into_iter()
+        .zip(ports)
+        .map(|(s, port)| (s, format!("http://127.0.0.1:{port}")))
+        .collect::<Vec<_>>();
+    let urls: [(Service, String); 3] = urls.try_into().expect("three services");
+    let http = reqwest::Client::new();
+    let wait_ready = |urls: [(Service, String); 3]| {
+        let http = http.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            for (_, url) in &urls {
+                loop {
+                    if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+                        && r.status().is_success()
+                    {
+                        break;
+                    }
+                    anyhow::ensure!(Instant::now() < deadline, "oms up did not become ready");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            anyhow::Ok(())
+        }
+    };
+    let mut oms_up = start()?;
+    wait_ready(urls.clone()).await?;
+    let mut load_args = bench_args(cluster, args);
+    load_args.topic_prefix = prefix.into();
+    load_args.order_url = Some(urls[0].1.clone());
+    load_args.inventory_url = Some(urls[1].1.clone());
+    load_args.customer_url = Some(urls[2].1.clone());
+    let system =
+        Arc::new(bench::system::System::start_or_attach(&load_args, PathBuf::new()).await?);
+    let token = system.admin_token.clone();
+    let fixtures = Arc::new(bench::load::Fixtures::create(&system).await?);
+    let load = {
+        let (system, fixtures, load_args) = (system.clone(), fixtures.clone(), load_args.clone());
+        tokio::spawn(async move { bench::load::offer(&system, &fixtures, &load_args).await })
+    };
+    tokio::time::sleep(Duration::from_secs(args.scenario_secs) / 2).await;
+    let _ = oms_up.start_kill();
+    let _ = oms_up.wait().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    oms_up = start()?;
+    wait_ready(urls.clone()).await?;
+    let offered = load.await?;
+    let placed: BTreeSet<Uuid> = offered.accepted.iter().map(|a| a.id).collect();
+    let sqlite = |service: Service| {
+        format!(
+            "sqlite://{}/{}-svc.sqlite",
+            data_dir.display(),
+            service.short()
+        )
+    };
+    let target = checks::Target {
+        databases: [Service::Order, Service::Inventory, Service::Customer].map(|s| (s, sqlite(s))),
+        connection: crate::ops::Connection {
+            kafka: cluster.broker.bootstrap(),
+            topic_prefix: prefix.into(),
+            json: false,
+        },
+        urls,
+    };
+    let end_of_load = Instant::now();
+    let outcome = settle(&target, args, &http, &token, &placed, end_of_load).await;
+    if let Some(pid) = oms_up.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), oms_up.wait()).await;
+    let (violations, quiescence_secs, statuses) = outcome?;
+    Ok(Outcome {
+        scenario: SQLITE_SCENARIO.into(),
+        placed: placed.len(),
+        statuses,
+        faults: 1,
+        violations,
+        quiescence_secs,
+    })
+}
+
+/// Waits until `target` is quiet (or the timeout), then checks it; returns
+/// the violations, the seconds it took and the orders by status.
+async fn settle(
+    target: &checks::Target,
+    args: &ChaosArgs,
+    http: &reqwest::Client,
+    token: &str,
+    accepted: &BTreeSet<Uuid>,
+    end_of_load: Instant,
+) -> anyhow::Result<(Vec<String>, f64, String)> {
+    let deadline = end_of_load + Duration::from_secs(args.quiet_timeout_secs);
+    let snapshot = loop {
+        match checks::Snapshot::read(target).await {
+            Ok(s) if s.quiet() => break s,
+            Ok(s) if Instant::now() > deadline => break s,
+            Err(error) if Instant::now() > deadline => return Err(error),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    let quiescence_secs = end_of_load.elapsed().as_secs_f64();
+    let mut violations = snapshot.violations(accepted);
+    violations.extend(checks::audits_balance(target, http, token).await);
+    Ok((violations, quiescence_secs, snapshot.statuses()))
+}
+
+async fn attach(cluster: &Cluster, args: &ChaosArgs) -> anyhow::Result<bench::system::System> {
+    let bench_args = bench_args(cluster, args);
+    bench::system::System::start_or_attach(&bench_args, PathBuf::new()).await
+}
+
+fn bench_args(cluster: &Cluster, args: &ChaosArgs) -> BenchArgs {
+    BenchArgs {
+        rate: args.rate,
+        duration: args.scenario_secs,
+        reject_percent: 20.0,
+        max_in_flight: 2_000,
+        out: PathBuf::new(),
+        database_url: None,
+        database_prefix: String::new(),
+        sqlite_synchronous: Default::default(),
+        kafka: Some(cluster.broker.bootstrap()),
+        topic_prefix: cluster.topic_prefix.clone(),
+        order_url: Some(cluster.url(Service::Order)),
+        inventory_url: Some(cluster.url(Service::Inventory)),
+        customer_url: Some(cluster.url(Service::Customer)),
+        admin_email: ADMIN_EMAIL.into(),
+        admin_password: ADMIN_PASSWORD.into(),
+        settle_timeout: 60,
+        limit_secs: 0,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scenario(
+    cluster: &mut Cluster,
+    args: &ChaosArgs,
+    system: &Arc<bench::system::System>,
+    fixtures: &Arc<bench::load::Fixtures>,
+    http: &reqwest::Client,
+    token: &str,
+    name: &str,
+    faults: &[Fault],
+    round: usize,
+    accepted: &mut BTreeSet<Uuid>,
+) -> anyhow::Result<Outcome> {
+    let load_args = bench_args(cluster, args);
+    let load = {
+        let (system, fixtures) = (system.clone(), fixtures.clone());
+        tokio::spawn(async move { bench::load::offer(&system, &fixtures, &load_args).await })
+    };
+    let spacing = Duration::from_secs(args.scenario_secs) / (faults.len() as u32 + 1);
+    let mut poison = 0;
+    for fault in faults {
+        tokio::time::sleep(spacing).await;
+        poison += inject(cluster, args, *fault, round).await?;
+    }
+    let offered = load.await?;
+    let placed: Vec<Uuid> = offered.accepted.iter().map(|a| a.id).collect();
+    // Some of the orders are cancelled by an admin (one that was already
+    // rejected answers 409, which is right).
+    for id in placed.iter().skip(3).step_by(7) {
+        let _ = http
+            .post(format!(
+                "{}/orders/{id}/cancel",
+                cluster.url(Service::Order)
+            ))
+            .bearer_auth(token)
+            .send()
+            .await;
+    }
+    accepted.extend(placed.iter().copied());
+    let end_of_load = Instant::now();
+    let (mut violations, quiescence_secs, statuses) =
+        settle(&cluster.target(), args, http, token, accepted, end_of_load).await?;
+    let dead = dead_letters(cluster).await?;
+    if dead < poison {
+        violations.push(format!(
+            "{poison} poison records injected, {dead} dead letters in all"
+        ));
+    }
+    Ok(Outcome {
+        scenario: name.to_owned(),
+        statuses,
+        placed: placed.len(),
+        faults: faults.len(),
+        violations,
+        quiescence_secs,
+    })
+}
+
+/// Injects `fault`; returns how many poison records it published.
+async fn inject(
+    cluster: &mut Cluster,
+    args: &ChaosArgs,
+    fault: Fault,
+    round: usize,
+) -> anyhow::Result<u64> {
+    match fault {
+        Fault::Kill(service) => {
+            // order-svc's first instance is the one the load talks to.
+            let number = if service == Service::Order {
+                0
+            } else {
+                round % 2
+            };
+            cluster.kill_instance(service, number).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            cluster.start_instance(service, number).await?;
+        }
+        Fault::KillBroker => {
+            let broker = &mut cluster.broker;
+            tokio::task::block_in_place(|| broker.crash_restart())?;
+        }
+        Fault::CrashPostgres => {
+            let postgres = &cluster.postgres;
+            tokio::task::block_in_place(|| postgres.crash_restart())?;
+        }
+        Fault::Rebalance => {
+            cluster.add_instance(Service::Inventory, 2).await?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.stop_instance(Service::Inventory, 2).await;
+        }
+        Fault::Duplicates => duplicate_records(cluster).await?,
+        Fault::Poison => return publish_poison(cluster).await,
+        Fault::LateReplies => {
+            cluster.stop_instance(Service::Inventory, 0).await;
+            cluster.stop_instance(Service::Inventory, 1).await;
+            tokio::time::sleep(Duration::from_secs(args.saga_deadline_secs + 2)).await;
+            cluster.start_instance(Service::Inventory, 0).await?;
+            cluster.start_instance(Service::Inventory, 1).await?;
+        }
+    }
+    Ok(0)
+}
+
+fn kafka(cluster: &Cluster) -> events::plumbing::KafkaSettings {
+    events::plumbing::KafkaSettings {
+        bootstrap_servers: cluster.broker.bootstrap(),
+        topics: events::TopicNames::new(cluster.topic_prefix.clone()),
+        partitions: 6,
+        replication_factor: 1,
+    }
+}
+
+/// Publishes the first records of every topic again, as they are.
+async fn duplicate_records(cluster: &Cluster) -> anyhow::Result<()> {
+    let kafka = kafka(cluster);
+    let records = tokio::task::spawn_blocking({
+        let kafka = kafka.clone();
+        move || -> anyhow::Result<Vec<rdkafka::message::OwnedMessage>> {
+            let consumer: BaseConsumer = kafka
+                .client_config("oms-chaos-duplicates")
+                .set("group.id", format!("oms-chaos-{}", Uuid::now_v7()))
+                .set("enable.auto.commit", "false")
+                .create()?;
+            let mut assignment = TopicPartitionList::new();
+            for topic in Topic::ALL {
+                for partition in 0..kafka.partitions {
+                    assignment.add_partition_offset(
+                        &kafka.topics.name(topic),
+                        partition,
+                        Offset::Beginning,
+                    )?;
+                }
+            }
+            consumer.assign(&assignment)?;
+            let mut records = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while records.len() < 200 && Instant::now() < deadline {
+                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+                    records.push(message.detach());
+                }
+            }
+            Ok(records)
+        }
+    })
+    .await??;
+    let producer: FutureProducer = kafka.producer("oms-chaos-duplicates")?;
+    for record in &records {
+        let mut copy: rdkafka::producer::FutureRecord<'_, [u8], [u8]> =
+            rdkafka::producer::FutureRecord::to(record.topic());
+        if let Some(key) = record.key() {
+            copy = copy.key(key);
+        }
+        if let Some(payload) = record.payload() {
+            copy = copy.payload(payload);
+        }
+        if let Some(headers) = record.headers() {
+            copy = copy.headers(headers.clone());
+        }
+        producer
+            .send(copy, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("re-publishing a record: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Publishes poison on every topic; returns how many records.
+async fn publish_poison(cluster: &Cluster) -> anyhow::Result<u64> {
+    let kafka = kafka(cluster);
+    let producer: FutureProducer = kafka
+        .client_config("oms-chaos-poison")
+        .set("compression.type", "gzip")
+        .set("message.max.bytes", "10000000")
+        .create()?;
+    let mut sent = 0;
+    for topic in Topic::ALL {
+        let example = events::examples::all()
+            .into_iter()
+            .find(|e| e.topic() == topic)
+            .expect("an example per topic");
+        let envelope = Envelope::new(example, "chaos").to_json();
+        let mut too_long = envelope.clone();
+        too_long["producer"] = "p".repeat(500).into();
+        let mut overflowing = events::examples::envelope_of("OrderPlaced")
+            .expect("an example")
+            .to_json();
+        overflowing["payload"]["total"]["amount_minor"] = (i64::MAX - 1).into();
+        let mut oversized = envelope.clone();
+        oversized["padding"] = " ".repeat(2 * events::plumbing::MAX_RECORD_BYTES).into();
+        let poison: Vec<Vec<u8>> = vec![
+            b"{not json".to_vec(),
+            serde_json::to_vec(
+                &serde_json::json!({"event_type": "OrderPlaced", "schema_version": 1, "payload": {}}),
+            )?,
+            serde_json::to_vec(&too_long)?,
+            serde_json::to_vec(&overflowing)?,
+            serde_json::to_vec(&oversized)?,
+        ];
+        let key = Uuid::now_v7().to_string();
+        for value in &poison {
+            testkit_free_produce(&producer, &kafka.topics.name(topic), &key, value).await?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// One record without the `event_type` header, so every consumer of the
+/// topic decodes it (a header would let the ones that do not want it skip
+/// it).
+async fn testkit_free_produce(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+) -> anyhow::Result<()> {
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(topic)
+                .key(key)
+                .payload(value),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("publishing poison to {topic}: {e}"))?;
+    Ok(())
+}
+
+/// Records in all dead-letter topics.
+async fn dead_letters(cluster: &Cluster) -> anyhow::Result<u64> {
+    let kafka = kafka(cluster);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
+        let client: BaseConsumer = kafka.client_config("oms-chaos-dlq").create()?;
+        let mut total = 0;
+        for topic in Topic::ALL {
+            let name = kafka.topics.dead_letter(topic);
+            for partition in 0..kafka.partitions {
+                if let Ok((low, high)) =
+                    client.fetch_watermarks(&name, partition, Duration::from_secs(5))
+                {
+                    total += u64::try_from(high - low).unwrap_or(0);
+                }
+            }
+        }
+        Ok(total)
+    })
+    .await?
+}

@@ -1,0 +1,35 @@
+//! The short form of the chaos suite (`oms chaos`): every fault once, under
+//! load, against the services as separate processes on a private
+//! PostgreSQL and broker, then `oms up` on SQLite killed mid-load. It runs
+//! in its own test binary, so that no other test shares the machine with
+//! it. The long form is `oms chaos --random-secs 600` (see the README).
+
+use oms::chaos::{ChaosArgs, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_under_load_breaks_no_promise() {
+    testkit::init_tracing();
+    let args = ChaosArgs {
+        rate: 30,
+        scenario_secs: 10,
+        random_secs: 0,
+        seed: Some(42),
+        scenarios: Vec::new(),
+        binaries: None,
+        saga_deadline_secs: 8,
+        quiet_timeout_secs: 120,
+        keep: false,
+    };
+    let report = run(&args).await.expect("the chaos suite runs");
+    println!("{}", report.markdown());
+    assert_eq!(report.outcomes.len(), 10, "every scenario ran");
+    for outcome in &report.outcomes {
+        assert!(outcome.placed > 0, "{} placed no order", outcome.scenario);
+        assert!(
+            outcome.violations.is_empty(),
+            "{} broke a promise: {:#?}",
+            outcome.scenario,
+            outcome.violations
+        );
+    }
+}
