@@ -7,39 +7,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::cluster::Service;
-use crate::ops::Connection;
-
-/// Where a system under chaos keeps its state.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Each service's database URL.
-    pub databases: [(Service, String); 3],
-    /// Its broker and topic prefix.
-    pub connection: Connection,
-    /// Each service's base URL, for the audits.
-    pub urls: [(Service, String); 3],
-}
-
-impl Target {
-    fn database(&self, service: Service) -> &str {
-        &self
-            .databases
-            .iter()
-            .find(|(s, _)| *s == service)
-            .expect("every service has a database")
-            .1
-    }
-
-    fn url(&self, service: Service) -> &str {
-        &self
-            .urls
-            .iter()
-            .find(|(s, _)| *s == service)
-            .expect("every service has a URL")
-            .1
-    }
-}
+use super::cluster::{Service, Target};
 
 async fn rows(db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<sea_orm::QueryResult>> {
     Ok(db

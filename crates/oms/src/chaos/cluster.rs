@@ -26,6 +26,37 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Where a system under chaos keeps its state.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Each service's database URL.
+    pub databases: [(Service, String); 3],
+    /// Its broker and topic prefix.
+    pub connection: crate::ops::Connection,
+    /// Each service's base URL, for the audits.
+    pub urls: [(Service, String); 3],
+}
+
+impl Target {
+    pub(super) fn database(&self, service: Service) -> &str {
+        &self
+            .databases
+            .iter()
+            .find(|(s, _)| *s == service)
+            .expect("every service has a database")
+            .1
+    }
+
+    pub(super) fn url(&self, service: Service) -> &str {
+        &self
+            .urls
+            .iter()
+            .find(|(s, _)| *s == service)
+            .expect("every service has a URL")
+            .1
+    }
+}
+
 /// A PostgreSQL cluster of the suite's own.
 pub struct Postgres {
     dir: PathBuf,
@@ -325,11 +356,11 @@ impl Cluster {
     }
 
     /// Where the checks read this system's state.
-    pub fn target(&self) -> super::checks::Target {
+    pub fn target(&self) -> Target {
         let each = |f: &dyn Fn(Service) -> String| {
             [Service::Order, Service::Inventory, Service::Customer].map(|s| (s, f(s)))
         };
-        super::checks::Target {
+        Target {
             databases: each(&|s| self.database_url(s)),
             connection: crate::ops::Connection {
                 kafka: self.broker.bootstrap(),
