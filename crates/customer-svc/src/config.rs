@@ -28,13 +28,13 @@ pub struct Settings {
     #[arg(long, env = "OMS_CUSTOMER_HTTP_ADDR", default_value = "127.0.0.1:8082")]
     pub http_addr: SocketAddr,
     /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
-    #[arg(long, env = "OMS_CUSTOMER_DATABASE_URL")]
+    #[arg(long, env = "OMS_CUSTOMER_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Email of the admin account made (or repaired) at start-up.
     #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
     pub admin_email: String,
     /// Its password.
-    #[arg(long, env = "OMS_ADMIN_PASSWORD", default_value = DEFAULT_ADMIN_PASSWORD, hide_default_value = true)]
+    #[arg(long, env = "OMS_ADMIN_PASSWORD", default_value = DEFAULT_ADMIN_PASSWORD, hide_default_value = true, hide_env_values = true)]
     pub admin_password: String,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "OMS_TOKEN_TTL_SECS", default_value_t = 900)]

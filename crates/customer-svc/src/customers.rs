@@ -148,7 +148,8 @@ pub async fn update(
 /// are the same error.
 ///
 /// # Errors
-/// [`CustomerError::InvalidCredentials`], or a database or signing error.
+/// [`CustomerError::InvalidCredentials`], [`CustomerError::AccountSuspended`],
+/// or a database or signing error.
 pub async fn issue_token(
     db: &DatabaseConnection,
     keys: &KeyStore,
@@ -168,6 +169,9 @@ pub async fn issue_token(
         return Err(CustomerError::InvalidCredentials);
     }
     let customer = customer.ok_or(CustomerError::InvalidCredentials)?;
+    if customer.status != CustomerStatus::Active.as_str() {
+        return Err(CustomerError::AccountSuspended);
+    }
     let token = keys.issue(customer.id, role_of(&customer)).await?;
     Ok((customer, token))
 }

@@ -34,6 +34,10 @@ pub enum CustomerError {
     /// 401 `INVALID_CREDENTIALS`: no hint which part was wrong.
     #[error("the email or the password is wrong")]
     InvalidCredentials,
+    /// 403 `ACCOUNT_SUSPENDED`: the credentials are right, the account may
+    /// not sign in (said only to whoever knows its password).
+    #[error("the account is suspended")]
+    AccountSuspended,
     /// 403 `FORBIDDEN`.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -92,6 +96,12 @@ impl From<CustomerError> for Problem {
                 StatusCode::UNAUTHORIZED,
                 "INVALID_CREDENTIALS",
                 "Authentication failed",
+            )
+            .with_detail(detail),
+            CustomerError::AccountSuspended => Problem::new(
+                StatusCode::FORBIDDEN,
+                "ACCOUNT_SUSPENDED",
+                "The account is suspended",
             )
             .with_detail(detail),
             CustomerError::Forbidden(why) => {

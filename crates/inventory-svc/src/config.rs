@@ -26,7 +26,7 @@ pub struct Settings {
     )]
     pub http_addr: SocketAddr,
     /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
-    #[arg(long, env = "OMS_INVENTORY_DATABASE_URL")]
+    #[arg(long, env = "OMS_INVENTORY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Settings shared by every service.
     #[command(flatten)]

@@ -134,7 +134,7 @@ pub struct UpArgs {
     pub kafka_port: u16,
     /// A PostgreSQL server (postgres://user:password@host:port/db); each
     /// service gets its own database on it. Default: SQLite files.
-    #[arg(long, env = "OMS_DATABASE_URL")]
+    #[arg(long, env = "OMS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// With `--database-url`: the databases are `<prefix>order`,
     /// `<prefix>inventory` and `<prefix>customer`.
@@ -161,7 +161,8 @@ pub struct UpArgs {
         long,
         env = "OMS_ADMIN_PASSWORD",
         default_value = "admin-change-me",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub admin_password: String,
     /// Prefix of topics and consumer groups.

@@ -24,7 +24,7 @@ pub struct Settings {
     #[arg(long, env = "OMS_ORDER_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
     /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
-    #[arg(long, env = "OMS_ORDER_DATABASE_URL")]
+    #[arg(long, env = "OMS_ORDER_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Seconds after placement when a still-PENDING order is cancelled.
     #[arg(long, env = "OMS_SAGA_DEADLINE_SECS", default_value_t = 30)]

@@ -227,13 +227,11 @@ impl ServiceBuilder {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.settings.http_addr))?;
         let address = listener.local_addr()?;
         let token = self.shutdown.clone();
-        self.spawn("http", async move {
-            let server =
-                axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned());
-            if let Err(error) = server.await {
-                tracing::error!(error = %error, "HTTP server failed");
-            }
-        });
+        let limits = self.settings.common.server_limits();
+        self.spawn(
+            "http",
+            crate::server::serve(listener, router, limits, token),
+        );
         tracing::info!(service = self.settings.name, %address, "listening");
         Ok(App {
             name: self.settings.name,

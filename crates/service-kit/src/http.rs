@@ -1,4 +1,5 @@
 //! The layers every service's router gets: body size limit, request ids,
+//! `X-Content-Type-Options: nosniff` on every answer,
 //! request spans that continue the caller's W3C trace, HTTP metrics, and
 //! problem+json answers for unknown routes and methods.
 
@@ -31,6 +32,11 @@ pub fn with_common_layers(
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Browsers must take every answer for the type it declares.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
+        ))
 }
 
 fn request_span(request: &Request) -> tracing::Span {
@@ -55,16 +61,32 @@ fn request_span(request: &Request) -> tracing::Span {
     span
 }
 
+/// A method as a metrics label: the standard ones by name, any other as
+/// `OTHER`, so that clients cannot grow `/metrics` with made-up methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("oms_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("oms_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("oms_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

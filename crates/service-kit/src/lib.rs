@@ -37,6 +37,7 @@ pub mod http;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod server;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

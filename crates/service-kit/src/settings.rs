@@ -75,6 +75,15 @@ pub struct CommonSettings {
     /// Where the keys that sign access tokens are published (customer-svc).
     #[arg(long, env = "OMS_JWKS_URL", default_value = DEFAULT_JWKS_URL)]
     pub jwks_url: String,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "OMS_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, env = "OMS_HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub http_request_timeout_secs: u64,
+    /// Open HTTP connections at most.
+    #[arg(long, env = "OMS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub http_max_connections: usize,
     /// Hours an applied event's inbox row is kept (its de-duplication
     /// record). Keep it longer than the topics' retention (7 days).
     #[arg(long, env = "OMS_INBOX_RETENTION_HOURS", default_value_t = 192)]
@@ -105,6 +114,18 @@ impl CommonSettings {
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
             inbox_retention_hours: 192,
             outbox_retention_hours: 1,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
+            http_max_connections: 1024,
+        }
+    }
+
+    /// The HTTP server's limits.
+    pub fn server_limits(&self) -> crate::server::ServerLimits {
+        crate::server::ServerLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.http_header_timeout_secs),
+            request_timeout: std::time::Duration::from_secs(self.http_request_timeout_secs),
+            max_connections: self.http_max_connections,
         }
     }
 

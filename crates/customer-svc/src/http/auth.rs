@@ -57,20 +57,28 @@ pub struct RotatedKey {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is suspended (`ACCOUNT_SUSPENDED`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn issue_token(
     State(state): State<AppState>,
     Json(request): Json<TokenRequest>,
-) -> Result<Json<TokenResponse>, Problem> {
+) -> Result<impl axum::response::IntoResponse, Problem> {
     let (customer, issued) =
         customers::issue_token(&state.db, &state.keys, &request.email, &request.password).await?;
-    Ok(Json(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer".into(),
-        expires_in: issued.expires_in,
-        customer_id: customer.id,
-    }))
+    // A token is a credential: no cache (RFC 6749 §5.1) may keep it.
+    Ok((
+        [
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+            (axum::http::header::PRAGMA, "no-cache"),
+        ],
+        Json(TokenResponse {
+            access_token: issued.token,
+            token_type: "Bearer".into(),
+            expires_in: issued.expires_in,
+            customer_id: customer.id,
+        }),
+    ))
 }
 
 /// The public keys that verify access tokens (JWKS, RFC 7517).

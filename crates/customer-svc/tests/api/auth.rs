@@ -267,3 +267,61 @@ async fn the_admin_account_is_bootstrapped_from_configuration(#[case] backend: B
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
+
+/// A suspended customer cannot sign in (even with the right password), a
+/// token answer may not be cached, and no answer may be sniffed.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn suspended_customers_cannot_sign_in_and_tokens_are_never_cached(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (customer, _) = app.customer_with_limit(100).await;
+    let record: Value = app
+        .request(
+            Method::GET,
+            &format!("/customers/{customer}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let email = record["email"].as_str().unwrap().to_owned();
+    let credentials = json!({"email": email, "password": "a good password"});
+    let sign_in = || app.request(Method::POST, "/auth/token", None, Some(&credentials));
+    let signed_in = sign_in().await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let header = |name: &str| {
+        signed_in
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+
+    app.set_status(customer, "SUSPENDED").await;
+    assert_problem(sign_in().await, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED").await;
+    app.set_status(customer, "ACTIVE").await;
+    assert_eq!(sign_in().await.status(), StatusCode::OK);
+}
+
+/// `--help` names the secret variables but never prints their values.
+#[test]
+fn help_never_prints_a_secret_from_the_environment() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_customer-svc"))
+        .arg("--help")
+        .env("OMS_ADMIN_PASSWORD", "pa55-from-the-environment")
+        .env(
+            "OMS_CUSTOMER_DATABASE_URL",
+            "postgres://svc:db-pa55@db.internal/customer",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("OMS_ADMIN_PASSWORD"), "{text}");
+    assert!(!text.contains("pa55"), "{text}");
+}

@@ -15,7 +15,9 @@
 //!   between one set-based load and one set-based save, in one transaction
 //!   (see [`EventHandler`]).
 //! - **Dead letters**: a record that is not JSON, not an envelope, of an
-//!   unknown type or version, breaks its JSON Schema, or that the handler
+//!   unknown type or version, breaks its JSON Schema, arrived on a topic
+//!   other than its type's (`WRONG_TOPIC`: a participant's reply is
+//!   believed only from that participant's topic), or that the handler
 //!   rejects with [`HandlerError::Permanent`] is written to `<topic>.dlq`
 //!   with its original key, value and headers plus `dlq.*` headers naming
 //!   the original topic, partition, offset, consumer group, error code,
@@ -451,15 +453,15 @@ impl<H: EventHandler> EventConsumer<H> {
                     );
                     return None;
                 }
-                validation::decode(message.payload())
-                    .map_err(|error| {
-                        rejections.insert(
-                            index,
-                            Rejection {
-                                code: error.code(),
-                                reason: error.to_string(),
-                            },
-                        );
+                let decoded = validation::decode(message.payload())
+                    .map_err(|error| Rejection {
+                        code: error.code(),
+                        reason: error.to_string(),
+                    })
+                    .and_then(|envelope| self.on_its_own_topic(message, envelope));
+                decoded
+                    .map_err(|rejection| {
+                        rejections.insert(index, rejection);
                     })
                     .ok()
             })
@@ -487,6 +489,30 @@ impl<H: EventHandler> EventConsumer<H> {
         }
         self.store_offsets(&records);
         Ok(())
+    }
+
+    /// `envelope` if its record came from the topic its type is published
+    /// to: a reply is believed only from its participant's topic, so a
+    /// record forged onto another topic (say a CreditReserved on the
+    /// inventory topic) is set aside with `WRONG_TOPIC`.
+    fn on_its_own_topic(
+        &self,
+        message: &OwnedMessage,
+        envelope: Envelope,
+    ) -> Result<Envelope, Rejection> {
+        let own = envelope.event.topic();
+        match self.kafka.topics.parse(message.topic()) {
+            Some(arrived_on) if arrived_on != own => Err(Rejection {
+                code: "WRONG_TOPIC",
+                reason: format!(
+                    "{} is published on {}, not on {}",
+                    envelope.event.event_type(),
+                    self.kafka.topics.name(own),
+                    message.topic()
+                ),
+            }),
+            _ => Ok(envelope),
+        }
     }
 
     /// Applies the wanted records of the batch, all in one transaction while

@@ -202,6 +202,17 @@ impl Broker {
     }
 }
 
+/// Removes every `OMS_*` variable this process has from `command`'s
+/// environment, so that a child is configured by the suite alone (a test
+/// run's `OMS_DATABASE_URL`, say, would send `oms up` to PostgreSQL).
+pub fn without_oms_environment(command: &mut AsyncCommand) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OMS_") {
+            command.env_remove(name);
+        }
+    }
+}
+
 fn kill_9(pid: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -406,7 +417,9 @@ impl Cluster {
             .get_mut(&(service, number))
             .context("no such instance")?;
         let prefix = service.env_prefix();
-        let child = AsyncCommand::new(self.binaries.join(service.binary()))
+        let mut command = AsyncCommand::new(self.binaries.join(service.binary()));
+        without_oms_environment(&mut command);
+        let child = command
             .env(
                 format!("{prefix}_HTTP_ADDR"),
                 format!("127.0.0.1:{}", instance.port),

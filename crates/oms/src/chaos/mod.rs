@@ -339,7 +339,9 @@ async fn sqlite_oms_up(
             .create(true)
             .append(true)
             .open(work.join("oms-up-sqlite.log"))?;
-        Ok(tokio::process::Command::new(binaries.join("oms"))
+        let mut command = tokio::process::Command::new(binaries.join("oms"));
+        cluster::without_oms_environment(&mut command);
+        Ok(command
             .arg("up")
             .arg("--data-dir")
             .arg(&data_dir)

@@ -149,26 +149,32 @@ pub fn select(
 /// Prints the dead letters, one line each (or JSON lines).
 pub fn print_list(letters: &[(DeadLetter, OwnedMessage)], as_json: bool) {
     for (letter, _) in letters {
-        if as_json {
-            println!("{}", json!(letter));
-        } else {
-            println!(
-                "{}[{}]@{} {} key={} from={} code={} at={}\n  {}",
-                letter.dlq_topic,
-                letter.partition,
-                letter.offset,
-                letter.event_type.as_deref().unwrap_or("-"),
-                letter.key.as_deref().unwrap_or("-"),
-                letter.original_topic.as_deref().unwrap_or("-"),
-                letter.code.as_deref().unwrap_or("-"),
-                letter.failed_at.as_deref().unwrap_or("-"),
-                letter.error.as_deref().unwrap_or("-"),
-            );
-        }
+        println!("{}", render(letter, as_json));
     }
     if !as_json {
         println!("{} dead letter(s)", letters.len());
     }
+}
+
+/// A dead letter as [`print_list`] shows it, with the control characters
+/// of everything taken from the record escaped.
+pub fn render(letter: &DeadLetter, as_json: bool) -> String {
+    if as_json {
+        return json!(letter).to_string();
+    }
+    let text = |value: &Option<String>| super::escape_control(value.as_deref().unwrap_or("-"));
+    format!(
+        "{}[{}]@{} {} key={} from={} code={} at={}\n  {}",
+        super::escape_control(&letter.dlq_topic),
+        letter.partition,
+        letter.offset,
+        text(&letter.event_type),
+        text(&letter.key),
+        text(&letter.original_topic),
+        text(&letter.code),
+        text(&letter.failed_at),
+        text(&letter.error),
+    )
 }
 
 /// One dead letter, whole: headers and value.
@@ -254,4 +260,32 @@ pub async fn replay(
     }
     progress.finish_and_clear();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeadLetter;
+
+    #[test]
+    fn control_characters_of_a_forged_dead_letter_are_escaped() {
+        let forged = DeadLetter {
+            dlq_topic: "orders.dlq".into(),
+            partition: 0,
+            offset: 3,
+            key: Some("\u{1b}[2Jkey".into()),
+            original_topic: Some("orders".into()),
+            consumer_group: Some("g".into()),
+            code: Some("INVALID_JSON\u{7}".into()),
+            error: Some("bad \u{1b}]0;title\u{7}".into()),
+            failed_at: None,
+            event_type: Some("\u{1b}[31mOrderPlaced".into()),
+        };
+        for as_json in [false, true] {
+            let shown = super::render(&forged, as_json);
+            assert!(
+                !shown.chars().any(|c| c.is_control() && c != '\n'),
+                "{shown:?}"
+            );
+        }
+    }
 }

@@ -100,31 +100,40 @@ pub fn describe(message: &OwnedMessage) -> Value {
 
 /// Prints a record: one JSON line, or a short human block.
 pub fn print(record: &Value, as_json: bool) {
+    println!("{}", render(record, as_json));
+}
+
+/// A record as [`print`] shows it. Every text taken from the record (key,
+/// headers, type) has its control characters escaped, so that a forged
+/// record cannot drive the operator's terminal; the payload is JSON, which
+/// escapes them itself.
+pub fn render(record: &Value, as_json: bool) -> String {
     if as_json {
-        println!("{record}");
-        return;
+        return record.to_string();
     }
+    let text = |value: &Value| super::escape_control(value.as_str().unwrap_or("-"));
     let event_type = record["value"]["event_type"]
         .as_str()
-        .unwrap_or("(not an event)");
-    println!(
+        .map_or_else(|| "(not an event)".to_owned(), super::escape_control);
+    let mut out = format!(
         "{} {}[{}]@{} {} key={}",
-        record["time"].as_str().unwrap_or("-"),
-        record["topic"].as_str().unwrap_or_default(),
+        text(&record["time"]),
+        text(&record["topic"]),
         record["partition"],
         record["offset"],
         event_type,
-        record["key"].as_str().unwrap_or("-"),
+        text(&record["key"]),
     );
     if let Some(headers) = record["headers"].as_object().filter(|h| !h.is_empty()) {
-        let text: Vec<String> = headers
+        let pairs: Vec<String> = headers
             .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .map(|(k, v)| format!("{}={}", super::escape_control(k), text(v)))
             .collect();
-        println!("  headers: {}", text.join(" "));
+        out.push_str(&format!("\n  headers: {}", pairs.join(" ")));
     }
     let payload = record["value"].get("payload").unwrap_or(&record["value"]);
-    println!("  {payload}");
+    out.push_str(&format!("\n  {payload}"));
+    out
 }
 
 /// Follows (or reads up to the current end of) a topic, calling `each` for
@@ -246,4 +255,33 @@ pub fn order_events(args: &EventsArgs) -> anyhow::Result<Vec<Value>> {
     };
     found.sort_by_key(|record| occurred(record));
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn control_characters_of_a_forged_record_are_escaped() {
+        let forged = json!({
+            "topic": "orders\u{1b}]0;owned\u{7}",
+            "partition": 0,
+            "offset": 1,
+            "time": "2026-12-01T00:00:00.000Z",
+            "key": "\u{1b}[2J\u{1b}[31mkey",
+            "headers": {"event_type\u{1b}[8m": "\u{1b}[1mOrderPlaced"},
+            "value": {"event_type": "Order\u{1b}[5mPlaced", "payload": {"note": "\u{1b}[31m"}},
+        });
+        let shown = super::render(&forged, false);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains("\\u{1b}[2J"),
+            "escaped, not dropped: {shown}"
+        );
+        let as_json = super::render(&forged, true);
+        assert!(!as_json.chars().any(char::is_control), "{as_json:?}");
+    }
 }

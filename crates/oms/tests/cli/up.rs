@@ -234,3 +234,20 @@ async fn oms_up_runs_on_postgresql_with_a_database_per_service() {
     system.stop().await.unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `oms up --help` names the secret variables but never prints their values.
+#[test]
+fn help_never_prints_a_secret_from_the_environment() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+        .args(["up", "--help"])
+        .env("OMS_ADMIN_PASSWORD", "pa55-from-the-environment")
+        .env(
+            "OMS_DATABASE_URL",
+            "postgres://oms:db-pa55@db.internal/postgres",
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("OMS_ADMIN_PASSWORD"), "{text}");
+    assert!(!text.contains("pa55"), "{text}");
+}

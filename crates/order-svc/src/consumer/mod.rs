@@ -103,6 +103,21 @@ impl EventHandler for SagaReplies {
                 envelope.event.event_type()
             )));
         };
+        if let Event::CreditReserved(reply) = &envelope.event
+            && (reply.customer_id != current.customer_id
+                || reply.amount.amount_minor != current.total_minor
+                || reply.amount.currency.as_str() != current.currency)
+        {
+            return Err(HandlerError::permanent(format!(
+                "CreditReserved for order {order_id} holds {} of customer {}; the order is {} {} \
+                 of customer {}",
+                reply.amount,
+                reply.customer_id,
+                current.total_minor,
+                current.currency,
+                current.customer_id
+            )));
+        }
         let input = match &envelope.event {
             Event::StockReserved(_) => Some(SagaInput::Reserved(Participant::Inventory)),
             Event::CreditReserved(_) => Some(SagaInput::Reserved(Participant::Customer)),

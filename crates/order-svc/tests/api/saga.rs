@@ -616,3 +616,68 @@ async fn a_reply_that_breaks_the_contract_is_dead_lettered_and_the_saga_goes_on(
     assert!(reason.contains("/producer"), "{reason}");
     system.assert_invariants().await;
 }
+
+/// A reply is believed only from its participant's topic and only when it
+/// matches the order: a StockReserved forged onto the customers topic and
+/// a CreditReserved for the wrong amount are dead-lettered, and the order
+/// waits for its real replies.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn forged_replies_are_dead_lettered_and_change_nothing(#[case] backend: Backend) {
+    let mut system = spawn_system(backend).await;
+    let book = system.product("FORGED-1", 1_000, 10).await;
+    let (customer, token) = system.customer(100_000).await;
+    system.stop_inventory().await;
+    let order = system.place(&token, customer, &[(book, 2)]).await;
+    eventually("the real credit reservation", || async {
+        system.credit_state(order).await.as_deref() == Some("RESERVED")
+    })
+    .await;
+
+    let kafka = system.common.kafka();
+    let producer = kafka.producer("test").unwrap();
+    let customers_topic = kafka.topics.name(Topic::Customers);
+    let wrong_topic = Envelope::new(
+        StockReserved {
+            order_id: order,
+            lines: vec![events::StockLine {
+                product_id: book,
+                quantity: events::Quantity::new(2).unwrap(),
+            }],
+        },
+        "inventory-svc",
+    );
+    let wrong_amount = Envelope::new(
+        events::CreditReserved {
+            order_id: order,
+            customer_id: customer,
+            amount: events::Money::new(1, events::Currency::parse("EUR").unwrap()).unwrap(),
+        },
+        "customer-svc",
+    );
+    for forged in [&wrong_topic, &wrong_amount] {
+        testkit::produce(
+            &producer,
+            &customers_topic,
+            &order.to_string(),
+            forged.event.event_type(),
+            &forged.to_bytes(),
+        )
+        .await;
+    }
+    let mut dead = testkit::TopicReader::new(&kafka, &kafka.topics.dead_letter(Topic::Customers));
+    let records = dead.records("both forged replies dead-lettered", 2).await;
+    let mut codes: Vec<String> = records
+        .iter()
+        .map(|r| testkit::header(r, events::headers::DLQ_ERROR_CODE).unwrap())
+        .collect();
+    codes.sort();
+    assert_eq!(codes, ["HANDLER_REJECTED", "WRONG_TOPIC"]);
+    assert_eq!(system.order(order).await["status"], "PENDING");
+
+    system.start_inventory().await;
+    system.wait_status(order, "CONFIRMED").await;
+    system.assert_invariants().await;
+}

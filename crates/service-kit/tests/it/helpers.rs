@@ -136,6 +136,7 @@ async fn spawn_app_on_with(store: Store, authenticator: Option<Arc<dyn Authentic
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 1;
     common.http_body_limit_bytes = 1024;
+    common.http_header_timeout_secs = 2;
     let settings = ServiceSettings {
         name: "kit-test",
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -280,3 +280,82 @@ async fn runs_on_embedded_sqlite_and_stops_cleanly() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Made-up HTTP methods and routes do not become metrics labels: whatever
+/// a client sends, `/metrics` keeps a fixed set of series.
+#[tokio::test]
+async fn made_up_methods_and_routes_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("RANDOM{n}").as_bytes()).unwrap();
+        app.client
+            .request(method.clone(), app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        app.client
+            .request(method, app.url(&format!("/no-such-route-{n}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("RANDOM"), "{metrics}");
+    assert!(!metrics.contains("no-such-route"), "{metrics}");
+    assert!(metrics.contains("method=\"OTHER\""), "{metrics}");
+}
+
+/// A client that sends its headers byte by byte (slowloris) is cut off
+/// once the header-read timeout (2 s here) has passed, instead of holding
+/// its connection and task for as long as it trickles.
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let address = app.url("").trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut cut_off = false;
+    for byte in request {
+        if stream.write_all(&[*byte]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut answer = [0u8; 256];
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(250),
+            stream.read(&mut answer),
+        )
+        .await
+        {
+            Ok(Ok(0) | Err(_)) => {
+                cut_off = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                let text = String::from_utf8_lossy(&answer[..n]).into_owned();
+                assert!(
+                    text.starts_with("HTTP/1.1 408"),
+                    "unexpected answer: {text}"
+                );
+                cut_off = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(
+        cut_off,
+        "the server let a client trickle {} header bytes over {} s",
+        request.len(),
+        request.len() / 4
+    );
+}
