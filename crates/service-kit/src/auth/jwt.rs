@@ -7,7 +7,8 @@
 //! - [`JwksAuthenticator`] fetches the key set from a URL, caches it, and
 //!   fetches it again when a token names a key id it does not know (at most
 //!   once per [`KeySource::min_refresh_interval`], so forged key ids
-//!   cannot flood the issuer). Keys are never shared secrets. The issuer
+//!   cannot flood the issuer); a failed fetch is remembered for as long,
+//!   and answered 503 without asking again. Keys are never shared secrets. The issuer
 //!   itself verifies with the same code over its own [`KeySource`].
 //! - Each published key is decoded once into an Ed25519 verifying key and
 //!   kept; a request costs one signature check (RFC 8032's strict form) and
@@ -166,6 +167,9 @@ pub fn jwks_router(keys: Arc<RwLock<JwkSet>>) -> Router {
 struct KeyCache {
     keys: HashMap<String, VerifyingKey>,
     fetched_at: Option<Instant>,
+    /// The last fetch that failed, and why: within the refresh interval
+    /// the verifier answers with it instead of asking the source again.
+    failed: Option<(Instant, String)>,
 }
 
 /// Where a verifier gets the public keys from.
@@ -250,6 +254,7 @@ impl<S: KeySource> JwtAuthenticator<S> {
             cache: RwLock::new(KeyCache {
                 keys: HashMap::new(),
                 fetched_at: None,
+                failed: None,
             }),
             refreshing: Mutex::new(()),
         }
@@ -266,14 +271,25 @@ impl<S: KeySource> JwtAuthenticator<S> {
             if let Some(key) = cache.keys.get(kid) {
                 return Ok(*key);
             }
-            if cache
-                .fetched_at
-                .is_some_and(|t| t.elapsed() < self.source.min_refresh_interval())
-            {
+            let recent = |t: &Instant| t.elapsed() < self.source.min_refresh_interval();
+            if let Some((_, why)) = cache.failed.as_ref().filter(|(t, _)| recent(t)) {
+                return Err(AuthError::Unavailable(why.clone()));
+            }
+            if cache.fetched_at.as_ref().is_some_and(recent) {
                 return Err(AuthError::InvalidToken(format!("unknown key id {kid:?}")));
             }
         }
-        let set = self.source.fetch().await?;
+        let set = match self.source.fetch().await {
+            Ok(set) => set,
+            Err(error) => {
+                let why = match &error {
+                    AuthError::Unavailable(why) => why.clone(),
+                    other => other.to_string(),
+                };
+                self.cache.write().await.failed = Some((Instant::now(), why));
+                return Err(error);
+            }
+        };
         let keys = set
             .keys
             .iter()
@@ -291,6 +307,7 @@ impl<S: KeySource> JwtAuthenticator<S> {
         let mut cache = self.cache.write().await;
         cache.keys = keys;
         cache.fetched_at = Some(Instant::now());
+        cache.failed = None;
         cache
             .keys
             .get(kid)

@@ -198,3 +198,37 @@ async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreacha
     )
     .await;
 }
+
+/// A key source that is down is asked once per refresh interval, not once
+/// per request: tokens naming keys the verifier does not know yet get 503
+/// from the remembered failure, and the source is not flooded.
+#[tokio::test]
+async fn a_failed_key_fetch_is_remembered_instead_of_repeated_per_request() {
+    use service_kit::auth::AuthError;
+    use service_kit::auth::jwt::{JwtAuthenticator, KeySource};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Down(Arc<AtomicUsize>);
+    impl KeySource for Down {
+        fn fetch(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<jsonwebtoken::jwk::JwkSet, AuthError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Err(AuthError::Unavailable("the issuer is down".into())) })
+        }
+    }
+
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let verifier = JwtAuthenticator::with_source(Down(fetches.clone()));
+    let token = signer("2026-11", testkit::keys::SIGNING_KEY_PEM)
+        .sign(Uuid::now_v7(), Role::Customer, Duration::from_secs(60))
+        .unwrap();
+    for _ in 0..20 {
+        let answer = verifier.authenticate(&token).await;
+        assert!(
+            matches!(answer, Err(AuthError::Unavailable(_))),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch, not twenty");
+}
