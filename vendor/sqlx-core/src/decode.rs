@@ -29,12 +29,12 @@ use crate::value::ValueRef;
 /// struct MyType;
 ///
 /// # impl<DB: Database> Type<DB> for MyType {
-/// # fn type_info() -> DB::TypeInfo { todo!() }
+/// # fn type_info() -> DB::TypeInfo { <&str as Type<DB>>::type_info() }
 /// # }
 /// #
 /// # impl std::str::FromStr for MyType {
 /// # type Err = sqlx_core::error::Error;
-/// # fn from_str(s: &str) -> Result<Self, Self::Err> { todo!() }
+/// # fn from_str(s: &str) -> Result<Self, Self::Err> { Ok(MyType) }
 /// # }
 /// #
 /// // DB is the database driver

@@ -213,6 +213,26 @@ pub fn without_oms_environment(command: &mut AsyncCommand) {
     }
 }
 
+/// Waits until `{url}/readyz` answers 200.
+///
+/// # Errors
+/// When it does not within 90 s.
+pub async fn wait_until_ready(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(response) = http.get(format!("{url}/readyz")).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{url} did not become ready within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn kill_9(pid: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -443,23 +463,16 @@ impl Cluster {
             .spawn()
             .with_context(|| format!("starting {}", service.binary()))?;
         instance.child = Some(child);
-        let ready = format!("{}/readyz", instance.url());
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = http.get(&ready).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{} {number} did not become ready within 60 s (see its log in {})",
-                service.binary(),
-                self.work.display()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let url = instance.url();
+        wait_until_ready(&reqwest::Client::new(), &url)
+            .await
+            .with_context(|| {
+                format!(
+                    "{} {number} (see its log in {})",
+                    service.binary(),
+                    self.work.display()
+                )
+            })
     }
 
     /// SIGKILL of instance `number` of `service`.

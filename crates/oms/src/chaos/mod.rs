@@ -367,17 +367,8 @@ async fn sqlite_oms_up(
     let wait_ready = |urls: [(Service, String); 3]| {
         let http = http.clone();
         async move {
-            let deadline = Instant::now() + Duration::from_secs(90);
             for (_, url) in &urls {
-                loop {
-                    if let Ok(r) = http.get(format!("{url}/readyz")).send().await
-                        && r.status().is_success()
-                    {
-                        break;
-                    }
-                    anyhow::ensure!(Instant::now() < deadline, "oms up did not become ready");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                cluster::wait_until_ready(&http, url).await?;
             }
             anyhow::Ok(())
         }

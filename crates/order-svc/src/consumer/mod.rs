@@ -188,28 +188,30 @@ impl EventHandler for CatalogSync {
         envelope: &Envelope,
         _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        let row = match &envelope.event {
-            Event::ProductUpserted(product) => catalog_product::Model {
-                product_id: product.product_id,
-                sku: product.sku.clone(),
-                name: product.name.clone(),
-                unit_price_minor: product.unit_price.amount_minor,
-                currency: product.unit_price.currency.as_str().to_owned(),
-                active: product.active,
-                version_at: envelope.occurred_at,
-                version: Some(i64::try_from(product.version).unwrap_or(i64::MAX)),
-            },
-            Event::ProductUpsertedV1(product) => catalog_product::Model {
-                product_id: product.product_id,
-                sku: product.sku.clone(),
-                name: product.name.clone(),
-                unit_price_minor: product.unit_price.amount_minor,
-                currency: product.unit_price.currency.as_str().to_owned(),
-                active: product.active,
-                version_at: envelope.occurred_at,
-                version: None,
-            },
+        // Version 2 carries inventory-svc's counter; version 1 rows have none.
+        let (product_id, sku, name, unit_price, active, version) = match &envelope.event {
+            Event::ProductUpserted(p) => (
+                p.product_id,
+                &p.sku,
+                &p.name,
+                &p.unit_price,
+                p.active,
+                Some(i64::try_from(p.version).unwrap_or(i64::MAX)),
+            ),
+            Event::ProductUpsertedV1(p) => {
+                (p.product_id, &p.sku, &p.name, &p.unit_price, p.active, None)
+            }
             _ => return Ok(()),
+        };
+        let row = catalog_product::Model {
+            product_id,
+            sku: sku.clone(),
+            name: name.clone(),
+            unit_price_minor: unit_price.amount_minor,
+            currency: unit_price.currency.as_str().to_owned(),
+            active,
+            version_at: envelope.occurred_at,
+            version,
         };
         if batch
             .get(&row.product_id)
