@@ -82,6 +82,12 @@ impl TestApp {
 
     /// Stops the service and starts it again on the same database.
     pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the service and starts it again on the same database, with
+    /// `change` applied to its settings.
+    pub async fn restart_with(self, change: impl FnOnce(&mut customer_svc::Settings)) -> Self {
         let TestApp {
             client,
             admin_token,
@@ -93,7 +99,9 @@ impl TestApp {
             ..
         } = self;
         app.stop().await.unwrap();
-        let app = customer_svc::build(settings(&database.url, &common, 900))
+        let mut settings = settings(&database.url, &common, 900);
+        change(&mut settings);
+        let app = customer_svc::build(settings)
             .await
             .expect("customer-svc starts again");
         TestApp {
@@ -182,6 +190,21 @@ impl TestApp {
         let customer: Value = response.json().await.unwrap();
         let id = customer["id"].as_str().unwrap().parse().unwrap();
         (id, self.token(&email, "a good password").await)
+    }
+
+    /// A customer's email, read as the admin.
+    pub async fn email_of(&self, customer: Uuid) -> String {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/customers/{customer}"),
+                Some(&self.admin_token),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let record: Value = response.json().await.unwrap();
+        record["email"].as_str().unwrap().to_owned()
     }
 
     pub async fn credit(&self, customer: Uuid) -> Value {

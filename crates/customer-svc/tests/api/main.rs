@@ -4,4 +4,5 @@ mod auth;
 mod credit;
 mod customers;
 mod helpers;
+mod security;
 mod service;
