@@ -6,11 +6,19 @@
 //! | `OMS_CUSTOMER_HTTP_ADDR` | `127.0.0.1:8082` |
 //! | `OMS_CUSTOMER_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/customer-svc.sqlite` |
 //! | `OMS_ADMIN_EMAIL` | `admin@oms.local` |
-//! | `OMS_ADMIN_PASSWORD` | `admin-change-me` (a warning is logged while it is the default) |
+//! | `OMS_ADMIN_PASSWORD` | none: required, except in dev mode (`admin-change-me` there) |
+//! | `OMS_KEY_ENCRYPTION_KEY` | none: required, except in dev mode (a key file in the data directory there) |
 //! | `OMS_TOKEN_TTL_SECS` | `900` (15 minutes) |
+//! | `OMS_REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) |
+//! | `OMS_LOGIN_ATTEMPTS_PER_MINUTE` | `60` per client address |
+//! | `OMS_REGISTRATIONS_PER_HOUR` | `20` self-registrations per client address |
+//! | `OMS_LOCKOUT_AFTER_FAILURES` | `5` wrong passwords in a row lock the account |
+//! | `OMS_LOCKOUT_SECS` | `30`, doubling with each further failure, at most an hour |
+//! | `OMS_PASSWORD_HASH_CONCURRENCY` | the number of cores |
+//! | `OMS_PASSWORD_HASH_QUEUE_MS` | `2000`; longer waits are answered 503 |
 //! | `OMS_DEFAULT_CREDIT_LIMIT_MINOR` | `100000` (1,000.00 in the credit currency) |
 //! | `OMS_CREDIT_CURRENCY` | `EUR` |
-//! | `OMS_DEV_MODE` | `false`; `true` prints a ready-to-use admin token at start-up |
+//! | `OMS_DEV_MODE` | `false`; `true` allows the default admin password and prints a ready-to-use admin token at start-up |
 
 use std::net::SocketAddr;
 
@@ -30,15 +38,29 @@ pub struct Settings {
     /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
     #[arg(long, env = "OMS_CUSTOMER_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Email of the admin account made (or repaired) at start-up.
+    /// Email of the admin account made at first start. A new email makes
+    /// a new admin and suspends the one made for the previous email.
     #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
     pub admin_email: String,
-    /// Its password.
-    #[arg(long, env = "OMS_ADMIN_PASSWORD", default_value = DEFAULT_ADMIN_PASSWORD, hide_default_value = true, hide_env_values = true)]
-    pub admin_password: String,
+    /// The admin's password when the account is made (never applied to an
+    /// existing account: `oms admin reset-password` resets it). Required
+    /// outside dev mode, and not the default.
+    #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Encrypts the token signing keys in the database: 32 random bytes,
+    /// base64 (`openssl rand -base64 32`). Every instance needs the same.
+    #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "OMS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds; each use rotates the token
+    /// and starts its lifetime again.
+    #[arg(long, env = "OMS_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// Limits on guessing and on the password hashing it costs.
+    #[command(flatten)]
+    pub throttle: ThrottleSettings,
     /// Credit limit of customers who register themselves, in minor units.
     #[arg(
         long,
@@ -49,7 +71,8 @@ pub struct Settings {
     /// Currency of credit lines (ISO 4217).
     #[arg(long, env = "OMS_CREDIT_CURRENCY", default_value = "EUR")]
     pub credit_currency: String,
-    /// Print a ready-to-use admin token at start-up.
+    /// Development mode: the default admin password is allowed, and a
+    /// ready-to-use admin token is printed at start-up.
     #[arg(long, env = "OMS_DEV_MODE", default_value_t = false)]
     pub dev_mode: bool,
     /// Settings shared by every service.
@@ -57,10 +80,76 @@ pub struct Settings {
     pub common: CommonSettings,
 }
 
-/// The admin password used when `OMS_ADMIN_PASSWORD` is not set.
+/// The admin password of dev mode when `OMS_ADMIN_PASSWORD` is not set;
+/// refused outside dev mode.
 pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-change-me";
 
+/// Rate limits on logins and registrations, the lock-out after wrong
+/// passwords, and the bound on concurrent password hashing.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ThrottleSettings {
+    /// Login attempts per minute from one client address.
+    #[arg(long, env = "OMS_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 60)]
+    pub login_attempts_per_minute: u32,
+    /// Self-registrations per hour from one client address (an admin
+    /// registering customers is not limited).
+    #[arg(long, env = "OMS_REGISTRATIONS_PER_HOUR", default_value_t = 20)]
+    pub registrations_per_hour: u32,
+    /// Wrong passwords in a row after which an account is locked.
+    #[arg(long, env = "OMS_LOCKOUT_AFTER_FAILURES", default_value_t = 5)]
+    pub lockout_after_failures: u32,
+    /// The first lock-out, in seconds; it doubles with each further
+    /// failure, up to an hour.
+    #[arg(long, env = "OMS_LOCKOUT_SECS", default_value_t = 30)]
+    pub lockout_secs: u64,
+    /// Password hashes computed at once (default: the number of cores).
+    #[arg(long, env = "OMS_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+    /// Milliseconds a request waits for a hashing slot before it is
+    /// answered 503 with `Retry-After`.
+    #[arg(long, env = "OMS_PASSWORD_HASH_QUEUE_MS", default_value_t = 2000)]
+    pub password_hash_queue_ms: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            login_attempts_per_minute: 60,
+            registrations_per_hour: 20,
+            lockout_after_failures: 5,
+            lockout_secs: 30,
+            password_hash_concurrency: None,
+            password_hash_queue_ms: 2000,
+        }
+    }
+}
+
 impl Settings {
+    /// The documented defaults, on a free loopback port, with the given
+    /// admin account and key-encryption key: what tests and embedding
+    /// programs (`oms up`) start from.
+    pub fn local(
+        common: CommonSettings,
+        admin_email: &str,
+        admin_password: &str,
+        key_encryption_key: &str,
+    ) -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: None,
+            admin_email: admin_email.to_owned(),
+            admin_password: Some(admin_password.to_owned()),
+            key_encryption_key: Some(key_encryption_key.to_owned()),
+            token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            throttle: ThrottleSettings::default(),
+            default_credit_limit_minor: 100_000,
+            credit_currency: "EUR".into(),
+            dev_mode: false,
+            common,
+        }
+    }
+
     /// The kit's view of these settings.
     pub fn service(&self) -> ServiceSettings {
         ServiceSettings {

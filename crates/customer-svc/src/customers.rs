@@ -1,5 +1,17 @@
 //! Customer commands and queries behind the HTTP API, and the admin account
 //! bootstrap.
+//!
+//! ## The admin bootstrap
+//! - At start-up the account of `OMS_ADMIN_EMAIL` is created once, with
+//!   `OMS_ADMIN_PASSWORD`, and marked as the bootstrap's. A later start
+//!   never changes its password, role or status: a password changed over
+//!   the API stays changed. [`reset_admin_password`] (`oms admin
+//!   reset-password`) is the way back in.
+//! - A new `OMS_ADMIN_EMAIL` makes a new admin and suspends the one made
+//!   for the previous email (with a warning naming it), so an old admin
+//!   does not stay active unnoticed.
+//! - The email of an existing customer account is refused: promoting it
+//!   would give the admin role to whoever chose its password.
 
 use chrono::{SubsecRound, Utc};
 use events::plumbing::begin_write;
@@ -10,9 +22,11 @@ use uuid::Uuid;
 
 use crate::domain::{CustomerName, CustomerStatus, Email, Password};
 use crate::error::CustomerError;
+use crate::passwords::Passwords;
 use crate::persistence::customers::{self, CreditBooks};
 use crate::persistence::entities::customer;
-use crate::tokens::{IssuedToken, KeyStore, hash_password, verify_password};
+use crate::persistence::refresh_tokens;
+use crate::sessions::Sessions;
 
 /// A customer to register.
 #[derive(Debug)]
@@ -34,17 +48,28 @@ pub struct NewCustomer {
 /// Registers a customer.
 ///
 /// # Errors
-/// [`CustomerError::EmailTaken`], or a database or hashing error.
+/// [`CustomerError::EmailTaken`], [`CustomerError::Busy`], or a database or
+/// hashing error.
 pub async fn register(
     db: &DatabaseConnection,
+    passwords: &Passwords,
     new: NewCustomer,
+) -> Result<customer::Model, CustomerError> {
+    register_as(db, passwords, new, false).await
+}
+
+async fn register_as(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    new: NewCustomer,
+    bootstrap_admin: bool,
 ) -> Result<customer::Model, CustomerError> {
     let now = Utc::now().trunc_subsecs(6);
     let model = customer::Model {
         id: Uuid::now_v7(),
         email: new.email.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
-        password_hash: hash_password(&new.password).await?,
+        password_hash: passwords.hash(&new.password).await?,
         role: role_name(new.role).to_owned(),
         status: CustomerStatus::Active.as_str().to_owned(),
         credit_limit_minor: new.credit_limit_minor,
@@ -52,6 +77,9 @@ pub async fn register(
         credit_reserved_minor: 0,
         created_at: now,
         updated_at: now,
+        failed_logins: 0,
+        locked_until: None,
+        bootstrap_admin,
     };
     let txn = begin_write(db).await?;
     match customers::insert(&txn, model.clone()).await {
@@ -133,6 +161,9 @@ pub async fn update(
     }
     if let Some(status) = patch.status {
         changes.status = Set(status.as_str().to_owned());
+        if status == CustomerStatus::Suspended {
+            refresh_tokens::revoke_customer(&txn, id, Utc::now()).await?;
+        }
     }
     changes.updated_at = Set(Utc::now().trunc_subsecs(6));
     let updated = match customers::update(&txn, changes).await {
@@ -144,83 +175,138 @@ pub async fn update(
     Ok(updated)
 }
 
-/// Checks credentials and issues a token. Wrong email and wrong password
-/// are the same error.
+/// Sets a new password and ends every sign-in of the customer. A
+/// customer changing their own password gives the current one (checked
+/// under the lock-out rule); an admin may reset another's without it.
 ///
 /// # Errors
-/// [`CustomerError::InvalidCredentials`], [`CustomerError::AccountSuspended`],
-/// or a database or signing error.
-pub async fn issue_token(
+/// [`CustomerError::CustomerNotFound`], [`CustomerError::WrongCurrentPassword`],
+/// [`CustomerError::TooManyAttempts`], [`CustomerError::Busy`], or a
+/// database error.
+pub async fn change_password(
     db: &DatabaseConnection,
-    keys: &KeyStore,
-    email: &str,
-    password: &str,
-) -> Result<(customer::Model, IssuedToken), CustomerError> {
-    let customer = match Email::parse(email) {
-        Ok(email) => customers::find_by_email(db, email.as_str()).await?,
-        Err(_) => None,
-    };
-    if !verify_password(
-        password,
-        customer.as_ref().map(|c| c.password_hash.as_str()),
-    )
-    .await
-    {
-        return Err(CustomerError::InvalidCredentials);
+    sessions: &Sessions,
+    id: Uuid,
+    current: Option<&str>,
+    new: &Password,
+) -> Result<(), CustomerError> {
+    let customer = get(db, id).await?;
+    if let Some(current) = current {
+        sessions.check_password(&customer, current).await?;
     }
-    let customer = customer.ok_or(CustomerError::InvalidCredentials)?;
-    if customer.status != CustomerStatus::Active.as_str() {
-        return Err(CustomerError::AccountSuspended);
+    let hash = sessions.passwords().hash(new).await?;
+    let txn = begin_write(db).await?;
+    if !customers::set_password(&txn, id, hash).await? {
+        return Err(CustomerError::CustomerNotFound(id));
     }
-    let token = keys.issue(customer.id, role_of(&customer)).await?;
-    Ok((customer, token))
+    refresh_tokens::revoke_customer(&txn, id, Utc::now()).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
-/// Makes sure the configured admin account exists, is an admin and has the
-/// configured password. Returns its id.
+/// Makes sure the admin account of `email` exists (created with
+/// `password` if not; see the module's bootstrap rules) and suspends the
+/// bootstrap's admins of earlier emails. Returns its id.
 ///
 /// # Errors
-/// Database or hashing errors.
+/// [`CustomerError::EmailTaken`] when `email` is a customer's account, or
+/// a database or hashing error.
 pub async fn bootstrap_admin(
     db: &DatabaseConnection,
+    passwords: &Passwords,
     email: &Email,
     password: &Password,
     currency: &Currency,
 ) -> Result<Uuid, CustomerError> {
-    if let Some(existing) = customers::find_by_email(db, email.as_str()).await? {
-        let mut changes = customer::ActiveModel {
-            id: sea_orm::ActiveValue::Unchanged(existing.id),
-            ..Default::default()
-        };
-        changes.role = Set(role_name(Role::Admin).to_owned());
-        changes.status = Set(CustomerStatus::Active.as_str().to_owned());
-        if !verify_password(password.expose(), Some(&existing.password_hash)).await {
-            changes.password_hash = Set(hash_password(password).await?);
+    let id = match customers::find_by_email(db, email.as_str()).await? {
+        Some(existing) if existing.bootstrap_admin => existing.id,
+        // An admin made over the API, or by a version before the mark:
+        // adopted as it is.
+        Some(existing) if role_of(&existing) == Role::Admin => {
+            customers::mark_bootstrap_admin(db, existing.id, false).await?;
+            existing.id
         }
-        customers::update(db, changes).await?;
-        return Ok(existing.id);
-    }
-    let admin = register(
-        db,
-        NewCustomer {
-            email: email.clone(),
-            name: CustomerName::parse("Administrator")?,
-            password: password.clone(),
-            credit_limit_minor: 0,
-            currency: currency.clone(),
-            role: Role::Admin,
-        },
-    )
-    .await;
-    match admin {
-        Ok(admin) => Ok(admin.id),
+        Some(_) => return Err(CustomerError::EmailTaken),
+        None => create_admin(db, passwords, email, password, currency).await?,
+    };
+    retire_previous_admins(db, id).await?;
+    Ok(id)
+}
+
+/// Sets the password of the admin account of `email` (creating it if
+/// missing), makes it active, the bootstrap's admin and an admin again, and
+/// ends its sign-ins: the recovery behind `oms admin reset-password`.
+///
+/// # Errors
+/// A database or hashing error.
+pub async fn reset_admin_password(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    email: &Email,
+    password: &Password,
+    currency: &Currency,
+) -> Result<Uuid, CustomerError> {
+    let id = match customers::find_by_email(db, email.as_str()).await? {
+        Some(existing) => {
+            let hash = passwords.hash(password).await?;
+            let txn = begin_write(db).await?;
+            customers::set_password(&txn, existing.id, hash).await?;
+            customers::mark_bootstrap_admin(&txn, existing.id, true).await?;
+            refresh_tokens::revoke_customer(&txn, existing.id, Utc::now()).await?;
+            txn.commit().await?;
+            existing.id
+        }
+        None => create_admin(db, passwords, email, password, currency).await?,
+    };
+    retire_previous_admins(db, id).await?;
+    Ok(id)
+}
+
+async fn create_admin(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    email: &Email,
+    password: &Password,
+    currency: &Currency,
+) -> Result<Uuid, CustomerError> {
+    let admin = NewCustomer {
+        email: email.clone(),
+        name: CustomerName::parse("Administrator")?,
+        password: password.clone(),
+        credit_limit_minor: 0,
+        currency: currency.clone(),
+        role: Role::Admin,
+    };
+    match register_as(db, passwords, admin, true).await {
+        Ok(admin) => {
+            tracing::info!(email = email.as_str(), "created the admin account");
+            Ok(admin.id)
+        }
         // Another instance bootstrapped it at the same moment.
-        Err(CustomerError::EmailTaken) => Ok(customers::find_by_email(db, email.as_str())
+        Err(CustomerError::EmailTaken) => customers::find_by_email(db, email.as_str())
             .await?
-            .ok_or(CustomerError::CustomerNotFound(Uuid::nil()))?
-            .id),
+            .filter(|c| c.bootstrap_admin)
+            .map(|c| c.id)
+            .ok_or(CustomerError::EmailTaken),
         Err(error) => Err(error),
     }
+}
+
+async fn retire_previous_admins(db: &DatabaseConnection, keep: Uuid) -> Result<(), CustomerError> {
+    let txn = begin_write(db).await?;
+    let retired = customers::retire_bootstrap_admins_except(&txn, keep).await?;
+    for previous in &retired {
+        refresh_tokens::revoke_customer(&txn, previous.id, Utc::now()).await?;
+    }
+    txn.commit().await?;
+    for previous in retired {
+        tracing::warn!(
+            email = previous.email,
+            id = %previous.id,
+            "OMS_ADMIN_EMAIL changed: the admin account of the previous email is suspended"
+        );
+    }
+    Ok(())
 }
 
 /// The credit figures of every customer.

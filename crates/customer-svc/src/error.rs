@@ -41,6 +41,27 @@ pub enum CustomerError {
     /// 403 `FORBIDDEN`.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 429 `TOO_MANY_ATTEMPTS` with `Retry-After`: the client address's
+    /// bucket is empty or the account is locked after wrong passwords.
+    #[error("too many attempts; retry in {} s", retry_after_secs(*.retry_after))]
+    TooManyAttempts {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
+    /// 503 `PASSWORD_HASHING_BUSY` with `Retry-After`: every hashing slot
+    /// stayed taken for the whole queue timeout.
+    #[error("the service is hashing as many passwords as it can; retry shortly")]
+    Busy,
+    /// 401 `INVALID_REFRESH_TOKEN`: unknown, expired or revoked.
+    #[error("the refresh token is unknown, expired or revoked")]
+    InvalidRefreshToken,
+    /// 401 `REFRESH_TOKEN_REUSED`: a token already exchanged was shown
+    /// again, so its whole family is revoked (RFC 9700 §4.14.2).
+    #[error("the refresh token was used already; every token of its sign-in is revoked")]
+    RefreshTokenReused,
+    /// 403 `WRONG_PASSWORD`: the current password given to change it is wrong.
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
     /// 503 `DATABASE_BUSY` / `DATABASE_UNAVAILABLE` when retrying can help, else 500: the database failed.
     #[error(transparent)]
     Database(#[from] DbErr),
@@ -62,6 +83,13 @@ impl CustomerError {
     pub fn is_unique_violation(error: &DbErr) -> bool {
         matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
     }
+}
+
+/// Whole seconds to wait, at least one.
+fn retry_after_secs(wait: std::time::Duration) -> u32 {
+    u32::try_from(wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)))
+        .unwrap_or(u32::MAX)
+        .max(1)
 }
 
 impl From<CustomerError> for Problem {
@@ -102,6 +130,38 @@ impl From<CustomerError> for Problem {
                 StatusCode::FORBIDDEN,
                 "ACCOUNT_SUSPENDED",
                 "The account is suspended",
+            )
+            .with_detail(detail),
+            CustomerError::TooManyAttempts { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_ATTEMPTS",
+                "Too many attempts",
+            )
+            .with_detail(detail)
+            .with_retry_after(retry_after_secs(retry_after)),
+            CustomerError::Busy => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PASSWORD_HASHING_BUSY",
+                "Too many password checks at once",
+            )
+            .with_detail(detail)
+            .with_retry_after(1),
+            CustomerError::InvalidRefreshToken => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_REFRESH_TOKEN",
+                "The refresh token is not valid",
+            )
+            .with_detail(detail),
+            CustomerError::RefreshTokenReused => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "REFRESH_TOKEN_REUSED",
+                "The refresh token was used already",
+            )
+            .with_detail(detail),
+            CustomerError::WrongCurrentPassword => Problem::new(
+                StatusCode::FORBIDDEN,
+                "WRONG_PASSWORD",
+                "The current password is wrong",
             )
             .with_detail(detail),
             CustomerError::Forbidden(why) => {

@@ -1,21 +1,29 @@
-//! Passwords and access tokens.
+//! Access tokens and the keys that sign them.
 //!
-//! - Passwords are hashed with argon2id (a random salt each) on a blocking
-//!   thread; a login for an unknown email still runs one verification, so
-//!   timing does not tell which part was wrong.
 //! - Tokens are signed with the newest Ed25519 key in `signing_keys`,
 //!   created at first start. [`KeyStore::rotate`] adds a new key for
 //!   signing; superseded keys stay published until every token they signed
-//!   has expired, so rotation never logs anyone out. Keys live in the
-//!   database so that every instance signs and publishes the same set.
+//!   has expired, so rotation never logs anyone out, and are deleted after
+//!   that ([`KeyStore::prune`]). Keys live in the database so that every
+//!   instance signs and publishes the same set.
+//! - Private keys are stored sealed ([`KeySealer`]: ChaCha20-Poly1305 under
+//!   `OMS_KEY_ENCRYPTION_KEY`, the key id as associated data, so a sealed
+//!   key cannot be moved to another row). A database dump alone cannot
+//!   sign tokens. Keys stored in plain PEM by an older version are sealed
+//!   at start-up.
+//! - customer-svc verifies its own tokens over [`LocalKeys`], which reads
+//!   the key table at most once a second however many unknown key ids
+//!   arrive; a rotation on this instance primes the verifier at once.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use chrono::{SubsecRound, Utc};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use chrono::{DateTime, SubsecRound, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use events::plumbing::begin_write;
 use futures::future::BoxFuture;
@@ -26,56 +34,108 @@ use service_kit::auth::AuthError;
 use service_kit::auth::jwt::{KeySource, TokenSigner, jwks};
 use uuid::Uuid;
 
-use crate::domain::Password;
 use crate::persistence::entities::signing_key;
 use crate::persistence::keys;
 
-/// Hashes a password (argon2id, random salt) off the async threads.
-///
-/// # Errors
-/// When no randomness is available or hashing fails.
-pub async fn hash_password(password: &Password) -> anyhow::Result<String> {
-    let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-        Ok(hash.to_string())
-    })
-    .await?
-}
+/// Seals and opens private keys with the key-encryption key.
+#[derive(Clone)]
+pub struct KeySealer(ChaCha20Poly1305);
 
-/// A hash of a password nobody has, verified against when the email is
-/// unknown so that both failures take as long.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::encode_b64(b"oms-decoy-salt!!").expect("a valid salt");
-    Argon2::default()
-        .hash_password(b"decoy password", &salt)
-        .expect("hashing works")
-        .to_string()
-});
+/// How a sealed key starts: the format's version.
+const SEALED_PREFIX: &str = "sealed:v1:";
 
-/// Whether `password` matches `hash` (or, with no hash, spends the same
-/// time and returns false).
-pub async fn verify_password(password: &str, hash: Option<&str>) -> bool {
-    let password = password.to_owned();
-    let known = hash.is_some();
-    let hash = hash.map_or_else(|| DECOY_HASH.clone(), str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
-        && known
+impl KeySealer {
+    /// The sealer of a base64 key of 32 bytes (`OMS_KEY_ENCRYPTION_KEY`).
+    ///
+    /// # Errors
+    /// When it is not base64 of exactly 32 bytes.
+    pub fn from_base64(secret: &str) -> anyhow::Result<Self> {
+        let bytes = BASE64
+            .decode(secret.trim())
+            .context("OMS_KEY_ENCRYPTION_KEY is not base64")?;
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "OMS_KEY_ENCRYPTION_KEY must be 32 bytes (base64 of `openssl rand 32`), not {}",
+            bytes.len()
+        );
+        Ok(Self(ChaCha20Poly1305::new_from_slice(&bytes).map_err(
+            |e| anyhow::anyhow!("OMS_KEY_ENCRYPTION_KEY: {e}"),
+        )?))
+    }
+
+    /// A fresh random key-encryption key, base64.
+    ///
+    /// # Errors
+    /// When no randomness is available.
+    pub fn generate_secret() -> anyhow::Result<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        Ok(BASE64.encode(bytes))
+    }
+
+    /// `pem` sealed for the row of `kid`.
+    ///
+    /// # Errors
+    /// When no randomness is available.
+    pub fn seal(&self, kid: &str, pem: &str) -> anyhow::Result<String> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let sealed = self
+            .0
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: pem.as_bytes(),
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("sealing the key {kid} failed"))?;
+        Ok(format!(
+            "{SEALED_PREFIX}{}.{}",
+            BASE64.encode(nonce),
+            BASE64.encode(sealed)
+        ))
+    }
+
+    /// The PEM of a stored key: opened when sealed, as it is when it is a
+    /// PEM from before sealing.
+    ///
+    /// # Errors
+    /// When it was sealed with another key, for another row, or is damaged.
+    pub fn open(&self, kid: &str, stored: &str) -> anyhow::Result<String> {
+        let Some(sealed) = stored.strip_prefix(SEALED_PREFIX) else {
+            return Ok(stored.to_owned());
+        };
+        let (nonce, ciphertext) = sealed
+            .split_once('.')
+            .with_context(|| format!("the stored key {kid} is damaged"))?;
+        let nonce: [u8; 12] = BASE64
+            .decode(nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .with_context(|| format!("the stored key {kid} has a damaged nonce"))?;
+        let ciphertext = BASE64.decode(ciphertext).context("a damaged key")?;
+        let pem = self
+            .0
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the signing key {kid} does not open with OMS_KEY_ENCRYPTION_KEY \
+                     (another key sealed it, or it was altered)"
+                )
+            })?;
+        String::from_utf8(pem).context("an opened key is not text")
+    }
+
+    fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(SEALED_PREFIX)
+    }
 }
 
 /// The signing keys, in the database.
@@ -83,6 +143,7 @@ pub async fn verify_password(password: &str, hash: Option<&str>) -> bool {
 pub struct KeyStore {
     db: DatabaseConnection,
     token_ttl: Duration,
+    sealer: KeySealer,
 }
 
 /// A freshly issued token.
@@ -95,24 +156,55 @@ pub struct IssuedToken {
 }
 
 impl KeyStore {
-    /// Keys in `db`; tokens live for `token_ttl`.
-    pub fn new(db: DatabaseConnection, token_ttl: Duration) -> Self {
-        Self { db, token_ttl }
+    /// Keys in `db`, sealed by `sealer`; tokens live for `token_ttl`.
+    pub fn new(db: DatabaseConnection, token_ttl: Duration, sealer: KeySealer) -> Self {
+        Self {
+            db,
+            token_ttl,
+            sealer,
+        }
     }
 
-    /// Creates the first key if there is none.
+    /// Seals keys stored in plain PEM, checks that every key opens, and
+    /// creates the first key if there is none.
     ///
     /// # Errors
-    /// Database or key generation errors.
+    /// Database or key generation errors; a key that does not open (the
+    /// wrong `OMS_KEY_ENCRYPTION_KEY`).
     pub async fn ensure_key(&self) -> anyhow::Result<()> {
-        if keys::all(&self.db)
-            .await?
-            .iter()
-            .all(|k| k.superseded_at.is_some())
-        {
+        let stored = keys::all(&self.db).await?;
+        for key in &stored {
+            let pem = self.sealer.open(&key.kid, &key.private_key)?;
+            if !KeySealer::is_sealed(&key.private_key) {
+                let sealed = self.sealer.seal(&key.kid, &pem)?;
+                keys::set_private_key(&self.db, &key.kid, sealed).await?;
+                tracing::info!(kid = key.kid, "sealed a signing key stored in plain PEM");
+            }
+        }
+        if stored.iter().all(|k| k.superseded_at.is_some()) {
             self.rotate().await?;
         }
         Ok(())
+    }
+
+    /// Deletes the keys no live token can name; returns how many.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn prune(&self) -> anyhow::Result<u64> {
+        Ok(keys::delete_superseded_before(&self.db, self.publication_horizon()).await?)
+    }
+
+    /// Keys superseded before this signed no token that is still valid.
+    fn publication_horizon(&self) -> DateTime<Utc> {
+        Utc::now()
+            - chrono::Duration::from_std(self.token_ttl + Duration::from_secs(60))
+                .unwrap_or(chrono::Duration::hours(1))
+    }
+
+    fn signer(&self, key: signing_key::Model) -> anyhow::Result<TokenSigner> {
+        let pem = self.sealer.open(&key.kid, &key.private_key)?;
+        TokenSigner::from_ed25519_pem(key.kid, &pem)
     }
 
     /// Adds a new key and signs with it from now on; returns its id.
@@ -131,8 +223,8 @@ impl KeyStore {
         keys::insert_current(
             &txn,
             signing_key::Model {
+                private_key: self.sealer.seal(&kid, &pem)?,
                 kid: kid.clone(),
-                private_key_pem: pem.to_string(),
                 created_at: Utc::now().trunc_subsecs(6),
                 superseded_at: None,
             },
@@ -154,7 +246,7 @@ impl KeyStore {
             .rev()
             .find(|k| k.superseded_at.is_none())
             .context("there is no current signing key")?;
-        let signer = TokenSigner::from_ed25519_pem(current.kid, &current.private_key_pem)?;
+        let signer = self.signer(current)?;
         Ok(IssuedToken {
             token: signer.sign(subject, role, self.token_ttl)?,
             expires_in: self.token_ttl.as_secs(),
@@ -167,14 +259,12 @@ impl KeyStore {
     /// # Errors
     /// Database or key decoding errors.
     pub async fn published(&self) -> anyhow::Result<JwkSet> {
-        let horizon = Utc::now()
-            - chrono::Duration::from_std(self.token_ttl + Duration::from_secs(60))
-                .unwrap_or(chrono::Duration::hours(1));
+        let horizon = self.publication_horizon();
         let signers = keys::all(&self.db)
             .await?
             .into_iter()
             .filter(|k| k.superseded_at.is_none_or(|at| at > horizon))
-            .map(|k| TokenSigner::from_ed25519_pem(k.kid, &k.private_key_pem))
+            .map(|k| self.signer(k))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(jwks(&signers))
     }
@@ -185,9 +275,10 @@ impl KeyStore {
 pub struct LocalKeys(pub Arc<KeyStore>);
 
 impl KeySource for LocalKeys {
-    /// Reading the local table is cheap: a new key is trusted at once.
+    /// Reading the local table is cheap, but not free: once a second at
+    /// most, so that forged key ids cannot make every request read it.
     fn min_refresh_interval(&self) -> Duration {
-        Duration::ZERO
+        Duration::from_secs(1)
     }
 
     fn fetch(&self) -> BoxFuture<'_, Result<JwkSet, AuthError>> {
@@ -197,5 +288,27 @@ impl KeySource for LocalKeys {
                 .await
                 .map_err(|e| AuthError::Unavailable(format!("{e:#}")))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_key_opens_only_with_its_secret_and_for_its_row() {
+        let sealer = KeySealer::from_base64(&KeySealer::generate_secret().unwrap()).unwrap();
+        let sealed = sealer.seal("kid-1", "-----BEGIN PRIVATE KEY-----").unwrap();
+        assert!(!sealed.contains("BEGIN"));
+        assert_eq!(
+            sealer.open("kid-1", &sealed).unwrap(),
+            "-----BEGIN PRIVATE KEY-----"
+        );
+        assert!(sealer.open("kid-2", &sealed).is_err(), "moved to another row");
+        let other = KeySealer::from_base64(&KeySealer::generate_secret().unwrap()).unwrap();
+        assert!(other.open("kid-1", &sealed).is_err(), "another secret");
+        let legacy = "-----BEGIN PRIVATE KEY-----\n";
+        assert_eq!(sealer.open("kid-1", legacy).unwrap(), legacy);
+        assert!(KeySealer::from_base64("c2hvcnQ=").is_err());
     }
 }

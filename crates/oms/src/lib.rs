@@ -63,6 +63,9 @@ pub enum Command {
     /// Outbox rows a relay set aside after repeated failures: list, retry.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The admin account: reset its password when it is lost.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Offer open-loop load to the system and report throughput, latency and resources.
     Bench(bench::BenchArgs),
     /// Faults under load against the services as separate processes; checks every promise.
@@ -102,6 +105,14 @@ pub enum DlqCommand {
         #[command(flatten)]
         connection: ops::Connection,
     },
+}
+
+/// `oms admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set the admin's password (from `OMS_NEW_ADMIN_PASSWORD` or standard
+    /// input), reactivate it, and end its sign-ins.
+    ResetPassword(ops::admin::ResetPasswordArgs),
 }
 
 /// `oms outbox …`.
@@ -156,15 +167,14 @@ pub struct UpArgs {
     /// Admin account email.
     #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
     pub admin_email: String,
-    /// Admin account password.
-    #[arg(
-        long,
-        env = "OMS_ADMIN_PASSWORD",
-        default_value = "admin-change-me",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    pub admin_password: String,
+    /// The admin's password at its first start; default: a random one,
+    /// kept in `<data dir>/admin-password` and printed.
+    #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Seals the token signing keys; default: a random key kept in
+    /// `<data dir>/key-encryption-key`.
+    #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
     /// Prefix of topics and consumer groups.
     #[arg(long, env = "OMS_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
@@ -275,6 +285,11 @@ impl Cli {
                         summary.replayed, summary.skipped
                     );
                 }
+                Ok(())
+            }
+            Command::Admin(AdminCommand::ResetPassword(args)) => {
+                let id = ops::admin::reset_password(&args).await?;
+                println!("the admin account {} ({id}) has its new password", args.email);
                 Ok(())
             }
             Command::Outbox(OutboxCommand::List(args)) => {

@@ -8,6 +8,7 @@ use local_kafka::{LocalKafka, StartOptions};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
 use service_kit::database::FileLock;
+use customer_svc::startup::read_or_create_secret;
 use service_kit::{App, CommonSettings};
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +26,11 @@ pub struct System {
     pub kafka_bootstrap: String,
     /// The broker `oms up` started, if it started one.
     broker: Option<LocalKafka>,
-    /// A fresh admin token.
-    pub admin_token: String,
+    /// A fresh admin token; `None` when the admin's password is no longer
+    /// the one `oms up` knows (it was changed over the API).
+    pub admin_token: Option<String>,
+    /// The admin password `oms up` made and keeps, when it made one.
+    pub admin_password_file: Option<PathBuf>,
     /// Where the data lives.
     pub data_dir: PathBuf,
     /// Whether the databases are PostgreSQL (else SQLite files).
@@ -117,19 +121,31 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     common.sqlite_synchronous = args.sqlite_synchronous;
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
 
-    let customer = customer_svc::build(customer_svc::Settings {
-        http_addr: local(args.customer_port),
-        database_url: url_for("customer"),
-        admin_email: args.admin_email.clone(),
-        admin_password: args.admin_password.clone(),
-        token_ttl_secs: 900,
-        default_credit_limit_minor: 100_000,
-        credit_currency: "EUR".into(),
-        dev_mode: false,
-        common: common.clone(),
-    })
-    .await
-    .context("customer-svc did not start")?;
+    // The quick start needs no secret from its user: a random admin
+    // password and key-encryption key are made once and kept beside the data.
+    let admin_password_file = data_dir.join("admin-password");
+    let (admin_password, admin_password_file) = match &args.admin_password {
+        Some(password) => (password.clone(), None),
+        None => (
+            read_or_create_secret(&admin_password_file)?,
+            Some(admin_password_file),
+        ),
+    };
+    let key_encryption_key = match &args.key_encryption_key {
+        Some(key) => key.clone(),
+        None => read_or_create_secret(&data_dir.join("key-encryption-key"))?,
+    };
+    let mut customer_settings = customer_svc::Settings::local(
+        common.clone(),
+        &args.admin_email,
+        &admin_password,
+        &key_encryption_key,
+    );
+    customer_settings.http_addr = local(args.customer_port);
+    customer_settings.database_url = url_for("customer");
+    let customer = customer_svc::build(customer_settings)
+        .await
+        .context("customer-svc did not start")?;
     common.jwks_url = format!("{}/.well-known/jwks.json", System::url(&customer));
     let inventory = inventory_svc::build(inventory_svc::Settings {
         http_addr: local(args.inventory_port),
@@ -149,19 +165,28 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     .context("order-svc did not start")?;
 
     let http = reqwest::Client::new();
-    let token: Value = http
+    let signed_in = http
         .post(format!("{}/auth/token", System::url(&customer)))
-        .json(&json!({"email": args.admin_email, "password": args.admin_password}))
+        .json(&json!({"email": args.admin_email, "password": admin_password}))
         .send()
-        .await?
-        .error_for_status()
-        .context("the admin account refused its own credentials")?
-        .json()
         .await?;
-    let admin_token = token["access_token"]
-        .as_str()
-        .context("no token in the answer")?
-        .to_owned();
+    let admin_token = if signed_in.status().is_success() {
+        let token: Value = signed_in.json().await?;
+        Some(
+            token["access_token"]
+                .as_str()
+                .context("no token in the answer")?
+                .to_owned(),
+        )
+    } else {
+        eprintln!(
+            "the admin account {} refused the password oms up knows ({}): it was changed \
+             since; sign in with the new one (`oms admin reset-password` if it is lost)",
+            args.admin_email,
+            signed_in.status()
+        );
+        None
+    };
     let system = System {
         order,
         inventory,
@@ -169,6 +194,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         kafka_bootstrap,
         broker,
         admin_token,
+        admin_password_file,
         data_dir,
         postgres: database_urls.is_some(),
         database_names: database_urls
@@ -179,7 +205,11 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         _data_dir_lock: data_dir_lock,
     };
     if args.demo {
-        demo(&http, &system)
+        let token = system
+            .admin_token
+            .clone()
+            .context("--demo needs the admin's token, and the admin refused its password")?;
+        demo(&http, &system, &token)
             .await
             .context("creating the demo data")?;
     }
@@ -253,11 +283,11 @@ pub const DEMO_PRODUCTS: [(&str, &str, i64, i64); 3] = [
 ];
 
 /// Creates the demo products and customers; those that exist are kept.
-async fn demo(http: &reqwest::Client, system: &System) -> anyhow::Result<()> {
+async fn demo(http: &reqwest::Client, system: &System, admin_token: &str) -> anyhow::Result<()> {
     for (sku, name, price, stock) in DEMO_PRODUCTS {
         let response = http
             .post(format!("{}/products", System::url(&system.inventory)))
-            .bearer_auth(&system.admin_token)
+            .bearer_auth(admin_token)
             .json(&json!({"sku": sku, "name": name, "unit_price": {"amount_minor": price, "currency": "EUR"}, "initial_stock": stock}))
             .send()
             .await?;
@@ -299,14 +329,31 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     } else {
         format!("SQLite files in {}", system.data_dir.display())
     };
+    let password = match &system.admin_password_file {
+        Some(file) => format!(
+            "  admin password {} (kept in {})\n",
+            std::fs::read_to_string(file)?.trim(),
+            file.display()
+        ),
+        None => String::new(),
+    };
+    let token = match &system.admin_token {
+        Some(token) => format!(
+            "  export OMS_ADMIN_TOKEN={token}\n\n  (valid for 15 minutes; POST {customer}/auth/token gives a new one)\n",
+            customer = System::url(&system.customer)
+        ),
+        None => format!(
+            "  (no admin token: the admin's password changed; POST {}/auth/token with it)\n",
+            System::url(&system.customer)
+        ),
+    };
     println!(
-        "\nOMS is up.\n\n  order-svc      {order}   docs {order}/docs\n  inventory-svc  {inventory}   docs {inventory}/docs\n  customer-svc   {customer}   docs {customer}/docs\n  Kafka          {kafka}\n  databases      {databases}\n  admin          {email}\n\n  export OMS_ADMIN_TOKEN={token}\n\n  (valid for 15 minutes; POST {customer}/auth/token gives a new one)\n  Try: curl -s {order}/orders -H \"authorization: Bearer $OMS_ADMIN_TOKEN\"\n\n  Ctrl-C stops everything.\n",
+        "\nOMS is up.\n\n  order-svc      {order}   docs {order}/docs\n  inventory-svc  {inventory}   docs {inventory}/docs\n  customer-svc   {customer}   docs {customer}/docs\n  Kafka          {kafka}\n  databases      {databases}\n  admin          {email}\n{password}\n{token}  Try: curl -s {order}/orders -H \"authorization: Bearer $OMS_ADMIN_TOKEN\"\n\n  Ctrl-C stops everything.\n",
         order = System::url(&system.order),
         inventory = System::url(&system.inventory),
         customer = System::url(&system.customer),
         kafka = system.kafka_bootstrap,
         email = args.admin_email,
-        token = system.admin_token,
     );
     let stop = CancellationToken::new();
     service_kit::shutdown::cancel_on_signal(stop.clone());

@@ -221,6 +221,7 @@ impl ServiceBuilder {
             router.merge(openapi::docs_router(document)),
             self.settings.common.http_body_limit_bytes,
             self.authenticator.clone(),
+            crate::extract::ClientIpHeader::new(self.settings.common.client_ip_header.as_deref())?,
         );
         let listener = tokio::net::TcpListener::bind(self.settings.http_addr)
             .await

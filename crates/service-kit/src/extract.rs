@@ -10,10 +10,16 @@
 //! | body could not be read | 400 | `UNREADABLE_BODY` |
 //! | path parameter of the wrong type | 400 | `INVALID_PATH` |
 //! | query string of the wrong shape | 400 | `INVALID_QUERY` |
+//!
+//! [`ClientAddress`] is the address per-client limits key by: the peer's,
+//! or the one a trusted proxy names in `OMS_CLIENT_IP_HEADER`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -83,5 +89,125 @@ impl From<QueryRejection> for Problem {
             "The query string is invalid",
         )
         .with_detail(rejection.body_text())
+    }
+}
+
+/// Which request header, if any, names the client's address (set by a
+/// trusted reverse proxy).
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpHeader(Option<HeaderName>);
+
+impl ClientIpHeader {
+    /// The header called `name`; `None`: use the peer address.
+    ///
+    /// # Errors
+    /// When `name` is not a valid header name.
+    pub fn new(name: Option<&str>) -> anyhow::Result<Self> {
+        name.filter(|n| !n.is_empty())
+            .map(|n| {
+                HeaderName::try_from(n.to_ascii_lowercase())
+                    .map_err(|e| anyhow::anyhow!("OMS_CLIENT_IP_HEADER {n:?}: {e}"))
+            })
+            .transpose()
+            .map(Self)
+    }
+}
+
+/// The client a request comes from, for per-client limits. An IPv6
+/// client is its /64 network: one host usually holds all of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddress(pub IpAddr);
+
+impl ClientAddress {
+    fn of(parts: &Parts) -> Self {
+        let header = parts
+            .extensions
+            .get::<ClientIpHeader>()
+            .and_then(|h| h.0.as_ref());
+        // A proxy appends the address it saw: the last entry is the one
+        // the client cannot forge.
+        let named = header
+            .and_then(|name| parts.headers.get_all(name).iter().next_back())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        Self(network(
+            named.or(peer).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ))
+    }
+}
+
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(Ipv6Addr::from(segments))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(header: Option<&str>, headers: &[(&str, &str)], peer: &str) -> Parts {
+        let mut request = axum::http::Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ClientIpHeader::new(header).unwrap());
+        parts
+            .extensions
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        parts
+    }
+
+    #[test]
+    fn the_peer_address_unless_a_trusted_header_is_configured() {
+        let forged = [("x-forwarded-for", "9.9.9.9")];
+        assert_eq!(
+            ClientAddress::of(&parts(None, &forged, "10.0.0.1:5000")).0,
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        let proxied = [("x-forwarded-for", "9.9.9.9, 203.0.113.7")];
+        assert_eq!(
+            ClientAddress::of(&parts(Some("X-Forwarded-For"), &proxied, "10.0.0.1:5000")).0,
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        let garbage = [("x-forwarded-for", "not an address")];
+        assert_eq!(
+            ClientAddress::of(&parts(Some("x-forwarded-for"), &garbage, "10.0.0.1:5000")).0,
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_network() {
+        let a = ClientAddress::of(&parts(None, &[], "[2001:db8:1:2:aaaa::1]:443"));
+        let b = ClientAddress::of(&parts(None, &[], "[2001:db8:1:2:bbbb::9]:443"));
+        assert_eq!(a, b);
+        assert_eq!(a.0, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        let mapped = ClientAddress::of(&parts(None, &[], "[::ffff:192.0.2.1]:443"));
+        assert_eq!(mapped.0, "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 }

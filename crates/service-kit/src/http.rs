@@ -15,6 +15,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::auth::SharedAuthenticator;
+use crate::extract::ClientIpHeader;
 use crate::problem::Problem;
 
 /// Wraps `router` with the common layers.
@@ -22,12 +23,14 @@ pub fn with_common_layers(
     router: Router,
     body_limit: usize,
     authenticator: SharedAuthenticator,
+    client_ip_header: ClientIpHeader,
 ) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::Extension(authenticator))
+        .layer(axum::Extension(client_ip_header))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())

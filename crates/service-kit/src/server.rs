@@ -12,6 +12,8 @@
 //! - **Connection cap**: at most [`ServerLimits::max_connections`]
 //!   (`OMS_HTTP_MAX_CONNECTIONS`) are open; the next client waits in the
 //!   listen backlog until one closes, and nothing is spawned for it.
+//! - **Peer address**: every request carries the client's socket address
+//!   as axum's [`ConnectInfo`], for per-address limits.
 //! - **Graceful shutdown**: on shutdown the listener closes, open
 //!   connections finish their requests in flight, then close.
 
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -73,10 +76,10 @@ pub async fn serve(
                 Err(_) => break,
             },
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, for instance: wait, do not spin.
                     tracing::warn!(error = %error, "could not accept a connection");
@@ -86,11 +89,13 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(
-            router
-                .clone()
-                .map_request(|request: axum::http::Request<Incoming>| request.map(Body::new)),
-        );
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |request: axum::http::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;

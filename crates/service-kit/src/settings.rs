@@ -84,6 +84,11 @@ pub struct CommonSettings {
     /// Open HTTP connections at most.
     #[arg(long, env = "OMS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,
+    /// The header a trusted reverse proxy puts the client's address in
+    /// (`x-forwarded-for`: its last entry; `x-real-ip`); unset: the peer
+    /// address. Set it only behind a proxy that overwrites the header.
+    #[arg(long, env = "OMS_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Hours an applied event's inbox row is kept (its de-duplication
     /// record). Keep it longer than the topics' retention (7 days).
     #[arg(long, env = "OMS_INBOX_RETENTION_HOURS", default_value_t = 192)]
@@ -117,6 +122,7 @@ impl CommonSettings {
             http_header_timeout_secs: 10,
             http_request_timeout_secs: 30,
             http_max_connections: 1024,
+            client_ip_header: None,
         }
     }
 

@@ -1,20 +1,24 @@
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, Json, Problem};
+use service_kit::{Caller, ClientAddress, Json, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::customers;
 use crate::error::CustomerError;
+use crate::sessions::Session;
 
 const TAG: &str = "auth";
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(issue_token))
+        .routes(routes!(refresh_token))
+        .routes(routes!(sign_out))
         .routes(routes!(get_jwks))
         .routes(routes!(rotate_key))
 }
@@ -31,7 +35,15 @@ pub struct TokenRequest {
     pub password: String,
 }
 
-/// An access token.
+/// A refresh token to exchange or revoke.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The `refresh_token` of the last token answer.
+    pub refresh_token: String,
+}
+
+/// An access token and the refresh token that renews it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// The JWT (EdDSA) to send as `Authorization: Bearer …`.
@@ -40,8 +52,30 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until it expires.
     pub expires_in: u64,
+    /// Opaque; `POST /auth/refresh` exchanges it (once) for a new pair.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires unused.
+    pub refresh_expires_in: u64,
     /// Whose token it is.
     pub customer_id: uuid::Uuid,
+}
+
+/// A token answer that no cache (RFC 6749 §5.1) may keep.
+fn token_answer(session: Session) -> impl IntoResponse {
+    (
+        [
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+            (axum::http::header::PRAGMA, "no-cache"),
+        ],
+        Json(TokenResponse {
+            access_token: session.access.token,
+            token_type: "Bearer".into(),
+            expires_in: session.access.expires_in,
+            refresh_token: session.refresh_token,
+            refresh_expires_in: session.refresh_expires_in,
+            customer_id: session.customer_id,
+        }),
+    )
 }
 
 /// A new signing key.
@@ -51,34 +85,63 @@ pub struct RotatedKey {
     pub kid: String,
 }
 
-/// Exchanges email and password for a short-lived access token. A wrong
-/// email and a wrong password get the same answer.
+/// Exchanges email and password for a short-lived access token and a
+/// refresh token. A wrong email and a wrong password get the same answer.
+/// Throttled per client address; an account is locked for a growing while
+/// after repeated wrong passwords.
 #[utoipa::path(post, path = "/auth/token", tag = TAG, request_body = TokenRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (`INVALID_CREDENTIALS`)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The account is suspended (`ACCOUNT_SUSPENDED`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or the account is locked (`TOO_MANY_ATTEMPTS`); `Retry-After` says how long", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password-hashing slot is busy (`PASSWORD_HASHING_BUSY`); `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn issue_token(
     State(state): State<AppState>,
+    client: ClientAddress,
     Json(request): Json<TokenRequest>,
-) -> Result<impl axum::response::IntoResponse, Problem> {
-    let (customer, issued) =
-        customers::issue_token(&state.db, &state.keys, &request.email, &request.password).await?;
-    // A token is a credential: no cache (RFC 6749 §5.1) may keep it.
-    Ok((
-        [
-            (axum::http::header::CACHE_CONTROL, "no-store"),
-            (axum::http::header::PRAGMA, "no-cache"),
-        ],
-        Json(TokenResponse {
-            access_token: issued.token,
-            token_type: "Bearer".into(),
-            expires_in: issued.expires_in,
-            customer_id: customer.id,
-        }),
-    ))
+) -> Result<impl IntoResponse, Problem> {
+    let session = state
+        .sessions
+        .sign_in(client, &request.email, &request.password)
+        .await?;
+    Ok(token_answer(session))
+}
+
+/// Exchanges a refresh token for a new access token and a new refresh
+/// token; the old one stops working. Showing an already exchanged refresh
+/// token again revokes every token of that sign-in.
+#[utoipa::path(post, path = "/auth/refresh", tag = TAG, request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Unknown, expired or revoked (`INVALID_REFRESH_TOKEN`), or used already, which revokes the sign-in (`REFRESH_TOKEN_REUSED`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is suspended (`ACCOUNT_SUSPENDED`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn refresh_token(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let session = state.sessions.refresh(&request.refresh_token).await?;
+    Ok(token_answer(session))
+}
+
+/// Signs out: revokes the refresh token and every token of its sign-in.
+/// Access tokens already issued stay valid until they expire (minutes).
+/// An unknown token is answered the same (RFC 7009).
+#[utoipa::path(post, path = "/auth/logout", tag = TAG, request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn sign_out(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<StatusCode, Problem> {
+    state.sessions.sign_out(&request.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The public keys that verify access tokens (JWKS, RFC 7517).
@@ -108,5 +171,10 @@ async fn rotate_key(
 ) -> Result<Json<RotatedKey>, Problem> {
     caller.require_admin()?;
     let kid = state.keys.rotate().await.map_err(CustomerError::Internal)?;
+    // Tokens of the new key must verify here at once, whatever the
+    // verifier's refresh interval.
+    if let Err(error) = state.verifier.refresh().await {
+        tracing::warn!(error = %error, "could not reload the key set after a rotation");
+    }
     Ok(Json(RotatedKey { kid }))
 }

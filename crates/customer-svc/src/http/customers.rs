@@ -3,7 +3,7 @@ use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use events::Money;
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, Json, Path, Problem, Query, Role};
+use service_kit::{Caller, ClientAddress, Json, Path, Problem, Query, Role};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +23,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer))
         .routes(routes!(get_credit))
+        .routes(routes!(change_password))
 }
 
 /// A customer to register.
@@ -53,6 +54,18 @@ pub struct UpdateCustomerRequest {
     pub status: Option<CustomerStatus>,
     /// New credit limit, in the credit line's currency; not below what open orders hold.
     pub credit_limit: Option<Money>,
+}
+
+/// A new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The password now: required when changing one's own; an admin
+    /// resetting someone else's leaves it out.
+    pub current_password: Option<String>,
+    /// 8-128 characters.
+    #[schema(example = "a new correct horse")]
+    pub new_password: String,
 }
 
 /// A customer. The password is never returned.
@@ -130,7 +143,8 @@ pub struct CreditResponse {
 
 type Created<T> = (StatusCode, [(header::HeaderName, String); 1], Json<T>);
 
-/// Registers a customer. Anyone may; only an admin may set the credit limit.
+/// Registers a customer. Anyone may (self-registration is rate-limited
+/// per client address); only an admin may set the credit limit.
 #[utoipa::path(post, path = "/customers", tag = TAG, request_body = CreateCustomerRequest,
     responses(
         (status = 201, description = "Created; Location names the customer", body = CustomerResponse),
@@ -138,16 +152,20 @@ type Created<T> = (StatusCode, [(header::HeaderName, String); 1], Json<T>);
         (status = 403, description = "credit_limit without an admin token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this address (`TOO_MANY_ATTEMPTS`); `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password-hashing slot is busy (`PASSWORD_HASHING_BUSY`); `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_customer(
     State(state): State<AppState>,
     caller: Option<Caller>,
+    client: ClientAddress,
     Json(request): Json<CreateCustomerRequest>,
 ) -> Result<Created<CustomerResponse>, Problem> {
+    let by_admin = caller.as_ref().is_some_and(Caller::is_admin);
     let credit_limit_minor = match &request.credit_limit {
         None => state.default_credit_limit_minor,
         Some(limit) => {
-            if !caller.as_ref().is_some_and(Caller::is_admin) {
+            if !by_admin {
                 return Err(
                     CustomerError::Forbidden("only an admin may set a credit limit").into(),
                 );
@@ -170,7 +188,10 @@ async fn create_customer(
         currency: state.currency.clone(),
         role: Role::Customer,
     };
-    let customer = customers::register(&state.db, new).await?;
+    if !by_admin {
+        state.sessions.throttle().registration(client)?;
+    }
+    let customer = customers::register(&state.db, state.sessions.passwords(), new).await?;
     let location = format!("/customers/{}", customer.id);
     Ok((
         StatusCode::CREATED,
@@ -305,4 +326,46 @@ async fn get_credit(
             &customer.currency,
         )?,
     }))
+}
+
+/// Changes a password: the customer's own (with the current one, checked
+/// like a sign-in: wrong ones count toward the lock-out), or anyone's by an
+/// admin (without it). Every refresh token of the customer is revoked.
+#[utoipa::path(post, path = "/customers/{id}/password", tag = TAG, request_body = ChangePasswordRequest,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; the customer's sign-ins are ended"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Someone else's password (`FORBIDDEN`), or a wrong current password (`WRONG_PASSWORD`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The new password breaks a rule, or the current one is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The account is locked after wrong passwords (`TOO_MANY_ATTEMPTS`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every password-hashing slot is busy (`PASSWORD_HASHING_BUSY`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(request): Json<ChangePasswordRequest>,
+) -> Result<StatusCode, Problem> {
+    caller.require_self_or_admin(id)?;
+    let new = Password::parse(&request.new_password).map_err(|e| match e {
+        CustomerError::Invalid { message, .. } => CustomerError::invalid("new_password", message),
+        other => other,
+    })?;
+    let own = caller.id == id;
+    let current = match request.current_password.as_deref() {
+        Some(current) => Some(current),
+        None if own => {
+            return Err(CustomerError::invalid(
+                "current_password",
+                "changing one's own password takes the current one",
+            )
+            .into());
+        }
+        None => None,
+    };
+    customers::change_password(&state.db, &state.sessions, id, current, &new).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,9 @@
 //! customer-svc's HTTP API: one module per resource, each exposing `router()`.
 //! The kit adds `/healthz`, `/readyz`, `/metrics`, `/openapi.json` and `/docs`.
 //!
-//! Registering and getting a token are public; a customer reads and renames
-//! themself; everything else needs an admin token.
+//! Registering, signing in, refreshing and signing out are public (and
+//! throttled); a customer reads and renames themself and changes their
+//! password; everything else needs an admin token.
 
 use std::sync::Arc;
 
@@ -10,9 +11,12 @@ use events::Currency;
 use sea_orm::DatabaseConnection;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::tokens::KeyStore;
+use service_kit::auth::jwt::JwtAuthenticator;
 
-/// `POST /auth/token`, the key set, key rotation.
+use crate::sessions::Sessions;
+use crate::tokens::{KeyStore, LocalKeys};
+
+/// Sign-in, refresh, sign-out, the key set, key rotation.
 pub mod auth;
 /// The credit invariant check.
 pub mod credit_audit;
@@ -26,6 +30,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The token signing keys.
     pub keys: Arc<KeyStore>,
+    /// Sign-in, refresh tokens, throttling.
+    pub sessions: Arc<Sessions>,
+    /// The service's own token verifier, primed after a key rotation.
+    pub verifier: Arc<JwtAuthenticator<LocalKeys>>,
     /// Credit limit of customers who register themselves, in minor units.
     pub default_credit_limit_minor: i64,
     /// Currency of new credit lines.

@@ -4,7 +4,7 @@
 //! in one statement per batch (see [`crate::credit`]); the table's `CHECK`
 //! refuses a figure past the limit besides.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -77,6 +77,118 @@ pub async fn update(
     changes: customer::ActiveModel,
 ) -> Result<customer::Model, DbErr> {
     changes.update(conn).await
+}
+
+/// The customer with this id, locked until the transaction ends.
+///
+/// # Errors
+/// The database error.
+pub async fn find_for_update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<customer::Model>, DbErr> {
+    Ok(find_many_for_update(conn, &[id]).await?.pop())
+}
+
+/// Records a wrong password: the count of failures in a row and until
+/// when sign-ins are refused.
+///
+/// # Errors
+/// The database error.
+pub async fn record_failed_login(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    failures: i32,
+    locked_until: Option<DateTime<Utc>>,
+) -> Result<(), DbErr> {
+    customer::Entity::update_many()
+        .col_expr(customer::Column::FailedLogins, Expr::value(failures))
+        .col_expr(customer::Column::LockedUntil, Expr::value(locked_until))
+        .filter(customer::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets the wrong passwords of a customer.
+///
+/// # Errors
+/// The database error.
+pub async fn clear_failed_logins(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    record_failed_login(conn, id, 0, None).await
+}
+
+/// Sets a customer's password hash and clears their lock-out.
+///
+/// # Errors
+/// The database error.
+pub async fn set_password(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: String,
+) -> Result<bool, DbErr> {
+    let result = customer::Entity::update_many()
+        .col_expr(customer::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(customer::Column::FailedLogins, Expr::value(0))
+        .col_expr(
+            customer::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(customer::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Makes a customer the bootstrap's admin: admin role, marked, and (with
+/// `reactivate`) active again.
+///
+/// # Errors
+/// The database error.
+pub async fn mark_bootstrap_admin(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    reactivate: bool,
+) -> Result<(), DbErr> {
+    let mut update = customer::Entity::update_many()
+        .col_expr(customer::Column::Role, Expr::value("admin"))
+        .col_expr(customer::Column::BootstrapAdmin, Expr::value(true))
+        .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()));
+    if reactivate {
+        update = update.col_expr(customer::Column::Status, Expr::value("ACTIVE"));
+    }
+    update
+        .filter(customer::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Suspends and unmarks every bootstrap admin but `keep`; returns them as
+/// they were.
+///
+/// # Errors
+/// The database error.
+pub async fn retire_bootstrap_admins_except(
+    conn: &impl ConnectionTrait,
+    keep: Uuid,
+) -> Result<Vec<customer::Model>, DbErr> {
+    let retired = customer::Entity::find()
+        .filter(customer::Column::BootstrapAdmin.eq(true))
+        .filter(customer::Column::Id.ne(keep))
+        .all(conn)
+        .await?;
+    if !retired.is_empty() {
+        customer::Entity::update_many()
+            .col_expr(customer::Column::Status, Expr::value("SUSPENDED"))
+            .col_expr(customer::Column::BootstrapAdmin, Expr::value(false))
+            .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(customer::Column::Id.is_in(retired.iter().map(|c| c.id)))
+            .exec(conn)
+            .await?;
+    }
+    Ok(retired)
 }
 
 /// Sets the credit limit unless it is below what is reserved now. Returns

@@ -37,3 +37,36 @@ pub async fn insert_current(
         .await?;
     Ok(())
 }
+
+/// Replaces the stored private key of `kid` (sealing a legacy PEM).
+///
+/// # Errors
+/// The database error.
+pub async fn set_private_key(
+    conn: &impl ConnectionTrait,
+    kid: &str,
+    private_key: String,
+) -> Result<(), DbErr> {
+    signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::PrivateKey, Expr::value(private_key))
+        .filter(signing_key::Column::Kid.eq(kid))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the keys superseded before `cutoff` (no live token names them);
+/// returns how many.
+///
+/// # Errors
+/// The database error.
+pub async fn delete_superseded_before(
+    conn: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Ok(signing_key::Entity::delete_many()
+        .filter(signing_key::Column::SupersededAt.lt(cutoff))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}

@@ -7,3 +7,4 @@ pub mod customers;
 pub mod entities;
 pub mod keys;
 pub mod migrations;
+pub mod refresh_tokens;

@@ -117,13 +117,17 @@ async fn service_signer(app: &crate::helpers::TestApp) -> TokenSigner {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT kid, private_key_pem FROM signing_keys WHERE superseded_at IS NULL",
+            "SELECT kid, private_key FROM signing_keys WHERE superseded_at IS NULL",
         ))
         .await
         .unwrap()
         .unwrap();
     let kid: String = row.try_get("", "kid").unwrap();
-    let pem: String = row.try_get("", "private_key_pem").unwrap();
+    let sealed: String = row.try_get("", "private_key").unwrap();
+    assert!(!sealed.contains("PRIVATE KEY"), "the key is stored sealed");
+    let sealer =
+        customer_svc::tokens::KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY).unwrap();
+    let pem = sealer.open(&kid, &sealed).unwrap();
     TokenSigner::from_ed25519_pem(kid, &pem).unwrap()
 }
 

@@ -2,7 +2,6 @@
 //! SQLite file) and topic prefix, on a free port; typed helpers for its API, for publishing order
 //! events the way order-svc does, and for reading its replies.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use events::plumbing::KafkaSettings;
@@ -28,22 +27,24 @@ pub struct TestApp {
     pub database: Arc<TestDatabase>,
 }
 
+/// The key-encryption key of every test instance.
+pub const KEY_ENCRYPTION_KEY: &str = "dGVzdCBrZXktZW5jcnlwdGlvbiBrZXkgMzIgYnl0ZXM=";
+
 pub fn settings(
     database_url: &str,
     common: &CommonSettings,
     token_ttl_secs: u64,
 ) -> customer_svc::Settings {
-    customer_svc::Settings {
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: Some(database_url.to_owned()),
-        admin_email: ADMIN_EMAIL.into(),
-        admin_password: ADMIN_PASSWORD.into(),
-        token_ttl_secs,
-        default_credit_limit_minor: 10_000,
-        credit_currency: "EUR".into(),
-        dev_mode: false,
-        common: common.clone(),
-    }
+    let mut settings = customer_svc::Settings::local(
+        common.clone(),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        KEY_ENCRYPTION_KEY,
+    );
+    settings.database_url = Some(database_url.to_owned());
+    settings.token_ttl_secs = token_ttl_secs;
+    settings.default_credit_limit_minor = 10_000;
+    settings
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use customer_svc::tokens::{KeyStore, LocalKeys};
+use customer_svc::tokens::{KeySealer, KeyStore, LocalKeys};
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::JwkSet;
 use service_kit::Role;
@@ -130,7 +130,7 @@ async fn self_registration_is_rate_limited_per_address(#[case] backend: Backend)
 async fn the_bootstrap_never_overwrites_the_admin_password(#[case] backend: Backend) {
     let app = spawn_app(backend).await;
     let app = app
-        .restart_with(|settings| settings.admin_password = "a different password".into())
+        .restart_with(|settings| settings.admin_password = Some("a different password".into()))
         .await;
     assert_eq!(
         sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
@@ -201,15 +201,41 @@ async fn the_default_admin_password_is_refused_outside_dev_mode(#[case] backend:
     let database = testkit::TestDatabase::create_on(backend).await;
     let mut common = service_kit::CommonSettings::local(testkit::kafka_bootstrap().await);
     common.topic_prefix = testkit::topic_prefix();
-    for password in ["admin-change-me", ""] {
+    for password in [Some("admin-change-me"), Some(""), None] {
         let mut settings = crate::helpers::settings(&database.url, &common, 900);
-        settings.admin_password = password.into();
+        settings.admin_password = password.map(str::to_owned);
         let refused = customer_svc::build(settings).await.err().expect("refused");
         assert!(
             format!("{refused:#}").contains("OMS_ADMIN_PASSWORD"),
             "{refused:#}"
         );
     }
+    // Without a key-encryption key it refuses too.
+    let mut settings = crate::helpers::settings(&database.url, &common, 900);
+    settings.key_encryption_key = None;
+    let refused = customer_svc::build(settings).await.err().expect("refused");
+    assert!(
+        format!("{refused:#}").contains("OMS_KEY_ENCRYPTION_KEY"),
+        "{refused:#}"
+    );
+    // Dev mode allows both defaults: the admin gets the default password,
+    // the key-encryption key is made in the data directory.
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::settings(&database.url, &common, 900);
+    settings.admin_password = None;
+    settings.key_encryption_key = None;
+    settings.dev_mode = true;
+    settings.common.data_dir = data_dir.path().to_owned();
+    let app = customer_svc::build(settings).await.expect("dev mode starts");
+    let signed_in = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/auth/token", app.port()))
+        .json(&json!({"email": ADMIN_EMAIL, "password": "admin-change-me"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert!(data_dir.path().join("customer-svc.key-encryption-key").exists());
+    app.stop().await.unwrap();
 }
 
 /// Counts the fetches of the key source it wraps, keeping its interval.
@@ -235,7 +261,8 @@ impl<S: KeySource> KeySource for Counting<S> {
 async fn forged_key_ids_do_not_make_the_issuer_reread_its_keys(#[case] backend: Backend) {
     let app = spawn_app(backend).await;
     let db = sea_orm::Database::connect(&app.database.url).await.unwrap();
-    let keys = Arc::new(KeyStore::new(db, std::time::Duration::from_secs(900)));
+    let sealer = KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY).unwrap();
+    let keys = Arc::new(KeyStore::new(db, std::time::Duration::from_secs(900), sealer));
     let fetches = Arc::new(AtomicUsize::new(0));
     let verifier = JwtAuthenticator::with_source(Counting(LocalKeys(keys), fetches.clone()));
     let forger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);

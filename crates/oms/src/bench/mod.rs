@@ -91,15 +91,10 @@ pub struct BenchArgs {
     /// The admin account of that system.
     #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
     pub admin_email: String,
-    /// Its password.
-    #[arg(
-        long,
-        env = "OMS_ADMIN_PASSWORD",
-        default_value = "admin-change-me",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    pub admin_password: String,
+    /// Its password (only to attach to a running system: the system the
+    /// bench starts makes its own).
+    #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
     /// How long to wait for the last orders to be decided after the load.
     #[arg(long, default_value_t = 60)]
     pub settle_timeout: u64,

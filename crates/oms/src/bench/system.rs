@@ -57,7 +57,11 @@ impl System {
             &args.customer_url,
             &args.kafka,
         ) {
-            let admin_token = login(&http, customer, &args.admin_email, &args.admin_password)
+            let password = args
+                .admin_password
+                .as_deref()
+                .context("attaching to a running system needs its OMS_ADMIN_PASSWORD")?;
+            let admin_token = login(&http, customer, &args.admin_email, password)
                 .await
                 .context("logging in as the admin of the running system")?;
             return Ok(Self {
@@ -96,7 +100,10 @@ impl System {
                 service_kit::database::SqliteDurability::Normal => "normal",
             })
             .env("OMS_ADMIN_EMAIL", &args.admin_email)
-            .env("OMS_ADMIN_PASSWORD", &args.admin_password)
+            // oms up makes the admin password and signs in itself; the
+            // banner carries the token.
+            .env_remove("OMS_ADMIN_PASSWORD")
+            .env_remove("OMS_KEY_ENCRYPTION_KEY")
             .env("RUST_LOG", "warn,librdkafka=error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -18,6 +18,8 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 pub const ADMIN_EMAIL: &str = "admin@oms.local";
 /// Its password (the cluster exists only for the run).
 pub const ADMIN_PASSWORD: &str = "chaos admin password";
+/// The key-encryption key every customer-svc instance of the cluster shares.
+pub const KEY_ENCRYPTION_KEY: &str = "Y2hhb3M6IG9uZSBrZXkgZm9yIGFsbCBpbnN0YW5jZXM=";
 
 /// A port nobody listens on now.
 pub fn free_port() -> anyhow::Result<u16> {
@@ -451,6 +453,7 @@ impl Cluster {
             .env("OMS_JWKS_URL", jwks)
             .env("OMS_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("OMS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("OMS_KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY)
             .env(
                 "OMS_SAGA_DEADLINE_SECS",
                 self.saga_deadline_secs.to_string(),

@@ -477,7 +477,7 @@ fn bench_args(cluster: &Cluster, args: &ChaosArgs) -> BenchArgs {
         inventory_url: Some(cluster.url(Service::Inventory)),
         customer_url: Some(cluster.url(Service::Customer)),
         admin_email: ADMIN_EMAIL.into(),
-        admin_password: ADMIN_PASSWORD.into(),
+        admin_password: Some(ADMIN_PASSWORD.into()),
         settle_timeout: 60,
         limit_secs: 0,
     }

@@ -8,7 +8,10 @@
 //! - [`tail`]: records of a topic, or one order's records across topics.
 //! - [`dlq`]: list, show and re-publish dead letters.
 //! - [`replay`]: reset a group's offsets, or copy a range of records.
+//! - [`outbox`] and [`admin`] are the exceptions that open a service's
+//!   database: set-aside outbox rows, and the admin password reset.
 
+pub mod admin;
 pub mod dlq;
 pub mod outbox;
 pub mod replay;

@@ -178,7 +178,7 @@ async fn product(world: &World, sku: &str, stock: i64) -> Uuid {
     let response = world
         .http
         .post(format!("{}/products", System::url(&world.system.inventory)))
-        .bearer_auth(&world.system.admin_token)
+        .bearer_auth(world.system.admin_token.as_deref().unwrap())
         .json(&json!({"sku": sku, "name": sku, "unit_price": {"amount_minor": PRICE, "currency": "EUR"}, "initial_stock": stock}))
         .send()
         .await
@@ -196,7 +196,7 @@ async fn customer(world: &World, limit_minor: i64) -> String {
     let response = world
         .http
         .post(format!("{customers}/customers"))
-        .bearer_auth(&world.system.admin_token)
+        .bearer_auth(world.system.admin_token.as_deref().unwrap())
         .json(
             &json!({"email": email, "name": "Load", "password": password,
             "credit_limit": {"amount_minor": limit_minor, "currency": "EUR"}}),

@@ -47,7 +47,8 @@ fn up_args(
         inventory_port: 0,
         customer_port: 0,
         admin_email: "admin@oms.local".into(),
-        admin_password: "admin-change-me".into(),
+        admin_password: None,
+        key_encryption_key: None,
         topic_prefix: prefix.into(),
         demo: true,
     }
@@ -116,7 +117,7 @@ impl World {
     pub(crate) async fn get(&self, url: String) -> Value {
         self.http
             .get(url)
-            .bearer_auth(&self.system.admin_token)
+            .bearer_auth(self.system.admin_token.as_deref().unwrap())
             .send()
             .await
             .unwrap()

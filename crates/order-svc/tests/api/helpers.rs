@@ -112,17 +112,14 @@ pub async fn spawn_system_with(
 }
 
 fn customer_settings(url: &str, common: &CommonSettings) -> customer_svc::Settings {
-    customer_svc::Settings {
-        http_addr: local(),
-        database_url: Some(url.to_owned()),
-        admin_email: ADMIN_EMAIL.into(),
-        admin_password: ADMIN_PASSWORD.into(),
-        token_ttl_secs: 900,
-        default_credit_limit_minor: 100_000,
-        credit_currency: "EUR".into(),
-        dev_mode: false,
-        common: common.clone(),
-    }
+    let mut settings = customer_svc::Settings::local(
+        common.clone(),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+        "b3JkZXItc3ZjIHRlc3RzOiBrZXktZW5jcnlwdGlvbiE=",
+    );
+    settings.database_url = Some(url.to_owned());
+    settings
 }
 
 async fn start_inventory(url: &str, common: &CommonSettings) -> App {

@@ -279,6 +279,28 @@ impl<S: KeySource> JwtAuthenticator<S> {
                 return Err(AuthError::InvalidToken(format!("unknown key id {kid:?}")));
             }
         }
+        self.reload().await?;
+        self.cache
+            .read()
+            .await
+            .keys
+            .get(kid)
+            .copied()
+            .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))
+    }
+
+    /// Fetches the key set now, whatever the refresh interval: for the
+    /// issuer right after it rotated its own keys.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] when the source cannot be read.
+    pub async fn refresh(&self) -> Result<(), AuthError> {
+        let _refreshing = self.refreshing.lock().await;
+        self.reload().await
+    }
+
+    /// Fetches and decodes the key set; the caller holds `refreshing`.
+    async fn reload(&self) -> Result<(), AuthError> {
         let set = match self.source.fetch().await {
             Ok(set) => set,
             Err(error) => {
@@ -308,11 +330,7 @@ impl<S: KeySource> JwtAuthenticator<S> {
         cache.keys = keys;
         cache.fetched_at = Some(Instant::now());
         cache.failed = None;
-        cache
-            .keys
-            .get(kid)
-            .copied()
-            .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))
+        Ok(())
     }
 }
 

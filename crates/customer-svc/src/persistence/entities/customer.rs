@@ -31,6 +31,13 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change.
     pub updated_at: DateTimeUtc,
+    /// Wrong passwords since the last right one.
+    pub failed_logins: i32,
+    /// Until when sign-ins are refused after too many wrong passwords.
+    pub locked_until: Option<DateTimeUtc>,
+    /// Whether the start-up bootstrap made (or adopted) this admin for
+    /// `OMS_ADMIN_EMAIL`.
+    pub bootstrap_admin: bool,
 }
 
 /// No navigable relations are needed.

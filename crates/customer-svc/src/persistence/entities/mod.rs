@@ -2,4 +2,5 @@
 
 pub mod credit_reservation;
 pub mod customer;
+pub mod refresh_token;
 pub mod signing_key;

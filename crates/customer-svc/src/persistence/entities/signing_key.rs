@@ -10,9 +10,11 @@ pub struct Model {
     /// Key id (the JWT `kid`).
     #[sea_orm(primary_key, auto_increment = false)]
     pub kid: String,
-    /// PKCS#8 PEM of the private key.
+    /// The private key, sealed with `OMS_KEY_ENCRYPTION_KEY` (see
+    /// [`crate::tokens`]); a PKCS#8 PEM only before its first start with
+    /// sealing, which seals it.
     #[sea_orm(column_type = "Text")]
-    pub private_key_pem: String,
+    pub private_key: String,
     /// When it was made.
     pub created_at: DateTimeUtc,
     /// When a newer key replaced it for signing; `None` while current.

@@ -4,6 +4,7 @@ use events::plumbing::{PlumbingMigration, later_migrations};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_customer_tables;
+mod m20261201_000003_credentials;
 
 /// Every migration of customer-svc, in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_customer_tables::Migration),
         ];
         migrations.extend(later_migrations());
+        migrations.push(Box::new(m20261201_000003_credentials::Migration));
         migrations
     }
 }

@@ -1,0 +1,290 @@
+//! Signing in, refreshing, signing out: the access and refresh tokens a
+//! customer holds.
+//!
+//! ## Guarantees
+//! - **Throttled**: every sign-in takes from its client address's bucket
+//!   and checks the account's lock-out before any password is hashed; a
+//!   wrong password counts toward the lock-out ([`crate::throttle`]).
+//! - **Refresh tokens** (RFC 9700 §4.14): opaque, 256 random bits, stored
+//!   only as their SHA-256; each use replaces the token with a new one of
+//!   the same family and starts its lifetime again. Showing a replaced
+//!   token again revokes the whole family, so a stolen token works for
+//!   one of the two holders at most once. Signing out revokes the family;
+//!   a suspension or a new password revokes all of the customer's.
+//! - **One transaction** per exchange: the old token is marked replaced
+//!   and the new one stored together, with the old row locked, so two
+//!   concurrent uses of one token cannot both succeed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SubsecRound, Utc};
+use events::plumbing::begin_write;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use service_kit::ClientAddress;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::customers::role_of;
+use crate::domain::{CustomerStatus, Email};
+use crate::error::CustomerError;
+use crate::passwords::Passwords;
+use crate::persistence::entities::{customer, refresh_token};
+use crate::persistence::{customers, refresh_tokens};
+use crate::throttle::Throttle;
+use crate::tokens::{IssuedToken, KeyStore};
+
+/// What signing in or refreshing hands out.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Whose it is.
+    pub customer_id: Uuid,
+    /// The access token.
+    pub access: IssuedToken,
+    /// The refresh token (shown once, never stored).
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+}
+
+/// Credentials and the tokens they buy.
+pub struct Sessions {
+    db: DatabaseConnection,
+    keys: Arc<KeyStore>,
+    passwords: Passwords,
+    throttle: Throttle,
+    refresh_ttl: Duration,
+}
+
+impl Sessions {
+    /// Sessions over `db`, signing with `keys`.
+    pub fn new(
+        db: DatabaseConnection,
+        keys: Arc<KeyStore>,
+        passwords: Passwords,
+        throttle: Throttle,
+        refresh_ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            keys,
+            passwords,
+            throttle,
+            refresh_ttl,
+        }
+    }
+
+    /// The bounded password hasher.
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    /// The per-address limits.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// Checks email and password and opens a session. A wrong email and a
+    /// wrong password are the same error.
+    ///
+    /// # Errors
+    /// [`CustomerError::TooManyAttempts`], [`CustomerError::InvalidCredentials`],
+    /// [`CustomerError::AccountSuspended`], [`CustomerError::Busy`], or a
+    /// database or signing error.
+    pub async fn sign_in(
+        &self,
+        client: ClientAddress,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, CustomerError> {
+        self.throttle.sign_in_attempt(client)?;
+        let customer = match Email::parse(email) {
+            Ok(email) => customers::find_by_email(&self.db, email.as_str()).await?,
+            Err(_) => None,
+        };
+        let Some(customer) = customer else {
+            // Spend the time a known email would cost.
+            self.passwords.verify(password, None).await?;
+            return Err(CustomerError::InvalidCredentials);
+        };
+        self.check_password(&customer, password)
+            .await
+            .map_err(|error| match error {
+                CustomerError::WrongCurrentPassword => CustomerError::InvalidCredentials,
+                other => other,
+            })?;
+        if customer.status != CustomerStatus::Active.as_str() {
+            return Err(CustomerError::AccountSuspended);
+        }
+        let txn = begin_write(&self.db).await?;
+        let session = self.open(&txn, &customer, Uuid::now_v7()).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    /// Checks `customer`'s password under the lock-out rule: refused while
+    /// locked, a wrong one counted, a right one clearing the count.
+    ///
+    /// # Errors
+    /// [`CustomerError::TooManyAttempts`] while locked,
+    /// [`CustomerError::WrongCurrentPassword`] when wrong,
+    /// [`CustomerError::Busy`], or a database error.
+    pub async fn check_password(
+        &self,
+        customer: &customer::Model,
+        password: &str,
+    ) -> Result<(), CustomerError> {
+        locked(customer)?;
+        let right = self
+            .passwords
+            .verify(password, Some(&customer.password_hash))
+            .await?;
+        // Guesses sent in parallel all passed the check above; the count
+        // they left decides.
+        let now = customers::find(&self.db, customer.id)
+            .await?
+            .ok_or(CustomerError::CustomerNotFound(customer.id))?;
+        locked(&now)?;
+        if right {
+            if now.failed_logins > 0 {
+                customers::clear_failed_logins(&self.db, customer.id).await?;
+            }
+            return Ok(());
+        }
+        let txn = begin_write(&self.db).await?;
+        if let Some(current) = customers::find_for_update(&txn, customer.id).await? {
+            let failures = current.failed_logins.saturating_add(1);
+            let until = self.throttle.lockout_for(failures).map(|wait| {
+                Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
+            });
+            customers::record_failed_login(&txn, customer.id, failures, until).await?;
+            if until.is_some() {
+                tracing::warn!(customer_id = %customer.id, failures, "account locked after wrong passwords");
+            }
+        }
+        txn.commit().await?;
+        Err(CustomerError::WrongCurrentPassword)
+    }
+
+    /// Exchanges a refresh token for a new access token and its successor.
+    ///
+    /// # Errors
+    /// [`CustomerError::InvalidRefreshToken`], [`CustomerError::RefreshTokenReused`]
+    /// (the family is revoked), [`CustomerError::AccountSuspended`], or a
+    /// database or signing error.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, CustomerError> {
+        let now = Utc::now().trunc_subsecs(6);
+        let txn = begin_write(&self.db).await?;
+        let Some(token) = refresh_tokens::find_for_update(&txn, &digest(refresh_token)).await?
+        else {
+            return Err(CustomerError::InvalidRefreshToken);
+        };
+        if token.revoked_at.is_some() || token.expires_at <= now {
+            return Err(CustomerError::InvalidRefreshToken);
+        }
+        if token.rotated_at.is_some() {
+            refresh_tokens::revoke_family(&txn, token.family_id, now).await?;
+            txn.commit().await?;
+            tracing::warn!(customer_id = %token.customer_id, family_id = %token.family_id,
+                "a replaced refresh token was shown again; its sign-in is revoked");
+            return Err(CustomerError::RefreshTokenReused);
+        }
+        let customer = customers::find(&txn, token.customer_id)
+            .await?
+            .ok_or(CustomerError::InvalidRefreshToken)?;
+        if customer.status != CustomerStatus::Active.as_str() {
+            refresh_tokens::revoke_customer(&txn, customer.id, now).await?;
+            txn.commit().await?;
+            return Err(CustomerError::AccountSuspended);
+        }
+        refresh_tokens::mark_rotated(&txn, &token.token_hash, now).await?;
+        let session = self.open(&txn, &customer, token.family_id).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    /// Revokes the sign-in a refresh token belongs to. An unknown token is
+    /// not an error (RFC 7009 §2.2): there is nothing left to revoke.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn sign_out(&self, refresh_token: &str) -> Result<(), CustomerError> {
+        let txn = begin_write(&self.db).await?;
+        if let Some(token) = refresh_tokens::find_for_update(&txn, &digest(refresh_token)).await? {
+            refresh_tokens::revoke_family(&txn, token.family_id, Utc::now()).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes expired refresh tokens, superseded signing keys no token can
+    /// name, and idle address buckets.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn prune(&self) -> anyhow::Result<()> {
+        refresh_tokens::delete_expired(&self.db, Utc::now()).await?;
+        self.keys.prune().await?;
+        self.throttle.forget_idle();
+        Ok(())
+    }
+
+    /// Signs an access token and stores a new refresh token of `family`.
+    async fn open(
+        &self,
+        conn: &impl ConnectionTrait,
+        customer: &customer::Model,
+        family_id: Uuid,
+    ) -> Result<Session, CustomerError> {
+        let access = self.keys.issue(customer.id, role_of(customer)).await?;
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| CustomerError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+        let refresh_token = URL_SAFE_NO_PAD.encode(secret);
+        let now = Utc::now().trunc_subsecs(6);
+        refresh_tokens::insert(
+            conn,
+            refresh_token::Model {
+                token_hash: digest(&refresh_token),
+                family_id,
+                customer_id: customer.id,
+                created_at: now,
+                expires_at: now + chrono_duration(self.refresh_ttl),
+                rotated_at: None,
+                revoked_at: None,
+            },
+        )
+        .await?;
+        Ok(Session {
+            customer_id: customer.id,
+            access,
+            refresh_token,
+            refresh_expires_in: self.refresh_ttl.as_secs(),
+        })
+    }
+}
+
+/// Refused while the account is locked.
+fn locked(customer: &customer::Model) -> Result<(), CustomerError> {
+    let now: DateTime<Utc> = Utc::now();
+    match customer.locked_until {
+        Some(until) if until > now => Err(CustomerError::TooManyAttempts {
+            retry_after: (until - now).to_std().unwrap_or(Duration::from_secs(1)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The stored form of a refresh token: its SHA-256, hex.
+fn digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn chrono_duration(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::days(30))
+}
