@@ -52,13 +52,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with_ttl(backend: Backend, token_ttl_secs: u64) -> TestApp {
+    spawn_app_with(backend, |settings| settings.token_ttl_secs = token_ttl_secs).await
+}
+
+/// customer-svc with `change` applied to the test settings.
+pub async fn spawn_app_with(
+    backend: Backend,
+    change: impl FnOnce(&mut customer_svc::Settings),
+) -> TestApp {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let database = Arc::new(TestDatabase::create_on(backend).await);
     let mut common = CommonSettings::local(bootstrap);
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;
-    let app = customer_svc::build(settings(&database.url, &common, token_ttl_secs))
+    let mut settings = settings(&database.url, &common, 900);
+    change(&mut settings);
+    let app = customer_svc::build(settings)
         .await
         .expect("customer-svc starts");
     let kafka = common.kafka();
@@ -153,6 +163,14 @@ impl TestApp {
 
     /// A token for these credentials; fails the test if refused.
     pub async fn token(&self, email: &str, password: &str) -> String {
+        self.sign_in(email, password).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The whole token answer for these credentials; fails the test if refused.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Value {
         let response = self
             .request(
                 reqwest::Method::POST,
@@ -164,7 +182,7 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK, "token for {email}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["token_type"], "Bearer");
-        body["access_token"].as_str().unwrap().to_owned()
+        body
     }
 
     /// Registers a customer with `limit` (as admin); returns id and token.

@@ -6,3 +6,4 @@ mod customers;
 mod helpers;
 mod security;
 mod service;
+mod sessions;
