@@ -158,6 +158,77 @@ async fn oms_up_serves_a_confirmed_order_from_a_clean_data_directory_and_keeps_i
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The quick start makes its own secrets; a password changed over the API
+/// is kept across restarts; a lost one comes back with `oms admin
+/// reset-password`.
+#[tokio::test]
+async fn oms_up_makes_its_secrets_and_a_lost_admin_password_is_reset() {
+    use std::os::unix::fs::PermissionsExt;
+    testkit::init_tracing();
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let dir = data_dir();
+    let prefix = testkit::topic_prefix();
+    let mut quiet = args(&dir, Some(bootstrap.clone()), &prefix);
+    quiet.demo = false;
+
+    let system = up::start(&quiet).await.unwrap();
+    let file = system.admin_password_file.clone().expect("a generated password");
+    for secret in [file.clone(), dir.join("key-encryption-key")] {
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is readable by others", secret.display());
+    }
+    let generated = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(generated.len() >= 32);
+    assert!(log_in(&system, "admin@oms.local", &generated).await["access_token"].is_string());
+    let admin_token = system.admin_token.clone().unwrap();
+    let admin: Value = reqwest::Client::new()
+        .get(format!("{}/customers", System::url(&system.customer)))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_id = admin["items"][0]["id"].as_str().unwrap().to_owned();
+    let changed = reqwest::Client::new()
+        .post(format!(
+            "{}/customers/{admin_id}/password",
+            System::url(&system.customer)
+        ))
+        .bearer_auth(&admin_token)
+        .json(&json!({"current_password": generated, "new_password": "forgotten at once"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    system.stop().await.unwrap();
+
+    // The restart keeps the changed password: oms up cannot sign in, and says so.
+    let system = up::start(&quiet).await.unwrap();
+    assert!(system.admin_token.is_none());
+    system.stop().await.unwrap();
+
+    let reset = std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+        .args(["admin", "reset-password", "--database-url"])
+        .arg(format!("sqlite://{}/customer-svc.sqlite", dir.display()))
+        .env("OMS_NEW_ADMIN_PASSWORD", "the recovered password")
+        .env_remove("OMS_ADMIN_EMAIL")
+        .output()
+        .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    let mut recovered = quiet.clone();
+    recovered.admin_password = Some("the recovered password".into());
+    let system = up::start(&recovered).await.unwrap();
+    assert!(system.admin_token.is_some(), "the admin signs in again");
+    system.stop().await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test]
 async fn oms_up_runs_its_own_broker_whose_data_survives_a_restart() {
     testkit::init_tracing();
