@@ -87,9 +87,12 @@ impl CustomerError {
 
 /// Whole seconds to wait, at least one.
 fn retry_after_secs(wait: std::time::Duration) -> u32 {
-    u32::try_from(wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)))
-        .unwrap_or(u32::MAX)
-        .max(1)
+    u32::try_from(
+        wait.as_secs()
+            .saturating_add(u64::from(wait.subsec_nanos() > 0)),
+    )
+    .unwrap_or(u32::MAX)
+    .max(1)
 }
 
 impl From<CustomerError> for Problem {

@@ -138,7 +138,11 @@ fn admin_password(settings: &Settings) -> anyhow::Result<Password> {
 /// The sealer of `OMS_KEY_ENCRYPTION_KEY`; in dev mode without it, of a
 /// key kept in the data directory (made on first start).
 fn key_sealer(settings: &Settings) -> anyhow::Result<KeySealer> {
-    if let Some(secret) = settings.key_encryption_key.as_deref().filter(|s| !s.is_empty()) {
+    if let Some(secret) = settings
+        .key_encryption_key
+        .as_deref()
+        .filter(|s| !s.is_empty())
+    {
         return KeySealer::from_base64(secret);
     }
     anyhow::ensure!(
@@ -147,7 +151,10 @@ fn key_sealer(settings: &Settings) -> anyhow::Result<KeySealer> {
          stored encrypted under it. Make one with `openssl rand -base64 32` and give every \
          customer-svc instance the same"
     );
-    let path = settings.common.data_dir.join("customer-svc.key-encryption-key");
+    let path = settings
+        .common
+        .data_dir
+        .join("customer-svc.key-encryption-key");
     KeySealer::from_base64(&read_or_create_secret(&path)?)
 }
 

@@ -47,9 +47,14 @@ impl Throttle {
             settings.login_attempts_per_minute,
             "OMS_LOGIN_ATTEMPTS_PER_MINUTE",
         )?;
-        let registrations =
-            positive(settings.registrations_per_hour, "OMS_REGISTRATIONS_PER_HOUR")?;
-        positive(settings.lockout_after_failures, "OMS_LOCKOUT_AFTER_FAILURES")?;
+        let registrations = positive(
+            settings.registrations_per_hour,
+            "OMS_REGISTRATIONS_PER_HOUR",
+        )?;
+        positive(
+            settings.lockout_after_failures,
+            "OMS_LOCKOUT_AFTER_FAILURES",
+        )?;
         Ok(Self {
             logins: RateLimiter::keyed(Quota::per_minute(logins)),
             registrations: RateLimiter::keyed(Quota::per_hour(registrations)),

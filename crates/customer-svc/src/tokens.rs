@@ -304,7 +304,10 @@ mod tests {
             sealer.open("kid-1", &sealed).unwrap(),
             "-----BEGIN PRIVATE KEY-----"
         );
-        assert!(sealer.open("kid-2", &sealed).is_err(), "moved to another row");
+        assert!(
+            sealer.open("kid-2", &sealed).is_err(),
+            "moved to another row"
+        );
         let other = KeySealer::from_base64(&KeySealer::generate_secret().unwrap()).unwrap();
         assert!(other.open("kid-1", &sealed).is_err(), "another secret");
         let legacy = "-----BEGIN PRIVATE KEY-----\n";

@@ -289,7 +289,10 @@ impl Cli {
             }
             Command::Admin(AdminCommand::ResetPassword(args)) => {
                 let id = ops::admin::reset_password(&args).await?;
-                println!("the admin account {} ({id}) has its new password", args.email);
+                println!(
+                    "the admin account {} ({id}) has its new password",
+                    args.email
+                );
                 Ok(())
             }
             Command::Outbox(OutboxCommand::List(args)) => {

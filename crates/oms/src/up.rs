@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use customer_svc::startup::read_or_create_secret;
 use local_kafka::{LocalKafka, StartOptions};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
 use service_kit::database::FileLock;
-use customer_svc::startup::read_or_create_secret;
 use service_kit::{App, CommonSettings};
 use tokio_util::sync::CancellationToken;
 

@@ -4,6 +4,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `OMS_KAFKA_BOOTSTRAP` | `127.0.0.1:9092` | Kafka bootstrap servers |
+//! | `OMS_KAFKA_<PROPERTY>` | (unset) | any librdkafka property for every client (`OMS_KAFKA_SECURITY_PROTOCOL` is `security.protocol`): SASL and TLS |
 //! | `OMS_TOPIC_PREFIX` | (empty) | prefix of every topic and consumer group name |
 //! | `OMS_TOPIC_PARTITIONS` | `6` | partitions of topics a service creates |
 //! | `OMS_TOPIC_REPLICATION_FACTOR` | `1` | replication factor of topics a service creates |
@@ -14,6 +15,9 @@
 //! | `OMS_HTTP_BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
 //! | `OMS_JWKS_URL` | `http://127.0.0.1:8082/.well-known/jwks.json` | where customer-svc publishes the keys that sign access tokens |
+//! | `OMS_HTTP_HEADER_TIMEOUT_SECS`, `OMS_HTTP_REQUEST_TIMEOUT_SECS`, `OMS_HTTP_MAX_CONNECTIONS` | `10`, `30`, `1024` | the HTTP server's limits ([`crate::server`]) |
+//! | `OMS_CLIENT_IP_HEADER` | (unset: the peer address) | header a trusted proxy names the client's address in |
+//! | `OMS_INBOX_RETENTION_HOURS`, `OMS_OUTBOX_RETENTION_HOURS` | `192`, `1` | how long handled-event and published-outbox rows are kept |
 //! | `RUST_LOG` | `info` | log filter |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
 //!
@@ -161,6 +165,7 @@ impl CommonSettings {
             topics: TopicNames::new(self.topic_prefix.clone()),
             partitions: self.topic_partitions,
             replication_factor: self.topic_replication_factor,
+            client_properties: KafkaSettings::properties_from_env(std::env::vars()),
         }
     }
 }

@@ -226,7 +226,9 @@ async fn the_default_admin_password_is_refused_outside_dev_mode(#[case] backend:
     settings.key_encryption_key = None;
     settings.dev_mode = true;
     settings.common.data_dir = data_dir.path().to_owned();
-    let app = customer_svc::build(settings).await.expect("dev mode starts");
+    let app = customer_svc::build(settings)
+        .await
+        .expect("dev mode starts");
     let signed_in = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{}/auth/token", app.port()))
         .json(&json!({"email": ADMIN_EMAIL, "password": "admin-change-me"}))
@@ -234,7 +236,12 @@ async fn the_default_admin_password_is_refused_outside_dev_mode(#[case] backend:
         .await
         .unwrap();
     assert_eq!(signed_in.status(), StatusCode::OK);
-    assert!(data_dir.path().join("customer-svc.key-encryption-key").exists());
+    assert!(
+        data_dir
+            .path()
+            .join("customer-svc.key-encryption-key")
+            .exists()
+    );
     app.stop().await.unwrap();
 }
 
@@ -262,17 +269,28 @@ async fn forged_key_ids_do_not_make_the_issuer_reread_its_keys(#[case] backend: 
     let app = spawn_app(backend).await;
     let db = sea_orm::Database::connect(&app.database.url).await.unwrap();
     let sealer = KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY).unwrap();
-    let keys = Arc::new(KeyStore::new(db, std::time::Duration::from_secs(900), sealer));
+    let keys = Arc::new(KeyStore::new(
+        db,
+        std::time::Duration::from_secs(900),
+        sealer,
+    ));
     let fetches = Arc::new(AtomicUsize::new(0));
     let verifier = JwtAuthenticator::with_source(Counting(LocalKeys(keys), fetches.clone()));
     let forger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     for _ in 0..50 {
         let token = TokenSigner::from_signing_key(Uuid::now_v7().simple().to_string(), &forger)
             .unwrap()
-            .sign(Uuid::now_v7(), Role::Admin, std::time::Duration::from_secs(60))
+            .sign(
+                Uuid::now_v7(),
+                Role::Admin,
+                std::time::Duration::from_secs(60),
+            )
             .unwrap();
         assert!(verifier.authenticate(&token).await.is_err());
     }
     let fetched = fetches.load(Ordering::SeqCst);
-    assert!(fetched <= 2, "50 forged tokens fetched the key set {fetched} times");
+    assert!(
+        fetched <= 2,
+        "50 forged tokens fetched the key set {fetched} times"
+    );
 }

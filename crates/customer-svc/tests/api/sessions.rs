@@ -72,7 +72,11 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_sign_in(#[case] backend
             None,
         )
         .await;
-    assert_eq!(own.status(), StatusCode::OK, "the renewed access token works");
+    assert_eq!(
+        own.status(),
+        StatusCode::OK,
+        "the renewed access token works"
+    );
 
     // The first token again: somebody kept a copy. The whole sign-in ends.
     assert_problem(
@@ -301,8 +305,14 @@ async fn the_lockout_grows_with_each_further_failure(#[case] backend: Backend) {
             .await
         }
     };
-    assert_eq!(attempt("wrong one").await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(attempt("wrong two").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("wrong one").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        attempt("wrong two").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let locked = attempt(PASSWORD).await;
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(locked.headers()["retry-after"], "1");
@@ -317,7 +327,10 @@ async fn the_lockout_grows_with_each_further_failure(#[case] backend: Backend) {
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     // The right password after the lock clears the count.
     app.sign_in(&email, PASSWORD).await;
-    assert_eq!(attempt("wrong four").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("wrong four").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     app.sign_in(&email, PASSWORD).await;
 }
 
@@ -365,7 +378,10 @@ async fn a_flood_of_logins_waits_for_a_bounded_number_of_hashes(#[case] backend:
             other => panic!("a login in the flood was answered {other}"),
         }
     }
-    assert!(busy > 0, "40 logins at once all got a hashing slot in 20 ms");
+    assert!(
+        busy > 0,
+        "40 logins at once all got a hashing slot in 20 ms"
+    );
     // When the flood is over, logins work again.
     app.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
 }

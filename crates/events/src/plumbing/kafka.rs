@@ -21,16 +21,46 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// Replication factor of topics this service creates.
     pub replication_factor: i32,
+    /// Further librdkafka properties for every client (SASL, TLS): see
+    /// [`KafkaSettings::properties_from_env`].
+    pub client_properties: Vec<(String, String)>,
 }
 
+/// `OMS_KAFKA_*` variables that are settings of their own, not properties.
+const NOT_PROPERTIES: &[&str] = &["OMS_KAFKA_BOOTSTRAP", "OMS_KAFKA_PORT"];
+
 impl KafkaSettings {
-    /// A client configuration with the bootstrap servers and the client id set.
+    /// The librdkafka properties that `OMS_KAFKA_<PROPERTY>` variables among
+    /// `vars` name: the rest of the name lower-cased, `_` as `.`
+    /// (`OMS_KAFKA_SECURITY_PROTOCOL=sasl_ssl` is `security.protocol`).
+    /// `OMS_KAFKA_BOOTSTRAP` and `OMS_KAFKA_PORT` are settings of their own.
+    pub fn properties_from_env(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Vec<(String, String)> {
+        let mut properties: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(name, _)| !NOT_PROPERTIES.contains(&name.as_str()))
+            .filter_map(|(name, value)| {
+                let property = name.strip_prefix("OMS_KAFKA_")?;
+                (!property.is_empty())
+                    .then(|| (property.to_ascii_lowercase().replace('_', "."), value))
+            })
+            .collect();
+        properties.sort();
+        properties
+    }
+
+    /// A client configuration with the bootstrap servers, the client id
+    /// and the [`client_properties`](Self::client_properties) set.
     pub fn client_config(&self, client_id: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
             .set("client.id", client_id)
             .set("log_level", "4");
+        for (property, value) in &self.client_properties {
+            config.set(property, value);
+        }
         config
     }
 
@@ -90,4 +120,46 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[Topic]) -> anyhow
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oms_kafka_variables_become_librdkafka_properties_of_every_client() {
+        let vars = [
+            ("OMS_KAFKA_BOOTSTRAP", "broker:9093"),
+            ("OMS_KAFKA_PORT", "9092"),
+            ("OMS_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("OMS_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("OMS_KAFKA_SSL_CA_LOCATION", "/etc/ca.pem"),
+            ("OMS_KAFKA_", "ignored"),
+            ("OMS_TOPIC_PREFIX", "x"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()));
+        let settings = KafkaSettings {
+            bootstrap_servers: "broker:9093".into(),
+            topics: TopicNames::new(String::new()),
+            partitions: 1,
+            replication_factor: 1,
+            client_properties: KafkaSettings::properties_from_env(vars),
+        };
+        assert_eq!(
+            settings.client_properties,
+            [
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("security.protocol", "sasl_ssl"),
+                ("ssl.ca.location", "/etc/ca.pem"),
+            ]
+            .map(|(p, v)| (p.to_owned(), v.to_owned()))
+        );
+        let config = settings.client_config("test");
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("bootstrap.servers"), Some("broker:9093"));
+        // librdkafka takes them: a producer with an unknown protocol is refused.
+        let mut wrong = settings.clone();
+        wrong.client_properties = vec![("security.protocol".into(), "carrier_pigeon".into())];
+        assert!(wrong.producer("test").is_err());
+    }
 }

@@ -71,6 +71,7 @@ pub async fn harness(backend: Backend) -> Harness {
         topics: TopicNames::new(testkit::topic_prefix()),
         partitions: 3,
         replication_factor: 1,
+        client_properties: Vec::new(),
     };
     ensure_topics(&kafka, &Topic::ALL).await.unwrap();
     Harness {

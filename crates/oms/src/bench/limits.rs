@@ -214,6 +214,7 @@ async fn kafka_raw(bootstrap: &str, prefix: &str, seconds: u64) -> anyhow::Resul
         topics: TopicNames::new(prefix.to_owned()),
         partitions: 6,
         replication_factor: 1,
+        client_properties: events::plumbing::KafkaSettings::properties_from_env(std::env::vars()),
     };
     let topic = format!("{prefix}oms-bench-raw-{}", Uuid::now_v7().simple());
     let admin: AdminClient<DefaultClientContext> =

@@ -60,6 +60,9 @@ impl Observer {
             topics: TopicNames::new(system.topic_prefix.clone()),
             partitions: 1,
             replication_factor: 1,
+            client_properties: events::plumbing::KafkaSettings::properties_from_env(
+                std::env::vars(),
+            ),
         };
         let topics: Vec<String> = [Topic::Orders, Topic::Inventory, Topic::Customers]
             .into_iter()

@@ -65,6 +65,7 @@ fn kafka(cluster: &Cluster) -> events::plumbing::KafkaSettings {
         topics: events::TopicNames::new(cluster.topic_prefix.clone()),
         partitions: 6,
         replication_factor: 1,
+        client_properties: Vec::new(),
     }
 }
 

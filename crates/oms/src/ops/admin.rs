@@ -56,5 +56,12 @@ pub async fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<uuid::Uu
     };
     let database = connect_and_migrate::<Migrator>(&args.database_url, &settings).await?;
     let passwords = Passwords::new(1, std::time::Duration::from_secs(60));
-    Ok(reset_admin_password(&database.connection, &passwords, &email, &password, &currency).await?)
+    Ok(reset_admin_password(
+        &database.connection,
+        &passwords,
+        &email,
+        &password,
+        &currency,
+    )
+    .await?)
 }

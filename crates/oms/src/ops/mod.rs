@@ -51,6 +51,7 @@ impl Connection {
             topics: TopicNames::new(self.topic_prefix.clone()),
             partitions: 1,
             replication_factor: 1,
+            client_properties: KafkaSettings::properties_from_env(std::env::vars()),
         }
     }
 }

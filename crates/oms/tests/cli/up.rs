@@ -172,10 +172,18 @@ async fn oms_up_makes_its_secrets_and_a_lost_admin_password_is_reset() {
     quiet.demo = false;
 
     let system = up::start(&quiet).await.unwrap();
-    let file = system.admin_password_file.clone().expect("a generated password");
+    let file = system
+        .admin_password_file
+        .clone()
+        .expect("a generated password");
     for secret in [file.clone(), dir.join("key-encryption-key")] {
         let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "{} is readable by others", secret.display());
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is readable by others",
+            secret.display()
+        );
     }
     let generated = std::fs::read_to_string(&file).unwrap().trim().to_owned();
     assert!(generated.len() >= 32);
