@@ -329,3 +329,104 @@ fn help_never_prints_a_secret_from_the_environment() {
     assert!(text.contains("OMS_ADMIN_PASSWORD"), "{text}");
     assert!(!text.contains("pa55"), "{text}");
 }
+
+/// Signing keys are stored sealed; a key stored in plain PEM by an earlier
+/// version is sealed at the next start (and its tokens stay valid); keys
+/// superseded longer ago than any token lives are deleted.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn signing_keys_are_sealed_at_rest_and_pruned_when_no_token_names_them(
+    #[case] backend: Backend,
+) {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let app = spawn_app(backend).await;
+    let (customer, token) = app.customer_with_limit(100).await;
+    let signer = service_signer(&app).await;
+    let db = Database::connect(&app.database.url).await.unwrap();
+    let backend = db.get_database_backend();
+    let sealer =
+        customer_svc::tokens::KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY).unwrap();
+
+    // As an earlier version stored it: the current key in plain PEM.
+    let stored: String = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT private_key FROM signing_keys WHERE kid = $1",
+            [signer.kid().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "private_key")
+        .unwrap();
+    let pem = sealer.open(signer.kid(), &stored).unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "UPDATE signing_keys SET private_key = $1 WHERE kid = $2",
+        [pem.clone().into(), signer.kid().into()],
+    ))
+    .await
+    .unwrap();
+    // A key retired two days ago: no token it signed can still be valid.
+    let retired = "retired0000000000000000000000000";
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO signing_keys (kid, private_key, created_at, superseded_at) VALUES ($1, $2, $3, $4)",
+        [
+            retired.into(),
+            sealer.seal(retired, &pem).unwrap().into(),
+            (chrono::Utc::now() - chrono::Duration::days(3)).into(),
+            (chrono::Utc::now() - chrono::Duration::days(2)).into(),
+        ],
+    ))
+    .await
+    .unwrap();
+
+    let app = app.restart().await;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT kid, private_key FROM signing_keys",
+        ))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "kid").unwrap(),
+                r.try_get("", "private_key").unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        rows.iter().all(|(_, key)| !key.contains("PRIVATE KEY")),
+        "every key is sealed: {rows:?}"
+    );
+    testkit::eventually("the retired key is deleted", || async {
+        db.query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT kid FROM signing_keys WHERE kid = $1",
+            [retired.into()],
+        ))
+        .await
+        .unwrap()
+        .is_none()
+    })
+    .await;
+    assert_eq!(
+        app.request(
+            Method::GET,
+            &format!("/customers/{customer}"),
+            Some(&token),
+            None
+        )
+        .await
+        .status(),
+        StatusCode::OK,
+        "tokens of the re-sealed key stay valid"
+    );
+    drop(app);
+}
