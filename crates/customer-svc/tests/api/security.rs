@@ -294,3 +294,25 @@ async fn forged_key_ids_do_not_make_the_issuer_reread_its_keys(#[case] backend: 
         "50 forged tokens fetched the key set {fetched} times"
     );
 }
+
+/// The binary, started the way a careless deployment would (no admin
+/// password, no dev mode), stops at once and says what to set.
+#[test]
+fn the_binary_refuses_to_start_without_an_admin_password() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_customer-svc"))
+        .env_remove("OMS_ADMIN_PASSWORD")
+        .env_remove("OMS_DEV_MODE")
+        .env("OMS_KEY_ENCRYPTION_KEY", crate::helpers::KEY_ENCRYPTION_KEY)
+        .env("OMS_DATA_DIR", data_dir.path())
+        .env("OMS_CUSTOMER_HTTP_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OMS_ADMIN_PASSWORD is not set"), "{stderr}");
+    assert!(
+        std::fs::read_dir(data_dir.path()).unwrap().next().is_none(),
+        "it stopped before creating anything"
+    );
+}
