@@ -18,5 +18,6 @@ umask 077
     echo "OMS_CUSTOMER_DB_PASSWORD=$(random)"
     echo "OMS_ADMIN_PASSWORD=$(random)"
     echo "OMS_KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)"
+    echo "OMS_GRAFANA_ADMIN_PASSWORD=$(random)"
 } > .env
 echo "wrote .env; the admin's first password is its OMS_ADMIN_PASSWORD" >&2

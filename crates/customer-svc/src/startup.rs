@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use events::topics::subscription;
 use events::{Currency, Topic};
 use service_kit::auth::jwt::JwtAuthenticator;
 use service_kit::{App, Role, ServiceBuilder};
@@ -95,7 +96,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         "credential-housekeeping",
         housekeeping(sessions.clone(), shutdown),
     );
-    builder.consume("saga", &[Topic::Orders], OrderEvents)?;
+    builder.consume(
+        "saga",
+        subscription(crate::SERVICE_NAME, "saga"),
+        OrderEvents,
+    )?;
     let state = AppState {
         db: builder.db().clone(),
         keys,

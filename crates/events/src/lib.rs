@@ -11,7 +11,9 @@
 //! - [`payloads`]: one struct per event type.
 //! - [`primitives`]: money, currency, quantity, address; validated on decode.
 //! - [`examples`]: one example of every event type (also in the schemas).
-//! - [`topics`]: topic names (with a configurable prefix) and header names.
+//! - [`topics`]: topic names (with a configurable prefix), header names,
+//!   who publishes each topic and every consumer group that reads it.
+//! - [`asyncapi`]: the AsyncAPI 3 document of all of it (`schemas/asyncapi.json`).
 //! - `plumbing` (feature `plumbing`): what every service uses to move events:
 //!   producer, transactional outbox and its relay, batched at-least-once
 //!   consumer with inbox de-duplication and dead letters, topic creation,
@@ -22,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod asyncapi;
 pub mod envelope;
 pub mod examples;
 pub mod payloads;

@@ -39,6 +39,91 @@ impl Topic {
     pub fn is_compacted(self) -> bool {
         matches!(self, Topic::Catalog)
     }
+
+    /// The one service that publishes to it.
+    pub fn publisher(self) -> &'static str {
+        match self {
+            Topic::Orders => "order-svc",
+            Topic::Inventory | Topic::Catalog => "inventory-svc",
+            Topic::Customers => "customer-svc",
+        }
+    }
+
+    /// What its records are keyed by.
+    pub fn key(self) -> &'static str {
+        match self {
+            Topic::Catalog => "product_id",
+            _ => "order_id",
+        }
+    }
+}
+
+/// A consumer of our topics inside the system: a service's consumer group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscription {
+    /// The service.
+    pub service: &'static str,
+    /// Its name within the service; the group is `<prefix><service>.<name>`.
+    pub name: &'static str,
+    /// The topics it reads.
+    pub topics: &'static [Topic],
+    /// What it does with them.
+    pub purpose: &'static str,
+}
+
+impl Subscription {
+    /// The consumer group, without the topic prefix.
+    pub fn group(&self) -> String {
+        format!("{}.{}", self.service, self.name)
+    }
+}
+
+/// Every consumer group of the system. The services subscribe from this
+/// table ([`subscription`]), and the AsyncAPI document lists it.
+pub const SUBSCRIPTIONS: &[Subscription] = &[
+    Subscription {
+        service: "order-svc",
+        name: "saga",
+        topics: &[Topic::Inventory, Topic::Customers],
+        purpose: "The saga: confirms, rejects or cancels orders from the participants' replies.",
+    },
+    Subscription {
+        service: "order-svc",
+        name: "catalog",
+        topics: &[Topic::Catalog],
+        purpose: "order-svc's copy of the catalog (prices and active flags), a projection.",
+    },
+    Subscription {
+        service: "order-svc",
+        name: "timeline",
+        topics: &[Topic::Orders, Topic::Inventory, Topic::Customers],
+        purpose: "Rebuilds order timelines from records an operator re-drives (live records are skipped).",
+    },
+    Subscription {
+        service: "inventory-svc",
+        name: "saga",
+        topics: &[Topic::Orders],
+        purpose: "Reserves, releases and commits stock.",
+    },
+    Subscription {
+        service: "customer-svc",
+        name: "saga",
+        topics: &[Topic::Orders],
+        purpose: "Checks the customer, reserves, releases and settles credit.",
+    },
+];
+
+/// The topics `service`'s subscription `name` reads.
+///
+/// # Panics
+/// When [`SUBSCRIPTIONS`] has no such entry: a programming error that the
+/// first start shows.
+pub fn subscription(service: &str, name: &str) -> &'static [Topic] {
+    SUBSCRIPTIONS
+        .iter()
+        .find(|s| s.service == service && s.name == name)
+        .map(|s| s.topics)
+        .unwrap_or_else(|| panic!("events::topics::SUBSCRIPTIONS has no {service}.{name}"))
 }
 
 impl fmt::Display for Topic {

@@ -4,6 +4,11 @@
 //! products table. Each such change adds one to the product's
 //! `catalog_version` under its row lock, and the event carries it: copies
 //! keep the highest version, not the latest clock.
+//!
+//! Every price a product has had is kept with the time it took effect
+//! (`product_prices`), written in the transaction that sets it. Orders
+//! keep the price they were placed at in their own lines, whatever the
+//! catalog does later.
 
 use chrono::{SubsecRound, Utc};
 use events::plumbing::{Outbox, begin_write};
@@ -13,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
 use crate::error::InventoryError;
-use crate::persistence::entities::product;
+use crate::persistence::entities::{product, product_price};
 use crate::persistence::products::{self, ProductFilter, StockBooks};
 
 /// Creates a product with its initial stock.
@@ -57,6 +62,7 @@ pub async fn create_product(
         "initial stock",
     )
     .await?;
+    products::record_price(&txn, &model).await?;
     outbox
         .enqueue(&txn, &outbox.envelope(catalog_event(&model)?))
         .await?;
@@ -64,7 +70,42 @@ pub async fn create_product(
     Ok(model)
 }
 
-/// Changes a product's name, price or active flag.
+/// Whether `quantity` units of a product can be reserved now: the product
+/// and the answer (active, and that many units available).
+///
+/// # Errors
+/// [`InventoryError::ProductNotFound`], or a database error.
+pub async fn availability(
+    db: &DatabaseConnection,
+    id: Uuid,
+    quantity: u32,
+) -> Result<(product::Model, bool), InventoryError> {
+    let product = get_product(db, id).await?;
+    let reservable = product.active && product.available >= i64::from(quantity);
+    Ok((product, reservable))
+}
+
+/// A page of a product's prices, newest first, and the cursor of the next.
+///
+/// # Errors
+/// [`InventoryError::ProductNotFound`], or a database error.
+pub async fn price_history(
+    db: &DatabaseConnection,
+    id: Uuid,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<product_price::Model>, Option<i64>), InventoryError> {
+    get_product(db, id).await?;
+    let (page, next) = service_kit::pagination::split_page(
+        products::prices(db, id, before, limit + 1).await?,
+        limit,
+        |p| p.id,
+    );
+    Ok((page, next))
+}
+
+/// Changes a product's name, price or active flag; a new price joins the
+/// price history with the time it took effect.
 ///
 /// # Errors
 /// [`InventoryError::ProductNotFound`], or a database error.
@@ -75,6 +116,7 @@ pub async fn update_product(
     patch: ProductPatch,
 ) -> Result<product::Model, InventoryError> {
     let txn = begin_write(db).await?;
+    let price_changes = patch.unit_price.is_some();
     let mut changes = product::ActiveModel::default();
     if let Some(name) = patch.name {
         changes.name = Set(name.as_str().to_owned());
@@ -94,6 +136,9 @@ pub async fn update_product(
         Err(DbErr::RecordNotUpdated) => return Err(InventoryError::ProductNotFound(id)),
         Err(error) => return Err(error.into()),
     };
+    if price_changes {
+        products::record_price(&txn, &updated).await?;
+    }
     outbox
         .enqueue(&txn, &outbox.envelope(catalog_event(&updated)?))
         .await?;
@@ -178,7 +223,15 @@ pub async fn stock_books(db: &DatabaseConnection) -> Result<Vec<StockBooks>, Inv
 
 /// The unit price of a stored product.
 pub fn unit_price(product: &product::Model) -> Result<Money, InventoryError> {
-    Money::parse(product.unit_price_minor, &product.currency)
+    stored_price(product.unit_price_minor, &product.currency)
+}
+
+/// A price as stored: minor units and currency.
+///
+/// # Errors
+/// When the stored figures are corrupt.
+pub fn stored_price(amount_minor: i64, currency: &str) -> Result<Money, InventoryError> {
+    Money::parse(amount_minor, currency)
         .map_err(|e| InventoryError::Database(DbErr::Custom(format!("stored price: {e}"))))
 }
 

@@ -1,6 +1,7 @@
 //! Assembles inventory-svc: database, topics, relay, consumers, HTTP.
 
 use events::Topic;
+use events::topics::subscription;
 use service_kit::{App, ServiceBuilder};
 
 use crate::config::Settings;
@@ -17,7 +18,11 @@ pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Catalog];
 /// When the database or the broker is unreachable, or the address is taken.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.consume("saga", &[Topic::Orders], OrderEvents)?;
+    builder.consume(
+        "saga",
+        subscription(crate::SERVICE_NAME, "saga"),
+        OrderEvents,
+    )?;
     let state = AppState {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),

@@ -281,8 +281,8 @@ impl OrderDesk {
                 .shipping_address
                 .as_ref()
                 .map(|a| serde_json::to_string(a).expect("an address serializes")),
-            carrier: None,
-            tracking_number: None,
+            carrier: new.carrier.clone(),
+            tracking_number: new.tracking_number.clone(),
             stock_reserved: false,
             credit_reserved: false,
             deadline_at: now
@@ -562,6 +562,10 @@ pub struct OrderMetrics {
     pub to_confirmed_ms: Vec<i64>,
     /// Milliseconds from placement to REJECTED.
     pub to_rejected_ms: Vec<i64>,
+    /// Milliseconds from placement to any decision (cancellations too).
+    pub to_decision_ms: Vec<i64>,
+    /// Orders decided in the last minute.
+    pub decided_last_minute: u64,
 }
 
 /// Counts by status, and placement→decision latencies of the last 10,000
@@ -577,8 +581,10 @@ pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError
     }
     let mut to_confirmed_ms = Vec::new();
     let mut to_rejected_ms = Vec::new();
+    let mut to_decision_ms = Vec::new();
     for decided in orders::recent_decisions(db, 10_000).await? {
         let millis = (decided.decided_at - decided.created_at).num_milliseconds();
+        to_decision_ms.push(millis);
         match decided.status.as_str() {
             // A confirmed order may have moved on since; it was confirmed first.
             "CONFIRMED" | "SHIPPED" | "DELIVERED" => to_confirmed_ms.push(millis),
@@ -586,11 +592,67 @@ pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError
             _ => {}
         }
     }
+    let decided_last_minute =
+        orders::count_decided_since(db, Utc::now() - chrono::Duration::minutes(1)).await?;
     Ok(OrderMetrics {
         counts,
         to_confirmed_ms,
         to_rejected_ms,
+        to_decision_ms,
+        decided_last_minute,
     })
+}
+
+/// The `q` quantile (0-1) of sorted `millis`, nearest rank; `None` when empty.
+pub fn quantile(sorted_millis: &[i64], q: f64) -> Option<i64> {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let rank = ((sorted_millis.len() as f64 - 1.0) * q).round() as usize;
+    sorted_millis.get(rank).copied()
+}
+
+/// Exports the figures of [`metrics`] as Prometheus gauges every
+/// `interval` until `shutdown`: `oms_orders{status}`,
+/// `oms_order_decision_ms{quantile}` (placement to decision, last 10,000
+/// decisions) and `oms_orders_decided_last_minute`. They are read from the
+/// database, so every instance reports the same figures; dashboards take
+/// their `max`.
+pub async fn export_metrics(
+    db: DatabaseConnection,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        match metrics(&db).await {
+            Ok(figures) => {
+                for (status, count) in &figures.counts {
+                    #[allow(clippy::cast_precision_loss)]
+                    metrics::gauge!("oms_orders", "status" => status.as_str()).set(*count as f64);
+                }
+                let mut millis = figures.to_decision_ms;
+                millis.sort_unstable();
+                for (label, q) in [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] {
+                    if let Some(value) = quantile(&millis, q) {
+                        #[allow(clippy::cast_precision_loss)]
+                        metrics::gauge!("oms_order_decision_ms", "quantile" => label)
+                            .set(value as f64);
+                    }
+                }
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("oms_orders_decided_last_minute")
+                    .set(figures.decided_last_minute as f64);
+            }
+            Err(error) => tracing::warn!(error = %error, "could not read the order figures"),
+        }
+    }
 }
 
 /// Money in an order's currency.

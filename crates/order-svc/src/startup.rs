@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use events::Topic;
 use events::plumbing::GroupCommitSettings;
+use events::topics::subscription;
 use service_kit::{App, ServiceBuilder};
 
 use crate::config::Settings;
@@ -36,15 +37,23 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
     };
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.consume("saga", &[Topic::Inventory, Topic::Customers], SagaReplies)?;
+    builder.consume(
+        "saga",
+        subscription(crate::SERVICE_NAME, "saga"),
+        SagaReplies,
+    )?;
     // The catalog copy is a projection (upserts that never go back in time):
     // no inbox, so replaying the catalog topic rebuilds it.
-    builder.project("catalog", &[Topic::Catalog], CatalogSync)?;
+    builder.project(
+        "catalog",
+        subscription(crate::SERVICE_NAME, "catalog"),
+        CatalogSync,
+    )?;
     // The saga and the commands write the timeline; this consumer only
     // rebuilds it from records an operator re-drives.
     builder.rebuild_from_replays(
         "timeline",
-        &[Topic::Orders, Topic::Inventory, Topic::Customers],
+        subscription(crate::SERVICE_NAME, "timeline"),
         TimelineProjection,
     )?;
     let sweeper = DeadlineSweeper {
@@ -54,6 +63,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     };
     let token = builder.shutdown_token();
     builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
+    let token = builder.shutdown_token();
+    builder.spawn(
+        "order metrics",
+        crate::orders::export_metrics(builder.db().clone(), Duration::from_secs(10), token),
+    );
     let desk = OrderDesk::start(
         builder.db().clone(),
         builder.outbox().clone(),

@@ -92,6 +92,23 @@ impl From<QueryRejection> for Problem {
     }
 }
 
+/// A status (or any upper-case enum) read in any case: simpler order
+/// services send `"shipped"`, we answer `"SHIPPED"`. Deserializes the
+/// string upper-cased into `T`; document the field with
+/// `#[schema(value_type = T)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnyCase<T>(pub T);
+
+impl<'de, T: serde::de::DeserializeOwned> serde::Deserialize<'de> for AnyCase<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        T::deserialize(serde::de::value::StringDeserializer::<D::Error>::new(
+            text.to_ascii_uppercase(),
+        ))
+        .map(AnyCase)
+    }
+}
+
 /// Which request header, if any, names the client's address (set by a
 /// trusted reverse proxy).
 #[derive(Debug, Clone, Default)]
@@ -199,6 +216,22 @@ mod tests {
             ClientAddress::of(&parts(Some("x-forwarded-for"), &garbage, "10.0.0.1:5000")).0,
             "10.0.0.1".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn any_case_reads_statuses_in_any_case_and_refuses_unknown_ones() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        #[serde(rename_all = "UPPERCASE")]
+        enum Status {
+            Shipped,
+            Delivered,
+        }
+        let read = |json: &str| serde_json::from_str::<AnyCase<Status>>(json).map(|s| s.0);
+        assert_eq!(read("\"shipped\"").unwrap(), Status::Shipped);
+        assert_eq!(read("\"Delivered\"").unwrap(), Status::Delivered);
+        assert_eq!(read("\"SHIPPED\"").unwrap(), Status::Shipped);
+        let unknown = read("\"lost\"").unwrap_err().to_string();
+        assert!(unknown.contains("LOST"), "{unknown}");
     }
 
     #[test]

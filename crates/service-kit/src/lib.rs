@@ -44,6 +44,6 @@ pub mod telemetry;
 
 pub use app::{App, ServiceBuilder};
 pub use auth::{Authenticator, Caller, Role};
-pub use extract::{ClientAddress, Json, Path, Query};
+pub use extract::{AnyCase, ClientAddress, Json, Path, Query};
 pub use problem::Problem;
 pub use settings::{CommonSettings, ServiceSettings};

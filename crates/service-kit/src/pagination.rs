@@ -3,7 +3,6 @@
 //! the id of a page's last item as the cursor of the next one.
 
 use axum::http::StatusCode;
-use uuid::Uuid;
 
 use crate::problem::Problem;
 
@@ -33,11 +32,11 @@ pub fn page_size(requested: Option<u64>) -> Result<u64, Problem> {
 
 /// Splits `rows`, fetched with `limit + 1`, into the page and the cursor of
 /// the next page (`None` on the last page).
-pub fn split_page<T>(
+pub fn split_page<T, C>(
     mut rows: Vec<T>,
     limit: u64,
-    id_of: impl Fn(&T) -> Uuid,
-) -> (Vec<T>, Option<Uuid>) {
+    id_of: impl Fn(&T) -> C,
+) -> (Vec<T>, Option<C>) {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() > limit {
         rows.truncate(limit);
@@ -51,6 +50,7 @@ pub fn split_page<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn pages_and_cursors() {

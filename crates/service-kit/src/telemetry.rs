@@ -2,9 +2,17 @@
 //! filter, pretty or JSON lines, OpenTelemetry layer); [`init`] installs it
 //! globally and returns a guard that flushes traces on drop.
 //!
-//! The OpenTelemetry layer is always present, so spans always carry a trace
-//! context that the outbox can propagate through Kafka. Spans are exported
-//! over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! The OpenTelemetry layer is always present, and sees every span at INFO
+//! and above whatever `RUST_LOG` lets through to the log lines (per-layer
+//! filters): spans always carry a trace context, so every record the outbox
+//! writes has a W3C `traceparent` that subscribers can join. Spans are
+//! exported over OTLP/gRPC only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set;
+//! without it they are not sampled (no recording, only the ids).
+//!
+//! Log lines carry ANSI colours only when standard output is a terminal:
+//! `oms up > file` writes plain text.
+
+use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
@@ -44,6 +52,10 @@ pub fn tracer_provider(service_name: &'static str) -> anyhow::Result<SdkTracerPr
             .with_tonic()
             .build()?;
         builder = builder.with_batch_exporter(exporter);
+    } else {
+        // Nothing is exported: spans keep their ids (for `traceparent`)
+        // and record nothing.
+        builder = builder.with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
     }
     Ok(builder.build())
 }
@@ -58,18 +70,23 @@ pub fn subscriber(
 ) -> impl Subscriber + Send + Sync {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let colours = std::io::stdout().is_terminal();
     let lines = match format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_ansi(colours).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .boxed(),
     };
-    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
+    // Spans of every level from INFO reach OpenTelemetry even when the log
+    // filter is quieter (`oms up` logs warnings only): the trace context of
+    // every event depends on them. Libraries' debug spans stay out.
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service_name))
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     tracing_subscriber::registry()
-        .with(filter)
-        .with(lines)
+        .with(lines.with_filter(filter))
         .with(otel)
 }
 
@@ -95,4 +112,37 @@ pub fn init_with_default_filter(
     opentelemetry::global::set_tracer_provider(provider.clone());
     subscriber(service_name, format, &provider, default_filter).try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With logs at WARN (as `oms up` runs), an INFO span still carries a
+    /// trace context, so the events it writes carry a `traceparent`.
+    #[test]
+    fn spans_carry_a_trace_context_whatever_the_log_filter() {
+        let provider = tracer_provider("test").unwrap();
+        let subscriber = subscriber("test", LogFormat::Json, &provider, "warn");
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request");
+            let _entered = span.enter();
+            let context = events::plumbing::trace::TraceContext::current();
+            let traceparent = context.traceparent.expect("a traceparent");
+            assert_eq!(traceparent.len(), 55, "{traceparent}");
+            assert!(traceparent.starts_with("00-"), "{traceparent}");
+            let child = tracing::info_span!("record");
+            let child_context = {
+                let _entered = child.enter();
+                events::plumbing::trace::TraceContext::current()
+                    .traceparent
+                    .unwrap()
+            };
+            assert_eq!(
+                child_context[3..35],
+                traceparent[3..35],
+                "one trace id across nested spans"
+            );
+        });
+    }
 }

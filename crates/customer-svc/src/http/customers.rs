@@ -3,7 +3,7 @@ use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use events::Money;
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, ClientAddress, Json, Path, Problem, Query, Role};
+use service_kit::{AnyCase, Caller, ClientAddress, Json, Path, Problem, Query, Role};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -50,8 +50,9 @@ pub struct CreateCustomerRequest {
 pub struct UpdateCustomerRequest {
     /// New name.
     pub name: Option<String>,
-    /// `ACTIVE` or `SUSPENDED`.
-    pub status: Option<CustomerStatus>,
+    /// `ACTIVE` or `SUSPENDED`, in any case.
+    #[schema(value_type = Option<CustomerStatus>)]
+    pub status: Option<AnyCase<CustomerStatus>>,
     /// New credit limit, in the credit line's currency; not below what open orders hold.
     pub credit_limit: Option<Money>,
 }
@@ -287,7 +288,7 @@ async fn update_customer(
             .as_deref()
             .map(CustomerName::parse)
             .transpose()?,
-        status: request.status,
+        status: request.status.map(|s| s.0),
         credit_limit_minor,
     };
     if patch.name.is_none() && patch.status.is_none() && patch.credit_limit_minor.is_none() {

@@ -74,3 +74,43 @@ async fn starts_ready_with_its_topics_and_documents_its_api(#[case] backend: Bac
     }
     app.app.stop().await.unwrap();
 }
+
+/// Log lines written to a file or a pipe carry no ANSI colour codes
+/// (`oms up > file`, journald, docker logs).
+#[test]
+fn logs_to_a_pipe_carry_no_terminal_escape_codes() {
+    use std::io::{BufRead, BufReader};
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_customer-svc"))
+        .env_remove("OMS_ADMIN_PASSWORD")
+        .env_remove("OMS_LOG_FORMAT")
+        .env("OMS_DEV_MODE", "true")
+        .env("OMS_DATA_DIR", data_dir.path())
+        .env("OMS_CUSTOMER_HTTP_ADDR", "127.0.0.1:0")
+        // No broker there: the service keeps logging that it retries.
+        .env("OMS_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let warned = line.contains("WARN");
+        seen.push(line);
+        if warned {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        seen.iter().any(|l| l.contains("WARN")),
+        "no warning logged: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|l| !l.contains('\u{1b}')),
+        "escape codes in piped logs: {seen:?}"
+    );
+}

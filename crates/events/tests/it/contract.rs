@@ -144,3 +144,83 @@ fn invalid_payloads_are_refused_with_the_reason() {
         "INVALID_JSON"
     );
 }
+
+/// Regenerate with `OMS_UPDATE_SCHEMAS=1 cargo test -p events --test it contract`.
+#[test]
+fn the_committed_asyncapi_document_matches_the_event_definitions() {
+    let path = schemas_dir().join("asyncapi.json");
+    let generated = serde_json::to_string_pretty(&events::asyncapi::document()).unwrap() + "\n";
+    if std::env::var("OMS_UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).ok().as_deref() == Some(generated.as_str()),
+        "schemas/asyncapi.json differs from what the event definitions generate; \
+         regenerate with OMS_UPDATE_SCHEMAS=1 cargo test -p events --test it contract"
+    );
+}
+
+/// The document is valid AsyncAPI 3.0.0 (the specification's own JSON
+/// Schema, vendored), and says what a subscriber needs: every topic with
+/// its key, every event on its topic with headers and a payload schema
+/// file that exists, the publisher and every consumer group.
+#[test]
+fn the_asyncapi_document_is_valid_and_complete() {
+    let document = events::asyncapi::document();
+    let spec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../vendor/asyncapi-specs/asyncapi-3.0.0.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&spec).expect("the AsyncAPI schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "not valid AsyncAPI 3.0.0: {errors:#?}");
+    // A broken document is refused, so the check can fail.
+    let mut broken = document.clone();
+    broken["channels"]["orders"]["address"] = serde_json::json!(42);
+    assert!(!validator.is_valid(&broken));
+
+    for topic in events::Topic::ALL {
+        let channel = &document["channels"][topic.base_name()];
+        assert!(
+            channel["description"]
+                .as_str()
+                .unwrap()
+                .contains(topic.key())
+        );
+        assert!(document["channels"][format!("{}DeadLetters", topic.base_name())].is_object());
+        let publisher = format!("{}.publish.{}", topic.publisher(), topic.base_name());
+        assert_eq!(document["operations"][&publisher]["action"], "send");
+    }
+    for info in EVENT_TYPES {
+        let id = events::asyncapi::message_id(info);
+        assert!(
+            document["channels"][info.topic.base_name()]["messages"][&id].is_object(),
+            "{id} is not on {}",
+            info.topic
+        );
+        let message = &document["components"]["messages"][&id];
+        assert_eq!(
+            message["headers"]["properties"]["event_type"]["const"],
+            info.event_type
+        );
+        assert!(message["headers"]["properties"]["traceparent"].is_object());
+        let file = message["payload"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("./");
+        assert!(schemas_dir().join(file).exists(), "{file} is missing");
+    }
+    for subscription in events::topics::SUBSCRIPTIONS {
+        for topic in subscription.topics {
+            let operation = format!("{}.receive.{}", subscription.group(), topic.base_name());
+            assert_eq!(document["operations"][&operation]["action"], "receive");
+        }
+    }
+}

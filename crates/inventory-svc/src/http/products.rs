@@ -25,6 +25,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_product, update_product))
         .routes(routes!(adjust_stock))
         .routes(routes!(get_availability))
+        .routes(routes!(validate_quantity))
+        .routes(routes!(get_prices))
 }
 
 /// A new product.
@@ -172,7 +174,60 @@ pub struct Availability {
     pub reservable: bool,
 }
 
+/// Whether a quantity can be reserved now, in the shape simpler order
+/// services answer `validate` with.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuantityValidation {
+    /// The product.
+    pub product_id: Uuid,
+    /// Units asked for.
+    pub quantity: u32,
+    /// Units available now.
+    pub available: i64,
+    /// Whether the product is active and has the units.
+    pub valid: bool,
+}
+
+/// One price of a product.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PriceEntry {
+    /// The unit price.
+    pub unit_price: Money,
+    /// When it took effect; it holds until the next (newer) entry's time.
+    pub effective_at: DateTime<Utc>,
+    /// The product's catalog version that carried it (its `ProductUpserted`).
+    pub catalog_version: i64,
+}
+
+/// A product's price history, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PriceHistory {
+    /// The product.
+    pub product_id: Uuid,
+    /// Its prices, newest first.
+    pub items: Vec<PriceEntry>,
+    /// Pass as `cursor` for older prices; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// Paging of the price history.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PricesQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
 type Created<T> = (StatusCode, [(header::HeaderName, String); 1], Json<T>);
+
+fn wanted(quantity: u32) -> Result<u32, InventoryError> {
+    if quantity == 0 {
+        return Err(InventoryError::invalid("quantity", "must be at least 1"));
+    }
+    Ok(quantity)
+}
 
 /// Creates a product with its initial stock (admin).
 #[utoipa::path(post, path = "/products", tag = TAG, request_body = CreateProductRequest,
@@ -328,14 +383,70 @@ async fn get_availability(
     Path(id): Path<Uuid>,
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<Availability>, Problem> {
-    if query.quantity == 0 {
-        return Err(InventoryError::invalid("quantity", "must be at least 1").into());
-    }
-    let product = catalog::get_product(&state.db, id).await?;
+    let quantity = wanted(query.quantity)?;
+    let (product, reservable) = catalog::availability(&state.db, id, quantity).await?;
     Ok(Json(Availability {
         product_id: id,
-        requested: query.quantity,
+        requested: quantity,
         available: product.available,
-        reservable: product.active && product.available >= i64::from(query.quantity),
+        reservable,
+    }))
+}
+
+/// Whether `quantity` units can be reserved now: the availability check in
+/// the shape simpler order services call (`valid` is `reservable`).
+#[utoipa::path(get, path = "/products/{id}/validate", tag = TAG,
+    params(("id" = Uuid, Path, description = "Product id"), AvailabilityQuery),
+    responses(
+        (status = 200, body = QuantityValidation),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn validate_quantity(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<AvailabilityQuery>,
+) -> Result<Json<QuantityValidation>, Problem> {
+    let quantity = wanted(query.quantity)?;
+    let (product, valid) = catalog::availability(&state.db, id, quantity).await?;
+    Ok(Json(QuantityValidation {
+        product_id: id,
+        quantity,
+        available: product.available,
+        valid,
+    }))
+}
+
+/// Every price the product has had, newest first, with when it took
+/// effect. Orders keep the price they were placed at.
+#[utoipa::path(get, path = "/products/{id}/prices", tag = TAG,
+    params(("id" = Uuid, Path, description = "Product id"), PricesQuery),
+    responses(
+        (status = 200, body = PriceHistory),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_prices(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Query(query): Query<PricesQuery>,
+) -> Result<Json<PriceHistory>, Problem> {
+    let limit = service_kit::pagination::page_size(query.limit)?;
+    let (page, next_cursor) = catalog::price_history(&state.db, id, query.cursor, limit).await?;
+    let items = page
+        .into_iter()
+        .map(|p| {
+            Ok(PriceEntry {
+                unit_price: catalog::stored_price(p.unit_price_minor, &p.currency)?,
+                effective_at: p.effective_at,
+                catalog_version: p.catalog_version,
+            })
+        })
+        .collect::<Result<_, InventoryError>>()?;
+    Ok(Json(PriceHistory {
+        product_id: id,
+        items,
+        next_cursor,
     }))
 }

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{product, stock_movement};
+use super::entities::{product, product_price, stock_movement};
 use crate::domain::StockMovementKind;
 
 /// Inserts a product.
@@ -233,6 +233,61 @@ pub async fn stock_books(
     );
     let values: Vec<sea_orm::Value> = product_id.into_iter().map(Into::into).collect();
     StockBooks::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(conn)
+        .await
+}
+
+/// Records `product`'s current price as its newest price row, unless the
+/// newest row has that price already.
+///
+/// # Errors
+/// The database error.
+pub async fn record_price(
+    conn: &impl ConnectionTrait,
+    product: &product::Model,
+) -> Result<(), DbErr> {
+    let newest = product_price::Entity::find()
+        .filter(product_price::Column::ProductId.eq(product.id))
+        .order_by_desc(product_price::Column::Id)
+        .one(conn)
+        .await?;
+    if newest.is_some_and(|p| {
+        p.unit_price_minor == product.unit_price_minor && p.currency == product.currency
+    }) {
+        return Ok(());
+    }
+    product_price::Entity::insert(product_price::ActiveModel {
+        product_id: Set(product.id),
+        unit_price_minor: Set(product.unit_price_minor),
+        currency: Set(product.currency.clone()),
+        effective_at: Set(product.updated_at),
+        catalog_version: Set(product.catalog_version),
+        ..Default::default()
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` prices of a product, newest first, older than the row
+/// `before` (a row id).
+///
+/// # Errors
+/// The database error.
+pub async fn prices(
+    conn: &impl ConnectionTrait,
+    product_id: Uuid,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<Vec<product_price::Model>, DbErr> {
+    let mut query =
+        product_price::Entity::find().filter(product_price::Column::ProductId.eq(product_id));
+    if let Some(before) = before {
+        query = query.filter(product_price::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(product_price::Column::Id)
+        .limit(limit)
         .all(conn)
         .await
 }

@@ -446,3 +446,140 @@ async fn bad_input_gets_a_problem_and_changes_nothing(#[case] backend: Backend) 
     );
     app.assert_stock_conserved().await;
 }
+
+/// `GET /products/{id}/validate`: the availability check in the shape
+/// simpler order services call, the same answer behind both.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn validate_answers_like_availability(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
+    let product = app.create_product("VALID-1", 500, 7).await;
+    for (quantity, valid) in [(7, true), (8, false)] {
+        let validation: Value = app
+            .get(
+                &format!("/products/{product}/validate?quantity={quantity}"),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            validation,
+            json!({"product_id": product, "quantity": quantity, "available": 7, "valid": valid})
+        );
+        let availability: Value = app
+            .get(
+                &format!("/products/{product}/availability?quantity={quantity}"),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(availability["reservable"], validation["valid"]);
+    }
+    app.patch(
+        &format!("/products/{product}"),
+        Some(&app.admin_token),
+        &json!({"active": false}),
+    )
+    .await;
+    let inactive: Value = app
+        .get(&format!("/products/{product}/validate?quantity=1"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        inactive["valid"], false,
+        "an inactive product is not orderable"
+    );
+    assert_problem(
+        app.get(&format!("/products/{product}/validate?quantity=0"), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    assert_problem(
+        app.get(
+            &format!("/products/{}/validate?quantity=1", uuid::Uuid::now_v7()),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "PRODUCT_NOT_FOUND",
+    )
+    .await;
+}
+
+/// Every price change is kept with when it took effect, newest first; a
+/// change of anything else, or to the same price, adds nothing.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn price_changes_are_kept_with_their_effective_time(#[case] backend: Backend) {
+    let app = spawn_app(backend).await;
+    let product = app.create_product("PRICED-1", 1000, 5).await;
+    let path = format!("/products/{product}");
+    let price = |minor: i64| json!({"unit_price": {"amount_minor": minor, "currency": "EUR"}});
+    for body in [
+        price(1200),
+        json!({"name": "Renamed"}),
+        price(1200),
+        price(900),
+    ] {
+        let response = app.patch(&path, Some(&app.admin_token), &body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let history: Value = app
+        .get(&format!("{path}/prices"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = history["items"].as_array().unwrap();
+    let prices: Vec<i64> = items
+        .iter()
+        .map(|i| i["unit_price"]["amount_minor"].as_i64().unwrap())
+        .collect();
+    assert_eq!(prices, [900, 1200, 1000], "newest first: {history:#}");
+    let times: Vec<chrono::DateTime<chrono::Utc>> = items
+        .iter()
+        .map(|i| i["effective_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+    let versions: Vec<i64> = items
+        .iter()
+        .map(|i| i["catalog_version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [5, 2, 1]);
+
+    let first_page: Value = app
+        .get(&format!("{path}/prices?limit=2"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first_page["items"].as_array().unwrap().len(), 2);
+    let cursor = first_page["next_cursor"].as_i64().unwrap();
+    let rest: Value = app
+        .get(&format!("{path}/prices?limit=2&cursor={cursor}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["items"][0]["unit_price"]["amount_minor"], 1000);
+    assert!(rest["next_cursor"].is_null());
+    assert_problem(
+        app.get(&format!("/products/{}/prices", uuid::Uuid::now_v7()), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "PRODUCT_NOT_FOUND",
+    )
+    .await;
+}

@@ -23,6 +23,8 @@ async fn starts_ready_with_its_topics_and_documents_its_api(#[case] backend: Bac
         "/products/{id}",
         "/products/{id}/stock",
         "/products/{id}/availability",
+        "/products/{id}/validate",
+        "/products/{id}/prices",
         "/reservations/{order_id}",
         "/stock/audit",
     ] {

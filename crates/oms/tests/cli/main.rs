@@ -3,5 +3,7 @@
 
 mod bench;
 mod concurrency;
+mod monitoring;
 mod ops;
+mod traces;
 mod up;

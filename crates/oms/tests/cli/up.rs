@@ -8,7 +8,7 @@ use oms::up::{self, DEMO_CUSTOMERS, System};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-fn args(data_dir: &Path, kafka: Option<String>, topic_prefix: &str) -> UpArgs {
+pub(crate) fn args(data_dir: &Path, kafka: Option<String>, topic_prefix: &str) -> UpArgs {
     UpArgs {
         data_dir: data_dir.to_path_buf(),
         kafka,

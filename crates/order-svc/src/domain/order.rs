@@ -31,9 +31,31 @@ pub struct NewOrder {
     pub lines: Vec<OrderLineRequest>,
     /// Where to ship, if given.
     pub shipping_address: Option<ShippingAddress>,
+    /// The carrier, if known at placement.
+    pub carrier: Option<String>,
+    /// The tracking number, if known at placement.
+    pub tracking_number: Option<String>,
 }
 
 impl NewOrder {
+    /// The order with the carrier and tracking number known at placement.
+    ///
+    /// # Errors
+    /// [`OrderError::Invalid`] when one is empty or longer than 100 characters.
+    pub fn with_shipping_details(
+        mut self,
+        carrier: Option<&str>,
+        tracking_number: Option<&str>,
+    ) -> Result<Self, OrderError> {
+        self.carrier = carrier
+            .map(|c| parse_shipping_text("shipping.carrier", c))
+            .transpose()?;
+        self.tracking_number = tracking_number
+            .map(|t| parse_shipping_text("shipping.tracking_number", t))
+            .transpose()?;
+        Ok(self)
+    }
+
     /// Checks the request's shape.
     ///
     /// # Errors
@@ -79,6 +101,8 @@ impl NewOrder {
             customer_id,
             lines: parsed,
             shipping_address,
+            carrier: None,
+            tracking_number: None,
         })
     }
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use events::{Money, OrderStatus, ShippingAddress};
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, Json, Path, Problem, Query};
+use service_kit::{AnyCase, Caller, Json, Path, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,7 +30,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(place_order, list_orders))
         .routes(routes!(order_metrics))
         .routes(routes!(get_order, delete_order))
-        .routes(routes!(get_order_status, set_order_status))
+        .routes(routes!(
+            get_order_status,
+            set_order_status,
+            put_order_status
+        ))
         .routes(routes!(get_order_events))
         .routes(routes!(cancel_order))
         .routes(routes!(update_shipping))
@@ -57,6 +61,22 @@ pub struct PlaceOrderRequest {
     pub lines: Vec<OrderLineRequest>,
     /// Where to ship.
     pub shipping_address: Option<ShippingAddress>,
+    /// Shipping details known at placement, in the shape simpler order
+    /// services take; its `address` is the same as `shipping_address`
+    /// (give either, or both equal).
+    pub shipping: Option<ShippingDetails>,
+}
+
+/// Carrier, tracking number and address, all optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingDetails {
+    /// Carrier, 1-100 characters.
+    pub carrier: Option<String>,
+    /// Tracking number, 1-100 characters.
+    pub tracking_number: Option<String>,
+    /// Where to ship.
+    pub address: Option<ShippingAddress>,
 }
 
 /// A line of an order, at the price it was placed at.
@@ -155,8 +175,9 @@ pub struct OrderPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
-    /// Only orders in this status.
-    pub status: Option<OrderStatus>,
+    /// Only orders in this status (any case: `shipped` is `SHIPPED`).
+    #[param(value_type = Option<OrderStatus>)]
+    pub status: Option<AnyCase<OrderStatus>>,
     /// Only this customer's orders (admins; customers see only their own).
     pub customer_id: Option<Uuid>,
     /// The `next_cursor` of the previous page.
@@ -214,8 +235,9 @@ pub struct CancelRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChangeRequest {
-    /// The status to move to.
-    pub status: OrderStatus,
+    /// The status to move to, in any case (`shipped` is `SHIPPED`).
+    #[schema(value_type = OrderStatus)]
+    pub status: AnyCase<OrderStatus>,
     /// Carrier, for `SHIPPED`.
     pub carrier: Option<String>,
     /// Tracking number, for `SHIPPED`.
@@ -252,14 +274,11 @@ pub struct Latency {
 impl Latency {
     fn of(mut millis: Vec<i64>) -> Self {
         millis.sort_unstable();
-        let at = |q: f64| {
-            (!millis.is_empty()).then(|| millis[((millis.len() as f64 - 1.0) * q).round() as usize])
-        };
         Self {
             count: millis.len(),
-            p50: at(0.5),
-            p90: at(0.9),
-            p99: at(0.99),
+            p50: orders::quantile(&millis, 0.5),
+            p90: orders::quantile(&millis, 0.9),
+            p99: orders::quantile(&millis, 0.99),
             max: millis.last().copied(),
         }
     }
@@ -268,6 +287,13 @@ impl Latency {
 /// Orders by status and how fast the saga decides.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderMetricsResponse {
+    /// Every order, whatever its status.
+    pub total_orders: u64,
+    /// Mean milliseconds from placement to decision (confirmed, rejected or
+    /// cancelled; last 10,000 decisions); absent before the first.
+    pub avg_processing_ms: Option<f64>,
+    /// Orders decided in the last minute.
+    pub decided_last_minute: u64,
     /// Orders per status.
     pub counts: BTreeMap<String, u64>,
     /// Placement to CONFIRMED (last 10,000 decisions).
@@ -338,7 +364,25 @@ async fn place_order(
         .iter()
         .map(|l| (l.product_id, l.quantity))
         .collect();
-    let new = NewOrder::parse(customer_id, &lines, request.shipping_address)?;
+    let shipping = request.shipping.clone().unwrap_or(ShippingDetails {
+        carrier: None,
+        tracking_number: None,
+        address: None,
+    });
+    let address = match (request.shipping_address, shipping.address) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(OrderError::invalid(
+                "shipping.address",
+                "differs from shipping_address; give one of them",
+            )
+            .into());
+        }
+        (a, b) => a.or(b),
+    };
+    let new = NewOrder::parse(customer_id, &lines, address)?.with_shipping_details(
+        shipping.carrier.as_deref(),
+        shipping.tracking_number.as_deref(),
+    )?;
     let render = |created: &OrderWithLines| {
         let response = OrderResponse::try_from(created.clone())?;
         serde_json::to_string(&response).map_err(|e| OrderError::Internal(e.into()))
@@ -370,7 +414,7 @@ async fn list_orders(
     let limit = service_kit::pagination::page_size(query.limit)?;
     let filter = OrderFilter {
         customer_id: query.customer_id,
-        status: query.status,
+        status: query.status.map(|s| s.0),
     };
     let (page, next_cursor) =
         orders::list_orders(&state.db, &caller, filter, query.cursor, limit).await?;
@@ -395,7 +439,14 @@ async fn order_metrics(
 ) -> Result<Json<OrderMetricsResponse>, Problem> {
     caller.require_admin()?;
     let metrics = orders::metrics(&state.db).await?;
+    let decisions = &metrics.to_decision_ms;
+    #[allow(clippy::cast_precision_loss)]
+    let avg_processing_ms = (!decisions.is_empty())
+        .then(|| decisions.iter().sum::<i64>() as f64 / decisions.len() as f64);
     Ok(Json(OrderMetricsResponse {
+        total_orders: metrics.counts.iter().map(|(_, n)| n).sum(),
+        avg_processing_ms,
+        decided_last_minute: metrics.decided_last_minute,
         counts: metrics
             .counts
             .into_iter()
@@ -566,9 +617,41 @@ async fn set_order_status(
     Path(id): Path<Uuid>,
     Json(request): Json<StatusChangeRequest>,
 ) -> Result<Json<OrderResponse>, Problem> {
+    change_status(&state, &caller, id, request).await
+}
+
+/// The same fulfilment step as `PATCH /orders/{id}/status`, for clients
+/// that send `PUT`: the same transitions, the same errors.
+#[utoipa::path(put, path = "/orders/{id}/status", tag = TAG, request_body = StatusChangeRequest,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed now; `allowed_transitions` says what is", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_order_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(request): Json<StatusChangeRequest>,
+) -> Result<Json<OrderResponse>, Problem> {
+    change_status(&state, &caller, id, request).await
+}
+
+async fn change_status(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    request: StatusChangeRequest,
+) -> Result<Json<OrderResponse>, Problem> {
     caller.require_admin()?;
+    let status = request.status.0;
     let mut details = Details::default();
-    if request.status == OrderStatus::Shipped {
+    if status == OrderStatus::Shipped {
         details.carrier = Some(parse_shipping_text(
             "carrier",
             request.carrier.as_deref().unwrap_or_default(),
@@ -579,7 +662,7 @@ async fn set_order_status(
         )?);
     }
     Ok(Json(
-        orders::set_fulfilment_status(&state.db, &state.outbox, id, request.status, details)
+        orders::set_fulfilment_status(&state.db, &state.outbox, id, status, details)
             .await?
             .try_into()?,
     ))

@@ -262,6 +262,20 @@ pub async fn count_in(conn: &impl ConnectionTrait, status: OrderStatus) -> Resul
         .await
 }
 
+/// How many orders were decided at or after `since`.
+///
+/// # Errors
+/// The database error.
+pub async fn count_decided_since(
+    conn: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    order::Entity::find()
+        .filter(order::Column::DecidedAt.gte(since))
+        .count(conn)
+        .await
+}
+
 /// Placement and decision times of the most recently decided orders.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Decided {

@@ -371,6 +371,9 @@ async fn metrics_count_orders_by_status_and_time_the_decisions(#[case] backend: 
     assert_eq!(metrics["counts"]["PENDING"], 0);
     assert_eq!(metrics["place_to_confirmed_ms"]["count"], 1);
     assert_eq!(metrics["place_to_rejected_ms"]["count"], 1);
+    assert_eq!(metrics["total_orders"], 2);
+    assert_eq!(metrics["decided_last_minute"], 2);
+    assert!(metrics["avg_processing_ms"].as_f64().unwrap() >= 0.0);
     assert!(metrics["place_to_confirmed_ms"]["p50"].as_i64().unwrap() >= 0);
     system.assert_invariants().await;
 }
@@ -410,5 +413,214 @@ async fn a_sqlite_database_locked_too_long_is_answered_503_with_retry_after() {
     other_program.close().await.unwrap();
     let order = system.place(&token, customer, &[(book, 1)]).await;
     system.wait_status(order, "CONFIRMED").await;
+    system.assert_invariants().await;
+}
+
+/// `PUT /orders/{id}/status` is `PATCH`'s twin (same transitions, same
+/// errors), and statuses are read in any case, written upper case.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn put_and_lower_case_statuses_take_the_same_path_as_patch(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (customer, token) = system.customer(100_000).await;
+    let order = system.place(&token, customer, &[(book, 1)]).await;
+    system.wait_status(order, "CONFIRMED").await;
+    let path = format!("/orders/{order}/status");
+    let admin = &system.admin_token;
+
+    let mut refusals = Vec::new();
+    for method in [Method::PATCH, Method::PUT] {
+        let early = system
+            .order_api(method, &path, admin, Some(&json!({"status": "delivered"})))
+            .await;
+        refusals.push(assert_problem(early, StatusCode::CONFLICT, "INVALID_TRANSITION").await);
+    }
+    assert_eq!(refusals[0]["allowed_transitions"], json!(["SHIPPED"]));
+    assert_eq!(
+        refusals[0]["allowed_transitions"],
+        refusals[1]["allowed_transitions"]
+    );
+    assert_problem(
+        system
+            .order_api(Method::PUT, &path, admin, Some(&json!({"status": "lost"})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_BODY",
+    )
+    .await;
+    assert_problem(
+        system
+            .order_api(
+                Method::PUT,
+                &path,
+                &token,
+                Some(&json!({"status": "shipped"})),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+
+    let shipped = system
+        .order_api(
+            Method::PUT,
+            &path,
+            admin,
+            Some(&json!({"status": "shipped", "carrier": "DHL", "tracking_number": "JD0001"})),
+        )
+        .await;
+    assert_eq!(shipped.status(), StatusCode::OK);
+    let shipped: Value = shipped.json().await.unwrap();
+    assert_eq!(shipped["status"], "SHIPPED");
+    assert_eq!(shipped["carrier"], "DHL");
+    let delivered: Value = system
+        .order_api(
+            Method::PATCH,
+            &path,
+            admin,
+            Some(&json!({"status": "Delivered"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivered["status"], "DELIVERED");
+    let listed: Value = system
+        .order_api(Method::GET, "/orders?status=delivered", admin, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"][0]["id"], order.to_string());
+    assert_eq!(listed["items"][0]["status"], "DELIVERED");
+    system.assert_invariants().await;
+}
+
+/// `POST /orders` takes the shipping details simpler services send
+/// (`shipping`: carrier, tracking number, address) besides `shipping_address`.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn an_order_carries_the_shipping_details_given_at_placement(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (_, token) = system.customer(100_000).await;
+    let address = json!({"name": "Ada", "line1": "1 Road", "city": "London",
+        "postal_code": "N1 1AA", "country": "GB"});
+    let place = |body: Value| {
+        let token = token.clone();
+        let system = &system;
+        async move {
+            system
+                .order_api(Method::POST, "/orders", &token, Some(&body))
+                .await
+        }
+    };
+    let lines = json!([{"product_id": book, "quantity": 1}]);
+    let placed = place(json!({"lines": lines, "shipping": {
+        "carrier": "UPS", "tracking_number": "1Z999", "address": address}}))
+    .await;
+    assert_eq!(placed.status(), StatusCode::ACCEPTED);
+    let placed: Value = placed.json().await.unwrap();
+    assert_eq!(placed["carrier"], "UPS");
+    assert_eq!(placed["tracking_number"], "1Z999");
+    assert_eq!(placed["shipping_address"]["city"], "London");
+    let id: uuid::Uuid = placed["id"].as_str().unwrap().parse().unwrap();
+    let confirmed = system.wait_status(id, "CONFIRMED").await;
+    assert_eq!(confirmed["carrier"], "UPS");
+
+    let both_equal = place(json!({"lines": lines, "shipping_address": address,
+        "shipping": {"address": address}}))
+    .await;
+    assert_eq!(both_equal.status(), StatusCode::ACCEPTED);
+    let mut elsewhere = address.clone();
+    elsewhere["city"] = json!("Paris");
+    let body = assert_problem(
+        place(json!({"lines": lines, "shipping_address": address,
+            "shipping": {"address": elsewhere}}))
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    assert_eq!(body["field"], "shipping.address");
+    let body = assert_problem(
+        place(json!({"lines": lines, "shipping": {"carrier": " "}})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_INPUT",
+    )
+    .await;
+    assert_eq!(body["field"], "shipping.carrier");
+    assert_problem(
+        place(json!({"lines": lines, "shipping": {"courier": "UPS"}})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_BODY",
+    )
+    .await;
+    system.assert_invariants().await;
+}
+
+/// A price change in the catalog changes new orders only: an order keeps
+/// the price it was placed at.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn orders_keep_the_price_they_were_placed_at(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (customer, token) = system.customer(100_000).await;
+    let before = system.place(&token, customer, &[(book, 2)]).await;
+    system.wait_status(before, "CONFIRMED").await;
+    let changed = system
+        .call(
+            Method::PATCH,
+            format!("{}/products/{book}", system.inventory.address),
+            Some(&system.admin_token),
+            Some(&json!({"unit_price": {"amount_minor": 1_500, "currency": "EUR"}})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    testkit::eventually("the new price in order-svc's catalog", || async {
+        let page: Value = system
+            .call(
+                Method::GET,
+                format!("{}/catalog/products?limit=100", system.orders.address),
+                None,
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().iter().any(|p| {
+            p["product_id"] == book.to_string() && p["unit_price"]["amount_minor"] == 1_500
+        })
+    })
+    .await;
+    let after = system.place(&token, customer, &[(book, 2)]).await;
+    let old = system.order(before).await;
+    assert_eq!(old["lines"][0]["unit_price"]["amount_minor"], 1_000);
+    assert_eq!(old["total"]["amount_minor"], 2_000);
+    let new = system.wait_status(after, "CONFIRMED").await;
+    assert_eq!(new["lines"][0]["unit_price"]["amount_minor"], 1_500);
+    let history: Value = system
+        .call(
+            Method::GET,
+            format!("{}/products/{book}/prices", system.inventory.address),
+            None,
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["items"][0]["unit_price"]["amount_minor"], 1_500);
+    assert_eq!(history["items"][1]["unit_price"]["amount_minor"], 1_000);
     system.assert_invariants().await;
 }

@@ -47,6 +47,11 @@ async fn starts_ready_and_documents_its_api(#[case] backend: Backend) {
     }
     assert!(document["paths"]["/orders/{id}"]["delete"].is_object());
     assert!(document["paths"]["/orders/{id}/status"]["patch"].is_object());
+    assert!(document["paths"]["/orders/{id}/status"]["put"].is_object());
+    assert!(
+        document["components"]["schemas"]["PlaceOrderRequest"]["properties"]["shipping"]
+            .is_object()
+    );
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 }
 

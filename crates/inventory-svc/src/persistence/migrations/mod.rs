@@ -5,6 +5,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_inventory_tables;
 mod m20261202_000001_product_catalog_version;
+mod m20261203_000001_product_prices;
 
 /// Every migration of inventory-svc, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_product_catalog_version::Migration),
         ];
         migrations.extend(later_migrations());
+        migrations.push(Box::new(m20261203_000001_product_prices::Migration));
         migrations
     }
 }
