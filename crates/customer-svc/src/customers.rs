@@ -222,7 +222,7 @@ pub async fn bootstrap_admin(
         Some(existing) if existing.bootstrap_admin => existing.id,
         // An admin made over the API, or by a version before the mark:
         // adopted as it is.
-        Some(existing) if role_of(&existing) == Role::Admin => {
+        Some(existing) if existing.role() == Role::Admin => {
             customers::mark_bootstrap_admin(db, existing.id, false).await?;
             existing.id
         }
@@ -315,15 +315,6 @@ async fn retire_previous_admins(db: &DatabaseConnection, keep: Uuid) -> Result<(
 /// A database error.
 pub async fn credit_books(db: &DatabaseConnection) -> Result<Vec<CreditBooks>, CustomerError> {
     Ok(customers::credit_books(db).await?)
-}
-
-/// A stored customer's role.
-pub fn role_of(customer: &customer::Model) -> Role {
-    if customer.role == "admin" {
-        Role::Admin
-    } else {
-        Role::Customer
-    }
 }
 
 fn role_name(role: Role) -> &'static str {

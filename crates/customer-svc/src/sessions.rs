@@ -27,7 +27,6 @@ use service_kit::ClientAddress;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::customers::role_of;
 use crate::domain::{CustomerStatus, Email};
 use crate::error::CustomerError;
 use crate::passwords::Passwords;
@@ -238,7 +237,7 @@ impl Sessions {
         customer: &customer::Model,
         family_id: Uuid,
     ) -> Result<Session, CustomerError> {
-        let access = self.keys.issue(customer.id, role_of(customer)).await?;
+        let access = self.keys.issue(customer.id, customer.role()).await?;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| CustomerError::Internal(anyhow::anyhow!("no randomness: {e}")))?;

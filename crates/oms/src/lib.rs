@@ -11,8 +11,8 @@
 //! convenience.
 //!
 //! The other commands are the operator's tools ([`ops`]): `topics`, `tail`,
-//! `events`, `dlq list|show|replay`, `replay` and `outbox list|retry`. They print text by
-//! default and JSON with `--json`.
+//! `events`, `dlq list|show|replay`, `replay`, `outbox list|retry` and
+//! `admin reset-password`. They print text by default and JSON with `--json`.
 //!
 //! `oms bench` ([`bench`]) measures how many orders the system confirms per
 //! second and how soon, under open-loop load; `oms chaos` ([`chaos`])

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::customers::{self, CustomerPatch, NewCustomer, money, role_of};
+use crate::customers::{self, CustomerPatch, NewCustomer, money};
 use crate::domain::customer::parse_credit_limit;
 use crate::domain::{CustomerName, CustomerStatus, Email, Password};
 use crate::error::CustomerError;
@@ -95,7 +95,7 @@ impl TryFrom<customer::Model> for CustomerResponse {
 
     fn try_from(customer: customer::Model) -> Result<Self, Self::Error> {
         Ok(Self {
-            role: role_of(&customer),
+            role: customer.role(),
             status: customer
                 .status
                 .parse()

@@ -217,6 +217,13 @@ impl System {
 
     /// Waits until order-svc's catalog copy has `product` with `active`.
     pub async fn wait_for_catalog(&self, product: Uuid, active: bool) {
+        self.wait_for_catalog_entry(product, |p| p["active"] == active)
+            .await;
+    }
+
+    /// Waits until order-svc's catalog copy has an entry for `product`
+    /// that `matches`.
+    pub async fn wait_for_catalog_entry(&self, product: Uuid, matches: impl Fn(&Value) -> bool) {
         testkit::eventually("the product in order-svc's catalog", || async {
             let page = self
                 .call(
@@ -231,7 +238,7 @@ impl System {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|p| p["product_id"] == product.to_string() && p["active"] == active)
+                .any(|p| p["product_id"] == product.to_string() && matches(p))
         })
         .await;
     }

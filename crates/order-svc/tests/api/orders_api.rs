@@ -586,23 +586,9 @@ async fn orders_keep_the_price_they_were_placed_at(#[case] backend: Backend) {
         )
         .await;
     assert_eq!(changed.status(), StatusCode::OK);
-    testkit::eventually("the new price in order-svc's catalog", || async {
-        let page: Value = system
-            .call(
-                Method::GET,
-                format!("{}/catalog/products?limit=100", system.orders.address),
-                None,
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        page["items"].as_array().unwrap().iter().any(|p| {
-            p["product_id"] == book.to_string() && p["unit_price"]["amount_minor"] == 1_500
-        })
-    })
-    .await;
+    system
+        .wait_for_catalog_entry(book, |p| p["unit_price"]["amount_minor"] == 1_500)
+        .await;
     let after = system.place(&token, customer, &[(book, 2)]).await;
     let old = system.order(before).await;
     assert_eq!(old["lines"][0]["unit_price"]["amount_minor"], 1_000);

@@ -45,3 +45,14 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The stored role.
+    pub fn role(&self) -> service_kit::Role {
+        if self.role == "admin" {
+            service_kit::Role::Admin
+        } else {
+            service_kit::Role::Customer
+        }
+    }
+}
