@@ -141,7 +141,20 @@ async fn signing_out_revokes_that_sign_in_only(#[case] backend: Backend) {
 async fn suspension_revokes_every_refresh_token(#[case] backend: Backend) {
     let app = spawn_app(backend).await;
     let (customer, _, answer) = signed_in_customer(&app).await;
-    app.set_status(customer, "SUSPENDED").await;
+    // Statuses are read in any case, written upper case.
+    app.set_status(customer, "suspended").await;
+    let record: Value = app
+        .request(
+            Method::GET,
+            &format!("/customers/{customer}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["status"], "SUSPENDED");
     assert_problem(
         refresh(&app, &refresh_token_of(&answer)).await,
         StatusCode::UNAUTHORIZED,
