@@ -1,0 +1,46 @@
+//! # events: the OMS event contract, and the plumbing that carries it
+//!
+//! This crate is the one place where the system's events are defined. With
+//! default features it holds **types only** (serde, schemars, uuid, chrono):
+//! a program outside this workspace that subscribes to our topics depends on
+//! it with `default-features = false` and gets no database or broker client.
+//!
+//! ## Layout
+//! - [`envelope`]: the [`Envelope`] every event travels in, the closed
+//!   [`Event`] enum (16 event types), decoding and [`DecodeError`]s.
+//! - [`payloads`]: one struct per event type.
+//! - [`primitives`]: money, currency, quantity, address; validated on decode.
+//! - [`examples`]: one example of every event type (also in the schemas).
+//! - [`schema`]: the published JSON Schema of each type: the envelope's
+//!   schema with the type's example.
+//! - [`topics`]: topic names (with a configurable prefix), header names,
+//!   who publishes each topic and every consumer group that reads it.
+//! - [`asyncapi`]: the AsyncAPI 3 document of all of it (`schemas/asyncapi.json`).
+//! - `plumbing` (feature `plumbing`): what every service uses to move events:
+//!   producer, transactional outbox and its relay, batched at-least-once
+//!   consumer with inbox de-duplication and dead letters, topic creation,
+//!   trace propagation. Start at `plumbing`'s own docs for the guarantees.
+//!
+//! The JSON Schemas in the repository's `schemas/` folder are generated from
+//! these types ([`event_schema`]); a test fails when the two drift apart.
+
+#![forbid(unsafe_code)]
+
+pub mod asyncapi;
+pub mod envelope;
+pub mod examples;
+pub mod payloads;
+pub mod primitives;
+pub mod schema;
+pub mod topics;
+
+#[cfg(feature = "plumbing")]
+pub mod plumbing;
+
+pub use envelope::{
+    DecodeError, EVENT_TYPES, Envelope, Event, EventPayload, EventTypeInfo, RawEnvelope,
+};
+pub use payloads::*;
+pub use primitives::{Currency, InvalidValue, Money, Quantity, ShippingAddress};
+pub use schema::event_schema;
+pub use topics::{Topic, TopicNames, headers};

@@ -1,0 +1,287 @@
+//! # local-kafka: a real single-node Apache Kafka (KRaft) on loopback
+//!
+//! Started from the published jars on the machine's JDK, for `oms up`,
+//! `scripts/run.sh` and the tests; no Docker.
+//!
+//! The jars are fetched once with `mvn dependency:copy-dependencies` from
+//! `infra/kafka/pom.xml` into `$OMS_CACHE_DIR/kafka-<version>/libs`
+//! (default `~/.cache/oms`), outside the clone, so later runs start at once.
+//! The broker listens on loopback ports chosen at start, has automatic topic
+//! creation off. With a watched process id, a watchdog stops the broker
+//! when that process exits, so no broker outlives its owner.
+
+#![forbid(unsafe_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// The Kafka version the pom fetches.
+pub const KAFKA_VERSION: &str = "4.1.1";
+
+/// The cache folder for downloaded artifacts.
+pub fn cache_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("OMS_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into())).join(".cache")
+        });
+    base.join("oms")
+}
+
+/// Makes sure the Kafka jars are in the cache; returns their folder.
+///
+/// # Errors
+/// When Maven is missing or the download fails.
+pub fn ensure_jars() -> anyhow::Result<PathBuf> {
+    let home = cache_dir().join(format!("kafka-{KAFKA_VERSION}"));
+    let libs = home.join("libs");
+    if libs.join(".complete").exists() {
+        return Ok(libs);
+    }
+    eprintln!(
+        "fetching Apache Kafka {KAFKA_VERSION} jars into {} (once; about 30 s)",
+        libs.display()
+    );
+    std::fs::create_dir_all(&home)?;
+    // Download beside the final folder, then rename: a concurrent or
+    // interrupted fetch never leaves a half-filled libs/ behind.
+    let staging = home.join(format!("libs.partial-{}", std::process::id()));
+    let pom = repo_root().join("infra/kafka/pom.xml");
+    let status = Command::new("mvn")
+        .args(["-q", "-B", "-Dstyle.color=never", "-f"])
+        .arg(&pom)
+        .arg("dependency:copy-dependencies")
+        .arg(format!("-DoutputDirectory={}", staging.display()))
+        .stdin(Stdio::null())
+        // Maven reports on stdout; ours carries the bootstrap address.
+        .stdout(std::io::stderr())
+        .status()
+        .context("could not run mvn (install Maven: apt-get install maven)")?;
+    if !status.success() {
+        bail!(
+            "mvn dependency:copy-dependencies failed for {}",
+            pom.display()
+        );
+    }
+    std::fs::write(staging.join(".complete"), KAFKA_VERSION)?;
+    if std::fs::rename(&staging, &libs).is_err() {
+        // Someone else finished first.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    Ok(libs)
+}
+
+/// The repository's root folder, where `infra/kafka/pom.xml` lives.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running broker.
+#[derive(Debug, Clone)]
+pub struct LocalKafka {
+    /// `127.0.0.1:<port>` of the PLAINTEXT listener.
+    pub bootstrap: String,
+    /// Process id of the JVM.
+    pub pid: u32,
+}
+
+impl LocalKafka {
+    /// Stops the broker (SIGTERM: a controlled shutdown that keeps its data)
+    /// and waits up to 30 s for it to exit, then kills it.
+    pub fn stop(&self) {
+        let pid = self.pid.to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let gone = || !Path::new(&format!("/proc/{pid}")).exists();
+        let started = Instant::now();
+        while !gone() && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !gone() {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    }
+}
+
+/// How to start a local broker.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Holds `server.properties`, the log directories and `kafka.log`.
+    /// An already formatted folder is reused, with its topics and offsets.
+    pub data_dir: PathBuf,
+    /// The client port; `None` picks a free one. The controller always
+    /// listens on a free port.
+    pub broker_port: Option<u16>,
+    /// Stop the broker when this process exits.
+    pub watch_pid: Option<u32>,
+    /// With `watch_pid`: delete `data_dir` after the broker stopped.
+    pub remove_data_on_exit: bool,
+}
+
+/// Formats the data directory (when new) and starts a broker on loopback.
+/// With `watch_pid`, a watchdog stops the broker when that process exits.
+///
+/// # Errors
+/// When Java or the jars are missing, or the broker does not come up
+/// within 60 s (its log is in `data_dir/kafka.log`).
+pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
+    let libs = ensure_jars()?;
+    let data_dir = options.data_dir.as_path();
+    std::fs::create_dir_all(data_dir)?;
+    let broker_port = match options.broker_port {
+        Some(port) => port,
+        None => free_port()?,
+    };
+    let controller_port = free_port()?;
+    let properties = data_dir.join("server.properties");
+    let log_dirs = data_dir.join("logs");
+    std::fs::write(
+        &properties,
+        format!(
+            "process.roles=broker,controller\n\
+             node.id=1\n\
+             controller.quorum.voters=1@127.0.0.1:{controller_port}\n\
+             listeners=PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{broker_port}\n\
+             controller.listener.names=CONTROLLER\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={}\n\
+             num.partitions=1\n\
+             auto.create.topics.enable=false\n\
+             offsets.topic.replication.factor=1\n\
+             offsets.topic.num.partitions=10\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             share.coordinator.state.topic.replication.factor=1\n\
+             share.coordinator.state.topic.min.isr=1\n\
+             group.initial.rebalance.delay.ms=0\n\
+             log.flush.interval.messages=9223372036854775807\n",
+            log_dirs.display()
+        ),
+    )?;
+    let classpath = format!("{}/*", libs.display());
+    if !log_dirs.join("meta.properties").exists() {
+        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
+        let output = Command::new("java")
+            .args([
+                "-cp",
+                &classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                &cluster_id,
+                "-c",
+            ])
+            .arg(&properties)
+            .stdin(Stdio::null())
+            .output()
+            .context(
+                "could not run java (install a JDK 17: apt-get install openjdk-17-jre-headless)",
+            )?;
+        if !output.status.success() {
+            bail!(
+                "formatting the Kafka log directory failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    let log = data_dir.join("kafka.log");
+    let java = [
+        "java",
+        "-Xms256m",
+        "-Xmx1g",
+        "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        "-cp",
+        &classpath,
+        "kafka.Kafka",
+    ]
+    .iter()
+    .map(|s| shell_quote(s))
+    .chain(std::iter::once(shell_quote(&properties.to_string_lossy())))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let log_q = shell_quote(&log.to_string_lossy());
+    let cleanup = if options.remove_data_on_exit {
+        format!("rm -rf {}", shell_quote(&data_dir.to_string_lossy()))
+    } else {
+        "true".to_owned()
+    };
+    let script = match options.watch_pid {
+        Some(pid) => format!(
+            "{java} >{log_q} 2>&1 & child=$!; echo $child; \
+             while kill -0 {pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
+             kill $child 2>/dev/null; wait $child; {cleanup}"
+        ),
+        None => format!("{java} >{log_q} 2>&1 & echo $!"),
+    };
+    let mut watchdog = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("could not start the broker")?;
+    let mut first_line = String::new();
+    {
+        use std::io::BufRead;
+        let stdout = watchdog.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout).read_line(&mut first_line)?;
+    }
+    let pid: u32 = first_line.trim().parse().context("the broker's pid")?;
+    let bootstrap = format!("127.0.0.1:{broker_port}");
+    wait_until_ready(&bootstrap, &log, Duration::from_secs(60))?;
+    Ok(LocalKafka { bootstrap, pid })
+}
+
+fn wait_until_ready(bootstrap: &str, log: &Path, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while TcpStream::connect(bootstrap).is_err() {
+        if started.elapsed() > limit {
+            bail!(
+                "Kafka did not open {bootstrap} within {limit:?}; see {}",
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .create()?;
+    loop {
+        match consumer.fetch_metadata(None, Duration::from_secs(5)) {
+            Ok(metadata) if !metadata.brokers().is_empty() => return Ok(()),
+            _ if started.elapsed() > limit => {
+                bail!(
+                    "Kafka at {bootstrap} did not answer metadata requests; see {}",
+                    log.display()
+                )
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}

@@ -1,0 +1,724 @@
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use events::{Money, OrderStatus, ShippingAddress};
+use serde::{Deserialize, Serialize};
+use service_kit::{AnyCase, Caller, Json, Path, Problem, Query};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::domain::NewOrder;
+use crate::domain::order::{parse_shipping_text, validate_address};
+use crate::error::OrderError;
+use crate::orders::{
+    self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
+};
+use crate::persistence::orders::OrderFilter;
+use crate::saga::Details;
+
+const TAG: &str = "orders";
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place_order, list_orders))
+        .routes(routes!(order_metrics))
+        .routes(routes!(get_order, delete_order))
+        .routes(routes!(
+            get_order_status,
+            set_order_status,
+            put_order_status
+        ))
+        .routes(routes!(get_order_events))
+        .routes(routes!(cancel_order))
+        .routes(routes!(update_shipping))
+}
+
+/// One requested line.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLineRequest {
+    /// A product of the catalog.
+    pub product_id: Uuid,
+    /// Units, 1-10000.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub quantity: u32,
+}
+
+/// An order to place. Prices come from the catalog, never from the request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderRequest {
+    /// Who orders; a customer may only order for themself (default: the caller).
+    pub customer_id: Option<Uuid>,
+    /// 1-100 lines, one per product.
+    pub lines: Vec<OrderLineRequest>,
+    /// Where to ship.
+    pub shipping_address: Option<ShippingAddress>,
+    /// Shipping details known at placement, in the shape simpler order
+    /// services take; its `address` is the same as `shipping_address`
+    /// (give either, or both equal).
+    pub shipping: Option<ShippingDetails>,
+}
+
+/// Carrier, tracking number and address, all optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingDetails {
+    /// Carrier, 1-100 characters.
+    pub carrier: Option<String>,
+    /// Tracking number, 1-100 characters.
+    pub tracking_number: Option<String>,
+    /// Where to ship.
+    pub address: Option<ShippingAddress>,
+}
+
+/// A line of an order, at the price it was placed at.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderLineResponse {
+    /// The product.
+    pub product_id: Uuid,
+    /// Units.
+    pub quantity: i64,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// quantity × unit price.
+    pub line_total: Money,
+}
+
+/// An order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderResponse {
+    /// Order id.
+    pub id: Uuid,
+    /// Who ordered.
+    pub customer_id: Uuid,
+    /// `PENDING`, `CONFIRMED`, `REJECTED`, `CANCELLED`, `SHIPPED` or `DELIVERED`.
+    pub status: OrderStatus,
+    /// The lines.
+    pub lines: Vec<OrderLineResponse>,
+    /// Sum of the lines.
+    pub total: Money,
+    /// Where to ship.
+    pub shipping_address: Option<ShippingAddress>,
+    /// Carrier, once known.
+    pub carrier: Option<String>,
+    /// Tracking number, once known.
+    pub tracking_number: Option<String>,
+    /// Why it was rejected or cancelled.
+    pub reason: Option<String>,
+    /// When a PENDING order is cancelled if still undecided.
+    pub deadline_at: DateTime<Utc>,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<OrderWithLines> for OrderResponse {
+    type Error = OrderError;
+
+    fn try_from(OrderWithLines { order, lines }: OrderWithLines) -> Result<Self, Self::Error> {
+        let currency = order.currency.clone();
+        let money = |minor: i64| stored_money(minor, &currency);
+        Ok(Self {
+            status: order
+                .status
+                .parse()
+                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?,
+            lines: lines
+                .iter()
+                .map(|l| {
+                    Ok(OrderLineResponse {
+                        product_id: l.product_id,
+                        quantity: l.quantity,
+                        unit_price: money(l.unit_price_minor)?,
+                        line_total: money(l.unit_price_minor.saturating_mul(l.quantity))?,
+                    })
+                })
+                .collect::<Result<_, OrderError>>()?,
+            total: money(order.total_minor)?,
+            shipping_address: order
+                .shipping_address
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| OrderError::Internal(e.into()))?,
+            id: order.id,
+            customer_id: order.customer_id,
+            carrier: order.carrier,
+            tracking_number: order.tracking_number,
+            reason: order.reason,
+            deadline_at: order.deadline_at,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        })
+    }
+}
+
+/// A page of orders.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderPage {
+    /// Orders by id (placement order).
+    pub items: Vec<OrderResponse>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// Filters and paging of the order list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrdersQuery {
+    /// Only orders in this status (any case: `shipped` is `SHIPPED`).
+    #[param(value_type = Option<OrderStatus>)]
+    pub status: Option<AnyCase<OrderStatus>>,
+    /// Only this customer's orders (admins; customers see only their own).
+    pub customer_id: Option<Uuid>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// An order's status.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderStatusResponse {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its status.
+    pub status: OrderStatus,
+    /// Why it was rejected or cancelled.
+    pub reason: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One entry of the timeline.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TimelineEntry {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Its type, e.g. `StockReserved`.
+    pub event_type: String,
+    /// The service that produced it.
+    pub producer: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Its reason or detail, if it has one.
+    pub reason: Option<String>,
+}
+
+/// Every event of an order's saga, in the order order-svc recorded them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Timeline {
+    /// The order.
+    pub order_id: Uuid,
+    /// The events.
+    pub events: Vec<TimelineEntry>,
+}
+
+/// Why an order is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Free text, 1-1000 characters.
+    pub reason: Option<String>,
+}
+
+/// A fulfilment step (admin): `SHIPPED` with carrier and tracking number, or `DELIVERED`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChangeRequest {
+    /// The status to move to, in any case (`shipped` is `SHIPPED`).
+    #[schema(value_type = OrderStatus)]
+    pub status: AnyCase<OrderStatus>,
+    /// Carrier, for `SHIPPED`.
+    pub carrier: Option<String>,
+    /// Tracking number, for `SHIPPED`.
+    pub tracking_number: Option<String>,
+}
+
+/// New shipping details; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingRequest {
+    /// Carrier.
+    pub carrier: Option<String>,
+    /// Tracking number.
+    pub tracking_number: Option<String>,
+    /// Address.
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Latency {
+    /// How many orders were measured.
+    pub count: usize,
+    /// Median.
+    pub p50: Option<i64>,
+    /// 90th percentile.
+    pub p90: Option<i64>,
+    /// 99th percentile.
+    pub p99: Option<i64>,
+    /// Slowest.
+    pub max: Option<i64>,
+}
+
+impl Latency {
+    fn of(mut millis: Vec<i64>) -> Self {
+        millis.sort_unstable();
+        Self {
+            count: millis.len(),
+            p50: orders::quantile(&millis, 0.5),
+            p90: orders::quantile(&millis, 0.9),
+            p99: orders::quantile(&millis, 0.99),
+            max: millis.last().copied(),
+        }
+    }
+}
+
+/// Orders by status and how fast the saga decides.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderMetricsResponse {
+    /// Every order, whatever its status.
+    pub total_orders: u64,
+    /// Mean milliseconds from placement to decision (confirmed, rejected or
+    /// cancelled; last 10,000 decisions); absent before the first.
+    pub avg_processing_ms: Option<f64>,
+    /// Orders decided in the last minute.
+    pub decided_last_minute: u64,
+    /// Orders per status.
+    pub counts: BTreeMap<String, u64>,
+    /// Placement to CONFIRMED (last 10,000 decisions).
+    pub place_to_confirmed_ms: Latency,
+    /// Placement to REJECTED (last 10,000 decisions).
+    pub place_to_rejected_ms: Latency,
+}
+
+fn accepted(order: OrderResponse) -> Response {
+    let location = format!("/orders/{}", order.id);
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(order),
+    )
+        .into_response()
+}
+
+/// Places an order. It is PENDING until stock and credit are reserved;
+/// follow it at the Location. With `Idempotency-Key`, a retry of the same
+/// request returns the first answer and creates nothing.
+#[utoipa::path(post, path = "/orders", tag = TAG, request_body = PlaceOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 printable ASCII characters, kept per customer")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted; Location names the order", body = OrderResponse),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Ordering for another customer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or inactive product, or the key reused with another request", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn place_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(request): Json<PlaceOrderRequest>,
+) -> Result<Response, Problem> {
+    let customer_id = request.customer_id.unwrap_or(caller.id);
+    if !caller.is_admin() && customer_id != caller.id {
+        return Err(OrderError::Forbidden("customers may order only for themselves").into());
+    }
+    let idempotent = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+                .ok_or_else(|| {
+                    OrderError::invalid(
+                        "Idempotency-Key",
+                        "must be 1-255 printable ASCII characters",
+                    )
+                })?;
+            let canonical = serde_json::to_string(&PlaceOrderRequest {
+                customer_id: Some(customer_id),
+                ..request.clone()
+            })
+            .map_err(|e| OrderError::Internal(e.into()))?;
+            Some(IdempotentRequest {
+                key: key.to_owned(),
+                request: canonical,
+            })
+        }
+    };
+    let lines: Vec<(Uuid, u32)> = request
+        .lines
+        .iter()
+        .map(|l| (l.product_id, l.quantity))
+        .collect();
+    let shipping = request.shipping.clone().unwrap_or(ShippingDetails {
+        carrier: None,
+        tracking_number: None,
+        address: None,
+    });
+    let address = match (request.shipping_address, shipping.address) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(OrderError::invalid(
+                "shipping.address",
+                "differs from shipping_address; give one of them",
+            )
+            .into());
+        }
+        (a, b) => a.or(b),
+    };
+    let new = NewOrder::parse(customer_id, &lines, address)?.with_shipping_details(
+        shipping.carrier.as_deref(),
+        shipping.tracking_number.as_deref(),
+    )?;
+    let render = |created: &OrderWithLines| {
+        let response = OrderResponse::try_from(created.clone())?;
+        serde_json::to_string(&response).map_err(|e| OrderError::Internal(e.into()))
+    };
+    let placed = state.desk.place(&caller, new, idempotent, render).await?;
+    if let Placed::New(created) = &placed {
+        tracing::Span::current().record("order_id", tracing::field::display(created.order.id));
+    }
+    match placed {
+        Placed::New(created) => Ok(accepted(created.try_into()?)),
+        Placed::Replayed(first_answer) => {
+            let order: OrderResponse =
+                serde_json::from_str(&first_answer).map_err(|e| OrderError::Internal(e.into()))?;
+            Ok(accepted(order))
+        }
+    }
+}
+
+/// Lists orders: a customer's own, or (admin) anyone's, by placement.
+#[utoipa::path(get, path = "/orders", tag = TAG, params(ListOrdersQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_orders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListOrdersQuery>,
+) -> Result<Json<OrderPage>, Problem> {
+    let limit = service_kit::pagination::page_size(query.limit)?;
+    let filter = OrderFilter {
+        customer_id: query.customer_id,
+        status: query.status.map(|s| s.0),
+    };
+    let (page, next_cursor) =
+        orders::list_orders(&state.db, &caller, filter, query.cursor, limit).await?;
+    let items = page
+        .into_iter()
+        .map(OrderResponse::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(OrderPage { items, next_cursor }))
+}
+
+/// Orders by status and placement→decision latency percentiles (admin).
+#[utoipa::path(get, path = "/orders/metrics", tag = TAG,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderMetricsResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn order_metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<OrderMetricsResponse>, Problem> {
+    caller.require_admin()?;
+    let metrics = orders::metrics(&state.db).await?;
+    let decisions = &metrics.to_decision_ms;
+    #[allow(clippy::cast_precision_loss)]
+    let avg_processing_ms = (!decisions.is_empty())
+        .then(|| decisions.iter().sum::<i64>() as f64 / decisions.len() as f64);
+    Ok(Json(OrderMetricsResponse {
+        total_orders: metrics.counts.iter().map(|(_, n)| n).sum(),
+        avg_processing_ms,
+        decided_last_minute: metrics.decided_last_minute,
+        counts: metrics
+            .counts
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_owned(), n))
+            .collect(),
+        place_to_confirmed_ms: Latency::of(metrics.to_confirmed_ms),
+        place_to_rejected_ms: Latency::of(metrics.to_rejected_ms),
+    }))
+}
+
+/// One order (its customer or an admin).
+#[utoipa::path(get, path = "/orders/{id}", tag = TAG,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderResponse>, Problem> {
+    Ok(Json(
+        orders::get_order(&state.db, &caller, id)
+            .await?
+            .try_into()?,
+    ))
+}
+
+/// An order's status.
+#[utoipa::path(get, path = "/orders/{id}/status", tag = TAG,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderStatusResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_order_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderStatusResponse>, Problem> {
+    let order = OrderResponse::try_from(orders::get_order(&state.db, &caller, id).await?)?;
+    Ok(Json(OrderStatusResponse {
+        order_id: id,
+        status: order.status,
+        reason: order.reason,
+        updated_at: order.updated_at,
+    }))
+}
+
+/// The order's timeline: every saga event, in order, with time, type and reason.
+#[utoipa::path(get, path = "/orders/{id}/events", tag = TAG,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Timeline),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_order_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Timeline>, Problem> {
+    let events = orders::timeline(&state.db, &caller, id)
+        .await?
+        .into_iter()
+        .map(|e| TimelineEntry {
+            event_id: e.event_id,
+            event_type: e.event_type,
+            producer: e.producer,
+            occurred_at: e.occurred_at,
+            reason: e.reason,
+        })
+        .collect();
+    Ok(Json(Timeline {
+        order_id: id,
+        events,
+    }))
+}
+
+/// Cancels an order while PENDING or CONFIRMED (its customer or an admin);
+/// participants release what they reserved. 409 afterwards.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = TAG, request_body(content = Option<CancelRequest>, description = "Optional reason"),
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too late to cancel", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: Bytes,
+) -> Result<Json<OrderResponse>, Problem> {
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let request: CancelRequest = serde_json::from_slice(&body).map_err(|e| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_BODY",
+                "The request body does not have the expected shape",
+            )
+            .with_detail(e.to_string())
+        })?;
+        request.reason
+    };
+    if reason
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty() || r.chars().count() > 1000)
+    {
+        return Err(OrderError::invalid("reason", "must be 1 to 1000 characters").into());
+    }
+    Ok(Json(
+        orders::cancel_order(&state.db, &state.outbox, &caller, id, reason)
+            .await?
+            .try_into()?,
+    ))
+}
+
+/// Cancels an order, like `POST /orders/{id}/cancel`; the record is kept.
+#[utoipa::path(delete, path = "/orders/{id}", tag = TAG,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too late to cancel", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderResponse>, Problem> {
+    Ok(Json(
+        orders::cancel_order(&state.db, &state.outbox, &caller, id, None)
+            .await?
+            .try_into()?,
+    ))
+}
+
+/// Fulfilment (admin): CONFIRMED → SHIPPED with carrier and tracking number,
+/// SHIPPED → DELIVERED. Anything else is a 409 listing the allowed transitions.
+#[utoipa::path(patch, path = "/orders/{id}/status", tag = TAG, request_body = StatusChangeRequest,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed now; `allowed_transitions` says what is", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn set_order_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(request): Json<StatusChangeRequest>,
+) -> Result<Json<OrderResponse>, Problem> {
+    change_status(&state, &caller, id, request).await
+}
+
+/// The same fulfilment step as `PATCH /orders/{id}/status`, for clients
+/// that send `PUT`: the same transitions, the same errors.
+#[utoipa::path(put, path = "/orders/{id}/status", tag = TAG, request_body = StatusChangeRequest,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed now; `allowed_transitions` says what is", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_order_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(request): Json<StatusChangeRequest>,
+) -> Result<Json<OrderResponse>, Problem> {
+    change_status(&state, &caller, id, request).await
+}
+
+async fn change_status(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    request: StatusChangeRequest,
+) -> Result<Json<OrderResponse>, Problem> {
+    caller.require_admin()?;
+    let status = request.status.0;
+    let mut details = Details::default();
+    if status == OrderStatus::Shipped {
+        details.carrier = Some(parse_shipping_text(
+            "carrier",
+            request.carrier.as_deref().unwrap_or_default(),
+        )?);
+        details.tracking_number = Some(parse_shipping_text(
+            "tracking_number",
+            request.tracking_number.as_deref().unwrap_or_default(),
+        )?);
+    }
+    Ok(Json(
+        orders::set_fulfilment_status(&state.db, &state.outbox, id, status, details)
+            .await?
+            .try_into()?,
+    ))
+}
+
+/// Changes carrier, tracking number or address before delivery (its
+/// customer or an admin); publishes ShippingUpdated.
+#[utoipa::path(patch, path = "/orders/{id}/shipping", tag = TAG, request_body = ShippingRequest,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Delivered, rejected or cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update_shipping(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(request): Json<ShippingRequest>,
+) -> Result<Json<OrderResponse>, Problem> {
+    let change = ShippingChange {
+        carrier: request
+            .carrier
+            .as_deref()
+            .map(|c| parse_shipping_text("carrier", c))
+            .transpose()?,
+        tracking_number: request
+            .tracking_number
+            .as_deref()
+            .map(|t| parse_shipping_text("tracking_number", t))
+            .transpose()?,
+        shipping_address: request.shipping_address,
+    };
+    if let Some(address) = &change.shipping_address {
+        validate_address(address)?;
+    }
+    if change.carrier.is_none()
+        && change.tracking_number.is_none()
+        && change.shipping_address.is_none()
+    {
+        return Err(OrderError::invalid(
+            "body",
+            "carrier, tracking_number or shipping_address must be given",
+        )
+        .into());
+    }
+    Ok(Json(
+        orders::update_shipping(&state.db, &state.outbox, &caller, id, change)
+            .await?
+            .try_into()?,
+    ))
+}

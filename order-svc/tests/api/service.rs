@@ -1,0 +1,116 @@
+//! The service starts on the kit and documents its whole API.
+
+use crate::helpers::spawn_system;
+use rstest::rstest;
+use testkit::Backend;
+
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn starts_ready_and_documents_its_api(#[case] backend: Backend) {
+    let system = spawn_system(backend).await;
+    let ready: serde_json::Value = system
+        .client
+        .get(format!("{}/readyz", system.orders.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["database"], "ok");
+    let document: serde_json::Value = system
+        .client
+        .get(format!("{}/openapi.json", system.orders.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["info"]["title"], "order-svc");
+    for path in [
+        "/orders",
+        "/orders/{id}",
+        "/orders/{id}/status",
+        "/orders/{id}/events",
+        "/orders/{id}/cancel",
+        "/orders/{id}/shipping",
+        "/orders/metrics",
+        "/catalog/products",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} is not documented"
+        );
+    }
+    assert!(document["paths"]["/orders/{id}"]["delete"].is_object());
+    assert!(document["paths"]["/orders/{id}/status"]["patch"].is_object());
+    assert!(document["paths"]["/orders/{id}/status"]["put"].is_object());
+    assert!(
+        document["components"]["schemas"]["PlaceOrderRequest"]["properties"]["shipping"]
+            .is_object()
+    );
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// The catalog copy follows inventory-svc's catalog version, not the
+/// senders' clocks: a later change stamped earlier (by another instance, or
+/// after a clock stepped back) still replaces what is there.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn the_catalog_copy_keeps_the_highest_version_whatever_the_clocks(#[case] backend: Backend) {
+    use events::{Currency, Envelope, Money, ProductUpserted, Topic};
+    let system = spawn_system(backend).await;
+    let kafka = system.common.kafka();
+    let producer = kafka.producer("test").unwrap();
+    let product_id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let changes = [
+        (1, "first", now),
+        (2, "stamped an hour early", now - chrono::Duration::hours(1)),
+        (
+            3,
+            "stamped two hours early",
+            now - chrono::Duration::hours(2),
+        ),
+    ];
+    for (version, name, occurred_at) in changes {
+        let mut envelope = Envelope::new(
+            ProductUpserted {
+                product_id,
+                sku: "CLOCK-1".into(),
+                name: name.into(),
+                unit_price: Money::new(100 * version, Currency::parse("EUR").unwrap()).unwrap(),
+                active: true,
+                version: u64::try_from(version).unwrap(),
+            },
+            "inventory-svc",
+        );
+        envelope.occurred_at = occurred_at;
+        testkit::publish(&producer, &kafka.topics.name(Topic::Catalog), &envelope).await;
+    }
+    testkit::eventually("the last version in the catalog copy", || async {
+        let page: serde_json::Value = system
+            .client
+            .get(format!(
+                "{}/catalog/products?limit=100",
+                system.orders.address
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().iter().any(|p| {
+            p["product_id"] == product_id.to_string()
+                && p["name"] == "stamped two hours early"
+                && p["unit_price"]["amount_minor"] == 300
+        })
+    })
+    .await;
+}
