@@ -6,7 +6,7 @@
 //! - **Never over the limit**: a customer's reserved credit never exceeds
 //!   their limit, under any number of concurrent orders and instances
 //!   (conditional updates under row locks, a `CHECK` constraint behind
-//!   them); see [`credit`].
+//!   them); see [`app::credit`].
 //! - **Books that balance**: reserved credit equals the total of the
 //!   customer's orders that reserved and were neither released nor settled;
 //!   `GET /credit/audit` checks it.
@@ -14,44 +14,39 @@
 //!   nothing twice (inbox + the state machine in [`domain::credit`]).
 //! - **Tokens**: EdDSA JWTs signed with keys kept sealed in the database and
 //!   published at `/.well-known/jwks.json`; rotation keeps old tokens valid
-//!   until they expire ([`tokens`]). Refresh tokens rotate on each use; a
-//!   reused one revokes its sign-in ([`sessions`]).
+//!   until they expire ([`app::tokens`]). Refresh tokens rotate on each use; a
+//!   reused one revokes its sign-in ([`app::sessions`]).
 //! - **Throttled credentials**: per-address rate limits, a growing
 //!   lock-out after wrong passwords, and a bound on concurrent password
-//!   hashing ([`throttle`], [`passwords`]).
+//!   hashing ([`app::throttle`], [`app::passwords`]).
 //! - **Safe start**: no default admin password or missing key-encryption
-//!   key outside dev mode; the admin is created once ([`customers`]).
+//!   key outside dev mode; the admin is created once ([`app::customers`]).
 //!
 //! ## Layout
 //! - [`config`]: settings from `OMS_CUSTOMER_*`, `OMS_ADMIN_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
 //! - [`domain`]: emails, names, passwords, statuses, the credit state machine; no I/O.
-//! - [`customers`]: customer commands and queries, password changes, the admin bootstrap.
-//! - [`credit`]: reserve, release, settle (the saga's customer side).
-//! - [`sessions`]: sign-in, refresh tokens, sign-out.
-//! - [`passwords`]: bounded password hashing.
-//! - [`throttle`]: per-address rate limits and the per-account lock-out.
-//! - [`tokens`]: signing keys, sealed at rest, and access tokens.
-//! - [`consumer`]: the event handler that calls [`credit`].
+//! - [`app`]: the application layer that `http` and `consumer` call:
+//!   [`app::customers`] (commands and queries, password changes, the admin
+//!   bootstrap), [`app::credit`] (reserve, release, settle: the saga's customer
+//!   side), [`app::sessions`] (sign-in, refresh tokens, sign-out), [`app::passwords`]
+//!   (bounded hashing), [`app::throttle`] (per-address limits, the per-account
+//!   lock-out) and [`app::tokens`] (signing keys, sealed at rest).
+//! - [`consumer`]: the event handler that calls [`app::credit`].
 //! - [`http`]: the HTTP API, one module per resource.
 //! - [`persistence`]: entities, repository functions, migrations.
 //! - [`error`]: the one error type and its HTTP mapping.
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod consumer;
-pub mod credit;
-pub mod customers;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod passwords;
 pub mod persistence;
-pub mod sessions;
 pub mod startup;
-pub mod throttle;
-pub mod tokens;
 
 pub use config::Settings;
 pub use startup::build;

@@ -12,17 +12,17 @@ use service_kit::{App, Role, ServiceBuilder};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::app::customers::bootstrap_admin;
+use crate::app::passwords::Passwords;
+use crate::app::sessions::Sessions;
+use crate::app::throttle::Throttle;
+use crate::app::tokens::{KeySealer, KeyStore, LocalKeys};
 use crate::config::{DEFAULT_ADMIN_PASSWORD, Settings};
 use crate::consumer::OrderEvents;
-use crate::customers::bootstrap_admin;
 use crate::domain::{Email, Password};
 use crate::error::CustomerError;
 use crate::http::AppState;
-use crate::passwords::Passwords;
 use crate::persistence::migrations::Migrator;
-use crate::sessions::Sessions;
-use crate::throttle::Throttle;
-use crate::tokens::{KeySealer, KeyStore, LocalKeys};
 
 /// The topics customer-svc publishes to or consumes from.
 pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Customers];

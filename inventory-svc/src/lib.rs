@@ -5,7 +5,7 @@
 //! ## Guarantees
 //! - **Never oversells**: available stock cannot go below zero under any
 //!   number of concurrent orders and instances (conditional updates under row
-//!   locks, a `CHECK` constraint behind them); see [`stock`].
+//!   locks, a `CHECK` constraint behind them); see [`app::stock`].
 //! - **All or nothing** per order: every line is reserved, or none.
 //! - **Conserved**: for every product, initial stock + adjustments =
 //!   available + reserved + committed, and reserved/committed equal what the
@@ -18,16 +18,17 @@
 //! - [`config`]: settings from `OMS_INVENTORY_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
 //! - [`domain`]: SKUs, names, adjustments, the reservation state machine; no I/O.
-//! - [`catalog`]: product commands and queries (publish ProductUpserted).
-//! - [`stock`]: reserve, release, commit (the saga's inventory side).
-//! - [`consumer`]: the event handler that calls [`stock`].
+//! - [`app`]: the application layer that `http` and `consumer` call:
+//!   [`app::catalog`] (product commands and queries, ProductUpserted, the price
+//!   history) and [`app::stock`] (reserve, release, commit: the saga's inventory side).
+//! - [`consumer`]: the event handler that calls [`app::stock`].
 //! - [`http`]: the HTTP API, one module per resource.
 //! - [`persistence`]: entities, repository functions, migrations.
 //! - [`error`]: the one error type and its HTTP mapping.
 
 #![forbid(unsafe_code)]
 
-pub mod catalog;
+pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod domain;
@@ -35,7 +36,6 @@ pub mod error;
 pub mod http;
 pub mod persistence;
 pub mod startup;
-pub mod stock;
 
 pub use config::Settings;
 pub use startup::build;

@@ -4,10 +4,10 @@
 //!
 //! ## The saga
 //! One state machine decides every transition: [`domain::saga`] (a table and
-//! a diagram in its docs). [`saga`] applies it to stored orders under a row
+//! a diagram in its docs). [`app::saga`] applies it to stored orders under a row
 //! lock and writes the order, the timeline and the resulting event in one
 //! transaction. Deadlines are stored with each order and enforced by
-//! [`deadlines`], so a restarted order-svc still cancels overdue orders.
+//! [`app::deadlines`], so a restarted order-svc still cancels overdue orders.
 //! Compensation is the participants' part: on OrderRejected/OrderCancelled
 //! they release whatever they hold for the order.
 //!
@@ -15,9 +15,10 @@
 //! - [`config`]: settings from `OMS_ORDER_*`, `OMS_SAGA_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
 //! - [`domain`]: what a valid order is, and the saga's state machine; no I/O.
-//! - [`orders`]: order commands and queries (place, cancel, fulfil, ship, metrics).
-//! - [`saga`]: applying the state machine to stored orders.
-//! - [`deadlines`]: the sweeper that cancels overdue orders.
+//! - [`app`]: the application layer that `http` and `consumer` call:
+//!   [`app::orders`] (place, cancel, fulfil, ship, metrics), [`app::saga`]
+//!   (the state machine applied to stored orders), [`app::deadlines`] (the
+//!   sweeper that cancels overdue orders).
 //! - [`consumer`]: participants' replies, and the catalog copy.
 //! - [`http`]: the HTTP API, one module per resource.
 //! - [`persistence`]: entities, repository functions, migrations.
@@ -25,15 +26,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod config;
 pub mod consumer;
-pub mod deadlines;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod orders;
 pub mod persistence;
-pub mod saga;
 pub mod startup;
 
 pub use config::Settings;

@@ -8,11 +8,11 @@ use events::plumbing::GroupCommitSettings;
 use events::topics::subscription;
 use service_kit::{App, ServiceBuilder};
 
+use crate::app::deadlines::DeadlineSweeper;
+use crate::app::orders::{OrderDesk, OrderPolicy};
 use crate::config::Settings;
 use crate::consumer::{CatalogSync, SagaReplies, TimelineProjection};
-use crate::deadlines::DeadlineSweeper;
 use crate::http::AppState;
-use crate::orders::{OrderDesk, OrderPolicy};
 use crate::persistence::migrations::Migrator;
 
 /// The topics order-svc publishes to or consumes from.
@@ -66,7 +66,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let token = builder.shutdown_token();
     builder.spawn(
         "order metrics",
-        crate::orders::export_metrics(builder.db().clone(), Duration::from_secs(10), token),
+        crate::app::orders::export_metrics(builder.db().clone(), Duration::from_secs(10), token),
     );
     let desk = OrderDesk::start(
         builder.db().clone(),

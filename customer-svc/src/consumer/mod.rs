@@ -7,7 +7,7 @@
 //! | OrderDelivered | settles the held amount | CreditSettled; dead letter if the order holds nothing |
 //!
 //! Delivery is at-least-once; the inbox and the reservation's recorded
-//! state make every effect happen once (see [`crate::credit`]).
+//! state make every effect happen once (see [`crate::app::credit`]).
 
 use std::collections::BTreeSet;
 
@@ -17,7 +17,7 @@ use events::{
 };
 use sea_orm::{DatabaseTransaction, DbErr};
 
-use crate::credit::{CreditBatch, ReserveOutcome, SettleOutcome};
+use crate::app::credit::{CreditBatch, ReserveOutcome, SettleOutcome};
 
 /// Handles the order lifecycle events.
 #[derive(Debug, Clone, Copy, Default)]

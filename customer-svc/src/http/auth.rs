@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use crate::app::sessions::Session;
 use crate::error::CustomerError;
-use crate::sessions::Session;
 
 const TAG: &str = "auth";
 

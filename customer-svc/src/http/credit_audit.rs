@@ -7,7 +7,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::customers;
+use crate::app::customers;
 use crate::domain::CreditState;
 use crate::error::CustomerError;
 use crate::persistence::credit;

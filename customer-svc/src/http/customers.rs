@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::customers::{self, CustomerPatch, NewCustomer, money};
+use crate::app::customers::{self, CustomerPatch, NewCustomer, money};
 use crate::domain::customer::parse_credit_limit;
 use crate::domain::{CustomerName, CustomerStatus, Email, Password};
 use crate::error::CustomerError;

@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 use service_kit::auth::jwt::JwtAuthenticator;
 
-use crate::sessions::Sessions;
-use crate::tokens::{KeyStore, LocalKeys};
+use crate::app::sessions::Sessions;
+use crate::app::tokens::{KeyStore, LocalKeys};
 
 /// Sign-in, refresh, sign-out, the key set, key rotation.
 pub mod auth;

@@ -1,7 +1,7 @@
 //! Repository functions for customers and their credit figures.
 //!
 //! The consumer reads customers locked (by id) and saves their held credit
-//! in one statement per batch (see [`crate::credit`]); the table's `CHECK`
+//! in one statement per batch (see [`crate::app::credit`]); the table's `CHECK`
 //! refuses a figure past the limit besides.
 
 use chrono::{DateTime, Utc};

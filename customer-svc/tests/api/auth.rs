@@ -126,7 +126,8 @@ async fn service_signer(app: &crate::helpers::TestApp) -> TokenSigner {
     let sealed: String = row.try_get("", "private_key").unwrap();
     assert!(!sealed.contains("PRIVATE KEY"), "the key is stored sealed");
     let sealer =
-        customer_svc::tokens::KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY).unwrap();
+        customer_svc::app::tokens::KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY)
+            .unwrap();
     let pem = sealer.open(&kid, &sealed).unwrap();
     TokenSigner::from_ed25519_pem(kid, &pem).unwrap()
 }
@@ -347,7 +348,8 @@ async fn signing_keys_are_sealed_at_rest_and_pruned_when_no_token_names_them(
     let db = Database::connect(&app.database.url).await.unwrap();
     let backend = db.get_database_backend();
     let sealer =
-        customer_svc::tokens::KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY).unwrap();
+        customer_svc::app::tokens::KeySealer::from_base64(crate::helpers::KEY_ENCRYPTION_KEY)
+            .unwrap();
 
     // As an earlier version stored it: the current key in plain PEM.
     let stored: String = db

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use customer_svc::tokens::{KeySealer, KeyStore, LocalKeys};
+use customer_svc::app::tokens::{KeySealer, KeyStore, LocalKeys};
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::JwkSet;
 use service_kit::Role;

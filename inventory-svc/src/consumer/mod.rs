@@ -7,7 +7,7 @@
 //! | OrderShipped | commits the reservation | StockCommitted; dead letter if the order holds nothing |
 //!
 //! Delivery is at-least-once; the inbox and the reservation's recorded
-//! state make every effect happen once (see [`crate::stock`]).
+//! state make every effect happen once (see [`crate::app::stock`]).
 
 use std::collections::BTreeSet;
 
@@ -17,7 +17,7 @@ use events::{
 };
 use sea_orm::{DatabaseTransaction, DbErr};
 
-use crate::stock::{CommitOutcome, ReserveOutcome, StockBatch};
+use crate::app::stock::{CommitOutcome, ReserveOutcome, StockBatch};
 
 /// Handles the order lifecycle events.
 #[derive(Debug, Clone, Copy, Default)]

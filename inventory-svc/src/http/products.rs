@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::catalog;
+use crate::app::catalog;
 use crate::domain::product::{parse_initial_stock, parse_unit_price};
 use crate::domain::{NewProduct, ProductName, ProductPatch, Sku, StockAdjustment};
 use crate::error::InventoryError;

@@ -1,6 +1,6 @@
 //! `oms admin reset-password`: the way back into a system whose admin
 //! password is lost. The start-up bootstrap never overwrites a password
-//! (see `customer_svc::customers`), so this is the one place that does: it
+//! (see `customer_svc::app::customers`), so this is the one place that does: it
 //! sets the password of the admin account of `--email` (creating the
 //! account if it is missing), makes it an active admin and the bootstrap's
 //! admin again, and ends its sign-ins. It talks to customer-svc's database
@@ -8,9 +8,9 @@
 
 use std::io::BufRead;
 
-use customer_svc::customers::reset_admin_password;
+use customer_svc::app::customers::reset_admin_password;
+use customer_svc::app::passwords::Passwords;
 use customer_svc::domain::{Email, Password};
-use customer_svc::passwords::Passwords;
 use customer_svc::persistence::migrations::Migrator;
 use events::Currency;
 use service_kit::database::{DatabaseSettings, SqliteDurability, connect_and_migrate};

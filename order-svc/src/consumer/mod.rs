@@ -34,10 +34,10 @@ use events::{
 use sea_orm::{DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
+use crate::app::saga::{self, Details, Outcome};
 use crate::domain::SagaInput;
 use crate::persistence::entities::{catalog_product, order, order_event};
 use crate::persistence::{catalog, orders};
-use crate::saga::{self, Details, Outcome};
 
 /// Applies the participants' replies to the saga.
 #[derive(Debug, Clone, Copy, Default)]

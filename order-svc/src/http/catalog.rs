@@ -8,8 +8,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::app::orders::stored_money;
 use crate::error::OrderError;
-use crate::orders::stored_money;
 use crate::persistence::catalog;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

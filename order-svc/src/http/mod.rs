@@ -8,7 +8,7 @@ use events::plumbing::Outbox;
 use sea_orm::DatabaseConnection;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::orders::OrderDesk;
+use crate::app::orders::OrderDesk;
 
 /// The catalog copy, as order-svc prices it.
 pub mod catalog;

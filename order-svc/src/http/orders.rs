@@ -14,14 +14,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::app::orders::{
+    self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
+};
+use crate::app::saga::Details;
 use crate::domain::NewOrder;
 use crate::domain::order::{parse_shipping_text, validate_address};
 use crate::error::OrderError;
-use crate::orders::{
-    self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
-};
 use crate::persistence::orders::OrderFilter;
-use crate::saga::Details;
 
 const TAG: &str = "orders";
 

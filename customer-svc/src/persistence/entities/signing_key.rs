@@ -11,7 +11,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub kid: String,
     /// The private key, sealed with `OMS_KEY_ENCRYPTION_KEY` (see
-    /// [`crate::tokens`]); a PKCS#8 PEM only before its first start with
+    /// [`crate::app::tokens`]); a PKCS#8 PEM only before its first start with
     /// sealing, which seals it.
     #[sea_orm(column_type = "Text")]
     pub private_key: String,

@@ -14,13 +14,13 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTra
 use service_kit::Caller;
 use uuid::Uuid;
 
+use crate::app::saga::{self, Details, Outcome};
 use crate::domain::saga::is_terminal;
 use crate::domain::{NewOrder, SagaInput};
 use crate::error::OrderError;
 use crate::persistence::entities::{idempotency_key, order, order_event, order_line};
 use crate::persistence::orders::OrderFilter;
 use crate::persistence::{catalog, idempotency, orders};
-use crate::saga::{self, Details, Outcome};
 
 /// How orders are placed.
 #[derive(Debug, Clone)]

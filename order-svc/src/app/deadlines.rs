@@ -15,9 +15,9 @@ use events::plumbing::{Outbox, begin_write};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::saga::{self, Details, Outcome};
 use crate::domain::SagaInput;
 use crate::persistence::{idempotency, orders};
-use crate::saga::{self, Details, Outcome};
 
 /// Cancels overdue orders.
 pub struct DeadlineSweeper {

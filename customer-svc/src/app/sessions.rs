@@ -4,7 +4,7 @@
 //! ## Guarantees
 //! - **Throttled**: every sign-in takes from its client address's bucket
 //!   and checks the account's lock-out before any password is hashed; a
-//!   wrong password counts toward the lock-out ([`crate::throttle`]).
+//!   wrong password counts toward the lock-out ([`crate::app::throttle`]).
 //! - **Refresh tokens** (RFC 9700 §4.14): opaque, 256 random bits, stored
 //!   only as their SHA-256; each use replaces the token with a new one of
 //!   the same family and starts its lifetime again. Showing a replaced
@@ -27,13 +27,13 @@ use service_kit::ClientAddress;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::app::passwords::Passwords;
+use crate::app::throttle::Throttle;
+use crate::app::tokens::{IssuedToken, KeyStore};
 use crate::domain::{CustomerStatus, Email};
 use crate::error::CustomerError;
-use crate::passwords::Passwords;
 use crate::persistence::entities::{customer, refresh_token};
 use crate::persistence::{customers, refresh_tokens};
-use crate::throttle::Throttle;
-use crate::tokens::{IssuedToken, KeyStore};
 
 /// What signing in or refreshing hands out.
 #[derive(Debug, Clone)]

@@ -20,13 +20,13 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use service_kit::Role;
 use uuid::Uuid;
 
+use crate::app::passwords::Passwords;
+use crate::app::sessions::Sessions;
 use crate::domain::{CustomerName, CustomerStatus, Email, Password};
 use crate::error::CustomerError;
-use crate::passwords::Passwords;
 use crate::persistence::customers::{self, CreditBooks};
 use crate::persistence::entities::customer;
 use crate::persistence::refresh_tokens;
-use crate::sessions::Sessions;
 
 /// A customer to register.
 #[derive(Debug)]
