@@ -558,11 +558,10 @@ impl<H: EventHandler> EventConsumer<H> {
                 order_id = tracing::field::Empty,
                 product_id = tracing::field::Empty,
             );
-            let key_field = match envelope.event.topic() {
-                Topic::Catalog => "product_id",
-                _ => "order_id",
-            };
-            span.record(key_field, tracing::field::display(envelope.key()));
+            span.record(
+                envelope.event.topic().key(),
+                tracing::field::display(envelope.key()),
+            );
             trace_context(&batch[index]).set_as_parent_of(&span);
             let mut emitter = Emitter {
                 outbox: &self.outbox,

@@ -130,13 +130,9 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
             .await
             .unwrap();
     }
-    let kafka = events::plumbing::KafkaSettings {
-        bootstrap_servers: system.kafka_bootstrap.clone(),
-        topics: events::TopicNames::new(prefix.clone()),
-        partitions: 1,
-        replication_factor: 1,
-        client_properties: Vec::new(),
-    };
+    let mut common = service_kit::CommonSettings::local(system.kafka_bootstrap.clone());
+    common.topic_prefix = prefix.clone();
+    let kafka = common.kafka();
     testkit::produce(
         &kafka.producer("monitoring-test").unwrap(),
         &kafka.topics.name(events::Topic::Orders),

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use events::Topic;
-use events::plumbing::KafkaSettings;
 use oms::bench::system::{System, login};
 use oms::{Cli, Command};
 use serde_json::{Value, json};
@@ -85,13 +84,9 @@ async fn the_records_of_an_order_carry_one_trace_with_export_off() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
 
-    let kafka = KafkaSettings {
-        bootstrap_servers: bootstrap.clone(),
-        topics: events::TopicNames::new(prefix.clone()),
-        partitions: 1,
-        replication_factor: 1,
-        client_properties: Vec::new(),
-    };
+    let mut common = service_kit::CommonSettings::local(bootstrap.clone());
+    common.topic_prefix = prefix.clone();
+    let kafka = common.kafka();
     let mut trace_ids = Vec::new();
     for (topic, event_type) in [
         (Topic::Orders, "OrderPlaced"),
