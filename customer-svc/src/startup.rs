@@ -99,7 +99,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     builder.consume(
         "saga",
         subscription(crate::SERVICE_NAME, "saga"),
-        OrderEvents,
+        OrderEvents::default(),
     )?;
     let state = AppState {
         db: builder.db().clone(),

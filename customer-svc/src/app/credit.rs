@@ -1,15 +1,18 @@
-//! Credit reservations: customer-svc's part of the order saga, set-based.
+//! Credit reservations: customer-svc's resource in the order saga,
+//! set-based. The protocol (which event holds, releases or settles, and
+//! when it does nothing) is [`events::plumbing::participant`], the same as
+//! inventory's; this module supplies the credit.
 //!
 //! A batch of order events is applied in three steps, inside the
 //! consumer's transaction:
-//! 1. [`CreditBatch::load`] reads, with one statement each, the credit
-//!    reservations of the batch's orders (locked, by order id) and every
-//!    customer they name (locked, by customer id): one global lock order.
-//! 2. [`CreditBatch::reserve`], [`CreditBatch::release`] and
-//!    [`CreditBatch::settle`] apply each event in partition order, in
-//!    memory, by the rules of [`crate::domain::credit`], and return the reply.
-//! 3. [`CreditBatch::save`] writes the reservations and the customers with
-//!    one statement per table and kind.
+//! 1. [`Credit::load`](Participant::load) reads, with one statement each,
+//!    the credit reservations of the batch's orders (locked, by order id)
+//!    and every customer they name (locked, by customer id): one global
+//!    lock order.
+//! 2. [`CreditBatch`] applies each event in partition order, in memory, and
+//!    returns the reply.
+//! 3. [`Credit::save`](Participant::save) writes the reservations and the
+//!    customers with one statement per table and kind.
 //!
 //! **Never over the limit.** Every customer a batch changes is locked from
 //! step 1 to the commit (SQLite: the writer holds the whole database), and
@@ -19,108 +22,79 @@
 //! `CHECK` constraint refuses it besides). A reservation another instance
 //! decided meanwhile makes the batch fail and retry.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::Utc;
+use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
 use events::{
     CreditReleased, CreditReserved, CreditSettled, CustomerRejected, CustomerRejectionReason,
-    Money, OrderPlaced,
+    Event, Money, OrderPlaced,
 };
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
 use crate::domain::CreditState;
-use crate::domain::credit::{ReleaseDecision, on_release, settles};
+use crate::error::CustomerError;
 use crate::persistence::entities::{credit_reservation, customer};
 use crate::persistence::{credit, customers};
 
-/// What handling an OrderPlaced produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReserveOutcome {
-    /// The total is held.
-    Reserved(CreditReserved),
-    /// The order is refused; nothing is held.
-    Rejected(CustomerRejected),
-    /// The order was decided before.
-    AlreadyDecided(CreditState),
-}
+/// customer-svc's resource in the saga: credit, held per order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credit;
 
-/// What handling an OrderDelivered produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SettleOutcome {
-    /// The amount is settled.
-    Settled(CreditSettled),
-    /// It was before.
-    AlreadySettled,
-    /// The order holds no credit: a saga error, with the reason.
-    Refused(String),
-}
+impl Participant for Credit {
+    type Holdings = CreditBatch;
 
-/// One order's credit reservation as the batch sees it.
-#[derive(Debug, Clone)]
-struct Held {
-    row: credit_reservation::Model,
-    state: CreditState,
-    /// Not in the database yet: inserted by [`CreditBatch::save`].
-    new: bool,
+    const FINISHED_BY: FinishedBy = FinishedBy::Delivery;
+    const RECORD: &'static str = "credit reservation";
+    const FINISH: &'static str = "settle";
+
+    async fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        orders: &BTreeSet<Uuid>,
+        placed: &[&OrderPlaced],
+    ) -> Result<CreditBatch, DbErr> {
+        let ids: Vec<Uuid> = orders.iter().copied().collect();
+        let found = credit::find_many_for_update(txn, &ids).await?;
+        let mut customer_ids: BTreeSet<Uuid> = placed.iter().map(|p| p.customer_id).collect();
+        customer_ids.extend(found.iter().map(|r| r.customer_id));
+        let customer_ids: Vec<Uuid> = customer_ids.into_iter().collect();
+        let customers = customers::find_many_for_update(txn, &customer_ids).await?;
+        Ok(CreditBatch {
+            reservations: Tracked::loaded(found.into_iter().map(|row| (row.order_id, row))),
+            customers: Tracked::loaded(customers.into_iter().map(|c| (c.id, c))),
+        })
+    }
+
+    async fn save(&self, txn: &DatabaseTransaction, batch: CreditBatch) -> Result<(), DbErr> {
+        batch.save(txn).await
+    }
 }
 
 /// The rows a batch of order events touches, and what it changed.
 #[derive(Debug, Default)]
 pub struct CreditBatch {
-    reservations: HashMap<Uuid, Held>,
-    changed_reservations: BTreeSet<Uuid>,
-    customers: BTreeMap<Uuid, customer::Model>,
-    changed_customers: BTreeSet<Uuid>,
+    reservations: Tracked<Uuid, credit_reservation::Model>,
+    customers: Tracked<Uuid, customer::Model>,
 }
 
-impl CreditBatch {
-    /// Reads and locks what the events of `orders` touch; `ordering` are
-    /// the customers their OrderPlaced events name.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn load(
-        conn: &impl ConnectionTrait,
-        orders: &BTreeSet<Uuid>,
-        ordering: &BTreeSet<Uuid>,
-    ) -> Result<Self, DbErr> {
-        let ids: Vec<Uuid> = orders.iter().copied().collect();
-        let found = credit::find_many_for_update(conn, &ids).await?;
-        let mut customer_ids = ordering.clone();
-        customer_ids.extend(found.iter().map(|r| r.customer_id));
-        let customer_ids: Vec<Uuid> = customer_ids.into_iter().collect();
-        let customers = customers::find_many_for_update(conn, &customer_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let mut reservations = HashMap::with_capacity(found.len());
-        for row in found {
-            reservations.insert(
-                row.order_id,
-                Held {
-                    state: parse_state(&row.state)?,
-                    row,
-                    new: false,
-                },
-            );
-        }
-        Ok(Self {
-            reservations,
-            customers,
-            ..Self::default()
-        })
+impl Holdings for CreditBatch {
+    type State = CreditState;
+
+    fn state(&self, order_id: Uuid) -> Option<CreditState> {
+        self.reservations.get(order_id).map(|row| row.state)
+    }
+
+    fn phase(state: CreditState) -> Phase {
+        state.phase()
     }
 
     /// Validates the ordering customer and holds the order's total.
-    pub fn reserve(&mut self, placed: &OrderPlaced) -> ReserveOutcome {
-        if let Some(existing) = self.reservations.get(&placed.order_id) {
-            return ReserveOutcome::AlreadyDecided(existing.state);
-        }
+    fn hold(&mut self, placed: &OrderPlaced) -> Result<Event, DbErr> {
         let amount = placed.total.amount_minor;
         let currency = placed.total.currency.as_str();
-        let refusal = match self.customers.get(&placed.customer_id) {
+        let refusal = match self.customers.get(placed.customer_id) {
             None => Some((
                 CustomerRejectionReason::UnknownCustomer,
                 format!("customer {} does not exist", placed.customer_id),
@@ -162,16 +136,16 @@ impl CreditBatch {
                 CreditState::Rejected,
                 Some(detail.clone()),
             );
-            return ReserveOutcome::Rejected(CustomerRejected {
+            return Ok(CustomerRejected {
                 order_id: placed.order_id,
                 customer_id: placed.customer_id,
                 reason,
                 detail,
-            });
+            }
+            .into());
         }
-        if let Some(customer) = self.customers.get_mut(&placed.customer_id) {
+        if let Some(customer) = self.customers.get_mut(placed.customer_id) {
             customer.credit_reserved_minor += amount;
-            self.changed_customers.insert(placed.customer_id);
         }
         self.record(
             placed.order_id,
@@ -181,100 +155,68 @@ impl CreditBatch {
             CreditState::Reserved,
             None,
         );
-        ReserveOutcome::Reserved(CreditReserved {
+        Ok(CreditReserved {
             order_id: placed.order_id,
             customer_id: placed.customer_id,
             amount: placed.total.clone(),
-        })
+        }
+        .into())
     }
 
-    /// Releases what `order_id` holds (OrderRejected, OrderCancelled). Twice,
-    /// or for an order that never reserved, it returns `None`; released
-    /// before it was placed, the order gets a RELEASED record so that its
-    /// late OrderPlaced holds nothing.
-    ///
-    /// # Errors
-    /// When the customer holds less than the reservation: the books would
-    /// be wrong, and the batch must not commit.
-    pub fn release(&mut self, order_id: Uuid) -> Result<Option<CreditReleased>, DbErr> {
-        let current = self.reservations.get(&order_id).map(|held| held.state);
-        match on_release(current) {
-            ReleaseDecision::Nothing => Ok(None),
-            ReleaseDecision::Tombstone => {
-                self.record(
-                    order_id,
-                    Uuid::nil(),
-                    0,
-                    "XXX",
-                    CreditState::Released,
-                    Some("released before reserved".to_owned()),
-                );
-                Ok(None)
-            }
-            ReleaseDecision::Release => {
-                let row = self.unhold(order_id, CreditState::Released)?;
-                Ok(Some(CreditReleased {
-                    order_id,
-                    customer_id: row.customer_id,
-                    amount: stored_money(row.amount_minor, &row.currency)?,
-                }))
-            }
-        }
+    fn tombstone(&mut self, order_id: Uuid) {
+        self.record(
+            order_id,
+            Uuid::nil(),
+            0,
+            "XXX",
+            CreditState::Released,
+            Some(TOMBSTONE_REASON.to_owned()),
+        );
     }
 
-    /// Settles an order's credit (OrderDelivered).
-    ///
-    /// # Errors
-    /// As [`release`](Self::release).
-    pub fn settle(&mut self, order_id: Uuid) -> Result<SettleOutcome, DbErr> {
-        let state = self.reservations.get(&order_id).map(|held| held.state);
-        if state == Some(CreditState::Settled) {
-            return Ok(SettleOutcome::AlreadySettled);
-        }
-        if !settles(state) {
-            let why = state.map_or("has no credit reservation".to_owned(), |s| {
-                format!("has a {s} credit reservation")
-            });
-            return Ok(SettleOutcome::Refused(format!(
-                "order {order_id} {why}; nothing to settle"
-            )));
-        }
-        let row = self.unhold(order_id, CreditState::Settled)?;
-        Ok(SettleOutcome::Settled(CreditSettled {
+    fn release(&mut self, order_id: Uuid) -> Result<Event, DbErr> {
+        let row = self.unhold(order_id, CreditState::Released)?;
+        Ok(CreditReleased {
             order_id,
             customer_id: row.customer_id,
             amount: stored_money(row.amount_minor, &row.currency)?,
-        }))
+        }
+        .into())
     }
 
+    fn finish(&mut self, order_id: Uuid) -> Result<Event, DbErr> {
+        let row = self.unhold(order_id, CreditState::Settled)?;
+        Ok(CreditSettled {
+            order_id,
+            customer_id: row.customer_id,
+            amount: stored_money(row.amount_minor, &row.currency)?,
+        }
+        .into())
+    }
+}
+
+impl CreditBatch {
     /// Writes what the batch changed: new reservations, changed
     /// reservations, changed customers; one statement each.
-    ///
-    /// # Errors
-    /// Database errors, or a conflict when another instance decided one of
-    /// the new reservations meanwhile (the batch is then retried).
-    pub async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let now = Utc::now();
-        let mut inserts = Vec::new();
-        let mut updates = Vec::new();
-        for order_id in &self.changed_reservations {
-            let held = &self.reservations[order_id];
-            let mut row = held.row.clone();
-            row.state = held.state.as_str().to_owned();
+        let touched = |(_, mut row): (Uuid, credit_reservation::Model)| {
             row.updated_at = now;
-            if held.new {
-                inserts.push(row);
-            } else {
-                updates.push(row);
-            }
-        }
-        credit::insert_new(conn, inserts).await?;
-        credit::update_states(conn, updates).await?;
+            row
+        };
+        let reservations = self.reservations.into_changes();
+        credit::insert_new(conn, reservations.added.into_iter().map(touched).collect()).await?;
+        credit::update_states(
+            conn,
+            reservations.changed.into_iter().map(touched).collect(),
+        )
+        .await?;
         let changed: Vec<customer::Model> = self
-            .changed_customers
-            .iter()
-            .map(|id| {
-                let mut customer = self.customers[id].clone();
+            .customers
+            .into_changes()
+            .changed
+            .into_iter()
+            .map(|(_, mut customer)| {
                 customer.updated_at = now;
                 customer
             })
@@ -297,20 +239,12 @@ impl CreditBatch {
             customer_id,
             amount_minor,
             currency: currency.to_owned(),
-            state: state.as_str().to_owned(),
+            state,
             reason,
             created_at: now,
             updated_at: now,
         };
-        self.reservations.insert(
-            order_id,
-            Held {
-                row,
-                state,
-                new: true,
-            },
-        );
-        self.changed_reservations.insert(order_id);
+        self.reservations.add(order_id, row);
     }
 
     /// Gives a RESERVED order's amount back to its customer and moves the
@@ -322,30 +256,35 @@ impl CreditBatch {
     ) -> Result<credit_reservation::Model, DbErr> {
         let held = self
             .reservations
-            .get_mut(&order_id)
+            .get_mut(order_id)
             .ok_or_else(|| DbErr::RecordNotFound(format!("credit reservation of {order_id}")))?;
         let customer = self
             .customers
-            .get_mut(&held.row.customer_id)
-            .filter(|c| c.credit_reserved_minor >= held.row.amount_minor)
+            .get_mut(held.customer_id)
+            .filter(|c| c.credit_reserved_minor >= held.amount_minor)
             .ok_or_else(|| {
                 DbErr::Custom(format!(
                     "customer {} holds less than order {order_id}",
-                    held.row.customer_id
+                    held.customer_id
                 ))
             })?;
-        customer.credit_reserved_minor -= held.row.amount_minor;
-        self.changed_customers.insert(held.row.customer_id);
+        customer.credit_reserved_minor -= held.amount_minor;
         held.state = to;
-        self.changed_reservations.insert(order_id);
-        Ok(held.row.clone())
+        Ok(held.clone())
     }
+}
+
+/// An order's credit reservation, for the admin API.
+///
+/// # Errors
+/// The database error.
+pub async fn reservation_of(
+    conn: &impl ConnectionTrait,
+    order_id: Uuid,
+) -> Result<Option<credit_reservation::Model>, CustomerError> {
+    Ok(credit::find(conn, order_id).await?)
 }
 
 fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, DbErr> {
     Money::parse(amount_minor, currency).map_err(|e| DbErr::Custom(e.to_string()))
-}
-
-fn parse_state(raw: &str) -> Result<CreditState, DbErr> {
-    raw.parse().map_err(DbErr::Custom)
 }

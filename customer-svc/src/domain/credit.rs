@@ -1,4 +1,5 @@
-//! The life of one order's credit reservation, as a state machine.
+//! The life of one order's credit reservation: the saga's participant
+//! protocol ([`events::plumbing::participant`]) in customer-svc's words.
 //!
 //! ```text
 //!                 OrderPlaced, customer active, total fits
@@ -10,27 +11,45 @@
 //!     └── OrderRejected / OrderCancelled before OrderPlaced ──▶ RELEASED (nothing held)
 //! ```
 //!
-//! As in inventory, the row exists from the first event about the order,
-//! so duplicates, late replies and out-of-order releases find the decision
-//! already taken and change nothing.
+//! The rules of which step an event takes are the protocol's, the same as
+//! inventory's; this module names the states, as stored (a typed column)
+//! and shown.
 
 use std::fmt;
-use std::str::FromStr;
 
+use events::plumbing::Phase;
+use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where an order's credit reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum CreditState {
     /// The order's total is held against the customer's credit.
+    #[sea_orm(string_value = "RESERVED")]
     Reserved,
     /// The order was refused; nothing is held.
+    #[sea_orm(string_value = "REJECTED")]
     Rejected,
     /// The hold was given back (or the order was cancelled before it was held).
+    #[sea_orm(string_value = "RELEASED")]
     Released,
     /// The order was delivered; the amount is no longer held.
+    #[sea_orm(string_value = "SETTLED")]
     Settled,
 }
 
@@ -44,6 +63,16 @@ impl CreditState {
             Self::Settled => "SETTLED",
         }
     }
+
+    /// The protocol's phase of this state.
+    pub fn phase(self) -> Phase {
+        match self {
+            Self::Reserved => Phase::Held,
+            Self::Rejected => Phase::Refused,
+            Self::Released => Phase::Released,
+            Self::Settled => Phase::Finished,
+        }
+    }
 }
 
 impl fmt::Display for CreditState {
@@ -52,64 +81,21 @@ impl fmt::Display for CreditState {
     }
 }
 
-impl FromStr for CreditState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "RESERVED" => Ok(Self::Reserved),
-            "REJECTED" => Ok(Self::Rejected),
-            "RELEASED" => Ok(Self::Released),
-            "SETTLED" => Ok(Self::Settled),
-            other => Err(format!("unknown credit state {other:?}")),
-        }
-    }
-}
-
-/// What a release (OrderRejected, OrderCancelled) does in each state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseDecision {
-    /// Give the amount back.
-    Release,
-    /// Record RELEASED with nothing held, so a late OrderPlaced holds nothing.
-    Tombstone,
-    /// Nothing to do.
-    Nothing,
-}
-
-/// The release rule.
-pub fn on_release(current: Option<CreditState>) -> ReleaseDecision {
-    match current {
-        None => ReleaseDecision::Tombstone,
-        Some(CreditState::Reserved) => ReleaseDecision::Release,
-        Some(CreditState::Rejected | CreditState::Released | CreditState::Settled) => {
-            ReleaseDecision::Nothing
-        }
-    }
-}
-
-/// Whether a delivery (OrderDelivered) settles: only a RESERVED amount is.
-pub fn settles(current: Option<CreditState>) -> bool {
-    current == Some(CreditState::Reserved)
-}
-
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
+
     use super::*;
 
     #[test]
-    fn release_and_settle_rules() {
-        assert_eq!(on_release(None), ReleaseDecision::Tombstone);
-        assert_eq!(
-            on_release(Some(CreditState::Reserved)),
-            ReleaseDecision::Release
-        );
-        assert_eq!(
-            on_release(Some(CreditState::Settled)),
-            ReleaseDecision::Nothing
-        );
-        assert!(settles(Some(CreditState::Reserved)));
-        assert!(!settles(Some(CreditState::Released)));
-        assert!(!settles(None));
+    fn states_are_stored_as_they_are_shown() {
+        for state in CreditState::iter() {
+            assert_eq!(state.to_value(), state.as_str());
+            assert_eq!(
+                CreditState::try_from_value(&state.as_str().to_owned()).unwrap(),
+                state
+            );
+        }
+        assert!(CreditState::try_from_value(&"HELD".to_owned()).is_err());
     }
 }

@@ -7,10 +7,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::app::credit;
 use crate::app::customers;
 use crate::domain::CreditState;
-use crate::error::CustomerError;
-use crate::persistence::credit;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,19 +50,15 @@ async fn get_credit_reservation(
     Path(order_id): Path<Uuid>,
 ) -> Result<Json<CreditReservationResponse>, Problem> {
     caller.require_admin()?;
-    let reservation = credit::find(&state.db, order_id)
-        .await
-        .map_err(CustomerError::from)?
+    let reservation = credit::reservation_of(&state.db, order_id)
+        .await?
         .ok_or_else(|| {
             Problem::not_found(format!(
                 "customer-svc has no credit reservation for order {order_id}"
             ))
         })?;
     Ok(Json(CreditReservationResponse {
-        state: reservation
-            .state
-            .parse()
-            .map_err(|e: String| CustomerError::Internal(anyhow::anyhow!(e)))?,
+        state: reservation.state,
         order_id,
         customer_id: reservation.customer_id,
         amount_minor: reservation.amount_minor,

@@ -26,6 +26,9 @@
 //!   [`Emitter`], [`HandlerError`].
 //! - [`consumer`]: the batched consumer that drives a handler: the inbox,
 //!   offsets, dead letters.
+//! - [`participant`]: the participant side of the order saga (hold,
+//!   release with its tombstone, finish), once for inventory-svc and
+//!   customer-svc, each supplying its resource.
 //! - [`validation`]: every event checked against its JSON Schema on receipt.
 //! - [`trace`]: W3C trace context into and out of Kafka headers.
 
@@ -35,6 +38,7 @@ pub mod group_commit;
 pub mod handler;
 pub mod kafka;
 pub mod outbox;
+pub mod participant;
 pub mod retention;
 pub mod storage;
 pub mod trace;
@@ -49,6 +53,9 @@ pub use handler::{Emitter, EventHandler, HandlerError, ReceivedRecord};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{
     Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
+};
+pub use participant::{
+    FinishedBy, Holdings, Participant, ParticipantHandler, Phase, TOMBSTONE_REASON, Tracked,
 };
 pub use retention::{Retention, RetentionSettings, delete_before};
 pub use storage::{

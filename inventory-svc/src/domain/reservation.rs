@@ -1,4 +1,5 @@
-//! The life of one order's reservation, as a state machine.
+//! The life of one order's reservation: the saga's participant protocol
+//! ([`events::plumbing::participant`]) in inventory's words.
 //!
 //! ```text
 //!                 OrderPlaced, all lines available
@@ -10,30 +11,44 @@
 //!     └── OrderRejected / OrderCancelled before OrderPlaced ──▶ RELEASED (no lines)
 //! ```
 //!
-//! A reservation row exists from the first event that concerns the order,
-//! so every later event finds the decision already taken:
-//! - a second OrderPlaced (replayed, or re-published under a new id) changes nothing;
-//! - a release of a released, rejected or never-reserved order changes nothing;
-//! - an OrderPlaced that arrives after the order was cancelled finds a
-//!   RELEASED row and reserves nothing, so no stock leaks.
+//! The rules of which step an event takes are the protocol's; this module
+//! names the states, as stored (a typed column) and shown.
 
 use std::fmt;
-use std::str::FromStr;
 
+use events::plumbing::Phase;
+use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where an order's reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum ReservationState {
     /// Every line is held for the order.
+    #[sea_orm(string_value = "RESERVED")]
     Reserved,
     /// The order could not be reserved; nothing is held.
+    #[sea_orm(string_value = "REJECTED")]
     Rejected,
     /// The hold was given back (or the order was cancelled before it was held).
+    #[sea_orm(string_value = "RELEASED")]
     Released,
     /// The units left stock with the shipment.
+    #[sea_orm(string_value = "COMMITTED")]
     Committed,
 }
 
@@ -47,70 +62,21 @@ impl ReservationState {
             Self::Committed => "COMMITTED",
         }
     }
+
+    /// The protocol's phase of this state.
+    pub fn phase(self) -> Phase {
+        match self {
+            Self::Reserved => Phase::Held,
+            Self::Rejected => Phase::Refused,
+            Self::Released => Phase::Released,
+            Self::Committed => Phase::Finished,
+        }
+    }
 }
 
 impl fmt::Display for ReservationState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReservationState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "RESERVED" => Ok(Self::Reserved),
-            "REJECTED" => Ok(Self::Rejected),
-            "RELEASED" => Ok(Self::Released),
-            "COMMITTED" => Ok(Self::Committed),
-            other => Err(format!("unknown reservation state {other:?}")),
-        }
-    }
-}
-
-/// What a release request does, given the current state (`None`: no row yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseDecision {
-    /// Give the units back and mark RELEASED.
-    Release,
-    /// Record RELEASED without lines, so a late OrderPlaced reserves nothing.
-    Tombstone,
-    /// Nothing to do.
-    Nothing,
-}
-
-/// The release rule.
-pub fn on_release(current: Option<ReservationState>) -> ReleaseDecision {
-    match current {
-        None => ReleaseDecision::Tombstone,
-        Some(ReservationState::Reserved) => ReleaseDecision::Release,
-        Some(
-            ReservationState::Rejected | ReservationState::Released | ReservationState::Committed,
-        ) => ReleaseDecision::Nothing,
-    }
-}
-
-/// What a shipment does, given the current state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitDecision {
-    /// Move the units from reserved to committed.
-    Commit,
-    /// Already committed.
-    Nothing,
-    /// The order holds no stock: shipping it is a saga error.
-    Refuse(String),
-}
-
-/// The commit rule.
-pub fn on_commit(current: Option<ReservationState>) -> CommitDecision {
-    match current {
-        Some(ReservationState::Reserved) => CommitDecision::Commit,
-        Some(ReservationState::Committed) => CommitDecision::Nothing,
-        Some(state) => CommitDecision::Refuse(format!(
-            "the order's reservation is {state}; nothing to ship"
-        )),
-        None => CommitDecision::Refuse("the order has no reservation; nothing to ship".into()),
     }
 }
 
@@ -135,50 +101,19 @@ impl StockMovementKind {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
+
     use super::*;
 
     #[test]
-    fn release_rules() {
-        assert_eq!(on_release(None), ReleaseDecision::Tombstone);
-        assert_eq!(
-            on_release(Some(ReservationState::Reserved)),
-            ReleaseDecision::Release
-        );
-        for state in [
-            ReservationState::Rejected,
-            ReservationState::Released,
-            ReservationState::Committed,
-        ] {
-            assert_eq!(on_release(Some(state)), ReleaseDecision::Nothing);
+    fn states_are_stored_as_they_are_shown() {
+        for state in ReservationState::iter() {
+            assert_eq!(state.to_value(), state.as_str());
+            assert_eq!(
+                ReservationState::try_from_value(&state.as_str().to_owned()).unwrap(),
+                state
+            );
         }
-    }
-
-    #[test]
-    fn commit_rules() {
-        assert_eq!(
-            on_commit(Some(ReservationState::Reserved)),
-            CommitDecision::Commit
-        );
-        assert_eq!(
-            on_commit(Some(ReservationState::Committed)),
-            CommitDecision::Nothing
-        );
-        assert!(matches!(
-            on_commit(Some(ReservationState::Released)),
-            CommitDecision::Refuse(_)
-        ));
-        assert!(matches!(on_commit(None), CommitDecision::Refuse(_)));
-    }
-
-    #[test]
-    fn states_round_trip_through_their_spelling() {
-        for state in [
-            ReservationState::Reserved,
-            ReservationState::Rejected,
-            ReservationState::Released,
-            ReservationState::Committed,
-        ] {
-            assert_eq!(state.as_str().parse::<ReservationState>().unwrap(), state);
-        }
+        assert!(ReservationState::try_from_value(&"HELD".to_owned()).is_err());
     }
 }

@@ -8,9 +8,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::app::stock;
 use crate::domain::ReservationState;
-use crate::error::InventoryError;
-use crate::persistence::reservations;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_reservation))
@@ -58,20 +57,10 @@ async fn get_reservation(
     Path(order_id): Path<Uuid>,
 ) -> Result<Json<ReservationResponse>, Problem> {
     caller.require_admin()?;
-    let reservation = reservations::find(&state.db, order_id)
-        .await
-        .map_err(InventoryError::from)?
-        .ok_or(InventoryError::ReservationNotFound(order_id))?;
-    let lines = reservations::lines(&state.db, order_id)
-        .await
-        .map_err(InventoryError::from)?;
-    let state = reservation
-        .state
-        .parse()
-        .map_err(|e: String| InventoryError::Database(sea_orm::DbErr::Custom(e)))?;
+    let (reservation, lines) = stock::reservation_of(&state.db, order_id).await?;
     Ok(Json(ReservationResponse {
         order_id,
-        state,
+        state: reservation.state,
         reason: reservation.reason,
         lines: lines
             .into_iter()

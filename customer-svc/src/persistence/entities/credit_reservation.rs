@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::CreditState;
+
 /// An order's credit reservation (see `domain::credit`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "credit_reservations")]
@@ -15,8 +17,8 @@ pub struct Model {
     pub amount_minor: i64,
     /// Its currency.
     pub currency: String,
-    /// `RESERVED`, `REJECTED`, `RELEASED` or `SETTLED`.
-    pub state: String,
+    /// Where it stands.
+    pub state: CreditState,
     /// Why it was rejected, when it was.
     pub reason: Option<String>,
     /// First decision.

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::ReservationState;
+
 /// An order's reservation and its state (see `domain::reservation`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "reservations")]
@@ -9,8 +11,8 @@ pub struct Model {
     /// The order.
     #[sea_orm(primary_key, auto_increment = false)]
     pub order_id: Uuid,
-    /// `RESERVED`, `REJECTED`, `RELEASED` or `COMMITTED`.
-    pub state: String,
+    /// Where it stands.
+    pub state: ReservationState,
     /// Why it was rejected, when it was.
     pub reason: Option<String>,
     /// First decision.

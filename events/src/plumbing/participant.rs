@@ -1,0 +1,456 @@
+//! The participant side of the order saga, written once: inventory-svc
+//! holds stock for an order and customer-svc holds credit, and both follow
+//! this protocol. A service supplies its resource ([`Participant`] and its
+//! [`Holdings`]); [`ParticipantHandler`] turns it into the
+//! [`EventHandler`] that consumes the `orders` topic.
+//!
+//! ```text
+//!                 OrderPlaced, the resource suffices
+//!   (none) ────────────────────────────────────────▶ HELD ──finishing event──▶ FINISHED
+//!     │  │                                             │
+//!     │  │ OrderPlaced, refused                        │ OrderRejected / OrderCancelled
+//!     │  └──────────────────────────▶ REFUSED          ▼
+//!     │                                             RELEASED
+//!     └── OrderRejected / OrderCancelled before OrderPlaced ──▶ RELEASED (a tombstone, nothing held)
+//! ```
+//!
+//! **Every decision is taken once.** A participant keeps one record per
+//! order from the first event that concerns it, so every later event finds
+//! the decision already taken: a second OrderPlaced (replayed, or
+//! re-published under a new id) changes nothing; releasing twice, or an
+//! order that never held anything, changes nothing; an OrderPlaced that
+//! arrives after its cancellation finds the tombstone and holds nothing, so
+//! nothing leaks. The finishing event (OrderShipped for stock,
+//! OrderDelivered for credit) of an order that holds nothing is a saga
+//! error: it is dead-lettered with the reason.
+//!
+//! The service's [`Holdings`] applies each step in memory; the rules of
+//! which step to take are here, in [`on_placed`], [`on_release`] and
+//! [`on_finish`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+
+use sea_orm::{DatabaseTransaction, DbErr};
+use uuid::Uuid;
+
+use super::handler::{Emitter, EventHandler, HandlerError};
+use crate::envelope::{Envelope, Event, EventPayload};
+use crate::payloads::{OrderCancelled, OrderDelivered, OrderPlaced, OrderRejected, OrderShipped};
+
+/// The reason a tombstone records.
+pub const TOMBSTONE_REASON: &str = "released before reserved";
+
+/// Where an order's hold stands, in the protocol's words; each participant
+/// names its states its own way ([`Holdings::State`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The order's resource is held.
+    Held,
+    /// The order was refused; nothing is held.
+    Refused,
+    /// The hold was given back, or the order was released before it was
+    /// placed (a tombstone).
+    Released,
+    /// The finishing event took the resource for good.
+    Finished,
+}
+
+/// The order event that finishes a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishedBy {
+    /// OrderShipped: the units leave stock.
+    Shipment,
+    /// OrderDelivered: the credit is settled.
+    Delivery,
+}
+
+impl FinishedBy {
+    fn event_type(self) -> &'static str {
+        match self {
+            Self::Shipment => OrderShipped::EVENT_TYPE,
+            Self::Delivery => OrderDelivered::EVENT_TYPE,
+        }
+    }
+
+    fn order_of(self, event: &Event) -> Option<Uuid> {
+        match (self, event) {
+            (Self::Shipment, Event::OrderShipped(shipped)) => Some(shipped.order_id),
+            (Self::Delivery, Event::OrderDelivered(delivered)) => Some(delivered.order_id),
+            _ => None,
+        }
+    }
+}
+
+/// What an OrderPlaced does, given the order's current phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacedDecision {
+    /// No decision yet: try to hold.
+    Hold,
+    /// Decided before (held, refused, or released first): nothing.
+    AlreadyDecided,
+}
+
+/// The placement rule.
+pub fn on_placed(current: Option<Phase>) -> PlacedDecision {
+    match current {
+        None => PlacedDecision::Hold,
+        Some(_) => PlacedDecision::AlreadyDecided,
+    }
+}
+
+/// What a release (OrderRejected, OrderCancelled) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseDecision {
+    /// Give the hold back and mark it released.
+    Release,
+    /// Record a release without a hold, so a late OrderPlaced holds nothing.
+    Tombstone,
+    /// Nothing to do.
+    Nothing,
+}
+
+/// The release rule.
+pub fn on_release(current: Option<Phase>) -> ReleaseDecision {
+    match current {
+        None => ReleaseDecision::Tombstone,
+        Some(Phase::Held) => ReleaseDecision::Release,
+        Some(Phase::Refused | Phase::Released | Phase::Finished) => ReleaseDecision::Nothing,
+    }
+}
+
+/// What the finishing event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishDecision {
+    /// Take the held resource for good.
+    Finish,
+    /// Finished before.
+    Nothing,
+    /// The order holds nothing: a saga error.
+    Refuse,
+}
+
+/// The finishing rule.
+pub fn on_finish(current: Option<Phase>) -> FinishDecision {
+    match current {
+        Some(Phase::Held) => FinishDecision::Finish,
+        Some(Phase::Finished) => FinishDecision::Nothing,
+        Some(Phase::Refused | Phase::Released) | None => FinishDecision::Refuse,
+    }
+}
+
+/// The per-order records of one batch, as a participant keeps them: it
+/// applies each step of the protocol in memory; [`Participant::save`]
+/// writes the result.
+pub trait Holdings: Send {
+    /// The participant's name for a phase (stored, and shown by its API).
+    type State: Copy + fmt::Display;
+
+    /// The state of `order_id`'s record; `None` when there is none yet.
+    fn state(&self, order_id: Uuid) -> Option<Self::State>;
+
+    /// The protocol's phase of a state.
+    fn phase(state: Self::State) -> Phase;
+
+    /// Holds what `placed` needs, or refuses it; records the decision and
+    /// returns the reply (the participant's "reserved" or "rejected"
+    /// event). Called only for an order without a record.
+    ///
+    /// # Errors
+    /// Stored values out of range (the books are wrong; the batch must not
+    /// commit).
+    fn hold(&mut self, placed: &OrderPlaced) -> Result<Event, DbErr>;
+
+    /// Records a release of an order without a record (a tombstone with
+    /// [`TOMBSTONE_REASON`]).
+    fn tombstone(&mut self, order_id: Uuid);
+
+    /// Gives a held order's resource back, marks it released, and returns
+    /// the reply.
+    ///
+    /// # Errors
+    /// When the resource holds less than the order (the books would be
+    /// wrong; the batch must not commit).
+    fn release(&mut self, order_id: Uuid) -> Result<Event, DbErr>;
+
+    /// Takes a held order's resource for good, marks it finished, and
+    /// returns the reply.
+    ///
+    /// # Errors
+    /// As [`release`](Self::release).
+    fn finish(&mut self, order_id: Uuid) -> Result<Event, DbErr>;
+}
+
+/// A service's resource in the saga: how it reads and writes its
+/// [`Holdings`], and its words for them.
+pub trait Participant: Send + Sync + 'static {
+    /// What one batch reads, changes and writes.
+    type Holdings: Holdings;
+
+    /// The event that finishes a hold.
+    const FINISHED_BY: FinishedBy;
+    /// What the record of an order is called, for messages ("reservation").
+    const RECORD: &'static str;
+    /// What finishing is called, for messages ("ship").
+    const FINISH: &'static str;
+
+    /// Reads and locks, in one global order, the records of `orders` and
+    /// the resources that they and the OrderPlaced events of `placed` touch.
+    ///
+    /// # Errors
+    /// Database errors (the batch is retried).
+    fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        orders: &BTreeSet<Uuid>,
+        placed: &[&OrderPlaced],
+    ) -> impl Future<Output = Result<Self::Holdings, DbErr>> + Send;
+
+    /// Writes what the batch changed, one statement per table and kind.
+    ///
+    /// # Errors
+    /// Database errors, or a conflict when another instance decided one of
+    /// the new records meanwhile (the batch is then retried).
+    fn save(
+        &self,
+        txn: &DatabaseTransaction,
+        holdings: Self::Holdings,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send;
+}
+
+/// The [`EventHandler`] of a participant: OrderPlaced holds, OrderRejected
+/// and OrderCancelled release, the finishing event finishes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParticipantHandler<P>(pub P);
+
+impl<P: Participant> ParticipantHandler<P> {
+    fn phase(holdings: &P::Holdings, order_id: Uuid) -> Option<Phase> {
+        holdings
+            .state(order_id)
+            .map(<P::Holdings as Holdings>::phase)
+    }
+
+    fn release(
+        holdings: &mut P::Holdings,
+        emitter: &mut Emitter<'_>,
+        order_id: Uuid,
+    ) -> Result<(), HandlerError> {
+        match on_release(Self::phase(holdings, order_id)) {
+            ReleaseDecision::Nothing => {}
+            ReleaseDecision::Tombstone => holdings.tombstone(order_id),
+            ReleaseDecision::Release => {
+                emitter.emit(holdings.release(order_id)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        holdings: &mut P::Holdings,
+        emitter: &mut Emitter<'_>,
+        order_id: Uuid,
+    ) -> Result<(), HandlerError> {
+        let state = holdings.state(order_id);
+        match on_finish(state.map(<P::Holdings as Holdings>::phase)) {
+            FinishDecision::Nothing => {}
+            FinishDecision::Finish => {
+                emitter.emit(holdings.finish(order_id)?);
+            }
+            FinishDecision::Refuse => {
+                let holds = state.map_or(format!("has no {}", P::RECORD), |state| {
+                    format!("has a {state} {}", P::RECORD)
+                });
+                return Err(HandlerError::permanent(format!(
+                    "order {order_id} {holds}; nothing to {}",
+                    P::FINISH
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<P: Participant> EventHandler for ParticipantHandler<P> {
+    type Batch = P::Holdings;
+
+    fn wants(&self, event_type: &str) -> bool {
+        event_type == OrderPlaced::EVENT_TYPE
+            || event_type == OrderRejected::EVENT_TYPE
+            || event_type == OrderCancelled::EVENT_TYPE
+            || event_type == P::FINISHED_BY.event_type()
+    }
+
+    async fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> Result<P::Holdings, DbErr> {
+        let orders: BTreeSet<Uuid> = events.iter().map(|e| e.key()).collect();
+        let placed: Vec<&OrderPlaced> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::OrderPlaced(placed) => Some(placed),
+                _ => None,
+            })
+            .collect();
+        self.0.load(txn, &orders, &placed).await
+    }
+
+    fn apply(
+        &self,
+        holdings: &mut P::Holdings,
+        envelope: &Envelope,
+        emitter: &mut Emitter<'_>,
+    ) -> Result<(), HandlerError> {
+        match &envelope.event {
+            Event::OrderPlaced(placed) => match on_placed(Self::phase(holdings, placed.order_id)) {
+                PlacedDecision::Hold => {
+                    emitter.emit(holdings.hold(placed)?);
+                }
+                PlacedDecision::AlreadyDecided => {
+                    if let Some(state) = holdings.state(placed.order_id) {
+                        tracing::info!(order_id = %placed.order_id, %state, "order already decided; nothing to hold");
+                    }
+                }
+            },
+            Event::OrderRejected(rejected) => Self::release(holdings, emitter, rejected.order_id)?,
+            Event::OrderCancelled(cancelled) => {
+                Self::release(holdings, emitter, cancelled.order_id)?;
+            }
+            other => {
+                if let Some(order_id) = P::FINISHED_BY.order_of(other) {
+                    Self::finish(holdings, emitter, order_id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn save(&self, txn: &DatabaseTransaction, holdings: P::Holdings) -> Result<(), DbErr> {
+        self.0.save(txn, holdings).await
+    }
+}
+
+/// Rows a batch read, and which of them it changed or added: what a set-based
+/// handler saves with one update and one insert per table.
+#[derive(Debug, Clone)]
+pub struct Tracked<K, V> {
+    rows: BTreeMap<K, V>,
+    changed: BTreeSet<K>,
+    added: BTreeSet<K>,
+}
+
+impl<K: Ord, V> Default for Tracked<K, V> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            added: BTreeSet::new(),
+        }
+    }
+}
+
+/// What a batch changed in one table, by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes<K, V> {
+    /// Rows that were not in the database.
+    pub added: Vec<(K, V)>,
+    /// Rows that were, and changed.
+    pub changed: Vec<(K, V)>,
+}
+
+impl<K: Ord + Copy, V> Tracked<K, V> {
+    /// The rows as read from the database.
+    pub fn loaded(rows: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            rows: rows.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A row.
+    pub fn get(&self, key: K) -> Option<&V> {
+        self.rows.get(&key)
+    }
+
+    /// A row, to change: it will be saved.
+    pub fn get_mut(&mut self, key: K) -> Option<&mut V> {
+        let row = self.rows.get_mut(&key)?;
+        self.changed.insert(key);
+        Some(row)
+    }
+
+    /// A row that is not in the database yet: it will be inserted.
+    pub fn add(&mut self, key: K, row: V) {
+        self.rows.insert(key, row);
+        self.added.insert(key);
+    }
+
+    /// The rows to insert and the rows to update, each in key order (the
+    /// lock order).
+    pub fn into_changes(mut self) -> Changes<K, V> {
+        let mut take = |keys: &BTreeSet<K>| -> Vec<(K, V)> {
+            keys.iter()
+                .filter_map(|&key| self.rows.remove(&key).map(|row| (key, row)))
+                .collect()
+        };
+        let added = take(&self.added);
+        let changed = take(&self.changed);
+        Changes { added, changed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_holds_only_an_undecided_order() {
+        assert_eq!(on_placed(None), PlacedDecision::Hold);
+        for phase in [
+            Phase::Held,
+            Phase::Refused,
+            Phase::Released,
+            Phase::Finished,
+        ] {
+            assert_eq!(on_placed(Some(phase)), PlacedDecision::AlreadyDecided);
+        }
+    }
+
+    #[test]
+    fn release_rules() {
+        assert_eq!(on_release(None), ReleaseDecision::Tombstone);
+        assert_eq!(on_release(Some(Phase::Held)), ReleaseDecision::Release);
+        for phase in [Phase::Refused, Phase::Released, Phase::Finished] {
+            assert_eq!(on_release(Some(phase)), ReleaseDecision::Nothing);
+        }
+    }
+
+    #[test]
+    fn finish_rules() {
+        assert_eq!(on_finish(Some(Phase::Held)), FinishDecision::Finish);
+        assert_eq!(on_finish(Some(Phase::Finished)), FinishDecision::Nothing);
+        for current in [None, Some(Phase::Refused), Some(Phase::Released)] {
+            assert_eq!(on_finish(current), FinishDecision::Refuse);
+        }
+    }
+
+    #[test]
+    fn tracked_rows_split_into_added_and_changed() {
+        let mut rows = Tracked::loaded([(1, "one"), (2, "two"), (3, "three")]);
+        if let Some(row) = rows.get_mut(3) {
+            *row = "THREE";
+        }
+        assert!(rows.get_mut(9).is_none(), "an unknown key is not a change");
+        rows.add(0, "zero");
+        assert_eq!(rows.get(2), Some(&"two"));
+        assert_eq!(
+            rows.into_changes(),
+            Changes {
+                added: vec![(0, "zero")],
+                changed: vec![(3, "THREE")],
+            }
+        );
+    }
+}
