@@ -99,13 +99,7 @@ impl From<CustomerError> for Problem {
     fn from(error: CustomerError) -> Self {
         let detail = error.to_string();
         match error {
-            CustomerError::Invalid { field, .. } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_INPUT",
-                "The request is invalid",
-            )
-            .with_detail(detail)
-            .with_extension("field", field),
+            CustomerError::Invalid { field, .. } => Problem::invalid_input(field, detail),
             CustomerError::CustomerNotFound(_) => Problem::new(
                 StatusCode::NOT_FOUND,
                 "CUSTOMER_NOT_FOUND",

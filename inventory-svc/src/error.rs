@@ -62,13 +62,7 @@ impl From<InventoryError> for Problem {
     fn from(error: InventoryError) -> Self {
         let detail = error.to_string();
         match error {
-            InventoryError::Invalid { field, .. } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "INVALID_INPUT",
-                "The request is invalid",
-            )
-            .with_detail(detail)
-            .with_extension("field", field),
+            InventoryError::Invalid { field, .. } => Problem::invalid_input(field, detail),
             InventoryError::ProductNotFound(_) => Problem::new(
                 StatusCode::NOT_FOUND,
                 "PRODUCT_NOT_FOUND",

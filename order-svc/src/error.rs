@@ -74,10 +74,7 @@ impl From<OrderError> for Problem {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, title).with_detail(detail.clone())
         };
         match error {
-            OrderError::Invalid { field, .. } => {
-                unprocessable("INVALID_INPUT", "The request is invalid")
-                    .with_extension("field", field)
-            }
+            OrderError::Invalid { field, .. } => Problem::invalid_input(field, detail),
             OrderError::UnknownProduct(id) => unprocessable("UNKNOWN_PRODUCT", "Unknown product")
                 .with_extension("product_id", id.to_string()),
             OrderError::InactiveProduct(id) => {

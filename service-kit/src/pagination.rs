@@ -2,8 +2,6 @@
 //! [`MAX_PAGE_SIZE`] items (default [`DEFAULT_PAGE_SIZE`]) ordered by id, and
 //! the id of a page's last item as the cursor of the next one.
 
-use axum::http::StatusCode;
-
 use crate::problem::Problem;
 
 /// Page size when the request names none.
@@ -20,13 +18,10 @@ pub fn page_size(requested: Option<u64>) -> Result<u64, Problem> {
     if (1..=MAX_PAGE_SIZE).contains(&limit) {
         Ok(limit)
     } else {
-        Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_INPUT",
-            "The request is invalid",
-        )
-        .with_detail(format!("limit: must be between 1 and {MAX_PAGE_SIZE}"))
-        .with_extension("field", "limit"))
+        Err(Problem::invalid_input(
+            "limit",
+            format!("limit: must be between 1 and {MAX_PAGE_SIZE}"),
+        ))
     }
 }
 

@@ -121,6 +121,18 @@ impl Problem {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// 422 `INVALID_INPUT`: `field` of the request breaks a rule, which
+    /// `detail` states.
+    pub fn invalid_input(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_INPUT",
+            "The request is invalid",
+        )
+        .with_detail(detail)
+        .with_extension("field", field.into())
+    }
+
     /// 404 `NOT_FOUND`.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(

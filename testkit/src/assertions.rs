@@ -171,3 +171,47 @@ pub fn count(events: &[Envelope], event_type: &str) -> usize {
         .filter(|e| e.event.event_type() == event_type)
         .count()
 }
+
+/// Asserts that each of `topics` and its dead-letter topic exist under
+/// `prefix` with `partitions` partitions: what a service creates at start.
+pub async fn assert_topics_created(
+    bootstrap: &str,
+    prefix: &str,
+    topics: &[events::Topic],
+    partitions: usize,
+) {
+    let (bootstrap, prefix) = (bootstrap.to_owned(), prefix.to_owned());
+    let found = tokio::task::spawn_blocking(move || {
+        let client: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .create()
+            .expect("a metadata client");
+        let metadata = client
+            .fetch_metadata(None, Duration::from_secs(10))
+            .expect("the cluster's metadata");
+        metadata
+            .topics()
+            .iter()
+            .filter_map(|t| {
+                t.name()
+                    .strip_prefix(&prefix)
+                    .map(|n| (n.to_owned(), t.partitions().len()))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("the metadata task");
+    for topic in topics {
+        for name in [
+            topic.base_name().to_owned(),
+            format!("{}.dlq", topic.base_name()),
+        ] {
+            let count = found.iter().find(|(n, _)| *n == name).map(|(_, p)| *p);
+            assert_eq!(
+                count,
+                Some(partitions),
+                "topic {name} with {partitions} partitions"
+            );
+        }
+    }
+}

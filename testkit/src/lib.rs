@@ -24,7 +24,9 @@ pub mod kafka;
 pub mod keys;
 pub mod postgres;
 
-pub use assertions::{TopicReader, assert_problem, count, eventually, header};
+pub use assertions::{
+    TopicReader, assert_problem, assert_topics_created, count, eventually, header,
+};
 pub use kafka::{kafka_bootstrap, produce, publish};
 pub use postgres::{Backend, TestDatabase, TestDatabasePrefix};
 

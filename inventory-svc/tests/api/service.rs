@@ -1,10 +1,7 @@
 //! The service starts on the kit: topics created, ready, documented.
 
 use rstest::rstest;
-use std::time::Duration;
 use testkit::Backend;
-
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::helpers::spawn_app;
 
@@ -35,40 +32,12 @@ async fn starts_ready_with_its_topics_and_documents_its_api(#[case] backend: Bac
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
 
-    let bootstrap = app.kafka_bootstrap.clone();
-    let prefix = app.topic_prefix.clone();
-    let topics = tokio::task::spawn_blocking(move || {
-        let client: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()
-            .unwrap();
-        let metadata = client
-            .fetch_metadata(None, Duration::from_secs(10))
-            .unwrap();
-        metadata
-            .topics()
-            .iter()
-            .filter_map(|t| {
-                t.name()
-                    .strip_prefix(&prefix)
-                    .map(|n| (n.to_owned(), t.partitions().len()))
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    for topic in inventory_svc::startup::TOPICS {
-        for name in [
-            topic.base_name().to_owned(),
-            format!("{}.dlq", topic.base_name()),
-        ] {
-            let found = topics.iter().find(|(n, _)| *n == name);
-            assert_eq!(
-                found.map(|(_, p)| *p),
-                Some(2),
-                "topic {name} with 2 partitions"
-            );
-        }
-    }
+    testkit::assert_topics_created(
+        &app.kafka_bootstrap,
+        &app.topic_prefix,
+        inventory_svc::startup::TOPICS,
+        2,
+    )
+    .await;
     app.app.stop().await.unwrap();
 }
