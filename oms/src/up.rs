@@ -160,6 +160,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         saga_deadline_secs: 30,
         idempotency_ttl_secs: 86_400,
         common,
+        clock: service_kit::Clock::system(),
     })
     .await
     .context("order-svc did not start")?;

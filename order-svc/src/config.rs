@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 
-use service_kit::{CommonSettings, ServiceSettings};
+use service_kit::{Clock, CommonSettings, ServiceSettings};
 
 /// Everything order-svc can be configured with.
 #[derive(Debug, Clone, clap::Parser)]
@@ -35,6 +35,10 @@ pub struct Settings {
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
+    /// Where the service reads the time: the system clock, unless a test
+    /// injects a manual one to drive saga deadlines.
+    #[arg(skip)]
+    pub clock: Clock,
 }
 
 impl Settings {

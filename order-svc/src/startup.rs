@@ -40,7 +40,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     builder.consume(
         "saga",
         subscription(crate::SERVICE_NAME, "saga"),
-        SagaReplies,
+        SagaReplies {
+            clock: settings.clock.clone(),
+        },
     )?;
     // The catalog copy is a projection (upserts that never go back in time):
     // no inbox, so replaying the catalog topic rebuilds it.
@@ -60,18 +62,25 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),
         idle: Duration::from_secs(1),
+        clock: settings.clock.clone(),
     };
     let token = builder.shutdown_token();
     builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
     let token = builder.shutdown_token();
     builder.spawn(
         "order metrics",
-        crate::app::orders::export_metrics(builder.db().clone(), Duration::from_secs(10), token),
+        crate::app::orders::export_metrics(
+            builder.db().clone(),
+            settings.clock.clone(),
+            Duration::from_secs(10),
+            token,
+        ),
     );
     let desk = OrderDesk::start(
         builder.db().clone(),
         builder.outbox().clone(),
         policy,
+        settings.clock.clone(),
         GroupCommitSettings::for_backend(builder.db()),
     );
     let state = AppState {

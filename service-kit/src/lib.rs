@@ -20,7 +20,8 @@
 //!   a caller's W3C trace;
 //! - an OpenAPI document at `/openapi.json` built from the code and a docs UI
 //!   at `/docs` (served from the binary): [`openapi`];
-//! - bearer-token authentication behind one extractor: [`auth`].
+//! - bearer-token authentication behind one extractor: [`auth`];
+//! - the time from a [`Clock`] that tests can hold and move: [`clock`].
 //!
 //! ## Layout
 //! [`app`] holds [`ServiceBuilder`] and the running [`App`]; the other modules
@@ -30,6 +31,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod database;
 pub mod extract;
 pub mod health;
@@ -44,6 +46,7 @@ pub mod telemetry;
 
 pub use app::{App, ServiceBuilder};
 pub use auth::{Authenticator, Caller, Role};
+pub use clock::Clock;
 pub use extract::{AnyCase, ClientAddress, Json, Path, Query};
 pub use problem::Problem;
 pub use settings::{CommonSettings, ServiceSettings};

@@ -4,15 +4,17 @@
 //! so a restarted order-svc still cancels overdue orders. The sweeper sleeps
 //! until the earliest deadline (at most [`DeadlineSweeper::idle`]), cancels
 //! what is due in one transaction per batch, and then (outside that
-//! transaction, in bounded batches) forgets expired idempotency keys. Several instances share the work safely: the rows are
-//! locked with `SKIP LOCKED`, and the transition itself only moves PENDING
-//! orders.
+//! transaction, in bounded batches) forgets expired idempotency keys.
+//! Several instances share the work safely: the rows are locked with
+//! `SKIP LOCKED`, and the transition itself only moves PENDING orders.
+//! "Now" is the service's [`Clock`], so a test moves time past a deadline
+//! instead of waiting for it.
 
 use std::time::Duration;
 
-use chrono::Utc;
 use events::plumbing::{Outbox, begin_write};
 use sea_orm::DatabaseConnection;
+use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::saga::{self, Details, Outcome};
@@ -27,6 +29,8 @@ pub struct DeadlineSweeper {
     pub outbox: Outbox,
     /// The longest sleep between two looks.
     pub idle: Duration,
+    /// What "now" is: a deadline has passed when this clock says so.
+    pub clock: Clock,
 }
 
 impl DeadlineSweeper {
@@ -46,7 +50,7 @@ impl DeadlineSweeper {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+                () = self.clock.sleep(wait) => {}
             }
         }
         tracing::info!("deadline sweeper stopped");
@@ -57,7 +61,7 @@ impl DeadlineSweeper {
     /// # Errors
     /// Database errors (nothing is cancelled then).
     pub async fn sweep(&self) -> anyhow::Result<usize> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = begin_write(&self.db).await?;
         let due = orders::overdue(&txn, now, 100).await?;
         let mut cancelled = 0;
@@ -69,6 +73,7 @@ impl DeadlineSweeper {
                 order_id,
                 &SagaInput::DeadlinePassed,
                 &Details::default(),
+                now,
             )
             .await?
             {
@@ -85,7 +90,7 @@ impl DeadlineSweeper {
 
     async fn until_next_deadline(&self) -> Duration {
         match orders::next_deadline(&self.db).await {
-            Ok(Some(at)) => (at - Utc::now())
+            Ok(Some(at)) => (at - self.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .clamp(Duration::from_millis(20), self.idle),

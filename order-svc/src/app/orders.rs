@@ -11,7 +11,7 @@ use events::{
     Actor, ActorKind, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated,
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
-use service_kit::Caller;
+use service_kit::{Caller, Clock};
 use uuid::Uuid;
 
 use crate::app::saga::{self, Details, Outcome};
@@ -106,15 +106,18 @@ pub struct OrderDesk {
     db: DatabaseConnection,
     outbox: Outbox,
     policy: OrderPolicy,
+    clock: Clock,
     placements: GroupCommit<Placement>,
 }
 
 impl OrderDesk {
-    /// A desk writing through `db`; starts its group-commit writer.
+    /// A desk writing through `db`, reading the time from `clock`; starts
+    /// its group-commit writer.
     pub fn start(
         db: DatabaseConnection,
         outbox: Outbox,
         policy: OrderPolicy,
+        clock: Clock,
         settings: GroupCommitSettings,
     ) -> Self {
         let placements = GroupCommit::start(db.clone(), outbox.clone(), PlacementWriter, settings);
@@ -122,6 +125,7 @@ impl OrderDesk {
             db,
             outbox,
             policy,
+            clock,
             placements,
         }
     }
@@ -141,7 +145,7 @@ impl OrderDesk {
         idempotent: Option<IdempotentRequest>,
         render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
     ) -> Result<Placed, OrderError> {
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.clock.now().trunc_subsecs(6);
         let order_id = Uuid::now_v7();
         let Some(request) = idempotent else {
             let placement = self.price(&self.db, &new, order_id, now).await?;
@@ -200,6 +204,166 @@ impl OrderDesk {
         sea_orm::ActiveModelTrait::update(entry, &*txn).await?;
         self.outbox.commit(txn).await?;
         Ok(Placed::New(created))
+    }
+
+    /// Cancels an order (its owner or an admin) while PENDING or CONFIRMED.
+    ///
+    /// # Errors
+    /// [`OrderError::OrderNotFound`], [`OrderError::InvalidTransition`] (409), or a database error.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        reason: Option<String>,
+    ) -> Result<OrderWithLines, OrderError> {
+        visible_order(&self.db, caller, id).await?;
+        let actor = Actor {
+            kind: if caller.is_admin() {
+                ActorKind::Admin
+            } else {
+                ActorKind::Customer
+            },
+            id: Some(caller.id),
+        };
+        let details = Details {
+            actor: Some(actor),
+            reason,
+            ..Default::default()
+        };
+        self.transition(id, &SagaInput::Cancel, OrderStatus::Cancelled, &details)
+            .await
+    }
+
+    /// Moves a CONFIRMED order to SHIPPED, or a SHIPPED one to DELIVERED (admin).
+    ///
+    /// # Errors
+    /// [`OrderError::InvalidTransition`] with the allowed transitions, or a database error.
+    pub async fn set_fulfilment_status(
+        &self,
+        id: Uuid,
+        target: OrderStatus,
+        details: Details,
+    ) -> Result<OrderWithLines, OrderError> {
+        let input = match target {
+            OrderStatus::Shipped => SagaInput::Ship,
+            OrderStatus::Delivered => SagaInput::Deliver,
+            other => {
+                let current = orders::find(&self.db, id)
+                    .await?
+                    .ok_or(OrderError::OrderNotFound(id))?;
+                let from: OrderStatus = current
+                    .status
+                    .parse()
+                    .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+                return Err(OrderError::InvalidTransition {
+                    from,
+                    to: other,
+                    allowed: fulfilment_moves(from),
+                });
+            }
+        };
+        self.transition(id, &input, target, &details).await
+    }
+
+    async fn transition(
+        &self,
+        id: Uuid,
+        input: &SagaInput,
+        target: OrderStatus,
+        details: &Details,
+    ) -> Result<OrderWithLines, OrderError> {
+        let txn = begin_write(&self.db).await?;
+        let now = self.clock.now().trunc_subsecs(6);
+        let order = match saga::apply(&txn, id, input, details, now).await? {
+            Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
+            Outcome::NotAllowed { order, allowed } => {
+                let from = order
+                    .status
+                    .parse()
+                    .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+                let allowed = if matches!(input, SagaInput::Cancel) {
+                    allowed
+                } else {
+                    fulfilment_moves(from)
+                };
+                return Err(OrderError::InvalidTransition {
+                    from,
+                    to: target,
+                    allowed,
+                });
+            }
+            Outcome::Ignored(order) => order,
+            Outcome::Moved { order, event } => {
+                if let Some(event) = event {
+                    saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
+                }
+                order
+            }
+        };
+        let lines = orders::lines(&txn, id).await?;
+        self.outbox.commit(txn).await?;
+        Ok(OrderWithLines { order, lines })
+    }
+
+    /// Changes shipping details before delivery (owner or admin) and publishes
+    /// ShippingUpdated.
+    ///
+    /// # Errors
+    /// [`OrderError::ShippingLocked`] once delivered, rejected or cancelled;
+    /// [`OrderError::OrderNotFound`]; or a database error.
+    pub async fn update_shipping(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        change: ShippingChange,
+    ) -> Result<OrderWithLines, OrderError> {
+        visible_order(&self.db, caller, id).await?;
+        let txn = begin_write(&self.db).await?;
+        let current = orders::find_for_update(&txn, id)
+            .await?
+            .ok_or(OrderError::OrderNotFound(id))?;
+        let status: OrderStatus = current
+            .status
+            .parse()
+            .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+        if is_terminal(status) {
+            return Err(OrderError::ShippingLocked(status));
+        }
+        let mut changes = order::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(id),
+            ..Default::default()
+        };
+        if let Some(carrier) = &change.carrier {
+            changes.carrier = Set(Some(carrier.clone()));
+        }
+        if let Some(tracking) = &change.tracking_number {
+            changes.tracking_number = Set(Some(tracking.clone()));
+        }
+        if let Some(address) = &change.shipping_address {
+            changes.shipping_address = Set(Some(
+                serde_json::to_string(address).expect("an address serializes"),
+            ));
+        }
+        changes.updated_at = Set(self.clock.now().trunc_subsecs(6));
+        let order = orders::save(&txn, changes).await?;
+        let event = ShippingUpdated {
+            order_id: id,
+            carrier: change.carrier,
+            tracking_number: change.tracking_number,
+            shipping_address: change.shipping_address,
+        };
+        saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
+        let lines = orders::lines(&txn, id).await?;
+        self.outbox.commit(txn).await?;
+        Ok(OrderWithLines { order, lines })
+    }
+
+    /// Counts by status and decision latencies, as of now.
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn metrics(&self) -> Result<OrderMetrics, OrderError> {
+        metrics(&self.db, self.clock.now()).await
     }
 
     /// Prices `new` from the catalog copy read through `conn`.
@@ -301,6 +465,15 @@ impl OrderDesk {
     }
 }
 
+/// The moves PATCH /orders/{id}/status may make from `status`.
+pub fn fulfilment_moves(status: OrderStatus) -> Vec<OrderStatus> {
+    match status {
+        OrderStatus::Confirmed => vec![OrderStatus::Shipped],
+        OrderStatus::Shipped => vec![OrderStatus::Delivered],
+        _ => vec![],
+    }
+}
+
 /// One order, if the caller may see it. Other customers' orders are "not
 /// found", so that their existence does not leak.
 ///
@@ -371,123 +544,6 @@ pub async fn timeline(
     Ok(orders::timeline(db, id).await?)
 }
 
-/// Cancels an order (its owner or an admin) while PENDING or CONFIRMED.
-///
-/// # Errors
-/// [`OrderError::OrderNotFound`], [`OrderError::InvalidTransition`] (409), or a database error.
-pub async fn cancel_order(
-    db: &DatabaseConnection,
-    outbox: &Outbox,
-    caller: &Caller,
-    id: Uuid,
-    reason: Option<String>,
-) -> Result<OrderWithLines, OrderError> {
-    visible_order(db, caller, id).await?;
-    let actor = Actor {
-        kind: if caller.is_admin() {
-            ActorKind::Admin
-        } else {
-            ActorKind::Customer
-        },
-        id: Some(caller.id),
-    };
-    let details = Details {
-        actor: Some(actor),
-        reason,
-        ..Default::default()
-    };
-    transition(
-        db,
-        outbox,
-        id,
-        &SagaInput::Cancel,
-        OrderStatus::Cancelled,
-        &details,
-    )
-    .await
-}
-
-/// Moves a CONFIRMED order to SHIPPED, or a SHIPPED one to DELIVERED (admin).
-///
-/// # Errors
-/// [`OrderError::InvalidTransition`] with the allowed transitions, or a database error.
-pub async fn set_fulfilment_status(
-    db: &DatabaseConnection,
-    outbox: &Outbox,
-    id: Uuid,
-    target: OrderStatus,
-    details: Details,
-) -> Result<OrderWithLines, OrderError> {
-    let input = match target {
-        OrderStatus::Shipped => SagaInput::Ship,
-        OrderStatus::Delivered => SagaInput::Deliver,
-        other => {
-            let current = orders::find(db, id)
-                .await?
-                .ok_or(OrderError::OrderNotFound(id))?;
-            let from: OrderStatus = current
-                .status
-                .parse()
-                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
-            return Err(OrderError::InvalidTransition {
-                from,
-                to: other,
-                allowed: fulfilment_moves(from),
-            });
-        }
-    };
-    transition(db, outbox, id, &input, target, &details).await
-}
-
-/// The moves PATCH /orders/{id}/status may make from `status`.
-pub fn fulfilment_moves(status: OrderStatus) -> Vec<OrderStatus> {
-    match status {
-        OrderStatus::Confirmed => vec![OrderStatus::Shipped],
-        OrderStatus::Shipped => vec![OrderStatus::Delivered],
-        _ => vec![],
-    }
-}
-
-async fn transition(
-    db: &DatabaseConnection,
-    outbox: &Outbox,
-    id: Uuid,
-    input: &SagaInput,
-    target: OrderStatus,
-    details: &Details,
-) -> Result<OrderWithLines, OrderError> {
-    let txn = begin_write(db).await?;
-    let order = match saga::apply(&txn, id, input, details).await? {
-        Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
-        Outcome::NotAllowed { order, allowed } => {
-            let from = order
-                .status
-                .parse()
-                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
-            let allowed = if matches!(input, SagaInput::Cancel) {
-                allowed
-            } else {
-                fulfilment_moves(from)
-            };
-            return Err(OrderError::InvalidTransition {
-                from,
-                to: target,
-                allowed,
-            });
-        }
-        Outcome::Ignored(order) => order,
-        Outcome::Moved { order, event } => {
-            if let Some(event) = event {
-                saga::emit(&txn, outbox, &outbox.envelope(event)).await?;
-            }
-            order
-        }
-    };
-    let lines = orders::lines(&txn, id).await?;
-    outbox.commit(txn).await?;
-    Ok(OrderWithLines { order, lines })
-}
-
 /// New shipping details; absent fields stay.
 #[derive(Debug, Clone, Default)]
 pub struct ShippingChange {
@@ -497,60 +553,6 @@ pub struct ShippingChange {
     pub tracking_number: Option<String>,
     /// Address.
     pub shipping_address: Option<ShippingAddress>,
-}
-
-/// Changes shipping details before delivery (owner or admin) and publishes
-/// ShippingUpdated.
-///
-/// # Errors
-/// [`OrderError::ShippingLocked`] once delivered, rejected or cancelled;
-/// [`OrderError::OrderNotFound`]; or a database error.
-pub async fn update_shipping(
-    db: &DatabaseConnection,
-    outbox: &Outbox,
-    caller: &Caller,
-    id: Uuid,
-    change: ShippingChange,
-) -> Result<OrderWithLines, OrderError> {
-    visible_order(db, caller, id).await?;
-    let txn = begin_write(db).await?;
-    let current = orders::find_for_update(&txn, id)
-        .await?
-        .ok_or(OrderError::OrderNotFound(id))?;
-    let status: OrderStatus = current
-        .status
-        .parse()
-        .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
-    if is_terminal(status) {
-        return Err(OrderError::ShippingLocked(status));
-    }
-    let mut changes = order::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(id),
-        ..Default::default()
-    };
-    if let Some(carrier) = &change.carrier {
-        changes.carrier = Set(Some(carrier.clone()));
-    }
-    if let Some(tracking) = &change.tracking_number {
-        changes.tracking_number = Set(Some(tracking.clone()));
-    }
-    if let Some(address) = &change.shipping_address {
-        changes.shipping_address = Set(Some(
-            serde_json::to_string(address).expect("an address serializes"),
-        ));
-    }
-    changes.updated_at = Set(Utc::now().trunc_subsecs(6));
-    let order = orders::save(&txn, changes).await?;
-    let event = ShippingUpdated {
-        order_id: id,
-        carrier: change.carrier,
-        tracking_number: change.tracking_number,
-        shipping_address: change.shipping_address,
-    };
-    saga::emit(&txn, outbox, &outbox.envelope(event)).await?;
-    let lines = orders::lines(&txn, id).await?;
-    outbox.commit(txn).await?;
-    Ok(OrderWithLines { order, lines })
 }
 
 /// Counts by status and decision latencies.
@@ -573,7 +575,10 @@ pub struct OrderMetrics {
 ///
 /// # Errors
 /// A database error.
-pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError> {
+pub async fn metrics(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<OrderMetrics, OrderError> {
     use OrderStatus::*;
     let mut counts = Vec::new();
     for status in [Pending, Confirmed, Rejected, Cancelled, Shipped, Delivered] {
@@ -593,7 +598,7 @@ pub async fn metrics(db: &DatabaseConnection) -> Result<OrderMetrics, OrderError
         }
     }
     let decided_last_minute =
-        orders::count_decided_since(db, Utc::now() - chrono::Duration::minutes(1)).await?;
+        orders::count_decided_since(db, now - chrono::Duration::minutes(1)).await?;
     Ok(OrderMetrics {
         counts,
         to_confirmed_ms,
@@ -622,6 +627,7 @@ pub fn quantile(sorted_millis: &[i64], q: f64) -> Option<i64> {
 /// their `max`.
 pub async fn export_metrics(
     db: DatabaseConnection,
+    clock: Clock,
     interval: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -631,7 +637,7 @@ pub async fn export_metrics(
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        match metrics(&db).await {
+        match metrics(&db, clock.now()).await {
             Ok(figures) => {
                 for (status, count) in &figures.counts {
                     #[allow(clippy::cast_precision_loss)]

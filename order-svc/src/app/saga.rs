@@ -3,7 +3,7 @@
 //! returns the event it causes; the caller writes that event to the outbox
 //! and the timeline in the same transaction ([`emit`]).
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use events::plumbing::Outbox;
 use events::{
     Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered,
@@ -56,7 +56,7 @@ pub enum Outcome {
     NotFound,
 }
 
-/// Applies `input` to the order, under its row lock.
+/// Applies `input` to the order at time `now`, under its row lock.
 ///
 /// # Errors
 /// Database errors.
@@ -65,18 +65,19 @@ pub async fn apply(
     order_id: Uuid,
     input: &SagaInput,
     details: &Details,
+    now: DateTime<Utc>,
 ) -> Result<Outcome, DbErr> {
     let Some(current) = orders::find_for_update(conn, order_id).await? else {
         return Ok(Outcome::NotFound);
     };
-    let outcome = decide(current, input, details)?;
+    let outcome = decide(current, input, details, now)?;
     if let Outcome::Moved { order, .. } = &outcome {
         orders::save_all(conn, vec![order.clone()]).await?;
     }
     Ok(outcome)
 }
 
-/// Applies `input` to `current` in memory, by the rules of
+/// Applies `input` to `current` at time `now`, in memory, by the rules of
 /// [`crate::domain::saga`]: the order as it should be saved, and the event
 /// to emit. Never [`Outcome::NotFound`].
 ///
@@ -86,6 +87,7 @@ pub fn decide(
     current: order::Model,
     input: &SagaInput,
     details: &Details,
+    now: DateTime<Utc>,
 ) -> Result<Outcome, DbErr> {
     let status: OrderStatus = current.status.parse().map_err(DbErr::Custom)?;
     let state = SagaState {
@@ -103,7 +105,7 @@ pub fn decide(
         }
         Transition::Apply { next, emit } => (next, emit),
     };
-    let now = Utc::now().trunc_subsecs(6);
+    let now = now.trunc_subsecs(6);
     let event = emit.map(|emit| event_for(&current, emit, details));
     let mut order = current;
     if status == OrderStatus::Pending && next.status != OrderStatus::Pending {

@@ -32,6 +32,7 @@ use events::{
     Participant, ProductUpserted, StockCommitted, StockRejected, StockReleased, StockReserved,
 };
 use sea_orm::{DatabaseTransaction, DbErr};
+use service_kit::Clock;
 use uuid::Uuid;
 
 use crate::app::saga::{self, Details, Outcome};
@@ -40,8 +41,11 @@ use crate::persistence::entities::{catalog_product, order, order_event};
 use crate::persistence::{catalog, orders};
 
 /// Applies the participants' replies to the saga.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SagaReplies;
+#[derive(Debug, Clone, Default)]
+pub struct SagaReplies {
+    /// When the saga decides.
+    pub clock: Clock,
+}
 
 /// The orders a batch of replies touches, and what it changes.
 #[derive(Debug, Default)]
@@ -130,7 +134,14 @@ impl EventHandler for SagaReplies {
             _ => None,
         };
         let outcome = input
-            .map(|input| saga::decide(current.clone(), &input, &Details::default()))
+            .map(|input| {
+                saga::decide(
+                    current.clone(),
+                    &input,
+                    &Details::default(),
+                    self.clock.now(),
+                )
+            })
             .transpose()
             .map_err(|error| HandlerError::Transient(error.into()))?;
         batch.timeline.push(saga::timeline_entry(envelope));

@@ -442,7 +442,7 @@ async fn order_metrics(
     caller: Caller,
 ) -> Result<Json<OrderMetricsResponse>, Problem> {
     caller.require_admin()?;
-    let metrics = orders::metrics(&state.db).await?;
+    let metrics = state.desk.metrics().await?;
     let decisions = &metrics.to_decision_ms;
     #[allow(clippy::cast_precision_loss)]
     let avg_processing_ms = (!decisions.is_empty())
@@ -574,9 +574,7 @@ async fn cancel_order(
         return Err(OrderError::invalid("reason", "must be 1 to 1000 characters").into());
     }
     Ok(Json(
-        orders::cancel_order(&state.db, &state.outbox, &caller, id, reason)
-            .await?
-            .try_into()?,
+        state.desk.cancel(&caller, id, reason).await?.try_into()?,
     ))
 }
 
@@ -596,9 +594,7 @@ async fn delete_order(
     Path(id): Path<Uuid>,
 ) -> Result<Json<OrderResponse>, Problem> {
     Ok(Json(
-        orders::cancel_order(&state.db, &state.outbox, &caller, id, None)
-            .await?
-            .try_into()?,
+        state.desk.cancel(&caller, id, None).await?.try_into()?,
     ))
 }
 
@@ -666,7 +662,9 @@ async fn change_status(
         )?);
     }
     Ok(Json(
-        orders::set_fulfilment_status(&state.db, &state.outbox, id, status, details)
+        state
+            .desk
+            .set_fulfilment_status(id, status, details)
             .await?
             .try_into()?,
     ))
@@ -717,7 +715,9 @@ async fn update_shipping(
         .into());
     }
     Ok(Json(
-        orders::update_shipping(&state.db, &state.outbox, &caller, id, change)
+        state
+            .desk
+            .update_shipping(&caller, id, change)
             .await?
             .try_into()?,
     ))

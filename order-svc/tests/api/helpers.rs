@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use service_kit::{App, CommonSettings};
+use service_kit::{App, Clock, CommonSettings};
 use testkit::{Backend, TestDatabase};
 use uuid::Uuid;
 
@@ -31,7 +31,8 @@ pub struct System {
     pub orders: Service,
     pub inventory: Service,
     pub customers: Service,
-    pub saga_deadline_secs: u64,
+    /// order-svc's clock: a test that drives deadlines holds a manual one.
+    pub clock: Clock,
 }
 
 fn address(port: u16) -> String {
@@ -42,18 +43,18 @@ fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// Seconds from placement to an order's saga deadline, in every test.
+pub const SAGA_DEADLINE_SECS: u64 = 30;
+
 pub async fn spawn_system(backend: Backend) -> System {
-    spawn_system_with_deadline(backend, 30).await
+    spawn_system_with(backend, Clock::system(), |_| {}).await
 }
 
-pub async fn spawn_system_with_deadline(backend: Backend, saga_deadline_secs: u64) -> System {
-    spawn_system_with(backend, saga_deadline_secs, |_| {}).await
-}
-
-/// The system with its shared settings changed by `adjust`.
+/// The system with order-svc reading the time from `clock`, and its
+/// shared settings changed by `adjust`.
 pub async fn spawn_system_with(
     backend: Backend,
-    saga_deadline_secs: u64,
+    clock: Clock,
     adjust: impl FnOnce(&mut CommonSettings),
 ) -> System {
     testkit::init_tracing();
@@ -83,7 +84,7 @@ pub async fn spawn_system_with(
     };
 
     let order_db = Arc::new(TestDatabase::create_on(backend).await);
-    let orders = start_orders(&order_db.url, &common, saga_deadline_secs).await;
+    let orders = start_orders(&order_db.url, &common, &clock).await;
     let orders = Service {
         address: address(orders.port()),
         app: Some(orders),
@@ -107,7 +108,7 @@ pub async fn spawn_system_with(
         orders,
         inventory,
         customers,
-        saga_deadline_secs,
+        clock,
     }
 }
 
@@ -132,13 +133,14 @@ async fn start_inventory(url: &str, common: &CommonSettings) -> App {
     .unwrap()
 }
 
-async fn start_orders(url: &str, common: &CommonSettings, saga_deadline_secs: u64) -> App {
+async fn start_orders(url: &str, common: &CommonSettings, clock: &Clock) -> App {
     order_svc::build(order_svc::Settings {
         http_addr: local(),
         database_url: Some(url.to_owned()),
-        saga_deadline_secs,
+        saga_deadline_secs: SAGA_DEADLINE_SECS,
         idempotency_ttl_secs: 3600,
         common: common.clone(),
+        clock: clock.clone(),
     })
     .await
     .unwrap()
@@ -417,12 +419,7 @@ impl System {
     /// Stops order-svc and starts it again on the same database.
     pub async fn restart_orders(&mut self) {
         self.orders.app.take().unwrap().stop().await.unwrap();
-        let app = start_orders(
-            &self.orders.database.url,
-            &self.common,
-            self.saga_deadline_secs,
-        )
-        .await;
+        let app = start_orders(&self.orders.database.url, &self.common, &self.clock).await;
         self.orders.address = address(app.port());
         self.orders.app = Some(app);
     }

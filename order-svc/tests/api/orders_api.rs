@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use rstest::rstest;
 use serde_json::{Value, json};
+use service_kit::Clock;
 use testkit::Backend;
 use uuid::Uuid;
 
@@ -385,7 +386,7 @@ async fn metrics_count_orders_by_status_and_time_the_decisions(#[case] backend: 
 #[tokio::test]
 async fn a_sqlite_database_locked_too_long_is_answered_503_with_retry_after() {
     use sea_orm::{ConnectOptions, ConnectionTrait, Database};
-    let system = spawn_system_with(Backend::Sqlite, 30, |common| {
+    let system = spawn_system_with(Backend::Sqlite, Clock::system(), |common| {
         common.sqlite_busy_timeout_ms = 100;
     })
     .await;

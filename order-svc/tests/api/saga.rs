@@ -10,11 +10,12 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::util::Timeout;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use service_kit::Clock;
 use uuid::Uuid;
 
 use testkit::{assert_problem, eventually};
 
-use crate::helpers::{spawn_system, spawn_system_with_deadline};
+use crate::helpers::{SAGA_DEADLINE_SECS, spawn_system, spawn_system_with};
 
 /// 1. Happy path: CONFIRMED; stock and credit reserved; the timeline shows every step.
 #[rstest]
@@ -170,12 +171,26 @@ async fn both_refusing_rejects_once(#[case] backend: Backend) {
 async fn an_order_is_cancelled_at_its_deadline_and_the_late_reservation_released(
     #[case] backend: Backend,
 ) {
-    let mut system = spawn_system_with_deadline(backend, 3).await;
+    let clock = Clock::manual(chrono::Utc::now());
+    let mut system = spawn_system_with(backend, clock.clone(), |_| {}).await;
     let book = system.product("BOOK", 1_000, 10).await;
     let (customer, token) = system.customer(10_000).await;
     system.stop_inventory().await;
 
     let order = system.place(&token, customer, &[(book, 4)]).await;
+    eventually("customer-svc's reply recorded", || async {
+        system
+            .timeline(order)
+            .await
+            .contains(&"CreditReserved".to_owned())
+    })
+    .await;
+    assert_eq!(
+        system.order(order).await["status"],
+        "PENDING",
+        "order-svc's clock stands still: the deadline has not passed"
+    );
+    clock.advance(Duration::from_secs(SAGA_DEADLINE_SECS + 1));
     let cancelled = system.wait_status(order, "CANCELLED").await;
     assert!(
         cancelled["reason"].as_str().unwrap().contains("deadline"),
