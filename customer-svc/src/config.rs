@@ -22,7 +22,7 @@
 
 use std::net::SocketAddr;
 
-use service_kit::{CommonSettings, ServiceSettings};
+use service_kit::{Clock, CommonSettings, ServiceSettings};
 
 /// Everything customer-svc can be configured with.
 #[derive(Debug, Clone, clap::Parser)]
@@ -78,6 +78,10 @@ pub struct Settings {
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
+    /// Where lock-outs and refresh tokens read the time: the system clock,
+    /// unless a test injects a manual one.
+    #[arg(skip)]
+    pub clock: Clock,
 }
 
 /// The admin password of dev mode when `OMS_ADMIN_PASSWORD` is not set;
@@ -147,6 +151,7 @@ impl Settings {
             credit_currency: "EUR".into(),
             dev_mode: false,
             common,
+            clock: Clock::system(),
         }
     }
 

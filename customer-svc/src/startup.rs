@@ -88,6 +88,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         passwords,
         throttle,
         Duration::from_secs(settings.refresh_token_ttl_secs),
+        settings.clock.clone(),
     ));
     let verifier = Arc::new(JwtAuthenticator::with_source(LocalKeys(keys.clone())));
     builder.authenticator(verifier.clone());

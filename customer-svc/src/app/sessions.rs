@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SubsecRound, Utc};
 use events::plumbing::begin_write;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use service_kit::ClientAddress;
+use service_kit::{ClientAddress, Clock};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -55,16 +55,19 @@ pub struct Sessions {
     passwords: Passwords,
     throttle: Throttle,
     refresh_ttl: Duration,
+    clock: Clock,
 }
 
 impl Sessions {
-    /// Sessions over `db`, signing with `keys`.
+    /// Sessions over `db`, signing with `keys`; lock-outs and refresh
+    /// tokens expire by `clock`.
     pub fn new(
         db: DatabaseConnection,
         keys: Arc<KeyStore>,
         passwords: Passwords,
         throttle: Throttle,
         refresh_ttl: Duration,
+        clock: Clock,
     ) -> Self {
         Self {
             db,
@@ -72,6 +75,7 @@ impl Sessions {
             passwords,
             throttle,
             refresh_ttl,
+            clock,
         }
     }
 
@@ -135,19 +139,19 @@ impl Sessions {
         customer: &customer::Model,
         password: &str,
     ) -> Result<(), CustomerError> {
-        locked(customer)?;
+        locked(customer, self.clock.now())?;
         let right = self
             .passwords
             .verify(password, Some(&customer.password_hash))
             .await?;
         // Guesses sent in parallel all passed the check above; the count
         // they left decides.
-        let now = customers::find(&self.db, customer.id)
+        let current = customers::find(&self.db, customer.id)
             .await?
             .ok_or(CustomerError::CustomerNotFound(customer.id))?;
-        locked(&now)?;
+        locked(&current, self.clock.now())?;
         if right {
-            if now.failed_logins > 0 {
+            if current.failed_logins > 0 {
                 customers::clear_failed_logins(&self.db, customer.id).await?;
             }
             return Ok(());
@@ -156,7 +160,8 @@ impl Sessions {
         if let Some(current) = customers::find_for_update(&txn, customer.id).await? {
             let failures = current.failed_logins.saturating_add(1);
             let until = self.throttle.lockout_for(failures).map(|wait| {
-                Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
+                self.clock.now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1))
             });
             customers::record_failed_login(&txn, customer.id, failures, until).await?;
             if until.is_some() {
@@ -174,7 +179,7 @@ impl Sessions {
     /// (the family is revoked), [`CustomerError::AccountSuspended`], or a
     /// database or signing error.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, CustomerError> {
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.clock.now().trunc_subsecs(6);
         let txn = begin_write(&self.db).await?;
         let Some(token) = refresh_tokens::find_for_update(&txn, &digest(refresh_token)).await?
         else {
@@ -212,7 +217,7 @@ impl Sessions {
     pub async fn sign_out(&self, refresh_token: &str) -> Result<(), CustomerError> {
         let txn = begin_write(&self.db).await?;
         if let Some(token) = refresh_tokens::find_for_update(&txn, &digest(refresh_token)).await? {
-            refresh_tokens::revoke_family(&txn, token.family_id, Utc::now()).await?;
+            refresh_tokens::revoke_family(&txn, token.family_id, self.clock.now()).await?;
         }
         txn.commit().await?;
         Ok(())
@@ -224,7 +229,7 @@ impl Sessions {
     /// # Errors
     /// A database error.
     pub async fn prune(&self) -> anyhow::Result<()> {
-        refresh_tokens::delete_expired(&self.db, Utc::now()).await?;
+        refresh_tokens::delete_expired(&self.db, self.clock.now()).await?;
         self.keys.prune().await?;
         self.throttle.forget_idle();
         Ok(())
@@ -242,7 +247,7 @@ impl Sessions {
         getrandom::fill(&mut secret)
             .map_err(|e| CustomerError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
         let refresh_token = URL_SAFE_NO_PAD.encode(secret);
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.clock.now().trunc_subsecs(6);
         refresh_tokens::insert(
             conn,
             refresh_token::Model {
@@ -266,8 +271,7 @@ impl Sessions {
 }
 
 /// Refused while the account is locked.
-fn locked(customer: &customer::Model) -> Result<(), CustomerError> {
-    let now: DateTime<Utc> = Utc::now();
+fn locked(customer: &customer::Model, now: DateTime<Utc>) -> Result<(), CustomerError> {
     match customer.locked_until {
         Some(until) if until > now => Err(CustomerError::TooManyAttempts {
             retry_after: (until - now).to_std().unwrap_or(Duration::from_secs(1)),

@@ -7,6 +7,7 @@ use testkit::{Backend, assert_problem};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use service_kit::Clock;
 use uuid::Uuid;
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with};
@@ -298,9 +299,11 @@ async fn an_admin_password_changed_over_the_api_survives_a_restart(#[case] backe
 #[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
 async fn the_lockout_grows_with_each_further_failure(#[case] backend: Backend) {
+    let clock = Clock::manual(chrono::Utc::now());
     let app = spawn_app_with(backend, |settings| {
         settings.throttle.lockout_after_failures = 2;
         settings.throttle.lockout_secs = 1;
+        settings.clock = clock.clone();
     })
     .await;
     let (customer, _) = app.customer_with_limit(100).await;
@@ -329,7 +332,7 @@ async fn the_lockout_grows_with_each_further_failure(#[case] backend: Backend) {
     let locked = attempt(PASSWORD).await;
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(locked.headers()["retry-after"], "1");
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    clock.advance(Duration::from_millis(1_100));
     assert_eq!(
         attempt("wrong three").await.status(),
         StatusCode::UNAUTHORIZED
@@ -337,7 +340,7 @@ async fn the_lockout_grows_with_each_further_failure(#[case] backend: Backend) {
     let longer = attempt(PASSWORD).await;
     assert_eq!(longer.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(longer.headers()["retry-after"], "2", "doubled");
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    clock.advance(Duration::from_millis(2_100));
     // The right password after the lock clears the count.
     app.sign_in(&email, PASSWORD).await;
     assert_eq!(
