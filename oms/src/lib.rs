@@ -14,13 +14,13 @@
 //! `events`, `dlq list|show|replay`, `replay`, `outbox list|retry` and
 //! `admin reset-password`. They print text by default and JSON with `--json`.
 //!
-//! `oms bench` ([`bench`]) measures how many orders the system confirms per
+//! `oms bench` ([`bench`](mod@bench)) measures how many orders the system confirms per
 //! second and how soon, under open-loop load; `oms chaos` ([`chaos`])
 //! injects faults under load and checks every promise.
 //!
 //! ## Layout
 //! - [`up`]: starting and stopping the system, and the demo data.
-//! - [`bench`]: the benchmark.
+//! - [`bench`](mod@bench): the benchmark.
 //! - [`ops`]: the operator's tools.
 
 #![forbid(unsafe_code)]

@@ -139,7 +139,7 @@ impl Drop for TestDatabase {
     /// services under test, reconnecting after `FORCE` cut them off, would
     /// stall `DROP DATABASE` until PostgreSQL's authentication timeout.
     /// Databases a finished process left behind are dropped by the next
-    /// run ([`drop_stale_databases`]). A SQLite folder is removed with its
+    /// run (`drop_stale_databases`). A SQLite folder is removed with its
     /// `TempDir`.
     fn drop(&mut self) {
         let Place::Postgres { name, admin_url } = &self.place else {

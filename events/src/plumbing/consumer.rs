@@ -29,7 +29,7 @@
 //!   no record is too big to set aside.
 //! - **Permanent errors are dead-lettered, transient ones retried.** A
 //!   database error is permanent when the data breaks one of the
-//!   database's rules ([`is_permanent`](super::database::is_permanent):
+//!   database's rules ([`is_permanent`]:
 //!   data exceptions, constraint violations, undecodable values, our own
 //!   refusals); the batch is then applied one record at a time, and the
 //!   record that the database refuses twice on its own is dead-lettered

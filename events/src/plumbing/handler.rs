@@ -4,6 +4,7 @@
 //! retried. The machinery that drives it (batches, inbox, offsets, dead
 //! letters) is in [`super::consumer`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use sea_orm::{DatabaseTransaction, DbErr};
@@ -132,4 +133,96 @@ pub trait EventHandler: Send + Sync + 'static {
         txn: &DatabaseTransaction,
         batch: Self::Batch,
     ) -> impl Future<Output = Result<(), DbErr>> + Send;
+}
+
+/// Rows a batch read, and which of them it changed or added: what a set-based
+/// handler saves with one update and one insert per table.
+#[derive(Debug, Clone)]
+pub struct Tracked<K, V> {
+    rows: BTreeMap<K, V>,
+    changed: BTreeSet<K>,
+    added: BTreeSet<K>,
+}
+
+impl<K: Ord, V> Default for Tracked<K, V> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            added: BTreeSet::new(),
+        }
+    }
+}
+
+/// What a batch changed in one table, by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes<K, V> {
+    /// Rows that were not in the database.
+    pub added: Vec<(K, V)>,
+    /// Rows that were, and changed.
+    pub changed: Vec<(K, V)>,
+}
+
+impl<K: Ord + Copy, V> Tracked<K, V> {
+    /// The rows as read from the database.
+    pub fn loaded(rows: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            rows: rows.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// A row.
+    pub fn get(&self, key: K) -> Option<&V> {
+        self.rows.get(&key)
+    }
+
+    /// A row, to change: it will be saved.
+    pub fn get_mut(&mut self, key: K) -> Option<&mut V> {
+        let row = self.rows.get_mut(&key)?;
+        self.changed.insert(key);
+        Some(row)
+    }
+
+    /// A row that is not in the database yet: it will be inserted.
+    pub fn add(&mut self, key: K, row: V) {
+        self.rows.insert(key, row);
+        self.added.insert(key);
+    }
+
+    /// The rows to insert and the rows to update, each in key order (the
+    /// lock order).
+    pub fn into_changes(mut self) -> Changes<K, V> {
+        let mut take = |keys: &BTreeSet<K>| -> Vec<(K, V)> {
+            keys.iter()
+                .filter_map(|&key| self.rows.remove(&key).map(|row| (key, row)))
+                .collect()
+        };
+        let added = take(&self.added);
+        let changed = take(&self.changed);
+        Changes { added, changed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracked_rows_split_into_added_and_changed() {
+        let mut rows = Tracked::loaded([(1, "one"), (2, "two"), (3, "three")]);
+        if let Some(row) = rows.get_mut(3) {
+            *row = "THREE";
+        }
+        assert!(rows.get_mut(9).is_none(), "an unknown key is not a change");
+        rows.add(0, "zero");
+        assert_eq!(rows.get(2), Some(&"two"));
+        assert_eq!(
+            rows.into_changes(),
+            Changes {
+                added: vec![(0, "zero")],
+                changed: vec![(3, "THREE")],
+            }
+        );
+    }
 }

@@ -23,7 +23,8 @@
 //! - [`group_commit`]: concurrent writes sharing one transaction, each
 //!   caller with its own answer.
 //! - [`handler`]: what a service implements to consume: [`EventHandler`],
-//!   [`Emitter`], [`HandlerError`].
+//!   [`Emitter`], [`HandlerError`], and [`Tracked`] rows that a set-based
+//!   batch saves with one statement per table and kind.
 //! - [`consumer`]: the batched consumer that drives a handler: the inbox,
 //!   offsets, dead letters.
 //! - [`participant`]: the participant side of the order saga (hold,
@@ -49,13 +50,13 @@ pub use database::{
     WriteTransaction, begin_write, find_many_for_update, for_update, insert_new, save_columns,
 };
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
-pub use handler::{Emitter, EventHandler, HandlerError, ReceivedRecord};
+pub use handler::{Changes, Emitter, EventHandler, HandlerError, ReceivedRecord, Tracked};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{
     Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
 };
 pub use participant::{
-    FinishedBy, Holdings, Participant, ParticipantHandler, Phase, TOMBSTONE_REASON, Tracked,
+    FinishedBy, Holdings, Participant, ParticipantHandler, Phase, TOMBSTONE_REASON,
 };
 pub use retention::{Retention, RetentionSettings, delete_before};
 pub use storage::{

@@ -3,6 +3,8 @@
 //! tables). Each command is one transaction that writes the order and the
 //! events it causes (outbox) together.
 
+pub mod catalog_copy;
 pub mod deadlines;
 pub mod orders;
+pub mod replies;
 pub mod saga;

@@ -20,7 +20,7 @@ use crate::domain::{NewOrder, SagaInput};
 use crate::error::OrderError;
 use crate::persistence::entities::{idempotency_key, order, order_event, order_line};
 use crate::persistence::orders::OrderFilter;
-use crate::persistence::{catalog, idempotency, orders};
+use crate::persistence::{catalog_copy, idempotency, orders};
 
 /// How orders are placed.
 #[derive(Debug, Clone)]
@@ -375,7 +375,7 @@ impl OrderDesk {
         now: DateTime<Utc>,
     ) -> Result<Placement, OrderError> {
         let ids: Vec<Uuid> = new.lines.iter().map(|l| l.product_id).collect();
-        let products: HashMap<Uuid, _> = catalog::find_many(conn, &ids)
+        let products: HashMap<Uuid, _> = catalog_copy::find_many(conn, &ids)
             .await?
             .into_iter()
             .map(|p| (p.product_id, p))
@@ -619,7 +619,7 @@ pub fn quantile(sorted_millis: &[i64], q: f64) -> Option<i64> {
     sorted_millis.get(rank).copied()
 }
 
-/// Exports the figures of [`metrics`] as Prometheus gauges every
+/// Exports the figures of [`metrics()`] as Prometheus gauges every
 /// `interval` until `shutdown`: `oms_orders{status}`,
 /// `oms_order_decision_ms{quantile}` (placement to decision, last 10,000
 /// decisions) and `oms_orders_decided_last_minute`. They are read from the

@@ -8,9 +8,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::app::catalog_copy;
 use crate::app::orders::stored_money;
 use crate::error::OrderError;
-use crate::persistence::catalog;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_catalog))
@@ -63,10 +63,7 @@ async fn list_catalog(
     Query(query): Query<CatalogQuery>,
 ) -> Result<Json<CatalogPage>, Problem> {
     let limit = service_kit::pagination::page_size(query.limit)?;
-    let rows = catalog::list(&state.db, query.cursor, limit + 1)
-        .await
-        .map_err(OrderError::from)?;
-    let (page, next_cursor) = service_kit::pagination::split_page(rows, limit, |p| p.product_id);
+    let (page, next_cursor) = catalog_copy::list(&state.db, query.cursor, limit).await?;
     let items = page
         .into_iter()
         .map(|p| {

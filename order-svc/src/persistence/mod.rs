@@ -2,7 +2,7 @@
 //! Every repository function takes a connection, so it works inside the
 //! transaction that also writes the outbox and the inbox.
 
-pub mod catalog;
+pub mod catalog_copy;
 pub mod entities;
 pub mod idempotency;
 pub mod migrations;

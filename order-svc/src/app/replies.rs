@@ -1,0 +1,197 @@
+//! The participants' replies applied to the saga, set-based: a batch
+//! reads the orders it touches with one locking statement, applies the
+//! saga's pure rules ([`crate::domain::saga`]) in memory, and writes the
+//! orders and the timeline entries with one statement each. Also the
+//! timeline's rebuild from records an operator re-drove.
+//!
+//! A reply for an order order-svc does not know is dead-lettered: it
+//! cannot be applied, and an operator should see it. Duplicates and late
+//! replies change nothing. A CreditReserved is believed only if it holds
+//! the order's customer and total.
+
+use std::collections::BTreeSet;
+
+use events::plumbing::{Emitter, EventHandler, HandlerError, Tracked};
+use events::{
+    CreditReleased, CreditReserved, CreditSettled, CustomerRejected, Envelope, Event, EventPayload,
+    Participant, ProductUpserted, StockCommitted, StockRejected, StockReleased, StockReserved,
+};
+use sea_orm::{DatabaseTransaction, DbErr};
+use service_kit::Clock;
+use uuid::Uuid;
+
+use crate::app::saga::{self, Details, Outcome};
+use crate::domain::SagaInput;
+use crate::persistence::entities::{order, order_event};
+use crate::persistence::orders;
+
+/// Applies the participants' replies to the saga.
+#[derive(Debug, Clone, Default)]
+pub struct SagaReplies {
+    /// When the saga decides.
+    pub clock: Clock,
+}
+
+/// The orders a batch of replies touches, and what it changes.
+#[derive(Debug, Default)]
+pub struct SagaBatch {
+    orders: Tracked<Uuid, order::Model>,
+    timeline: Vec<order_event::ActiveModel>,
+}
+
+impl EventHandler for SagaReplies {
+    type Batch = SagaBatch;
+
+    fn wants(&self, event_type: &str) -> bool {
+        matches!(
+            event_type,
+            StockReserved::EVENT_TYPE
+                | StockRejected::EVENT_TYPE
+                | StockReleased::EVENT_TYPE
+                | StockCommitted::EVENT_TYPE
+                | CreditReserved::EVENT_TYPE
+                | CustomerRejected::EVENT_TYPE
+                | CreditReleased::EVENT_TYPE
+                | CreditSettled::EVENT_TYPE
+        )
+    }
+
+    async fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> Result<SagaBatch, DbErr> {
+        let ids: Vec<Uuid> = events
+            .iter()
+            .map(|e| e.key())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let orders = orders::find_many_for_update(txn, &ids).await?;
+        Ok(SagaBatch {
+            orders: Tracked::loaded(orders.into_iter().map(|order| (order.id, order))),
+            ..SagaBatch::default()
+        })
+    }
+
+    fn apply(
+        &self,
+        batch: &mut SagaBatch,
+        envelope: &Envelope,
+        emitter: &mut Emitter<'_>,
+    ) -> Result<(), HandlerError> {
+        let order_id = envelope.key();
+        let Some(current) = batch.orders.get(order_id) else {
+            return Err(HandlerError::permanent(format!(
+                "{} for order {order_id}, which order-svc does not know",
+                envelope.event.event_type()
+            )));
+        };
+        if let Event::CreditReserved(reply) = &envelope.event
+            && (reply.customer_id != current.customer_id
+                || reply.amount.amount_minor != current.total_minor
+                || reply.amount.currency.as_str() != current.currency)
+        {
+            return Err(HandlerError::permanent(format!(
+                "CreditReserved for order {order_id} holds {} of customer {}; the order is {} {} \
+                 of customer {}",
+                reply.amount,
+                reply.customer_id,
+                current.total_minor,
+                current.currency,
+                current.customer_id
+            )));
+        }
+        let input = match &envelope.event {
+            Event::StockReserved(_) => Some(SagaInput::Reserved(Participant::Inventory)),
+            Event::CreditReserved(_) => Some(SagaInput::Reserved(Participant::Customer)),
+            Event::StockRejected(e) => {
+                Some(SagaInput::Refused(Participant::Inventory, e.reason.clone()))
+            }
+            Event::CustomerRejected(e) => {
+                Some(SagaInput::Refused(Participant::Customer, e.detail.clone()))
+            }
+            _ => None,
+        };
+        let outcome = input
+            .map(|input| {
+                saga::decide(
+                    current.clone(),
+                    &input,
+                    &Details::default(),
+                    self.clock.now(),
+                )
+            })
+            .transpose()
+            .map_err(|error| HandlerError::Transient(error.into()))?;
+        batch.timeline.push(saga::timeline_entry(envelope));
+        match outcome {
+            Some(Outcome::Moved { order, event }) => {
+                if let Some(stored) = batch.orders.get_mut(order_id) {
+                    *stored = order;
+                }
+                if let Some(event) = event {
+                    let emitted = emitter.emit(event);
+                    batch.timeline.push(saga::timeline_entry(&emitted));
+                }
+            }
+            Some(Outcome::Ignored(order)) => {
+                tracing::info!(%order_id, status = order.status, reply = envelope.event.event_type(), "reply changes nothing");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn save(&self, txn: &DatabaseTransaction, batch: SagaBatch) -> Result<(), DbErr> {
+        let changed = batch.orders.into_changes().changed;
+        orders::save_all(txn, changed.into_iter().map(|(_, order)| order).collect()).await?;
+        orders::record_events(txn, batch.timeline).await
+    }
+}
+
+/// Rebuilds order timelines from replayed records. The saga records every
+/// event in its order's timeline as it goes; this projection sees only what
+/// an operator re-drove (`oms replay --copy-to`), and fills in what is
+/// missing, for example after the timeline table was emptied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimelineProjection;
+
+impl EventHandler for TimelineProjection {
+    /// The known orders among the batch's keys, and the entries to record.
+    type Batch = (BTreeSet<Uuid>, Vec<order_event::ActiveModel>);
+
+    fn wants(&self, event_type: &str) -> bool {
+        event_type != ProductUpserted::EVENT_TYPE
+    }
+
+    async fn load(
+        &self,
+        txn: &DatabaseTransaction,
+        events: &[&Envelope],
+    ) -> Result<Self::Batch, DbErr> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.key()).collect();
+        let known = orders::existing(txn, &ids).await?;
+        Ok((known, Vec::new()))
+    }
+
+    fn apply(
+        &self,
+        (known, entries): &mut Self::Batch,
+        envelope: &Envelope,
+        _emitter: &mut Emitter<'_>,
+    ) -> Result<(), HandlerError> {
+        if known.contains(&envelope.key()) {
+            entries.push(saga::timeline_entry(envelope));
+        }
+        Ok(())
+    }
+
+    async fn save(
+        &self,
+        txn: &DatabaseTransaction,
+        (_, entries): Self::Batch,
+    ) -> Result<(), DbErr> {
+        orders::record_events(txn, entries).await
+    }
+}
