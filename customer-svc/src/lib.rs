@@ -11,7 +11,9 @@
 //!   customer's orders that reserved and were neither released nor settled;
 //!   `GET /credit/audit` checks it.
 //! - **Idempotent**: duplicates, replays and out-of-order releases change
-//!   nothing twice (inbox + the state machine in [`domain::credit`]).
+//!   nothing twice (inbox + the saga's participant protocol,
+//!   [`events::plumbing::participant`], shared with inventory-svc, whose
+//!   states [`domain::credit`] names).
 //! - **Tokens**: EdDSA JWTs signed with keys kept sealed in the database and
 //!   published at `/.well-known/jwks.json`; rotation keeps old tokens valid
 //!   until they expire ([`app::tokens`]). Refresh tokens rotate on each use; a
@@ -28,11 +30,13 @@
 //! - [`domain`]: emails, names, passwords, statuses, the credit state machine; no I/O.
 //! - [`app`]: the application layer that `http` and `consumer` call:
 //!   [`app::customers`] (commands and queries, password changes, the admin
-//!   bootstrap), [`app::credit`] (reserve, release, settle: the saga's customer
-//!   side), [`app::sessions`] (sign-in, refresh tokens, sign-out), [`app::passwords`]
+//!   bootstrap), [`app::credit`] (the credit that the saga's participant
+//!   protocol reserves, releases and settles), [`app::sessions`] (sign-in, refresh tokens, sign-out), [`app::passwords`]
 //!   (bounded hashing), [`app::throttle`] (per-address limits, the per-account
-//!   lock-out) and [`app::tokens`] (signing keys, sealed at rest).
-//! - [`consumer`]: the event handler that calls [`app::credit`].
+//!   lock-out) and [`app::tokens`] (signing keys, sealed at rest). Lock-outs
+//!   and refresh tokens read the time from the settings' [`Settings::clock`].
+//! - [`consumer`]: what the service consumes: the participant protocol over
+//!   [`app::credit::Credit`].
 //! - [`http`]: the HTTP API, one module per resource.
 //! - [`persistence`]: entities, repository functions, migrations.
 //! - [`error`]: the one error type and its HTTP mapping.

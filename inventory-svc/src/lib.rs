@@ -11,8 +11,9 @@
 //!   available + reserved + committed, and reserved/committed equal what the
 //!   reservations hold; `GET /stock/audit` checks it.
 //! - **Idempotent**: duplicates, replays and out-of-order releases change
-//!   nothing twice (inbox + the reservation state machine in
-//!   [`domain::reservation`]).
+//!   nothing twice (inbox + the saga's participant protocol,
+//!   [`events::plumbing::participant`], shared with customer-svc, whose
+//!   states [`domain::reservation`] names).
 //!
 //! ## Layout
 //! - [`config`]: settings from `OMS_INVENTORY_*` and the shared `OMS_*` variables.
@@ -20,8 +21,10 @@
 //! - [`domain`]: SKUs, names, adjustments, the reservation state machine; no I/O.
 //! - [`app`]: the application layer that `http` and `consumer` call:
 //!   [`app::catalog`] (product commands and queries, ProductUpserted, the price
-//!   history) and [`app::stock`] (reserve, release, commit: the saga's inventory side).
-//! - [`consumer`]: the event handler that calls [`app::stock`].
+//!   history) and [`app::stock`] (the stock that the saga's participant
+//!   protocol reserves, releases and commits, and the reservation queries).
+//! - [`consumer`]: what the service consumes: the participant protocol over
+//!   [`app::stock::Stock`].
 //! - [`http`]: the HTTP API, one module per resource.
 //! - [`persistence`]: entities, repository functions, migrations.
 //! - [`error`]: the one error type and its HTTP mapping.

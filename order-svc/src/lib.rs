@@ -16,10 +16,17 @@
 //! - [`startup`]: [`build`] assembles the service with the service kit.
 //! - [`domain`]: what a valid order is, and the saga's state machine; no I/O.
 //! - [`app`]: the application layer that `http` and `consumer` call:
-//!   [`app::orders`] (place, cancel, fulfil, ship, metrics), [`app::saga`]
-//!   (the state machine applied to stored orders), [`app::deadlines`] (the
-//!   sweeper that cancels overdue orders).
-//! - [`consumer`]: participants' replies, and the catalog copy.
+//!   [`app::orders`] (the [`app::orders::OrderDesk`]: place, cancel, fulfil,
+//!   ship, change shipping, metrics; and the order queries), [`app::saga`]
+//!   (the state machine applied to stored orders, and the one way order
+//!   events are written: [`app::saga::emit`]), [`app::replies`] (the
+//!   participants' replies applied to the saga, set-based),
+//!   [`app::catalog_copy`] (the copy of inventory's catalog that prices
+//!   orders), [`app::deadlines`] (the sweeper that cancels overdue orders).
+//!   Everything that decides by the time reads the settings'
+//!   [`Settings::clock`], so tests move time instead of waiting.
+//! - [`consumer`]: what the service consumes, and which `app` handler
+//!   applies it.
 //! - [`http`]: the HTTP API, one module per resource.
 //! - [`persistence`]: entities, repository functions, migrations.
 //! - [`error`]: the one error type and its HTTP mapping.
