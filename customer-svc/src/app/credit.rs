@@ -33,7 +33,7 @@ use events::{
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
-use crate::domain::CreditState;
+use crate::domain::{CreditState, CustomerStatus};
 use crate::error::CustomerError;
 use crate::persistence::entities::{credit_reservation, customer};
 use crate::persistence::{credit, customers};
@@ -99,7 +99,7 @@ impl Holdings for CreditBatch {
                 CustomerRejectionReason::UnknownCustomer,
                 format!("customer {} does not exist", placed.customer_id),
             )),
-            Some(customer) if customer.status != "ACTIVE" => Some((
+            Some(customer) if customer.status != CustomerStatus::Active => Some((
                 CustomerRejectionReason::CustomerSuspended,
                 format!("customer {} is suspended", placed.customer_id),
             )),

@@ -70,8 +70,8 @@ async fn register_as(
         email: new.email.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         password_hash: passwords.hash(&new.password).await?,
-        role: role_name(new.role).to_owned(),
-        status: CustomerStatus::Active.as_str().to_owned(),
+        role: new.role,
+        status: CustomerStatus::Active,
         credit_limit_minor: new.credit_limit_minor,
         currency: new.currency.as_str().to_owned(),
         credit_reserved_minor: 0,
@@ -160,7 +160,7 @@ pub async fn update(
         changes.name = Set(name.as_str().to_owned());
     }
     if let Some(status) = patch.status {
-        changes.status = Set(status.as_str().to_owned());
+        changes.status = Set(status);
         if status == CustomerStatus::Suspended {
             refresh_tokens::revoke_customer(&txn, id, Utc::now()).await?;
         }
@@ -222,7 +222,7 @@ pub async fn bootstrap_admin(
         Some(existing) if existing.bootstrap_admin => existing.id,
         // An admin made over the API, or by a version before the mark:
         // adopted as it is.
-        Some(existing) if existing.role() == Role::Admin => {
+        Some(existing) if existing.role == Role::Admin => {
             customers::mark_bootstrap_admin(db, existing.id, false).await?;
             existing.id
         }
@@ -315,13 +315,6 @@ async fn retire_previous_admins(db: &DatabaseConnection, keep: Uuid) -> Result<(
 /// A database error.
 pub async fn credit_books(db: &DatabaseConnection) -> Result<Vec<CreditBooks>, CustomerError> {
     Ok(customers::credit_books(db).await?)
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Customer => "customer",
-    }
 }
 
 /// `amount_minor` in a stored customer's currency.

@@ -118,7 +118,7 @@ impl Sessions {
                 CustomerError::WrongCurrentPassword => CustomerError::InvalidCredentials,
                 other => other,
             })?;
-        if customer.status != CustomerStatus::Active.as_str() {
+        if customer.status != CustomerStatus::Active {
             return Err(CustomerError::AccountSuspended);
         }
         let txn = begin_write(&self.db).await?;
@@ -198,7 +198,7 @@ impl Sessions {
         let customer = customers::find(&txn, token.customer_id)
             .await?
             .ok_or(CustomerError::InvalidRefreshToken)?;
-        if customer.status != CustomerStatus::Active.as_str() {
+        if customer.status != CustomerStatus::Active {
             refresh_tokens::revoke_customer(&txn, customer.id, now).await?;
             txn.commit().await?;
             return Err(CustomerError::AccountSuspended);
@@ -242,7 +242,7 @@ impl Sessions {
         customer: &customer::Model,
         family_id: Uuid,
     ) -> Result<Session, CustomerError> {
-        let access = self.keys.issue(customer.id, customer.role()).await?;
+        let access = self.keys.issue(customer.id, customer.role).await?;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| CustomerError::Internal(anyhow::anyhow!("no randomness: {e}")))?;

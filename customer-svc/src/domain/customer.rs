@@ -1,7 +1,6 @@
 //! Customers: email, name, password rules, status.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -88,13 +87,32 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Whether a customer may order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// Whether a customer may order; stored as its wire spelling (a typed
+/// column).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::N(16))"
+)]
 pub enum CustomerStatus {
     /// May order.
+    #[sea_orm(string_value = "ACTIVE")]
     Active,
     /// Orders are rejected.
+    #[sea_orm(string_value = "SUSPENDED")]
     Suspended,
 }
 
@@ -104,18 +122,6 @@ impl CustomerStatus {
         match self {
             Self::Active => "ACTIVE",
             Self::Suspended => "SUSPENDED",
-        }
-    }
-}
-
-impl FromStr for CustomerStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ACTIVE" => Ok(Self::Active),
-            "SUSPENDED" => Ok(Self::Suspended),
-            other => Err(format!("unknown customer status {other:?}")),
         }
     }
 }

@@ -95,11 +95,8 @@ impl TryFrom<customer::Model> for CustomerResponse {
 
     fn try_from(customer: customer::Model) -> Result<Self, Self::Error> {
         Ok(Self {
-            role: customer.role(),
-            status: customer
-                .status
-                .parse()
-                .map_err(|e: String| CustomerError::Internal(anyhow::anyhow!(e)))?,
+            role: customer.role,
+            status: customer.status,
             credit_limit: money(customer.credit_limit_minor, &customer.currency)?,
             id: customer.id,
             email: customer.email,

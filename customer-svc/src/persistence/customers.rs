@@ -11,9 +11,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
+use service_kit::Role;
 use uuid::Uuid;
 
 use super::entities::customer;
+use crate::domain::CustomerStatus;
 
 /// Inserts a customer.
 ///
@@ -152,11 +154,14 @@ pub async fn mark_bootstrap_admin(
     reactivate: bool,
 ) -> Result<(), DbErr> {
     let mut update = customer::Entity::update_many()
-        .col_expr(customer::Column::Role, Expr::value("admin"))
+        .col_expr(customer::Column::Role, Expr::value(Role::Admin))
         .col_expr(customer::Column::BootstrapAdmin, Expr::value(true))
         .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()));
     if reactivate {
-        update = update.col_expr(customer::Column::Status, Expr::value("ACTIVE"));
+        update = update.col_expr(
+            customer::Column::Status,
+            Expr::value(CustomerStatus::Active),
+        );
     }
     update
         .filter(customer::Column::Id.eq(id))
@@ -181,7 +186,10 @@ pub async fn retire_bootstrap_admins_except(
         .await?;
     if !retired.is_empty() {
         customer::Entity::update_many()
-            .col_expr(customer::Column::Status, Expr::value("SUSPENDED"))
+            .col_expr(
+                customer::Column::Status,
+                Expr::value(CustomerStatus::Suspended),
+            )
             .col_expr(customer::Column::BootstrapAdmin, Expr::value(false))
             .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(customer::Column::Id.is_in(retired.iter().map(|c| c.id)))

@@ -251,10 +251,7 @@ impl OrderDesk {
                 let current = orders::find(&self.db, id)
                     .await?
                     .ok_or(OrderError::OrderNotFound(id))?;
-                let from: OrderStatus = current
-                    .status
-                    .parse()
-                    .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+                let from: OrderStatus = current.status;
                 return Err(OrderError::InvalidTransition {
                     from,
                     to: other,
@@ -277,10 +274,7 @@ impl OrderDesk {
         let order = match saga::apply(&txn, id, input, details, now).await? {
             Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
             Outcome::NotAllowed { order, allowed } => {
-                let from = order
-                    .status
-                    .parse()
-                    .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+                let from = order.status;
                 let allowed = if matches!(input, SagaInput::Cancel) {
                     allowed
                 } else {
@@ -322,10 +316,7 @@ impl OrderDesk {
         let current = orders::find_for_update(&txn, id)
             .await?
             .ok_or(OrderError::OrderNotFound(id))?;
-        let status: OrderStatus = current
-            .status
-            .parse()
-            .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?;
+        let status: OrderStatus = current.status;
         if is_terminal(status) {
             return Err(OrderError::ShippingLocked(status));
         }
@@ -438,7 +429,7 @@ impl OrderDesk {
         let order = order::Model {
             id: order_id,
             customer_id: new.customer_id,
-            status: OrderStatus::Pending.as_str().to_owned(),
+            status: OrderStatus::Pending,
             total_minor: total,
             currency: currency.clone(),
             shipping_address: new
@@ -590,11 +581,11 @@ pub async fn metrics(
     for decided in orders::recent_decisions(db, 10_000).await? {
         let millis = (decided.decided_at - decided.created_at).num_milliseconds();
         to_decision_ms.push(millis);
-        match decided.status.as_str() {
+        match decided.status {
             // A confirmed order may have moved on since; it was confirmed first.
-            "CONFIRMED" | "SHIPPED" | "DELIVERED" => to_confirmed_ms.push(millis),
-            "REJECTED" => to_rejected_ms.push(millis),
-            _ => {}
+            Confirmed | Shipped | Delivered => to_confirmed_ms.push(millis),
+            Rejected => to_rejected_ms.push(millis),
+            Pending | Cancelled => {}
         }
     }
     let decided_last_minute =

@@ -136,7 +136,7 @@ impl EventHandler for SagaReplies {
                 }
             }
             Some(Outcome::Ignored(order)) => {
-                tracing::info!(%order_id, status = order.status, reply = envelope.event.event_type(), "reply changes nothing");
+                tracing::info!(%order_id, status = %order.status, reply = envelope.event.event_type(), "reply changes nothing");
             }
             _ => {}
         }

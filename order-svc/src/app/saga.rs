@@ -89,7 +89,7 @@ pub fn decide(
     details: &Details,
     now: DateTime<Utc>,
 ) -> Result<Outcome, DbErr> {
-    let status: OrderStatus = current.status.parse().map_err(DbErr::Custom)?;
+    let status = current.status;
     let state = SagaState {
         status,
         stock_reserved: current.stock_reserved,
@@ -111,7 +111,7 @@ pub fn decide(
     if status == OrderStatus::Pending && next.status != OrderStatus::Pending {
         order.decided_at = Some(now);
     }
-    order.status = next.status.as_str().to_owned();
+    order.status = next.status;
     order.stock_reserved = next.stock_reserved;
     order.credit_reserved = next.credit_reserved;
     order.updated_at = now;

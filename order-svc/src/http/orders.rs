@@ -128,10 +128,7 @@ impl TryFrom<OrderWithLines> for OrderResponse {
         let currency = order.currency.clone();
         let money = |minor: i64| stored_money(minor, &currency);
         Ok(Self {
-            status: order
-                .status
-                .parse()
-                .map_err(|e: String| OrderError::Internal(anyhow::anyhow!(e)))?,
+            status: order.status,
             lines: lines
                 .iter()
                 .map(|l| {

@@ -88,7 +88,7 @@ pub async fn list(
         condition = condition.add(order::Column::CustomerId.eq(customer));
     }
     if let Some(status) = filter.status {
-        condition = condition.add(order::Column::Status.eq(status.as_str()));
+        condition = condition.add(order::Column::Status.eq(status));
     }
     if let Some(after) = after {
         condition = condition.add(order::Column::Id.gt(after));
@@ -257,7 +257,7 @@ pub async fn next_deadline(conn: &impl ConnectionTrait) -> Result<Option<DateTim
 /// The database error.
 pub async fn count_in(conn: &impl ConnectionTrait, status: OrderStatus) -> Result<u64, DbErr> {
     order::Entity::find()
-        .filter(order::Column::Status.eq(status.as_str()))
+        .filter(order::Column::Status.eq(status))
         .count(conn)
         .await
 }
@@ -280,7 +280,7 @@ pub async fn count_decided_since(
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Decided {
     /// The status it left PENDING for.
-    pub status: String,
+    pub status: OrderStatus,
     /// When it was placed.
     pub created_at: DateTime<Utc>,
     /// When it was decided.

@@ -34,13 +34,32 @@ use crate::problem::Problem;
 
 pub mod jwt;
 
-/// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// What a caller may do; also a typed database column (`customer`,
+/// `admin`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "lowercase")]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(sea_orm::sea_query::StringLen::N(16))"
+)]
 pub enum Role {
     /// A customer: acts on their own resources.
+    #[sea_orm(string_value = "customer")]
     Customer,
     /// An administrator: acts on everything.
+    #[sea_orm(string_value = "admin")]
     Admin,
 }
 

@@ -1,6 +1,9 @@
 //! `customers`: profiles, credentials, and each customer's credit figures.
 
 use sea_orm::entity::prelude::*;
+use service_kit::Role;
+
+use crate::domain::CustomerStatus;
 
 /// A customer (or the admin account). The database keeps
 /// `0 <= credit_reserved_minor <= credit_limit_minor`.
@@ -17,10 +20,10 @@ pub struct Model {
     pub name: String,
     /// argon2id PHC string; the password itself is never stored.
     pub password_hash: String,
-    /// `customer` or `admin`.
-    pub role: String,
-    /// `ACTIVE` or `SUSPENDED`.
-    pub status: String,
+    /// What the account may do.
+    pub role: Role,
+    /// Whether it may order and sign in.
+    pub status: CustomerStatus,
     /// Credit limit in minor units.
     pub credit_limit_minor: i64,
     /// Currency of the credit line.
@@ -45,14 +48,3 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-impl Model {
-    /// The stored role.
-    pub fn role(&self) -> service_kit::Role {
-        if self.role == "admin" {
-            service_kit::Role::Admin
-        } else {
-            service_kit::Role::Customer
-        }
-    }
-}

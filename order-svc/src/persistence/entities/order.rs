@@ -1,5 +1,6 @@
 //! `orders`: each order and its saga state.
 
+use events::OrderStatus;
 use sea_orm::entity::prelude::*;
 
 /// An order.
@@ -11,8 +12,8 @@ pub struct Model {
     pub id: Uuid,
     /// Who ordered.
     pub customer_id: Uuid,
-    /// `PENDING`, `CONFIRMED`, `REJECTED`, `CANCELLED`, `SHIPPED` or `DELIVERED`.
-    pub status: String,
+    /// Where the order stands.
+    pub status: OrderStatus,
     /// Sum of the lines, in minor units.
     pub total_minor: i64,
     /// Currency of every line.
