@@ -29,6 +29,7 @@
 pub mod asyncapi;
 pub mod envelope;
 pub mod examples;
+pub mod ids;
 pub mod payloads;
 pub mod primitives;
 pub mod schema;
@@ -40,6 +41,7 @@ pub mod plumbing;
 pub use envelope::{
     DecodeError, EVENT_TYPES, Envelope, Event, EventPayload, EventTypeInfo, RawEnvelope,
 };
+pub use ids::{CustomerId, EventId, OrderId, ProductId};
 pub use payloads::*;
 pub use primitives::{Currency, InvalidValue, Money, Quantity, ShippingAddress};
 pub use schema::event_schema;
