@@ -1,10 +1,10 @@
 //! customer-svc's one error type, and how each case is answered over HTTP.
 
+use events::CustomerId;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sea_orm::{DbErr, SqlErr};
 use service_kit::Problem;
-use uuid::Uuid;
 
 /// Everything that can go wrong in customer-svc.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum CustomerError {
     },
     /// 404 `CUSTOMER_NOT_FOUND`.
     #[error("customer {0} does not exist")]
-    CustomerNotFound(Uuid),
+    CustomerNotFound(CustomerId),
     /// 409 `EMAIL_TAKEN`.
     #[error("a customer with this email exists already")]
     EmailTaken,

@@ -24,6 +24,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::EventId;
 use crate::payloads::*;
 use crate::topics::Topic;
 
@@ -80,7 +81,7 @@ macro_rules! event_types {
                 const SCHEMA_VERSION: u32 = $version;
                 const TOPIC: Topic = Topic::$topic;
                 fn aggregate_id(&self) -> Uuid {
-                    self.$key
+                    self.$key.into()
                 }
             }
 
@@ -195,13 +196,13 @@ pub const MAX_PRODUCER_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// Unique id of this event (UUIDv7: sortable by creation time).
-    pub event_id: Uuid,
+    pub event_id: EventId,
     /// When the change it records happened.
     pub occurred_at: DateTime<Utc>,
     /// Groups the events of one business flow: the order id for saga traffic.
     pub correlation_id: Uuid,
     /// The event that caused this one; `None` for events caused by a request.
-    pub causation_id: Option<Uuid>,
+    pub causation_id: Option<EventId>,
     /// The service that produced it, e.g. `order-svc`.
     pub producer: String,
     /// The typed event.
@@ -214,7 +215,7 @@ impl Envelope {
     pub fn new(event: impl Into<Event>, producer: impl Into<String>) -> Self {
         let event = event.into();
         Self {
-            event_id: Uuid::now_v7(),
+            event_id: EventId::new(),
             occurred_at: Utc::now(),
             correlation_id: event.aggregate_id(),
             causation_id: None,
@@ -239,6 +240,12 @@ impl Envelope {
     /// The Kafka key: the aggregate id.
     pub fn key(&self) -> Uuid {
         self.event.aggregate_id()
+    }
+
+    /// The key as an order id: what it is on every topic but `catalog`
+    /// (keyed by product).
+    pub fn order_id(&self) -> crate::ids::OrderId {
+        crate::ids::OrderId::from_uuid(self.key())
     }
 
     /// The wire form as a JSON value.
@@ -306,7 +313,7 @@ impl<'de> Deserialize<'de> for Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RawEnvelope {
     /// See [`Envelope::event_id`].
-    pub event_id: Uuid,
+    pub event_id: EventId,
     /// The event type, e.g. `OrderPlaced`.
     pub event_type: String,
     /// The payload's schema version.
@@ -317,7 +324,7 @@ pub struct RawEnvelope {
     pub correlation_id: Uuid,
     /// See [`Envelope::causation_id`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub causation_id: Option<Uuid>,
+    pub causation_id: Option<EventId>,
     /// See [`Envelope::producer`].
     pub producer: String,
     /// The payload.

@@ -2,15 +2,16 @@
 //! in the published schemas (`examples`) and drive the contract tests.
 
 use chrono::{DateTime, TimeZone, Utc};
-use uuid::{Uuid, uuid};
+use uuid::uuid;
 
 use crate::envelope::{Envelope, Event};
+use crate::ids::{CustomerId, EventId, OrderId, ProductId};
 use crate::payloads::*;
 use crate::primitives::{Currency, Money, Quantity, ShippingAddress};
 
-const ORDER: Uuid = uuid!("01936c4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f");
-const CUSTOMER: Uuid = uuid!("01936c4e-0000-7000-8000-00000000c001");
-const PRODUCT: Uuid = uuid!("01936c4e-0000-7000-8000-00000000b001");
+const ORDER: OrderId = OrderId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"));
+const CUSTOMER: CustomerId = CustomerId::from_uuid(uuid!("01936c4e-0000-7000-8000-00000000c001"));
+const PRODUCT: ProductId = ProductId::from_uuid(uuid!("01936c4e-0000-7000-8000-00000000b001"));
 
 fn eur(amount_minor: i64) -> Money {
     Money::new(amount_minor, Currency::parse("EUR").expect("valid code")).expect("non-negative")
@@ -178,16 +179,16 @@ pub fn envelope_of_version(event_type: &str, schema_version: u32) -> Option<Enve
         crate::Topic::Orders => ("order-svc", None),
         crate::Topic::Inventory => (
             "inventory-svc",
-            Some(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001")),
+            Some(EventId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001"))),
         ),
         crate::Topic::Customers => (
             "customer-svc",
-            Some(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001")),
+            Some(EventId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001"))),
         ),
         crate::Topic::Catalog => ("inventory-svc", None),
     };
     Some(Envelope {
-        event_id: uuid!("01936c4e-8a2b-7c3d-9e4f-0000000000e1"),
+        event_id: EventId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-0000000000e1")),
         occurred_at: at(),
         correlation_id: event.aggregate_id(),
         causation_id,

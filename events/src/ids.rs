@@ -78,6 +78,12 @@ macro_rules! typed_id {
             }
         }
 
+        impl PartialEq<$name> for Uuid {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
         #[cfg(feature = "plumbing")]
         impl sea_orm::TryFromU64 for $name {
             fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {

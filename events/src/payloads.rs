@@ -8,8 +8,8 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::ids::{CustomerId, OrderId, ProductId};
 use crate::primitives::{Money, Quantity, ShippingAddress};
 
 /// The lifecycle states of an order, as seen by every service and client.
@@ -89,7 +89,7 @@ impl std::str::FromStr for OrderStatus {
 #[serde(deny_unknown_fields)]
 pub struct OrderLine {
     /// The product ordered.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units ordered, at least 1.
     pub quantity: Quantity,
     /// Unit price from order-svc's copy of the catalog when the order was placed.
@@ -102,7 +102,7 @@ pub struct OrderLine {
 #[serde(deny_unknown_fields)]
 pub struct StockLine {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units, at least 1.
     pub quantity: Quantity,
 }
@@ -112,9 +112,9 @@ pub struct StockLine {
 #[serde(deny_unknown_fields)]
 pub struct OrderPlaced {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Who ordered.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// What was ordered; at least one line, at most one line per product.
     #[schemars(length(min = 1, max = 100))]
     #[serde(deserialize_with = "one_line_per_product")]
@@ -131,7 +131,7 @@ pub struct OrderPlaced {
 #[serde(deny_unknown_fields)]
 pub struct OrderConfirmed {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
 }
 
 /// The saga participant whose answer decided an outcome.
@@ -150,7 +150,7 @@ pub enum Participant {
 #[serde(deny_unknown_fields)]
 pub struct OrderRejected {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Which participant refused first.
     pub rejected_by: Participant,
     /// Human-readable reason, copied from the participant's answer.
@@ -179,7 +179,7 @@ pub struct Actor {
     pub kind: ActorKind,
     /// The customer or admin id; absent for the system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<Uuid>,
+    pub id: Option<CustomerId>,
 }
 
 /// The order was cancelled (by a person, or because the saga's deadline
@@ -188,7 +188,7 @@ pub struct Actor {
 #[serde(deny_unknown_fields)]
 pub struct OrderCancelled {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Why, e.g. "customer request" or "saga deadline exceeded".
     #[schemars(length(min = 1, max = 1000))]
     pub reason: String,
@@ -201,7 +201,7 @@ pub struct OrderCancelled {
 #[serde(deny_unknown_fields)]
 pub struct OrderShipped {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Carrier name.
     #[schemars(length(min = 1, max = 100))]
     pub carrier: String,
@@ -215,7 +215,7 @@ pub struct OrderShipped {
 #[serde(deny_unknown_fields)]
 pub struct OrderDelivered {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
 }
 
 /// Shipping details of an order changed; only the fields that changed are present.
@@ -223,7 +223,7 @@ pub struct OrderDelivered {
 #[serde(deny_unknown_fields)]
 pub struct ShippingUpdated {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// New carrier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 100))]
@@ -242,7 +242,7 @@ pub struct ShippingUpdated {
 #[serde(deny_unknown_fields)]
 pub struct StockReserved {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The reserved lines.
     #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<StockLine>,
@@ -269,7 +269,7 @@ pub enum ShortageKind {
 #[serde(deny_unknown_fields)]
 pub struct ShortLine {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units ordered.
     pub requested: Quantity,
     /// Units available when the order was processed.
@@ -283,7 +283,7 @@ pub struct ShortLine {
 #[serde(deny_unknown_fields)]
 pub struct StockRejected {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Human-readable summary.
     #[schemars(length(min = 1, max = 1000))]
     pub reason: String,
@@ -297,7 +297,7 @@ pub struct StockRejected {
 #[serde(deny_unknown_fields)]
 pub struct StockReleased {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The released lines.
     #[schemars(length(max = 100))]
     pub lines: Vec<StockLine>,
@@ -308,7 +308,7 @@ pub struct StockReleased {
 #[serde(deny_unknown_fields)]
 pub struct StockCommitted {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The committed lines.
     #[schemars(length(max = 100))]
     pub lines: Vec<StockLine>,
@@ -319,9 +319,9 @@ pub struct StockCommitted {
 #[serde(deny_unknown_fields)]
 pub struct CreditReserved {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The customer.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The amount reserved.
     pub amount: Money,
 }
@@ -344,9 +344,9 @@ pub enum CustomerRejectionReason {
 #[serde(deny_unknown_fields)]
 pub struct CustomerRejected {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The customer named by the order.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// Machine-readable reason.
     pub reason: CustomerRejectionReason,
     /// Human-readable detail.
@@ -359,9 +359,9 @@ pub struct CustomerRejected {
 #[serde(deny_unknown_fields)]
 pub struct CreditReleased {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The customer.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The amount released.
     pub amount: Money,
 }
@@ -371,9 +371,9 @@ pub struct CreditReleased {
 #[serde(deny_unknown_fields)]
 pub struct CreditSettled {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The customer.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The amount settled.
     pub amount: Money,
 }
@@ -386,7 +386,7 @@ pub struct CreditSettled {
 #[schemars(rename = "ProductUpserted")]
 pub struct ProductUpsertedV1 {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Stock-keeping unit, unique across the catalog.
     #[schemars(length(min = 1, max = 64))]
     pub sku: String,
@@ -404,7 +404,7 @@ pub struct ProductUpsertedV1 {
 #[serde(deny_unknown_fields)]
 pub struct ProductUpserted {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Stock-keeping unit, unique across the catalog.
     #[schemars(length(min = 1, max = 64))]
     pub sku: String,

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sea_orm::{DbErr, SqlErr};
 use service_kit::Problem;
-use uuid::Uuid;
+use events::{OrderId, ProductId};
 
 /// Everything that can go wrong in inventory-svc.
 #[derive(Debug, thiserror::Error)]
@@ -19,10 +19,10 @@ pub enum InventoryError {
     },
     /// 404 `PRODUCT_NOT_FOUND`.
     #[error("product {0} does not exist")]
-    ProductNotFound(Uuid),
+    ProductNotFound(ProductId),
     /// 404 `RESERVATION_NOT_FOUND`.
     #[error("there is no reservation for order {0}")]
-    ReservationNotFound(Uuid),
+    ReservationNotFound(OrderId),
     /// 409 `SKU_TAKEN`.
     #[error("a product with sku {0:?} exists already")]
     SkuTaken(String),
@@ -32,7 +32,7 @@ pub enum InventoryError {
     )]
     InsufficientStock {
         /// The product.
-        product_id: Uuid,
+        product_id: ProductId,
         /// Units available now.
         available: i64,
         /// The refused change.

@@ -1,11 +1,11 @@
 //! order-svc's one error type, and how each case is answered over HTTP.
 
+use events::{OrderId, ProductId};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use events::OrderStatus;
 use sea_orm::DbErr;
 use service_kit::Problem;
-use uuid::Uuid;
 
 /// Everything that can go wrong in order-svc.
 #[derive(Debug, thiserror::Error)]
@@ -20,10 +20,10 @@ pub enum OrderError {
     },
     /// 422 `UNKNOWN_PRODUCT`: not in the catalog.
     #[error("product {0} is not in the catalog")]
-    UnknownProduct(Uuid),
+    UnknownProduct(ProductId),
     /// 422 `INACTIVE_PRODUCT`: in the catalog but not for sale.
     #[error("product {0} is not for sale")]
-    InactiveProduct(Uuid),
+    InactiveProduct(ProductId),
     /// 422 `MIXED_CURRENCIES`: the lines are priced in different currencies.
     #[error("the products are priced in different currencies ({0} and {1}); order them separately")]
     MixedCurrencies(String, String),
@@ -32,7 +32,7 @@ pub enum OrderError {
     IdempotencyKeyReused,
     /// 404 `ORDER_NOT_FOUND` (also for orders of other customers).
     #[error("order {0} does not exist")]
-    OrderNotFound(Uuid),
+    OrderNotFound(OrderId),
     /// 403 `FORBIDDEN`.
     #[error("{0}")]
     Forbidden(&'static str),

@@ -27,11 +27,10 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
 use events::{
-    CreditReleased, CreditReserved, CreditSettled, CustomerRejected, CustomerRejectionReason,
+    CustomerId, OrderId, CreditReleased, CreditReserved, CreditSettled, CustomerRejected, CustomerRejectionReason,
     Event, Money, OrderPlaced,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
-use uuid::Uuid;
 
 use crate::domain::{CreditState, CustomerStatus};
 use crate::error::CustomerError;
@@ -52,14 +51,14 @@ impl Participant for Credit {
     async fn load(
         &self,
         txn: &DatabaseTransaction,
-        orders: &BTreeSet<Uuid>,
+        orders: &BTreeSet<OrderId>,
         placed: &[&OrderPlaced],
     ) -> Result<CreditBatch, DbErr> {
-        let ids: Vec<Uuid> = orders.iter().copied().collect();
+        let ids: Vec<OrderId> = orders.iter().copied().collect();
         let found = credit::find_many_for_update(txn, &ids).await?;
-        let mut customer_ids: BTreeSet<Uuid> = placed.iter().map(|p| p.customer_id).collect();
+        let mut customer_ids: BTreeSet<CustomerId> = placed.iter().map(|p| p.customer_id).collect();
         customer_ids.extend(found.iter().map(|r| r.customer_id));
-        let customer_ids: Vec<Uuid> = customer_ids.into_iter().collect();
+        let customer_ids: Vec<CustomerId> = customer_ids.into_iter().collect();
         let customers = customers::find_many_for_update(txn, &customer_ids).await?;
         Ok(CreditBatch {
             reservations: Tracked::loaded(found.into_iter().map(|row| (row.order_id, row))),
@@ -75,14 +74,14 @@ impl Participant for Credit {
 /// The rows a batch of order events touches, and what it changed.
 #[derive(Debug, Default)]
 pub struct CreditBatch {
-    reservations: Tracked<Uuid, credit_reservation::Model>,
-    customers: Tracked<Uuid, customer::Model>,
+    reservations: Tracked<OrderId, credit_reservation::Model>,
+    customers: Tracked<CustomerId, customer::Model>,
 }
 
 impl Holdings for CreditBatch {
     type State = CreditState;
 
-    fn state(&self, order_id: Uuid) -> Option<CreditState> {
+    fn state(&self, order_id: OrderId) -> Option<CreditState> {
         self.reservations.get(order_id).map(|row| row.state)
     }
 
@@ -163,10 +162,10 @@ impl Holdings for CreditBatch {
         .into())
     }
 
-    fn tombstone(&mut self, order_id: Uuid) {
+    fn tombstone(&mut self, order_id: OrderId) {
         self.record(
             order_id,
-            Uuid::nil(),
+            CustomerId::nil(),
             0,
             "XXX",
             CreditState::Released,
@@ -174,7 +173,7 @@ impl Holdings for CreditBatch {
         );
     }
 
-    fn release(&mut self, order_id: Uuid) -> Result<Event, DbErr> {
+    fn release(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
         let row = self.unhold(order_id, CreditState::Released)?;
         Ok(CreditReleased {
             order_id,
@@ -184,7 +183,7 @@ impl Holdings for CreditBatch {
         .into())
     }
 
-    fn finish(&mut self, order_id: Uuid) -> Result<Event, DbErr> {
+    fn finish(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
         let row = self.unhold(order_id, CreditState::Settled)?;
         Ok(CreditSettled {
             order_id,
@@ -200,7 +199,7 @@ impl CreditBatch {
     /// reservations, changed customers; one statement each.
     async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let now = Utc::now();
-        let touched = |(_, mut row): (Uuid, credit_reservation::Model)| {
+        let touched = |(_, mut row): (OrderId, credit_reservation::Model)| {
             row.updated_at = now;
             row
         };
@@ -226,8 +225,8 @@ impl CreditBatch {
 
     fn record(
         &mut self,
-        order_id: Uuid,
-        customer_id: Uuid,
+        order_id: OrderId,
+        customer_id: CustomerId,
         amount_minor: i64,
         currency: &str,
         state: CreditState,
@@ -251,7 +250,7 @@ impl CreditBatch {
     /// reservation to `to`.
     fn unhold(
         &mut self,
-        order_id: Uuid,
+        order_id: OrderId,
         to: CreditState,
     ) -> Result<credit_reservation::Model, DbErr> {
         let held = self
@@ -280,7 +279,7 @@ impl CreditBatch {
 /// The database error.
 pub async fn reservation_of(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<credit_reservation::Model>, CustomerError> {
     Ok(credit::find(conn, order_id).await?)
 }

@@ -13,12 +13,12 @@
 //! - The email of an existing customer account is refused: promoting it
 //!   would give the admin role to whoever chose its password.
 
+use events::CustomerId;
 use chrono::{SubsecRound, Utc};
 use events::plumbing::begin_write;
 use events::{Currency, Money};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use service_kit::Role;
-use uuid::Uuid;
 
 use crate::app::passwords::Passwords;
 use crate::app::sessions::Sessions;
@@ -66,7 +66,7 @@ async fn register_as(
 ) -> Result<customer::Model, CustomerError> {
     let now = Utc::now().trunc_subsecs(6);
     let model = customer::Model {
-        id: Uuid::now_v7(),
+        id: CustomerId::new(),
         email: new.email.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         password_hash: passwords.hash(&new.password).await?,
@@ -96,7 +96,7 @@ async fn register_as(
 ///
 /// # Errors
 /// [`CustomerError::CustomerNotFound`], or a database error.
-pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<customer::Model, CustomerError> {
+pub async fn get(db: &DatabaseConnection, id: CustomerId) -> Result<customer::Model, CustomerError> {
     customers::find(db, id)
         .await?
         .ok_or(CustomerError::CustomerNotFound(id))
@@ -108,9 +108,9 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<customer::Model, C
 /// A database error.
 pub async fn list(
     db: &DatabaseConnection,
-    after: Option<Uuid>,
+    after: Option<CustomerId>,
     limit: u64,
-) -> Result<(Vec<customer::Model>, Option<Uuid>), CustomerError> {
+) -> Result<(Vec<customer::Model>, Option<CustomerId>), CustomerError> {
     let (page, next) = service_kit::pagination::split_page(
         customers::list(db, after, limit + 1).await?,
         limit,
@@ -137,7 +137,7 @@ pub struct CustomerPatch {
 /// or a database error.
 pub async fn update(
     db: &DatabaseConnection,
-    id: Uuid,
+    id: CustomerId,
     patch: CustomerPatch,
 ) -> Result<customer::Model, CustomerError> {
     let txn = begin_write(db).await?;
@@ -186,7 +186,7 @@ pub async fn update(
 pub async fn change_password(
     db: &DatabaseConnection,
     sessions: &Sessions,
-    id: Uuid,
+    id: CustomerId,
     current: Option<&str>,
     new: &Password,
 ) -> Result<(), CustomerError> {
@@ -217,7 +217,7 @@ pub async fn bootstrap_admin(
     email: &Email,
     password: &Password,
     currency: &Currency,
-) -> Result<Uuid, CustomerError> {
+) -> Result<CustomerId, CustomerError> {
     let id = match customers::find_by_email(db, email.as_str()).await? {
         Some(existing) if existing.bootstrap_admin => existing.id,
         // An admin made over the API, or by a version before the mark:
@@ -245,7 +245,7 @@ pub async fn reset_admin_password(
     email: &Email,
     password: &Password,
     currency: &Currency,
-) -> Result<Uuid, CustomerError> {
+) -> Result<CustomerId, CustomerError> {
     let id = match customers::find_by_email(db, email.as_str()).await? {
         Some(existing) => {
             let hash = passwords.hash(password).await?;
@@ -268,7 +268,7 @@ async fn create_admin(
     email: &Email,
     password: &Password,
     currency: &Currency,
-) -> Result<Uuid, CustomerError> {
+) -> Result<CustomerId, CustomerError> {
     let admin = NewCustomer {
         email: email.clone(),
         name: CustomerName::parse("Administrator")?,
@@ -292,7 +292,7 @@ async fn create_admin(
     }
 }
 
-async fn retire_previous_admins(db: &DatabaseConnection, keep: Uuid) -> Result<(), CustomerError> {
+async fn retire_previous_admins(db: &DatabaseConnection, keep: CustomerId) -> Result<(), CustomerError> {
     let txn = begin_write(db).await?;
     let retired = customers::retire_bootstrap_admins_except(&txn, keep).await?;
     for previous in &retired {

@@ -15,6 +15,8 @@
 //!   and the new one stored together, with the old row locked, so two
 //!   concurrent uses of one token cannot both succeed.
 
+use events::CustomerId;
+use uuid::Uuid;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +27,6 @@ use events::plumbing::begin_write;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use service_kit::{ClientAddress, Clock};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::app::passwords::Passwords;
 use crate::app::throttle::Throttle;
@@ -39,7 +40,7 @@ use crate::persistence::{customers, refresh_tokens};
 #[derive(Debug, Clone)]
 pub struct Session {
     /// Whose it is.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The access token.
     pub access: IssuedToken,
     /// The refresh token (shown once, never stored).

@@ -32,6 +32,7 @@ use sea_orm::DatabaseConnection;
 use service_kit::Role;
 use service_kit::auth::AuthError;
 use service_kit::auth::jwt::{KeySource, TokenSigner, jwks};
+use events::CustomerId;
 use uuid::Uuid;
 
 use crate::persistence::entities::signing_key;
@@ -239,7 +240,7 @@ impl KeyStore {
     ///
     /// # Errors
     /// When there is no key or signing fails.
-    pub async fn issue(&self, subject: Uuid, role: Role) -> anyhow::Result<IssuedToken> {
+    pub async fn issue(&self, subject: CustomerId, role: Role) -> anyhow::Result<IssuedToken> {
         let current = keys::all(&self.db)
             .await?
             .into_iter()

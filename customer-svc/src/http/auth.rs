@@ -1,3 +1,4 @@
+use events::CustomerId;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -57,7 +58,7 @@ pub struct TokenResponse {
     /// Seconds until the refresh token expires unused.
     pub refresh_expires_in: u64,
     /// Whose token it is.
-    pub customer_id: uuid::Uuid,
+    pub customer_id: CustomerId,
 }
 
 /// A token answer that no cache (RFC 6749 §5.1) may keep.

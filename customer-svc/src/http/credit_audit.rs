@@ -1,10 +1,10 @@
+use events::{CustomerId, OrderId};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, Json, Path, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::AppState;
 use crate::app::credit;
@@ -21,9 +21,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreditReservationResponse {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The customer it named (nil for an order released before it was placed).
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// `RESERVED`, `REJECTED`, `RELEASED` or `SETTLED`.
     pub state: CreditState,
     /// The amount held or once held, in minor units.
@@ -47,7 +47,7 @@ pub struct CreditReservationResponse {
 async fn get_credit_reservation(
     State(state): State<AppState>,
     caller: Caller,
-    Path(order_id): Path<Uuid>,
+    Path(order_id): Path<OrderId>,
 ) -> Result<Json<CreditReservationResponse>, Problem> {
     caller.require_admin()?;
     let reservation = credit::reservation_of(&state.db, order_id)
@@ -71,7 +71,7 @@ async fn get_credit_reservation(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CustomerCreditBooks {
     /// The customer.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// Their limit, in minor units.
     pub credit_limit_minor: i64,
     /// Held, per the customer.

@@ -1,3 +1,4 @@
+use events::CustomerId;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
@@ -7,7 +8,6 @@ use service_kit::{AnyCase, Caller, ClientAddress, Json, Path, Problem, Query, Ro
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::AppState;
 use crate::app::customers::{self, CustomerPatch, NewCustomer, money};
@@ -73,7 +73,7 @@ pub struct ChangePasswordRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CustomerResponse {
     /// Customer id.
-    pub id: Uuid,
+    pub id: CustomerId,
     /// Email address (lower-cased).
     pub email: String,
     /// Display name.
@@ -113,7 +113,7 @@ pub struct CustomerPage {
     /// The customers, by id.
     pub items: Vec<CustomerResponse>,
     /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<Uuid>,
+    pub next_cursor: Option<CustomerId>,
 }
 
 /// Paging of the customer list.
@@ -121,7 +121,7 @@ pub struct CustomerPage {
 #[into_params(parameter_in = Query)]
 pub struct ListCustomersQuery {
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
+    pub cursor: Option<CustomerId>,
     /// Page size, 1-100 (default 50).
     pub limit: Option<u64>,
 }
@@ -130,7 +130,7 @@ pub struct ListCustomersQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreditResponse {
     /// The customer.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The limit.
     pub limit: Money,
     /// Held for open orders.
@@ -234,7 +234,7 @@ async fn list_customers(
 async fn get_customer(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
 ) -> Result<Json<CustomerResponse>, Problem> {
     caller.require_self_or_admin(id)?;
     Ok(Json(customers::get(&state.db, id).await?.try_into()?))
@@ -256,7 +256,7 @@ async fn get_customer(
 async fn update_customer(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
     Json(request): Json<UpdateCustomerRequest>,
 ) -> Result<Json<CustomerResponse>, Problem> {
     caller.require_self_or_admin(id)?;
@@ -311,7 +311,7 @@ async fn update_customer(
 async fn get_credit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
 ) -> Result<Json<CreditResponse>, Problem> {
     caller.require_self_or_admin(id)?;
     let customer = customers::get(&state.db, id).await?;
@@ -344,7 +344,7 @@ async fn get_credit(
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<CustomerId>,
     Json(request): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, Problem> {
     caller.require_self_or_admin(id)?;

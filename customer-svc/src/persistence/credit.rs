@@ -2,11 +2,11 @@
 //! locked and decides in memory; a new decision is inserted only if the
 //! order has none, so that of two concurrent deciders exactly one wins.
 
+use events::OrderId;
 use events::plumbing::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
 };
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
-use uuid::Uuid;
 
 use super::entities::credit_reservation;
 
@@ -16,7 +16,7 @@ use super::entities::credit_reservation;
 /// The database error.
 pub async fn find(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<credit_reservation::Model>, DbErr> {
     credit_reservation::Entity::find_by_id(order_id)
         .one(conn)
@@ -30,9 +30,9 @@ pub async fn find(
 /// The database error.
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    order_ids: &[Uuid],
+    order_ids: &[OrderId],
 ) -> Result<Vec<credit_reservation::Model>, DbErr> {
-    find_many_locked::<credit_reservation::Entity>(
+    find_many_locked::<credit_reservation::Entity, _>(
         conn,
         credit_reservation::Column::OrderId,
         order_ids,

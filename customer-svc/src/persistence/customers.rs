@@ -4,6 +4,7 @@
 //! in one statement per batch (see [`crate::app::credit`]); the table's `CHECK`
 //! refuses a figure past the limit besides.
 
+use events::CustomerId;
 use chrono::{DateTime, Utc};
 use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::Expr;
@@ -12,7 +13,6 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use service_kit::Role;
-use uuid::Uuid;
 
 use super::entities::customer;
 use crate::domain::CustomerStatus;
@@ -32,7 +32,7 @@ pub async fn insert(conn: &impl ConnectionTrait, model: customer::Model) -> Resu
 ///
 /// # Errors
 /// The database error.
-pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<customer::Model>, DbErr> {
+pub async fn find(conn: &impl ConnectionTrait, id: CustomerId) -> Result<Option<customer::Model>, DbErr> {
     customer::Entity::find_by_id(id).one(conn).await
 }
 
@@ -56,7 +56,7 @@ pub async fn find_by_email(
 /// The database error.
 pub async fn list(
     conn: &impl ConnectionTrait,
-    after: Option<Uuid>,
+    after: Option<CustomerId>,
     limit: u64,
 ) -> Result<Vec<customer::Model>, DbErr> {
     let mut query = customer::Entity::find();
@@ -87,7 +87,7 @@ pub async fn update(
 /// The database error.
 pub async fn find_for_update(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: CustomerId,
 ) -> Result<Option<customer::Model>, DbErr> {
     Ok(find_many_for_update(conn, &[id]).await?.pop())
 }
@@ -99,7 +99,7 @@ pub async fn find_for_update(
 /// The database error.
 pub async fn record_failed_login(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: CustomerId,
     failures: i32,
     locked_until: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
@@ -116,7 +116,7 @@ pub async fn record_failed_login(
 ///
 /// # Errors
 /// The database error.
-pub async fn clear_failed_logins(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+pub async fn clear_failed_logins(conn: &impl ConnectionTrait, id: CustomerId) -> Result<(), DbErr> {
     record_failed_login(conn, id, 0, None).await
 }
 
@@ -126,7 +126,7 @@ pub async fn clear_failed_logins(conn: &impl ConnectionTrait, id: Uuid) -> Resul
 /// The database error.
 pub async fn set_password(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: CustomerId,
     password_hash: String,
 ) -> Result<bool, DbErr> {
     let result = customer::Entity::update_many()
@@ -150,7 +150,7 @@ pub async fn set_password(
 /// The database error.
 pub async fn mark_bootstrap_admin(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: CustomerId,
     reactivate: bool,
 ) -> Result<(), DbErr> {
     let mut update = customer::Entity::update_many()
@@ -177,7 +177,7 @@ pub async fn mark_bootstrap_admin(
 /// The database error.
 pub async fn retire_bootstrap_admins_except(
     conn: &impl ConnectionTrait,
-    keep: Uuid,
+    keep: CustomerId,
 ) -> Result<Vec<customer::Model>, DbErr> {
     let retired = customer::Entity::find()
         .filter(customer::Column::BootstrapAdmin.eq(true))
@@ -206,7 +206,7 @@ pub async fn retire_bootstrap_admins_except(
 /// The database error.
 pub async fn set_credit_limit(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: CustomerId,
     limit: i64,
 ) -> Result<bool, DbErr> {
     let result = customer::Entity::update_many()
@@ -226,9 +226,9 @@ pub async fn set_credit_limit(
 /// The database error.
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    ids: &[Uuid],
+    ids: &[CustomerId],
 ) -> Result<Vec<customer::Model>, DbErr> {
-    find_many_locked::<customer::Entity>(conn, customer::Column::Id, ids).await
+    find_many_locked::<customer::Entity, _>(conn, customer::Column::Id, ids).await
 }
 
 /// Saves the held credit of existing (locked) customers, one statement for
@@ -249,7 +249,7 @@ pub async fn save_credit(
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct CreditBooks {
     /// The customer.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The limit.
     pub credit_limit_minor: i64,
     /// Held, per the customer row.

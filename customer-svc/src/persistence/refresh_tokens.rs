@@ -1,10 +1,11 @@
 //! Repository functions for refresh tokens.
 
+use events::CustomerId;
+use uuid::Uuid;
 use chrono::{DateTime, Utc};
 use events::plumbing::for_update;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use uuid::Uuid;
 
 use super::entities::refresh_token;
 
@@ -67,7 +68,7 @@ pub async fn revoke_family(
 /// The database error.
 pub async fn revoke_customer(
     conn: &impl ConnectionTrait,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     at: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     revoke_where(conn, refresh_token::Column::CustomerId.eq(customer_id), at).await

@@ -72,7 +72,6 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TryInsertResult};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::database::{begin_write, is_permanent};
 use super::handler::{Emitter, EventHandler, HandlerError, ReceivedRecord};
@@ -606,7 +605,7 @@ impl<H: EventHandler> EventConsumer<H> {
         decoded: &[Option<Envelope>],
         wanted: &[usize],
     ) -> Result<Vec<usize>, DbErr> {
-        let mut first_of: HashMap<Uuid, usize> = HashMap::with_capacity(wanted.len());
+        let mut first_of: HashMap<crate::ids::EventId, usize> = HashMap::with_capacity(wanted.len());
         let mut rows = Vec::with_capacity(wanted.len());
         let now = Utc::now();
         for &index in wanted {

@@ -56,10 +56,10 @@ pub fn for_update<E: EntityTrait>(query: Select<E>, conn: &impl ConnectionTrait)
 ///
 /// # Errors
 /// The database error.
-pub async fn find_many_for_update<E: EntityTrait>(
+pub async fn find_many_for_update<E: EntityTrait, K: Into<sea_orm::Value> + Copy>(
     conn: &impl ConnectionTrait,
     key: E::Column,
-    ids: &[uuid::Uuid],
+    ids: &[K],
 ) -> Result<Vec<E::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());

@@ -33,10 +33,10 @@ use std::fmt;
 use std::future::Future;
 
 use sea_orm::{DatabaseTransaction, DbErr};
-use uuid::Uuid;
 
 use super::handler::{Emitter, EventHandler, HandlerError};
 use crate::envelope::{Envelope, Event, EventPayload};
+use crate::ids::OrderId;
 use crate::payloads::{OrderCancelled, OrderDelivered, OrderPlaced, OrderRejected, OrderShipped};
 
 /// The reason a tombstone records.
@@ -74,7 +74,7 @@ impl FinishedBy {
         }
     }
 
-    fn order_of(self, event: &Event) -> Option<Uuid> {
+    fn order_of(self, event: &Event) -> Option<OrderId> {
         match (self, event) {
             (Self::Shipment, Event::OrderShipped(shipped)) => Some(shipped.order_id),
             (Self::Delivery, Event::OrderDelivered(delivered)) => Some(delivered.order_id),
@@ -148,7 +148,7 @@ pub trait Holdings: Send {
     type State: Copy + fmt::Display;
 
     /// The state of `order_id`'s record; `None` when there is none yet.
-    fn state(&self, order_id: Uuid) -> Option<Self::State>;
+    fn state(&self, order_id: OrderId) -> Option<Self::State>;
 
     /// The protocol's phase of a state.
     fn phase(state: Self::State) -> Phase;
@@ -164,7 +164,7 @@ pub trait Holdings: Send {
 
     /// Records a release of an order without a record (a tombstone with
     /// [`TOMBSTONE_REASON`]).
-    fn tombstone(&mut self, order_id: Uuid);
+    fn tombstone(&mut self, order_id: OrderId);
 
     /// Gives a held order's resource back, marks it released, and returns
     /// the reply.
@@ -172,14 +172,14 @@ pub trait Holdings: Send {
     /// # Errors
     /// When the resource holds less than the order (the books would be
     /// wrong; the batch must not commit).
-    fn release(&mut self, order_id: Uuid) -> Result<Event, DbErr>;
+    fn release(&mut self, order_id: OrderId) -> Result<Event, DbErr>;
 
     /// Takes a held order's resource for good, marks it finished, and
     /// returns the reply.
     ///
     /// # Errors
     /// As [`release`](Self::release).
-    fn finish(&mut self, order_id: Uuid) -> Result<Event, DbErr>;
+    fn finish(&mut self, order_id: OrderId) -> Result<Event, DbErr>;
 }
 
 /// A service's resource in the saga: how it reads and writes its
@@ -203,7 +203,7 @@ pub trait Participant: Send + Sync + 'static {
     fn load(
         &self,
         txn: &DatabaseTransaction,
-        orders: &BTreeSet<Uuid>,
+        orders: &BTreeSet<OrderId>,
         placed: &[&OrderPlaced],
     ) -> impl Future<Output = Result<Self::Holdings, DbErr>> + Send;
 
@@ -225,7 +225,7 @@ pub trait Participant: Send + Sync + 'static {
 pub struct ParticipantHandler<P>(pub P);
 
 impl<P: Participant> ParticipantHandler<P> {
-    fn phase(holdings: &P::Holdings, order_id: Uuid) -> Option<Phase> {
+    fn phase(holdings: &P::Holdings, order_id: OrderId) -> Option<Phase> {
         holdings
             .state(order_id)
             .map(<P::Holdings as Holdings>::phase)
@@ -234,7 +234,7 @@ impl<P: Participant> ParticipantHandler<P> {
     fn release(
         holdings: &mut P::Holdings,
         emitter: &mut Emitter<'_>,
-        order_id: Uuid,
+        order_id: OrderId,
     ) -> Result<(), HandlerError> {
         match on_release(Self::phase(holdings, order_id)) {
             ReleaseDecision::Nothing => {}
@@ -249,7 +249,7 @@ impl<P: Participant> ParticipantHandler<P> {
     fn finish(
         holdings: &mut P::Holdings,
         emitter: &mut Emitter<'_>,
-        order_id: Uuid,
+        order_id: OrderId,
     ) -> Result<(), HandlerError> {
         let state = holdings.state(order_id);
         match on_finish(state.map(<P::Holdings as Holdings>::phase)) {
@@ -286,7 +286,7 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
         txn: &DatabaseTransaction,
         events: &[&Envelope],
     ) -> Result<P::Holdings, DbErr> {
-        let orders: BTreeSet<Uuid> = events.iter().map(|e| e.key()).collect();
+        let orders: BTreeSet<OrderId> = events.iter().map(|e| e.order_id()).collect();
         let placed: Vec<&OrderPlaced> = events
             .iter()
             .filter_map(|e| match &e.event {

@@ -14,7 +14,7 @@ use chrono::{SubsecRound, Utc};
 use events::plumbing::{Outbox, begin_write};
 use events::{Money, ProductUpserted};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
-use uuid::Uuid;
+use events::ProductId;
 
 use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
 use crate::error::InventoryError;
@@ -33,7 +33,7 @@ pub async fn create_product(
     // Microseconds: what the database keeps, so the answer equals later reads.
     let now = Utc::now().trunc_subsecs(6);
     let model = product::Model {
-        id: Uuid::now_v7(),
+        id: ProductId::new(),
         sku: new.sku.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         unit_price_minor: new.unit_price.amount_minor,
@@ -77,7 +77,7 @@ pub async fn create_product(
 /// [`InventoryError::ProductNotFound`], or a database error.
 pub async fn availability(
     db: &DatabaseConnection,
-    id: Uuid,
+    id: ProductId,
     quantity: u32,
 ) -> Result<(product::Model, bool), InventoryError> {
     let product = get_product(db, id).await?;
@@ -91,7 +91,7 @@ pub async fn availability(
 /// [`InventoryError::ProductNotFound`], or a database error.
 pub async fn price_history(
     db: &DatabaseConnection,
-    id: Uuid,
+    id: ProductId,
     before: Option<i64>,
     limit: u64,
 ) -> Result<(Vec<product_price::Model>, Option<i64>), InventoryError> {
@@ -112,7 +112,7 @@ pub async fn price_history(
 pub async fn update_product(
     db: &DatabaseConnection,
     outbox: &Outbox,
-    id: Uuid,
+    id: ProductId,
     patch: ProductPatch,
 ) -> Result<product::Model, InventoryError> {
     let txn = begin_write(db).await?;
@@ -153,7 +153,7 @@ pub async fn update_product(
 /// below zero, [`InventoryError::ProductNotFound`], or a database error.
 pub async fn adjust_stock(
     db: &DatabaseConnection,
-    id: Uuid,
+    id: ProductId,
     adjustment: StockAdjustment,
 ) -> Result<product::Model, InventoryError> {
     let txn = begin_write(db).await?;
@@ -188,7 +188,7 @@ pub async fn adjust_stock(
 /// [`InventoryError::ProductNotFound`], or a database error.
 pub async fn get_product(
     db: &DatabaseConnection,
-    id: Uuid,
+    id: ProductId,
 ) -> Result<product::Model, InventoryError> {
     products::find(db, id)
         .await?
@@ -202,9 +202,9 @@ pub async fn get_product(
 pub async fn list_products(
     db: &DatabaseConnection,
     filter: &ProductFilter,
-    after: Option<Uuid>,
+    after: Option<ProductId>,
     limit: u64,
-) -> Result<(Vec<product::Model>, Option<Uuid>), InventoryError> {
+) -> Result<(Vec<product::Model>, Option<ProductId>), InventoryError> {
     let (page, next) = service_kit::pagination::split_page(
         products::list(db, filter, after, limit + 1).await?,
         limit,

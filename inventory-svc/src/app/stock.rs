@@ -29,11 +29,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
 use events::{
-    Event, OrderPlaced, Quantity, ShortLine, ShortageKind, StockCommitted, StockLine,
+    Event, OrderId, OrderPlaced, ProductId, Quantity, ShortLine, ShortageKind, StockCommitted, StockLine,
     StockRejected, StockReleased, StockReserved,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
-use uuid::Uuid;
 
 use crate::domain::ReservationState;
 use crate::error::InventoryError;
@@ -54,25 +53,25 @@ impl Participant for Stock {
     async fn load(
         &self,
         txn: &DatabaseTransaction,
-        orders: &BTreeSet<Uuid>,
+        orders: &BTreeSet<OrderId>,
         placed: &[&OrderPlaced],
     ) -> Result<StockBatch, DbErr> {
-        let ids: Vec<Uuid> = orders.iter().copied().collect();
+        let ids: Vec<OrderId> = orders.iter().copied().collect();
         let found = reservations::find_many_for_update(txn, &ids).await?;
-        let known: Vec<Uuid> = found.iter().map(|r| r.order_id).collect();
-        let mut lines: BTreeMap<Uuid, Vec<(Uuid, i64)>> = BTreeMap::new();
+        let known: Vec<OrderId> = found.iter().map(|r| r.order_id).collect();
+        let mut lines: BTreeMap<OrderId, Vec<(ProductId, i64)>> = BTreeMap::new();
         for line in reservations::lines_of(txn, &known).await? {
             lines
                 .entry(line.order_id)
                 .or_default()
                 .push((line.product_id, line.quantity));
         }
-        let mut product_ids: BTreeSet<Uuid> = placed
+        let mut product_ids: BTreeSet<ProductId> = placed
             .iter()
             .flat_map(|p| p.lines.iter().map(|l| l.product_id))
             .collect();
         product_ids.extend(lines.values().flatten().map(|&(product, _)| product));
-        let product_ids: Vec<Uuid> = product_ids.into_iter().collect();
+        let product_ids: Vec<ProductId> = product_ids.into_iter().collect();
         let products = products::find_many_for_update(txn, &product_ids).await?;
         let reservations = found.into_iter().map(|row| {
             let mut held_lines = lines.remove(&row.order_id).unwrap_or_default();
@@ -103,21 +102,21 @@ impl Participant for Stock {
 struct Held {
     state: ReservationState,
     reason: Option<String>,
-    lines: Vec<(Uuid, i64)>,
+    lines: Vec<(ProductId, i64)>,
     created_at: DateTime<Utc>,
 }
 
 /// The rows a batch of order events touches, and what it changed.
 #[derive(Debug, Default)]
 pub struct StockBatch {
-    reservations: Tracked<Uuid, Held>,
-    products: Tracked<Uuid, product::Model>,
+    reservations: Tracked<OrderId, Held>,
+    products: Tracked<ProductId, product::Model>,
 }
 
 impl Holdings for StockBatch {
     type State = ReservationState;
 
-    fn state(&self, order_id: Uuid) -> Option<ReservationState> {
+    fn state(&self, order_id: OrderId) -> Option<ReservationState> {
         self.reservations.get(order_id).map(|held| held.state)
     }
 
@@ -127,7 +126,7 @@ impl Holdings for StockBatch {
 
     /// Reserves every line of `placed`, or none.
     fn hold(&mut self, placed: &OrderPlaced) -> Result<Event, DbErr> {
-        let mut wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut wanted: BTreeMap<ProductId, i64> = BTreeMap::new();
         for line in &placed.lines {
             *wanted.entry(line.product_id).or_default() += i64::from(line.quantity.get());
         }
@@ -152,7 +151,7 @@ impl Holdings for StockBatch {
             product.available -= quantity;
             product.reserved += quantity;
         }
-        let lines: Vec<(Uuid, i64)> = wanted.into_iter().collect();
+        let lines: Vec<(ProductId, i64)> = wanted.into_iter().collect();
         let reply = StockReserved {
             order_id: placed.order_id,
             lines: stock_lines(&lines)?,
@@ -161,7 +160,7 @@ impl Holdings for StockBatch {
         Ok(reply.into())
     }
 
-    fn tombstone(&mut self, order_id: Uuid) {
+    fn tombstone(&mut self, order_id: OrderId) {
         self.record(
             order_id,
             ReservationState::Released,
@@ -170,7 +169,7 @@ impl Holdings for StockBatch {
         );
     }
 
-    fn release(&mut self, order_id: Uuid) -> Result<Event, DbErr> {
+    fn release(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
         let lines = self.move_reserved(order_id, ReservationState::Released)?;
         Ok(StockReleased {
             order_id,
@@ -179,7 +178,7 @@ impl Holdings for StockBatch {
         .into())
     }
 
-    fn finish(&mut self, order_id: Uuid) -> Result<Event, DbErr> {
+    fn finish(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
         let lines = self.move_reserved(order_id, ReservationState::Committed)?;
         Ok(StockCommitted {
             order_id,
@@ -195,7 +194,7 @@ impl StockBatch {
     async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let now = Utc::now();
         let reservations = self.reservations.into_changes();
-        let row = |(order_id, held): &(Uuid, Held)| reservation::Model {
+        let row = |(order_id, held): &(OrderId, Held)| reservation::Model {
             order_id: *order_id,
             state: held.state,
             reason: held.reason.clone(),
@@ -229,10 +228,10 @@ impl StockBatch {
 
     fn record(
         &mut self,
-        order_id: Uuid,
+        order_id: OrderId,
         state: ReservationState,
         reason: Option<String>,
-        lines: Vec<(Uuid, i64)>,
+        lines: Vec<(ProductId, i64)>,
     ) {
         self.reservations.add(
             order_id,
@@ -249,9 +248,9 @@ impl StockBatch {
     /// `available` (a release) or to `committed` (a shipment).
     fn move_reserved(
         &mut self,
-        order_id: Uuid,
+        order_id: OrderId,
         to: ReservationState,
-    ) -> Result<Vec<(Uuid, i64)>, DbErr> {
+    ) -> Result<Vec<(ProductId, i64)>, DbErr> {
         let lines = self
             .reservations
             .get(order_id)
@@ -282,14 +281,14 @@ impl StockBatch {
         Ok(lines)
     }
 
-    fn product_mut(&mut self, id: Uuid) -> Result<&mut product::Model, DbErr> {
+    fn product_mut(&mut self, id: ProductId) -> Result<&mut product::Model, DbErr> {
         self.products
             .get_mut(id)
             .ok_or_else(|| DbErr::RecordNotFound(format!("product {id}")))
     }
 
     /// Why each wanted line cannot be reserved now; empty when all can.
-    fn shortages(&self, wanted: &BTreeMap<Uuid, i64>) -> Result<Vec<ShortLine>, DbErr> {
+    fn shortages(&self, wanted: &BTreeMap<ProductId, i64>) -> Result<Vec<ShortLine>, DbErr> {
         let mut short = Vec::new();
         for (&product_id, &quantity) in wanted {
             let (available, problem) = match self.products.get(product_id) {
@@ -321,7 +320,7 @@ impl StockBatch {
 /// [`InventoryError::ReservationNotFound`], or the database error.
 pub async fn reservation_of(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<(reservation::Model, Vec<reservation_line::Model>), InventoryError> {
     let reservation = reservations::find(conn, order_id)
         .await?
@@ -356,7 +355,7 @@ fn describe(short: &[ShortLine]) -> String {
     }
 }
 
-fn stock_lines(lines: &[(Uuid, i64)]) -> Result<Vec<StockLine>, DbErr> {
+fn stock_lines(lines: &[(ProductId, i64)]) -> Result<Vec<StockLine>, DbErr> {
     lines
         .iter()
         .map(|&(product_id, quantity)| {

@@ -7,7 +7,7 @@ use service_kit::{Caller, Json, Path, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
+use events::ProductId;
 
 use super::AppState;
 use crate::app::catalog;
@@ -92,7 +92,7 @@ pub struct StockLevels {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductResponse {
     /// Product id.
-    pub id: Uuid,
+    pub id: ProductId,
     /// SKU.
     pub sku: String,
     /// Display name.
@@ -136,7 +136,7 @@ pub struct ProductPage {
     /// The products, by id.
     pub items: Vec<ProductResponse>,
     /// Pass as `cursor` to get the next page; absent on the last page.
-    pub next_cursor: Option<Uuid>,
+    pub next_cursor: Option<ProductId>,
 }
 
 /// Paging and filters of the product list.
@@ -144,7 +144,7 @@ pub struct ProductPage {
 #[into_params(parameter_in = Query)]
 pub struct ListProductsQuery {
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
+    pub cursor: Option<ProductId>,
     /// Page size, 1-100 (default 50).
     pub limit: Option<u64>,
     /// Only active (true) or inactive (false) products.
@@ -165,7 +165,7 @@ pub struct AvailabilityQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Availability {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units asked for.
     pub requested: u32,
     /// Units available now.
@@ -179,7 +179,7 @@ pub struct Availability {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct QuantityValidation {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units asked for.
     pub quantity: u32,
     /// Units available now.
@@ -203,7 +203,7 @@ pub struct PriceEntry {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PriceHistory {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Its prices, newest first.
     pub items: Vec<PriceEntry>,
     /// Pass as `cursor` for older prices; absent on the last page.
@@ -298,7 +298,7 @@ async fn list_products(
     ))]
 async fn get_product(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
 ) -> Result<Json<ProductResponse>, Problem> {
     Ok(Json(catalog::get_product(&state.db, id).await?.try_into()?))
 }
@@ -317,7 +317,7 @@ async fn get_product(
 async fn update_product(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
     Json(request): Json<UpdateProductRequest>,
 ) -> Result<Json<ProductResponse>, Problem> {
     caller.require_admin()?;
@@ -357,7 +357,7 @@ async fn update_product(
 async fn adjust_stock(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
     Json(request): Json<AdjustStockRequest>,
 ) -> Result<Json<ProductResponse>, Problem> {
     caller.require_admin()?;
@@ -380,7 +380,7 @@ async fn adjust_stock(
     ))]
 async fn get_availability(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<Availability>, Problem> {
     let quantity = wanted(query.quantity)?;
@@ -405,7 +405,7 @@ async fn get_availability(
     ))]
 async fn validate_quantity(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<QuantityValidation>, Problem> {
     let quantity = wanted(query.quantity)?;
@@ -429,7 +429,7 @@ async fn validate_quantity(
     ))]
 async fn get_prices(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ProductId>,
     Query(query): Query<PricesQuery>,
 ) -> Result<Json<PriceHistory>, Problem> {
     let limit = service_kit::pagination::page_size(query.limit)?;

@@ -5,7 +5,7 @@ use service_kit::{Caller, Json, Path, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
+use events::{OrderId, ProductId};
 
 use super::AppState;
 use crate::app::stock;
@@ -19,7 +19,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReservationLine {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units.
     pub quantity: i64,
 }
@@ -28,7 +28,7 @@ pub struct ReservationLine {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReservationResponse {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// `RESERVED`, `REJECTED`, `RELEASED` or `COMMITTED`.
     pub state: ReservationState,
     /// Why it was rejected, or released without being reserved.
@@ -54,7 +54,7 @@ pub struct ReservationResponse {
 async fn get_reservation(
     State(state): State<AppState>,
     caller: Caller,
-    Path(order_id): Path<Uuid>,
+    Path(order_id): Path<OrderId>,
 ) -> Result<Json<ReservationResponse>, Problem> {
     caller.require_admin()?;
     let (reservation, lines) = stock::reservation_of(&state.db, order_id).await?;

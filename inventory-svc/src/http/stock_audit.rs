@@ -4,7 +4,7 @@ use service_kit::{Caller, Json, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
+use events::ProductId;
 
 use super::AppState;
 use crate::app::catalog;
@@ -17,7 +17,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductBooks {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Its SKU.
     pub sku: String,
     /// Initial stock plus every adjustment.

@@ -12,7 +12,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use uuid::Uuid;
+use events::ProductId;
 
 use super::entities::{product, product_price, stock_movement};
 use crate::domain::StockMovementKind;
@@ -32,7 +32,7 @@ pub async fn insert(conn: &impl ConnectionTrait, model: product::Model) -> Resul
 ///
 /// # Errors
 /// The database error.
-pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<product::Model>, DbErr> {
+pub async fn find(conn: &impl ConnectionTrait, id: ProductId) -> Result<Option<product::Model>, DbErr> {
     product::Entity::find_by_id(id).one(conn).await
 }
 
@@ -43,9 +43,9 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<produc
 /// The database error.
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    ids: &[Uuid],
+    ids: &[ProductId],
 ) -> Result<Vec<product::Model>, DbErr> {
-    find_many_locked::<product::Entity>(conn, product::Column::Id, ids).await
+    find_many_locked::<product::Entity, _>(conn, product::Column::Id, ids).await
 }
 
 /// Saves the stock figures of existing (locked) products, one statement
@@ -78,7 +78,7 @@ pub struct ProductFilter {
 pub async fn list(
     conn: &impl ConnectionTrait,
     filter: &ProductFilter,
-    after: Option<Uuid>,
+    after: Option<ProductId>,
     limit: u64,
 ) -> Result<Vec<product::Model>, DbErr> {
     let mut condition = Condition::all();
@@ -106,7 +106,7 @@ pub async fn list(
 /// The database error; `RecordNotUpdated` when the product does not exist.
 pub async fn update_catalog(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: ProductId,
     changes: product::ActiveModel,
 ) -> Result<product::Model, DbErr> {
     product::Entity::update_many()
@@ -130,7 +130,7 @@ pub async fn update_catalog(
 /// The database error.
 pub async fn adjust_available(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: ProductId,
     delta: i64,
 ) -> Result<bool, DbErr> {
     let result = product::Entity::update_many()
@@ -152,7 +152,7 @@ pub async fn adjust_available(
 /// The database error.
 pub async fn record_movement(
     conn: &impl ConnectionTrait,
-    product_id: Uuid,
+    product_id: ProductId,
     kind: StockMovementKind,
     delta: i64,
     reason: &str,
@@ -174,7 +174,7 @@ pub async fn record_movement(
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct StockBooks {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Its SKU.
     pub sku: String,
     /// Sum of the ledger: initial stock plus adjustments.
@@ -208,7 +208,7 @@ impl StockBooks {
 /// The database error.
 pub async fn stock_books(
     conn: &impl ConnectionTrait,
-    product_id: Option<Uuid>,
+    product_id: Option<ProductId>,
 ) -> Result<Vec<StockBooks>, DbErr> {
     let backend = conn.get_database_backend();
     let filter = if product_id.is_some() {
@@ -276,7 +276,7 @@ pub async fn record_price(
 /// The database error.
 pub async fn prices(
     conn: &impl ConnectionTrait,
-    product_id: Uuid,
+    product_id: ProductId,
     before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<product_price::Model>, DbErr> {

@@ -3,13 +3,13 @@
 //! if the order has none, so that of two concurrent deciders exactly one
 //! wins.
 
+use events::{OrderId, ProductId};
 use events::plumbing::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
-use uuid::Uuid;
 
 use super::entities::{reservation, reservation_line};
 
@@ -19,7 +19,7 @@ use super::entities::{reservation, reservation_line};
 /// The database error.
 pub async fn find(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<reservation::Model>, DbErr> {
     reservation::Entity::find_by_id(order_id).one(conn).await
 }
@@ -30,7 +30,7 @@ pub async fn find(
 /// The database error.
 pub async fn lines(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Vec<reservation_line::Model>, DbErr> {
     reservation_line::Entity::find()
         .filter(reservation_line::Column::OrderId.eq(order_id))
@@ -46,9 +46,9 @@ pub async fn lines(
 /// The database error.
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    order_ids: &[Uuid],
+    order_ids: &[OrderId],
 ) -> Result<Vec<reservation::Model>, DbErr> {
-    find_many_locked::<reservation::Entity>(conn, reservation::Column::OrderId, order_ids).await
+    find_many_locked::<reservation::Entity, _>(conn, reservation::Column::OrderId, order_ids).await
 }
 
 /// The lines of the reservations of `order_ids`.
@@ -57,7 +57,7 @@ pub async fn find_many_for_update(
 /// The database error.
 pub async fn lines_of(
     conn: &impl ConnectionTrait,
-    order_ids: &[Uuid],
+    order_ids: &[OrderId],
 ) -> Result<Vec<reservation_line::Model>, DbErr> {
     if order_ids.is_empty() {
         return Ok(Vec::new());
@@ -86,7 +86,7 @@ pub async fn insert_new(
 /// The database error.
 pub async fn insert_lines(
     conn: &impl ConnectionTrait,
-    lines: Vec<(Uuid, Uuid, i64)>,
+    lines: Vec<(OrderId, ProductId, i64)>,
 ) -> Result<(), DbErr> {
     if lines.is_empty() {
         return Ok(());

@@ -36,7 +36,7 @@ pub struct ResetPasswordArgs {
 ///
 /// # Errors
 /// An invalid email or password, an unreachable database.
-pub async fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<uuid::Uuid> {
+pub async fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<events::CustomerId> {
     let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let currency = Currency::parse(&args.currency)?;
     let password = match std::env::var("OMS_NEW_ADMIN_PASSWORD") {

@@ -5,12 +5,12 @@
 //! catalog version ([`catalog_product::Model::supersedes`]), so a replayed
 //! or reordered topic never takes it back in time and needs no inbox.
 
+use events::{ProductId};
 use std::collections::HashMap;
 
 use events::plumbing::{Emitter, EventHandler, HandlerError};
 use events::{Envelope, Event, EventPayload, ProductUpserted};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
-use uuid::Uuid;
 
 use crate::error::OrderError;
 use crate::persistence::catalog_copy;
@@ -22,7 +22,7 @@ pub struct CatalogSync;
 
 impl EventHandler for CatalogSync {
     /// The newest state of each product in the batch.
-    type Batch = HashMap<Uuid, catalog_product::Model>;
+    type Batch = HashMap<ProductId, catalog_product::Model>;
 
     fn wants(&self, event_type: &str) -> bool {
         event_type == ProductUpserted::EVENT_TYPE
@@ -87,9 +87,9 @@ impl EventHandler for CatalogSync {
 /// A database error.
 pub async fn list(
     db: &DatabaseConnection,
-    after: Option<Uuid>,
+    after: Option<ProductId>,
     limit: u64,
-) -> Result<(Vec<catalog_product::Model>, Option<Uuid>), OrderError> {
+) -> Result<(Vec<catalog_product::Model>, Option<ProductId>), OrderError> {
     let rows = catalog_copy::list(db, after, limit + 1).await?;
     Ok(service_kit::pagination::split_page(rows, limit, |p| {
         p.product_id

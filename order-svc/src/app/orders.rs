@@ -1,5 +1,6 @@
 //! Order commands and queries behind the HTTP API.
 
+use events::{OrderId, ProductId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -12,7 +13,6 @@ use events::{
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::{Caller, Clock};
-use uuid::Uuid;
 
 use crate::app::saga::{self, Details, Outcome};
 use crate::domain::saga::is_terminal;
@@ -146,7 +146,7 @@ impl OrderDesk {
         render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
     ) -> Result<Placed, OrderError> {
         let now = self.clock.now().trunc_subsecs(6);
-        let order_id = Uuid::now_v7();
+        let order_id = OrderId::new();
         let Some(request) = idempotent else {
             let placement = self.price(&self.db, &new, order_id, now).await?;
             let created = OrderWithLines {
@@ -213,7 +213,7 @@ impl OrderDesk {
     pub async fn cancel(
         &self,
         caller: &Caller,
-        id: Uuid,
+        id: OrderId,
         reason: Option<String>,
     ) -> Result<OrderWithLines, OrderError> {
         visible_order(&self.db, caller, id).await?;
@@ -240,7 +240,7 @@ impl OrderDesk {
     /// [`OrderError::InvalidTransition`] with the allowed transitions, or a database error.
     pub async fn set_fulfilment_status(
         &self,
-        id: Uuid,
+        id: OrderId,
         target: OrderStatus,
         details: Details,
     ) -> Result<OrderWithLines, OrderError> {
@@ -264,7 +264,7 @@ impl OrderDesk {
 
     async fn transition(
         &self,
-        id: Uuid,
+        id: OrderId,
         input: &SagaInput,
         target: OrderStatus,
         details: &Details,
@@ -308,7 +308,7 @@ impl OrderDesk {
     pub async fn update_shipping(
         &self,
         caller: &Caller,
-        id: Uuid,
+        id: OrderId,
         change: ShippingChange,
     ) -> Result<OrderWithLines, OrderError> {
         visible_order(&self.db, caller, id).await?;
@@ -362,11 +362,11 @@ impl OrderDesk {
         &self,
         conn: &impl ConnectionTrait,
         new: &NewOrder,
-        order_id: Uuid,
+        order_id: OrderId,
         now: DateTime<Utc>,
     ) -> Result<Placement, OrderError> {
-        let ids: Vec<Uuid> = new.lines.iter().map(|l| l.product_id).collect();
-        let products: HashMap<Uuid, _> = catalog_copy::find_many(conn, &ids)
+        let ids: Vec<ProductId> = new.lines.iter().map(|l| l.product_id).collect();
+        let products: HashMap<ProductId, _> = catalog_copy::find_many(conn, &ids)
             .await?
             .into_iter()
             .map(|p| (p.product_id, p))
@@ -473,7 +473,7 @@ pub fn fulfilment_moves(status: OrderStatus) -> Vec<OrderStatus> {
 pub async fn get_order(
     db: &DatabaseConnection,
     caller: &Caller,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<OrderWithLines, OrderError> {
     let order = visible_order(db, caller, id).await?;
     let lines = orders::lines(db, id).await?;
@@ -483,7 +483,7 @@ pub async fn get_order(
 async fn visible_order(
     db: &DatabaseConnection,
     caller: &Caller,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<order::Model, OrderError> {
     match orders::find(db, id).await? {
         Some(order) if caller.is_admin() || order.customer_id == caller.id => Ok(order),
@@ -500,9 +500,9 @@ pub async fn list_orders(
     db: &DatabaseConnection,
     caller: &Caller,
     mut filter: OrderFilter,
-    after: Option<Uuid>,
+    after: Option<OrderId>,
     limit: u64,
-) -> Result<(Vec<OrderWithLines>, Option<Uuid>), OrderError> {
+) -> Result<(Vec<OrderWithLines>, Option<OrderId>), OrderError> {
     if !caller.is_admin() {
         if filter.customer_id.is_some_and(|c| c != caller.id) {
             return Err(OrderError::Forbidden("customers see only their own orders"));
@@ -529,7 +529,7 @@ pub async fn list_orders(
 pub async fn timeline(
     db: &DatabaseConnection,
     caller: &Caller,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<Vec<order_event::Model>, OrderError> {
     visible_order(db, caller, id).await?;
     Ok(orders::timeline(db, id).await?)

@@ -9,6 +9,7 @@
 //! replies change nothing. A CreditReserved is believed only if it holds
 //! the order's customer and total.
 
+use events::OrderId;
 use std::collections::BTreeSet;
 
 use events::plumbing::{Emitter, EventHandler, HandlerError, Tracked};
@@ -18,7 +19,6 @@ use events::{
 };
 use sea_orm::{DatabaseTransaction, DbErr};
 use service_kit::Clock;
-use uuid::Uuid;
 
 use crate::app::saga::{self, Details, Outcome};
 use crate::domain::SagaInput;
@@ -35,7 +35,7 @@ pub struct SagaReplies {
 /// The orders a batch of replies touches, and what it changes.
 #[derive(Debug, Default)]
 pub struct SagaBatch {
-    orders: Tracked<Uuid, order::Model>,
+    orders: Tracked<OrderId, order::Model>,
     timeline: Vec<order_event::ActiveModel>,
 }
 
@@ -61,9 +61,9 @@ impl EventHandler for SagaReplies {
         txn: &DatabaseTransaction,
         events: &[&Envelope],
     ) -> Result<SagaBatch, DbErr> {
-        let ids: Vec<Uuid> = events
+        let ids: Vec<OrderId> = events
             .iter()
-            .map(|e| e.key())
+            .map(|e| e.order_id())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -80,7 +80,7 @@ impl EventHandler for SagaReplies {
         envelope: &Envelope,
         emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        let order_id = envelope.key();
+        let order_id = envelope.order_id();
         let Some(current) = batch.orders.get(order_id) else {
             return Err(HandlerError::permanent(format!(
                 "{} for order {order_id}, which order-svc does not know",
@@ -159,7 +159,7 @@ pub struct TimelineProjection;
 
 impl EventHandler for TimelineProjection {
     /// The known orders among the batch's keys, and the entries to record.
-    type Batch = (BTreeSet<Uuid>, Vec<order_event::ActiveModel>);
+    type Batch = (BTreeSet<OrderId>, Vec<order_event::ActiveModel>);
 
     fn wants(&self, event_type: &str) -> bool {
         event_type != ProductUpserted::EVENT_TYPE
@@ -170,7 +170,7 @@ impl EventHandler for TimelineProjection {
         txn: &DatabaseTransaction,
         events: &[&Envelope],
     ) -> Result<Self::Batch, DbErr> {
-        let ids: Vec<Uuid> = events.iter().map(|e| e.key()).collect();
+        let ids: Vec<OrderId> = events.iter().map(|e| e.order_id()).collect();
         let known = orders::existing(txn, &ids).await?;
         Ok((known, Vec::new()))
     }
@@ -181,7 +181,7 @@ impl EventHandler for TimelineProjection {
         envelope: &Envelope,
         _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        if known.contains(&envelope.key()) {
+        if known.contains(&envelope.order_id()) {
             entries.push(saga::timeline_entry(envelope));
         }
         Ok(())

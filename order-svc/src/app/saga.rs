@@ -3,6 +3,7 @@
 //! returns the event it causes; the caller writes that event to the outbox
 //! and the timeline in the same transaction ([`emit`]).
 
+use events::{OrderId};
 use chrono::{DateTime, SubsecRound, Utc};
 use events::plumbing::Outbox;
 use events::{
@@ -10,7 +11,6 @@ use events::{
     OrderRejected, OrderShipped, OrderStatus,
 };
 use sea_orm::{ConnectionTrait, DbErr};
-use uuid::Uuid;
 
 use crate::domain::saga::{Emit, SagaInput, SagaState, Transition, transition};
 use crate::persistence::entities::{order, order_event};
@@ -62,7 +62,7 @@ pub enum Outcome {
 /// Database errors.
 pub async fn apply(
     conn: &impl ConnectionTrait,
-    order_id: Uuid,
+    order_id: OrderId,
     input: &SagaInput,
     details: &Details,
     now: DateTime<Utc>,

@@ -1,10 +1,10 @@
 //! What a valid order request is. The rules mirror the OrderPlaced schema,
 //! so an accepted order always produces an event every consumer accepts.
 
+use events::{CustomerId, ProductId};
 use std::collections::HashSet;
 
 use events::{Quantity, ShippingAddress};
-use uuid::Uuid;
 
 use crate::error::OrderError;
 
@@ -17,7 +17,7 @@ pub const MAX_QUANTITY: u32 = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderLineRequest {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units, 1 to [`MAX_QUANTITY`].
     pub quantity: Quantity,
 }
@@ -26,7 +26,7 @@ pub struct OrderLineRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
     /// Who orders.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The lines, one per product.
     pub lines: Vec<OrderLineRequest>,
     /// Where to ship, if given.
@@ -62,8 +62,8 @@ impl NewOrder {
     /// [`OrderError::Invalid`] for no lines, too many, a product twice, a
     /// quantity out of range, or an address field that breaks its rule.
     pub fn parse(
-        customer_id: Uuid,
-        lines: &[(Uuid, u32)],
+        customer_id: CustomerId,
+        lines: &[(ProductId, u32)],
         shipping_address: Option<ShippingAddress>,
     ) -> Result<Self, OrderError> {
         if lines.is_empty() || lines.len() > MAX_LINES {
@@ -180,13 +180,13 @@ mod tests {
 
     #[test]
     fn lines_are_bounded_unique_and_positive() {
-        let customer = Uuid::now_v7();
-        let product = Uuid::now_v7();
+        let customer = CustomerId::new();
+        let product = ProductId::new();
         assert!(NewOrder::parse(customer, &[], None).is_err());
         assert!(NewOrder::parse(customer, &[(product, 0)], None).is_err());
         assert!(NewOrder::parse(customer, &[(product, MAX_QUANTITY + 1)], None).is_err());
         assert!(NewOrder::parse(customer, &[(product, 1), (product, 2)], None).is_err());
-        let many: Vec<(Uuid, u32)> = (0..=MAX_LINES).map(|_| (Uuid::now_v7(), 1)).collect();
+        let many: Vec<(ProductId, u32)> = (0..=MAX_LINES).map(|_| (ProductId::new(), 1)).collect();
         assert!(NewOrder::parse(customer, &many, None).is_err());
         assert_eq!(
             NewOrder::parse(customer, &[(product, 3)], Some(address()))

@@ -1,3 +1,4 @@
+use events::{ProductId};
 use axum::extract::State;
 use events::Money;
 use serde::{Deserialize, Serialize};
@@ -5,7 +6,6 @@ use service_kit::{Json, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::AppState;
 use crate::app::catalog_copy;
@@ -20,7 +20,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CatalogProduct {
     /// Product id.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// SKU.
     pub sku: String,
     /// Name.
@@ -37,7 +37,7 @@ pub struct CatalogPage {
     /// Products by id.
     pub items: Vec<CatalogProduct>,
     /// Pass as `cursor` for the next page.
-    pub next_cursor: Option<Uuid>,
+    pub next_cursor: Option<ProductId>,
 }
 
 /// Paging.
@@ -45,7 +45,7 @@ pub struct CatalogPage {
 #[into_params(parameter_in = Query)]
 pub struct CatalogQuery {
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
+    pub cursor: Option<ProductId>,
     /// Page size, 1-100 (default 50).
     pub limit: Option<u64>,
 }

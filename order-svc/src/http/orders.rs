@@ -1,3 +1,4 @@
+use events::{CustomerId, EventId, OrderId, ProductId};
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -11,7 +12,6 @@ use service_kit::{AnyCase, Caller, Json, Path, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::AppState;
 use crate::app::orders::{
@@ -45,7 +45,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct OrderLineRequest {
     /// A product of the catalog.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units, 1-10000.
     #[schema(minimum = 1, maximum = 10000)]
     pub quantity: u32,
@@ -56,7 +56,7 @@ pub struct OrderLineRequest {
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// Who orders; a customer may only order for themself (default: the caller).
-    pub customer_id: Option<Uuid>,
+    pub customer_id: Option<CustomerId>,
     /// 1-100 lines, one per product.
     pub lines: Vec<OrderLineRequest>,
     /// Where to ship.
@@ -83,7 +83,7 @@ pub struct ShippingDetails {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderLineResponse {
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units.
     pub quantity: i64,
     /// Price of one unit.
@@ -96,9 +96,9 @@ pub struct OrderLineResponse {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderResponse {
     /// Order id.
-    pub id: Uuid,
+    pub id: OrderId,
     /// Who ordered.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// `PENDING`, `CONFIRMED`, `REJECTED`, `CANCELLED`, `SHIPPED` or `DELIVERED`.
     pub status: OrderStatus,
     /// The lines.
@@ -165,7 +165,7 @@ pub struct OrderPage {
     /// Orders by id (placement order).
     pub items: Vec<OrderResponse>,
     /// Pass as `cursor` for the next page; absent on the last.
-    pub next_cursor: Option<Uuid>,
+    pub next_cursor: Option<OrderId>,
 }
 
 /// Filters and paging of the order list.
@@ -176,9 +176,9 @@ pub struct ListOrdersQuery {
     #[param(value_type = Option<OrderStatus>)]
     pub status: Option<AnyCase<OrderStatus>>,
     /// Only this customer's orders (admins; customers see only their own).
-    pub customer_id: Option<Uuid>,
+    pub customer_id: Option<CustomerId>,
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<Uuid>,
+    pub cursor: Option<OrderId>,
     /// Page size, 1-100 (default 50).
     pub limit: Option<u64>,
 }
@@ -187,7 +187,7 @@ pub struct ListOrdersQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OrderStatusResponse {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Its status.
     pub status: OrderStatus,
     /// Why it was rejected or cancelled.
@@ -200,7 +200,7 @@ pub struct OrderStatusResponse {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TimelineEntry {
     /// The event's id.
-    pub event_id: Uuid,
+    pub event_id: EventId,
     /// Its type, e.g. `StockReserved`.
     pub event_type: String,
     /// The service that produced it.
@@ -215,7 +215,7 @@ pub struct TimelineEntry {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Timeline {
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The events.
     pub events: Vec<TimelineEntry>,
 }
@@ -356,7 +356,7 @@ async fn place_order(
             })
         }
     };
-    let lines: Vec<(Uuid, u32)> = request
+    let lines: Vec<(ProductId, u32)> = request
         .lines
         .iter()
         .map(|l| (l.product_id, l.quantity))
@@ -470,7 +470,7 @@ async fn order_metrics(
 async fn get_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Json<OrderResponse>, Problem> {
     Ok(Json(
         orders::get_order(&state.db, &caller, id)
@@ -491,7 +491,7 @@ async fn get_order(
 async fn get_order_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Json<OrderStatusResponse>, Problem> {
     let order = OrderResponse::try_from(orders::get_order(&state.db, &caller, id).await?)?;
     Ok(Json(OrderStatusResponse {
@@ -514,7 +514,7 @@ async fn get_order_status(
 async fn get_order_events(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Json<Timeline>, Problem> {
     let events = orders::timeline(&state.db, &caller, id)
         .await?
@@ -548,7 +548,7 @@ async fn get_order_events(
 async fn cancel_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     body: Bytes,
 ) -> Result<Json<OrderResponse>, Problem> {
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
@@ -588,7 +588,7 @@ async fn cancel_order(
 async fn delete_order(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Json<OrderResponse>, Problem> {
     Ok(Json(
         state.desk.cancel(&caller, id, None).await?.try_into()?,
@@ -611,7 +611,7 @@ async fn delete_order(
 async fn set_order_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     Json(request): Json<StatusChangeRequest>,
 ) -> Result<Json<OrderResponse>, Problem> {
     change_status(&state, &caller, id, request).await
@@ -633,7 +633,7 @@ async fn set_order_status(
 async fn put_order_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     Json(request): Json<StatusChangeRequest>,
 ) -> Result<Json<OrderResponse>, Problem> {
     change_status(&state, &caller, id, request).await
@@ -642,7 +642,7 @@ async fn put_order_status(
 async fn change_status(
     state: &AppState,
     caller: &Caller,
-    id: Uuid,
+    id: OrderId,
     request: StatusChangeRequest,
 ) -> Result<Json<OrderResponse>, Problem> {
     caller.require_admin()?;
@@ -682,7 +682,7 @@ async fn change_status(
 async fn update_shipping(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     Json(request): Json<ShippingRequest>,
 ) -> Result<Json<OrderResponse>, Problem> {
     let change = ShippingChange {

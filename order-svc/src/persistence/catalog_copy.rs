@@ -1,10 +1,10 @@
 //! Repository functions for the catalog copy.
 
+use events::{ProductId};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use uuid::Uuid;
 
 use super::entities::catalog_product;
 
@@ -65,7 +65,7 @@ pub async fn upsert_many(
 /// The database error.
 pub async fn find_many(
     conn: &impl ConnectionTrait,
-    ids: &[Uuid],
+    ids: &[ProductId],
 ) -> Result<Vec<catalog_product::Model>, DbErr> {
     catalog_product::Entity::find()
         .filter(catalog_product::Column::ProductId.is_in(ids.iter().copied()))
@@ -79,7 +79,7 @@ pub async fn find_many(
 /// The database error.
 pub async fn list(
     conn: &impl ConnectionTrait,
-    after: Option<Uuid>,
+    after: Option<ProductId>,
     limit: u64,
 ) -> Result<Vec<catalog_product::Model>, DbErr> {
     let mut query = catalog_product::Entity::find();

@@ -1,8 +1,8 @@
 //! Repository functions for idempotency keys.
 
+use events::{CustomerId};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TryInsertResult};
-use uuid::Uuid;
 
 use super::entities::idempotency_key;
 
@@ -32,7 +32,7 @@ pub async fn claim(
 /// The database error.
 pub async fn find(
     conn: &impl ConnectionTrait,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     key: &str,
 ) -> Result<Option<idempotency_key::Model>, DbErr> {
     idempotency_key::Entity::find_by_id((customer_id, key.to_owned()))
@@ -55,7 +55,7 @@ pub async fn delete_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> 
 /// The database error.
 pub async fn delete_if_expired(
     conn: &impl ConnectionTrait,
-    customer_id: Uuid,
+    customer_id: CustomerId,
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {

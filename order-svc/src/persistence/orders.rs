@@ -1,5 +1,6 @@
 //! Repository functions for orders, their lines and timelines.
 
+use events::{CustomerId, OrderId};
 use chrono::{DateTime, Utc};
 use events::plumbing::{find_many_for_update as find_many_locked, for_update, save_columns};
 use events::{Envelope, OrderStatus};
@@ -8,7 +9,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use uuid::Uuid;
 
 use super::entities::{order, order_event, order_line};
 
@@ -34,7 +34,7 @@ pub async fn insert_many(
 ///
 /// # Errors
 /// The database error.
-pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<order::Model>, DbErr> {
+pub async fn find(conn: &impl ConnectionTrait, id: OrderId) -> Result<Option<order::Model>, DbErr> {
     order::Entity::find_by_id(id).one(conn).await
 }
 
@@ -45,7 +45,7 @@ pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<order:
 /// The database error.
 pub async fn find_for_update(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<Option<order::Model>, DbErr> {
     for_update(order::Entity::find_by_id(id), conn)
         .one(conn)
@@ -56,7 +56,7 @@ pub async fn find_for_update(
 ///
 /// # Errors
 /// The database error.
-pub async fn lines(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<order_line::Model>, DbErr> {
+pub async fn lines(conn: &impl ConnectionTrait, id: OrderId) -> Result<Vec<order_line::Model>, DbErr> {
     order_line::Entity::find()
         .filter(order_line::Column::OrderId.eq(id))
         .order_by_asc(order_line::Column::LineNo)
@@ -68,7 +68,7 @@ pub async fn lines(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<order_li
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
     /// Only this customer's orders.
-    pub customer_id: Option<Uuid>,
+    pub customer_id: Option<CustomerId>,
     /// Only orders in this status.
     pub status: Option<OrderStatus>,
 }
@@ -80,7 +80,7 @@ pub struct OrderFilter {
 pub async fn list(
     conn: &impl ConnectionTrait,
     filter: &OrderFilter,
-    after: Option<Uuid>,
+    after: Option<OrderId>,
     limit: u64,
 ) -> Result<Vec<order::Model>, DbErr> {
     let mut condition = Condition::all();
@@ -109,9 +109,9 @@ pub async fn list(
 /// The database error.
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
-    ids: &[Uuid],
+    ids: &[OrderId],
 ) -> Result<Vec<order::Model>, DbErr> {
-    find_many_locked::<order::Entity>(conn, order::Column::Id, ids).await
+    find_many_locked::<order::Entity, _>(conn, order::Column::Id, ids).await
 }
 
 /// Saves the changed fields of an order.
@@ -131,12 +131,12 @@ pub async fn save(
 /// The database error.
 pub async fn existing(
     conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<std::collections::BTreeSet<Uuid>, DbErr> {
+    ids: &[OrderId],
+) -> Result<std::collections::BTreeSet<OrderId>, DbErr> {
     if ids.is_empty() {
         return Ok(std::collections::BTreeSet::new());
     }
-    let found: Vec<Uuid> = order::Entity::find()
+    let found: Vec<OrderId> = order::Entity::find()
         .select_only()
         .column(order::Column::Id)
         .filter(order::Column::Id.is_in(ids.iter().copied()))
@@ -168,7 +168,7 @@ pub async fn save_all(conn: &impl ConnectionTrait, models: Vec<order::Model>) ->
 /// A timeline entry for `envelope`, keyed by the event's aggregate (its order).
 pub fn timeline_entry(envelope: &Envelope, reason: Option<String>) -> order_event::ActiveModel {
     order_event::ActiveModel {
-        order_id: Set(envelope.key()),
+        order_id: Set(envelope.order_id()),
         event_id: Set(envelope.event_id),
         event_type: Set(envelope.event.event_type().to_owned()),
         producer: Set(envelope.producer.clone()),
@@ -203,7 +203,7 @@ pub async fn record_events(
 /// The database error.
 pub async fn timeline(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    id: OrderId,
 ) -> Result<Vec<order_event::Model>, DbErr> {
     order_event::Entity::find()
         .filter(order_event::Column::OrderId.eq(id))
@@ -222,7 +222,7 @@ pub async fn overdue(
     conn: &impl ConnectionTrait,
     now: DateTime<Utc>,
     limit: u64,
-) -> Result<Vec<Uuid>, DbErr> {
+) -> Result<Vec<OrderId>, DbErr> {
     let mut query = order::Entity::find()
         .select_only()
         .column(order::Column::Id)

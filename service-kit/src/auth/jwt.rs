@@ -29,7 +29,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
-use uuid::Uuid;
+use events::CustomerId;
 
 use super::{AuthError, Authenticator, Caller, Role};
 
@@ -44,7 +44,7 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The customer (or admin account) id.
-    pub sub: Uuid,
+    pub sub: CustomerId,
     /// `customer` or `admin`.
     pub role: Role,
     /// Always [`ISSUER`].
@@ -122,7 +122,7 @@ impl TokenSigner {
     ///
     /// # Errors
     /// When signing fails.
-    pub fn sign(&self, subject: Uuid, role: Role, ttl: Duration) -> anyhow::Result<String> {
+    pub fn sign(&self, subject: CustomerId, role: Role, ttl: Duration) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: subject,

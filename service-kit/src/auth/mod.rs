@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
+use events::CustomerId;
 
 use crate::problem::Problem;
 
@@ -67,7 +67,7 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The customer id (for an admin, the admin account's id).
-    pub id: Uuid,
+    pub id: CustomerId,
     /// The caller's role.
     pub role: Role,
 }
@@ -90,7 +90,7 @@ impl Caller {
 
     /// # Errors
     /// 403 `FORBIDDEN` unless the caller is `customer_id` or an admin.
-    pub fn require_self_or_admin(&self, customer_id: Uuid) -> Result<(), Problem> {
+    pub fn require_self_or_admin(&self, customer_id: CustomerId) -> Result<(), Problem> {
         if self.is_admin() || self.id == customer_id {
             Ok(())
         } else {

@@ -1,5 +1,6 @@
 //! `credit_reservations`: one row per order customer-svc has heard of.
 
+use events::{CustomerId, OrderId};
 use sea_orm::entity::prelude::*;
 
 use crate::domain::CreditState;
@@ -10,9 +11,9 @@ use crate::domain::CreditState;
 pub struct Model {
     /// The order.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The customer named by the order.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The order's total, in minor units (0 for a tombstone).
     pub amount_minor: i64,
     /// Its currency.

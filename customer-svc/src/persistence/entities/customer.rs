@@ -1,5 +1,6 @@
 //! `customers`: profiles, credentials, and each customer's credit figures.
 
+use events::{CustomerId};
 use sea_orm::entity::prelude::*;
 use service_kit::Role;
 
@@ -12,7 +13,7 @@ use crate::domain::CustomerStatus;
 pub struct Model {
     /// Customer id (UUIDv7).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: CustomerId,
     /// Lower-cased, unique.
     #[sea_orm(unique)]
     pub email: String,

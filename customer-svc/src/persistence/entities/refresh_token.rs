@@ -1,6 +1,7 @@
 //! `refresh_tokens`: the refresh tokens handed out, by the hash of their
 //! secret.
 
+use events::{CustomerId};
 use sea_orm::entity::prelude::*;
 
 /// A refresh token. Each use replaces it with a new one of the same
@@ -15,7 +16,7 @@ pub struct Model {
     /// The sign-in it descends from.
     pub family_id: Uuid,
     /// Whose it is.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// When it was issued.
     pub created_at: DateTimeUtc,
     /// When it stops working.

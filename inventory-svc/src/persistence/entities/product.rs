@@ -1,5 +1,6 @@
 //! `products`: the catalog and each product's stock figures.
 
+use events::{ProductId};
 use sea_orm::entity::prelude::*;
 
 /// A product and its stock. Invariant (checked by the database):
@@ -9,7 +10,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// Product id (UUIDv7).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: ProductId,
     /// Unique SKU.
     #[sea_orm(unique)]
     pub sku: String,

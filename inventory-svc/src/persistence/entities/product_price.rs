@@ -1,5 +1,6 @@
 //! `product_prices`: every price a product has had, with when it took effect.
 
+use events::{ProductId};
 use sea_orm::entity::prelude::*;
 
 /// One price of a product, from `effective_at` until the next row's.
@@ -10,7 +11,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Unit price in minor units.
     pub unit_price_minor: i64,
     /// ISO 4217 currency.

@@ -1,5 +1,6 @@
 //! `reservations`: one row per order inventory has heard of.
 
+use events::{OrderId};
 use sea_orm::entity::prelude::*;
 
 use crate::domain::ReservationState;
@@ -10,7 +11,7 @@ use crate::domain::ReservationState;
 pub struct Model {
     /// The order.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Where it stands.
     pub state: ReservationState,
     /// Why it was rejected, when it was.

@@ -1,5 +1,6 @@
 //! `reservation_lines`: the units of each product an order holds (or held).
 
+use events::{OrderId, ProductId};
 use sea_orm::entity::prelude::*;
 
 /// One line of a reservation.
@@ -8,10 +9,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// The order.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The product.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units.
     pub quantity: i64,
 }

@@ -1,6 +1,7 @@
 //! `stock_movements`: the ledger of stock entering and leaving by hand
 //! (initial stock, restocks, corrections). Reservations are not in it.
 
+use events::{ProductId};
 use sea_orm::entity::prelude::*;
 
 /// One ledger entry.
@@ -11,7 +12,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// `INITIAL` or `ADJUSTMENT`.
     pub kind: String,
     /// Units added (positive) or removed (negative).

@@ -1,6 +1,7 @@
 //! `catalog_products`: order-svc's copy of the catalog, kept from the
 //! `catalog` topic. Prices of new orders come from here, never from clients.
 
+use events::{ProductId};
 use sea_orm::entity::prelude::*;
 
 /// A product as last published.
@@ -9,7 +10,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// Product id.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// SKU.
     pub sku: String,
     /// Name.
@@ -54,7 +55,7 @@ mod tests {
 
     fn row(version: Option<i64>, minutes: i64) -> Model {
         Model {
-            product_id: uuid::Uuid::nil(),
+            product_id: ProductId::nil(),
             sku: "S".into(),
             name: "N".into(),
             unit_price_minor: 1,

@@ -1,5 +1,6 @@
 //! `idempotency_keys`: the first answer to each (customer, Idempotency-Key).
 
+use events::{CustomerId, OrderId};
 use sea_orm::entity::prelude::*;
 
 /// A remembered request and its answer.
@@ -8,7 +9,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// The caller the key belongs to.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// The key.
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
@@ -16,7 +17,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub request: String,
     /// The order it created.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The answer given, JSON.
     #[sea_orm(column_type = "Text")]
     pub response: String,

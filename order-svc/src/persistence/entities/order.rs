@@ -1,6 +1,7 @@
 //! `orders`: each order and its saga state.
 
 use events::OrderStatus;
+use events::{CustomerId, OrderId};
 use sea_orm::entity::prelude::*;
 
 /// An order.
@@ -9,9 +10,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// Order id (UUIDv7).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: OrderId,
     /// Who ordered.
-    pub customer_id: Uuid,
+    pub customer_id: CustomerId,
     /// Where the order stands.
     pub status: OrderStatus,
     /// Sum of the lines, in minor units.

@@ -1,6 +1,7 @@
 //! `order_events`: each order's timeline: every saga event it emitted or
 //! received, in the order order-svc recorded them.
 
+use events::{EventId, OrderId};
 use sea_orm::entity::prelude::*;
 
 /// One timeline entry.
@@ -11,10 +12,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     /// The order.
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// The event's id; unique, so a redelivered event is recorded once.
     #[sea_orm(unique)]
-    pub event_id: Uuid,
+    pub event_id: EventId,
     /// Its type.
     pub event_type: String,
     /// The service that produced it.

@@ -1,5 +1,6 @@
 //! `order_lines`: what each order holds, at the price it was placed at.
 
+use events::{OrderId, ProductId};
 use sea_orm::entity::prelude::*;
 
 /// One line.
@@ -8,12 +9,12 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     /// The order.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Position in the order, from 0.
     #[sea_orm(primary_key, auto_increment = false)]
     pub line_no: i32,
     /// The product.
-    pub product_id: Uuid,
+    pub product_id: ProductId,
     /// Units.
     pub quantity: i64,
     /// Unit price at placement, in minor units of the order's currency.
