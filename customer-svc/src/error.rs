@@ -1,8 +1,8 @@
 //! customer-svc's one error type, and how each case is answered over HTTP.
 
-use events::CustomerId;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use events::CustomerId;
 use sea_orm::{DbErr, SqlErr};
 use service_kit::Problem;
 

@@ -179,11 +179,15 @@ pub fn envelope_of_version(event_type: &str, schema_version: u32) -> Option<Enve
         crate::Topic::Orders => ("order-svc", None),
         crate::Topic::Inventory => (
             "inventory-svc",
-            Some(EventId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001"))),
+            Some(EventId::from_uuid(uuid!(
+                "01936c4e-8a2b-7c3d-9e4f-000000000001"
+            ))),
         ),
         crate::Topic::Customers => (
             "customer-svc",
-            Some(EventId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-000000000001"))),
+            Some(EventId::from_uuid(uuid!(
+                "01936c4e-8a2b-7c3d-9e4f-000000000001"
+            ))),
         ),
         crate::Topic::Catalog => ("inventory-svc", None),
     };

@@ -15,13 +15,12 @@ macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
         )]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
         #[cfg_attr(feature = "plumbing", derive(sea_orm::DeriveValueType))]
         #[serde(transparent)]
-        #[schemars(transparent)]
         pub struct $name(Uuid);
 
         impl $name {
@@ -43,6 +42,22 @@ macro_rules! typed_id {
             /// The nil id, for records that name none.
             pub const fn nil() -> Self {
                 Self(Uuid::nil())
+            }
+        }
+
+        /// Inline, exactly a UUID's schema: typed ids change nothing in the
+        /// published contract.
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                Uuid::json_schema(generator)
             }
         }
 

@@ -2,9 +2,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use events::{OrderId, ProductId};
 use sea_orm::{DbErr, SqlErr};
 use service_kit::Problem;
-use events::{OrderId, ProductId};
 
 /// Everything that can go wrong in inventory-svc.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,9 @@
 //! order-svc's one error type, and how each case is answered over HTTP.
 
-use events::{OrderId, ProductId};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use events::OrderStatus;
+use events::{OrderId, ProductId};
 use sea_orm::DbErr;
 use service_kit::Problem;
 

@@ -27,8 +27,8 @@ use std::collections::BTreeSet;
 use chrono::Utc;
 use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
 use events::{
-    CustomerId, OrderId, CreditReleased, CreditReserved, CreditSettled, CustomerRejected, CustomerRejectionReason,
-    Event, Money, OrderPlaced,
+    CreditReleased, CreditReserved, CreditSettled, CustomerId, CustomerRejected,
+    CustomerRejectionReason, Event, Money, OrderId, OrderPlaced,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 

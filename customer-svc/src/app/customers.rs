@@ -13,8 +13,8 @@
 //! - The email of an existing customer account is refused: promoting it
 //!   would give the admin role to whoever chose its password.
 
-use events::CustomerId;
 use chrono::{SubsecRound, Utc};
+use events::CustomerId;
 use events::plumbing::begin_write;
 use events::{Currency, Money};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
@@ -96,7 +96,10 @@ async fn register_as(
 ///
 /// # Errors
 /// [`CustomerError::CustomerNotFound`], or a database error.
-pub async fn get(db: &DatabaseConnection, id: CustomerId) -> Result<customer::Model, CustomerError> {
+pub async fn get(
+    db: &DatabaseConnection,
+    id: CustomerId,
+) -> Result<customer::Model, CustomerError> {
     customers::find(db, id)
         .await?
         .ok_or(CustomerError::CustomerNotFound(id))
@@ -292,7 +295,10 @@ async fn create_admin(
     }
 }
 
-async fn retire_previous_admins(db: &DatabaseConnection, keep: CustomerId) -> Result<(), CustomerError> {
+async fn retire_previous_admins(
+    db: &DatabaseConnection,
+    keep: CustomerId,
+) -> Result<(), CustomerError> {
     let txn = begin_write(db).await?;
     let retired = customers::retire_bootstrap_admins_except(&txn, keep).await?;
     for previous in &retired {

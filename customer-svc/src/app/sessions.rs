@@ -16,9 +16,9 @@
 //!   concurrent uses of one token cannot both succeed.
 
 use events::CustomerId;
-use uuid::Uuid;
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

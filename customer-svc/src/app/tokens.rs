@@ -25,6 +25,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, SubsecRound, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
+use events::CustomerId;
 use events::plumbing::begin_write;
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::JwkSet;
@@ -32,7 +33,6 @@ use sea_orm::DatabaseConnection;
 use service_kit::Role;
 use service_kit::auth::AuthError;
 use service_kit::auth::jwt::{KeySource, TokenSigner, jwks};
-use events::CustomerId;
 use uuid::Uuid;
 
 use crate::persistence::entities::signing_key;

@@ -1,7 +1,7 @@
-use events::CustomerId;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use events::CustomerId;
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, ClientAddress, Json, Problem};

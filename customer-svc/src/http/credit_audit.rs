@@ -1,5 +1,5 @@
-use events::{CustomerId, OrderId};
 use axum::extract::State;
+use events::{CustomerId, OrderId};
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, Json, Path, Problem};
 use utoipa::ToSchema;

@@ -4,8 +4,8 @@
 //! in one statement per batch (see [`crate::app::credit`]); the table's `CHECK`
 //! refuses a figure past the limit besides.
 
-use events::CustomerId;
 use chrono::{DateTime, Utc};
+use events::CustomerId;
 use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -32,7 +32,10 @@ pub async fn insert(conn: &impl ConnectionTrait, model: customer::Model) -> Resu
 ///
 /// # Errors
 /// The database error.
-pub async fn find(conn: &impl ConnectionTrait, id: CustomerId) -> Result<Option<customer::Model>, DbErr> {
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    id: CustomerId,
+) -> Result<Option<customer::Model>, DbErr> {
     customer::Entity::find_by_id(id).one(conn).await
 }
 

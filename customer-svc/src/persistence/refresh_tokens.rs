@@ -1,11 +1,11 @@
 //! Repository functions for refresh tokens.
 
-use events::CustomerId;
-use uuid::Uuid;
 use chrono::{DateTime, Utc};
+use events::CustomerId;
 use events::plumbing::for_update;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
 use super::entities::refresh_token;
 

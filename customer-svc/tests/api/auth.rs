@@ -102,7 +102,11 @@ async fn tokens_carry_the_customer_and_role_and_are_verified_with_published_keys
     let forger =
         TokenSigner::from_ed25519_pem(header.kid.unwrap(), testkit::keys::SIGNING_KEY_PEM).unwrap();
     let forged = forger
-        .sign(uuid::Uuid::now_v7(), Role::Admin, Duration::from_secs(60))
+        .sign(
+            uuid::Uuid::now_v7().into(),
+            Role::Admin,
+            Duration::from_secs(60),
+        )
         .unwrap();
     let refused = app
         .request(Method::GET, "/customers", Some(&forged), None)
@@ -143,7 +147,7 @@ async fn expired_tokens_and_tokens_for_someone_else_are_refused(#[case] backend:
     let signer = service_signer(&app).await;
     let now = chrono::Utc::now().timestamp();
     let claims = |exp: i64| Claims {
-        sub: customer,
+        sub: customer.into(),
         role: Role::Customer,
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),

@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, order_placed, spawn_app};
 
 fn cancelled(order_id: Uuid) -> OrderCancelled {
     OrderCancelled {
-        order_id,
+        order_id: order_id.into(),
         reason: "customer request".into(),
         cancelled_by: Actor {
             kind: ActorKind::Customer,
@@ -148,7 +148,7 @@ async fn suspended_and_unknown_customers_are_rejected_with_the_reason(#[case] ba
     let mut reasons: Vec<(Uuid, CustomerRejectionReason)> = all
         .iter()
         .filter_map(|e| match &e.event {
-            Event::CustomerRejected(r) => Some((r.customer_id, r.reason)),
+            Event::CustomerRejected(r) => Some((r.customer_id.as_uuid(), r.reason)),
             _ => None,
         })
         .collect();
@@ -185,7 +185,7 @@ async fn release_settle_duplicates_and_out_of_order_delivery_keep_the_books(
         .await;
     assert_eq!(reserved_minor(&app, customer).await, 2_500);
     app.publish(OrderRejected {
-        order_id: first,
+        order_id: first.into(),
         rejected_by: Participant::Inventory,
         reason: "out of stock".into(),
     })
@@ -211,11 +211,11 @@ async fn release_settle_duplicates_and_out_of_order_delivery_keep_the_books(
         })
         .await;
     app.publish(OrderDelivered {
-        order_id: delivered,
+        order_id: delivered.into(),
     })
     .await;
     app.publish(OrderDelivered {
-        order_id: delivered,
+        order_id: delivered.into(),
     })
     .await;
     replies

@@ -306,10 +306,10 @@ impl TestApp {
 pub fn order_placed(order_id: Uuid, customer: Uuid, total_minor: i64) -> OrderPlaced {
     let eur = |minor| Money::new(minor, Currency::parse("EUR").unwrap()).unwrap();
     OrderPlaced {
-        order_id,
-        customer_id: customer,
+        order_id: order_id.into(),
+        customer_id: customer.into(),
         lines: vec![OrderLine {
-            product_id: Uuid::now_v7(),
+            product_id: Uuid::now_v7().into(),
             quantity: Quantity::new(1).unwrap(),
             unit_price: eur(total_minor),
         }],

@@ -281,7 +281,7 @@ async fn forged_key_ids_do_not_make_the_issuer_reread_its_keys(#[case] backend: 
         let token = TokenSigner::from_signing_key(Uuid::now_v7().simple().to_string(), &forger)
             .unwrap()
             .sign(
-                Uuid::now_v7(),
+                Uuid::now_v7().into(),
                 Role::Admin,
                 std::time::Duration::from_secs(60),
             )

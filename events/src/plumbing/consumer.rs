@@ -605,7 +605,8 @@ impl<H: EventHandler> EventConsumer<H> {
         decoded: &[Option<Envelope>],
         wanted: &[usize],
     ) -> Result<Vec<usize>, DbErr> {
-        let mut first_of: HashMap<crate::ids::EventId, usize> = HashMap::with_capacity(wanted.len());
+        let mut first_of: HashMap<crate::ids::EventId, usize> =
+            HashMap::with_capacity(wanted.len());
         let mut rows = Vec::with_capacity(wanted.len());
         let now = Utc::now();
         for &index in wanted {

@@ -145,7 +145,7 @@ impl Harness {
     }
 
     /// Rows in `applied_events`: (event_id, event_type, payload), in order.
-    pub async fn applied(&self) -> Vec<(uuid::Uuid, String, String)> {
+    pub async fn applied(&self) -> Vec<(events::EventId, String, String)> {
         let rows = self
             .db
             .query_all_raw(Statement::from_string(

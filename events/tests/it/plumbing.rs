@@ -14,9 +14,9 @@ use crate::helpers::{Harness, REFUSED_BY_THE_DATABASE, eventually, harness, head
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn order_rejected(order_id: uuid::Uuid, reason: &str) -> Event {
+fn order_rejected(order_id: impl Into<events::OrderId>, reason: &str) -> Event {
     OrderRejected {
-        order_id,
+        order_id: order_id.into(),
         rejected_by: Participant::Inventory,
         reason: reason.into(),
     }
@@ -136,8 +136,8 @@ async fn relay_crash_between_publish_and_mark_applies_each_effect_once(#[case] b
 
     let applied = h.applied().await;
     assert_eq!(applied.len(), 20, "each effect exactly once");
-    let applied_ids: Vec<uuid::Uuid> = applied.iter().map(|(id, _, _)| *id).collect();
-    let written_ids: Vec<uuid::Uuid> = written.iter().map(|e| e.event_id).collect();
+    let applied_ids: Vec<events::EventId> = applied.iter().map(|(id, _, _)| *id).collect();
+    let written_ids: Vec<events::EventId> = written.iter().map(|e| e.event_id).collect();
     assert_eq!(
         applied_ids, written_ids,
         "one key: applied in publication order"
@@ -240,8 +240,9 @@ async fn poison_records_are_dead_lettered_and_the_partition_keeps_flowing(
         applied_count(&h).await == 5
     })
     .await;
-    let applied: Vec<uuid::Uuid> = h.applied().await.into_iter().map(|(id, _, _)| id).collect();
-    let expected: Vec<uuid::Uuid> = good_events.iter().map(|e| e.event_id).collect();
+    let applied: Vec<events::EventId> =
+        h.applied().await.into_iter().map(|(id, _, _)| id).collect();
+    let expected: Vec<events::EventId> = good_events.iter().map(|e| e.event_id).collect();
     assert_eq!(
         applied, expected,
         "good records applied once each, in partition order"
@@ -366,13 +367,14 @@ async fn a_record_the_database_refuses_is_dead_lettered_and_the_rest_applied(
         applied_count(&h).await == sequence.len() - 1
     })
     .await;
-    let applied: Vec<uuid::Uuid> = h.applied().await.into_iter().map(|(id, _, _)| id).collect();
-    let on_the_key: Vec<uuid::Uuid> = applied
+    let applied: Vec<events::EventId> =
+        h.applied().await.into_iter().map(|(id, _, _)| id).collect();
+    let on_the_key: Vec<events::EventId> = applied
         .iter()
         .copied()
         .filter(|id| sequence.iter().any(|(k, e)| e.event_id == *id && *k == key))
         .collect();
-    let expected: Vec<uuid::Uuid> = sequence
+    let expected: Vec<events::EventId> = sequence
         .iter()
         .filter(|(k, e)| *k == key && e.event_id != refused.event_id)
         .map(|(_, e)| e.event_id)
@@ -551,8 +553,9 @@ async fn consumer_retries_while_the_database_is_down_and_loses_nothing() {
         applied_count(&h).await == 11
     })
     .await;
-    let applied: Vec<uuid::Uuid> = h.applied().await.into_iter().map(|(id, _, _)| id).collect();
-    let expected: Vec<uuid::Uuid> = std::iter::once(&first)
+    let applied: Vec<events::EventId> =
+        h.applied().await.into_iter().map(|(id, _, _)| id).collect();
+    let expected: Vec<events::EventId> = std::iter::once(&first)
         .chain(&during)
         .map(|e| e.event_id)
         .collect();
@@ -731,11 +734,11 @@ async fn group_commit_answers_each_caller_and_fails_only_the_bad_item(#[case] ba
         largest_group.load(std::sync::atomic::Ordering::SeqCst) > 1,
         "concurrent submissions share a transaction"
     );
-    let applied: Vec<uuid::Uuid> = h.applied().await.iter().map(|(id, _, _)| *id).collect();
-    let expected: Vec<uuid::Uuid> = items
+    let applied: Vec<events::EventId> = h.applied().await.iter().map(|(id, _, _)| *id).collect();
+    let expected: Vec<events::EventId> = items
         .iter()
         .filter(|(_, payload)| payload.is_some())
-        .map(|(id, _)| *id)
+        .map(|(id, _)| events::EventId::from_uuid(*id))
         .collect();
     assert_eq!(
         applied, expected,
@@ -880,7 +883,7 @@ async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] b
     );
     let records = h.read_topic(&orders, 4).await;
     let stuck_key = stuck_order.to_string();
-    let of_the_stuck_key: Vec<uuid::Uuid> = records
+    let of_the_stuck_key: Vec<events::EventId> = records
         .iter()
         .filter(|r| r.key() == Some(stuck_key.as_bytes()))
         .map(|r| Envelope::from_bytes(r.payload().unwrap()).unwrap().event_id)
@@ -905,7 +908,7 @@ async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
     let now = Utc::now();
     let inbox_row = |age: Age| inbox_message::ActiveModel {
         consumer: Set("retention".into()),
-        event_id: Set(uuid::Uuid::now_v7()),
+        event_id: Set(events::EventId::new()),
         topic: Set("orders".into()),
         partition: Set(0),
         offset: Set(0),
@@ -924,15 +927,16 @@ async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
     let written = h
         .enqueue((0..10).map(|n| order_rejected(order_id, &format!("row {n}"))))
         .await;
-    let ids = |range: std::ops::Range<usize>| -> Vec<uuid::Uuid> {
+    let ids = |range: std::ops::Range<usize>| -> Vec<events::EventId> {
         written[range].iter().map(|e| e.event_id).collect()
     };
-    let set = |column: outbox_message::Column, value: sea_orm::Value, events: Vec<uuid::Uuid>| {
-        outbox_message::Entity::update_many()
-            .col_expr(column, Expr::value(value))
-            .filter(outbox_message::Column::EventId.is_in(events))
-            .exec(&h.db)
-    };
+    let set =
+        |column: outbox_message::Column, value: sea_orm::Value, events: Vec<events::EventId>| {
+            outbox_message::Entity::update_many()
+                .col_expr(column, Expr::value(value))
+                .filter(outbox_message::Column::EventId.is_in(events))
+                .exec(&h.db)
+        };
     // 0..6 published two hours ago, 6..8 a minute ago, 8 set aside, 9 pending.
     set(
         outbox_message::Column::PublishedAt,
@@ -970,7 +974,7 @@ async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
         "nothing more is due"
     );
     assert_eq!(h.count("SELECT COUNT(*) FROM inbox_messages").await, 3);
-    let left: Vec<uuid::Uuid> = outbox_message::Entity::find()
+    let left: Vec<events::EventId> = outbox_message::Entity::find()
         .order_by_asc(outbox_message::Column::Id)
         .all(&h.db)
         .await

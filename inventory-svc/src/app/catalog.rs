@@ -11,10 +11,10 @@
 //! catalog does later.
 
 use chrono::{SubsecRound, Utc};
+use events::ProductId;
 use events::plumbing::{Outbox, begin_write};
 use events::{Money, ProductUpserted};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
-use events::ProductId;
 
 use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
 use crate::error::InventoryError;

@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
 use events::{
-    Event, OrderId, OrderPlaced, ProductId, Quantity, ShortLine, ShortageKind, StockCommitted, StockLine,
-    StockRejected, StockReleased, StockReserved,
+    Event, OrderId, OrderPlaced, ProductId, Quantity, ShortLine, ShortageKind, StockCommitted,
+    StockLine, StockRejected, StockReleased, StockReserved,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 

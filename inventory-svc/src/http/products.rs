@@ -2,12 +2,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use events::Money;
+use events::ProductId;
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, Json, Path, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use events::ProductId;
 
 use super::AppState;
 use crate::app::catalog;

@@ -1,11 +1,11 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use events::{OrderId, ProductId};
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, Json, Path, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use events::{OrderId, ProductId};
 
 use super::AppState;
 use crate::app::stock;

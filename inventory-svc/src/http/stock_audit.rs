@@ -1,10 +1,10 @@
 use axum::extract::State;
+use events::ProductId;
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, Json, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use events::ProductId;
 
 use super::AppState;
 use crate::app::catalog;

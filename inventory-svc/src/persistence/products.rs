@@ -6,13 +6,13 @@
 //! can never take `available` below zero.
 
 use chrono::Utc;
+use events::ProductId;
 use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use events::ProductId;
 
 use super::entities::{product, product_price, stock_movement};
 use crate::domain::StockMovementKind;
@@ -32,7 +32,10 @@ pub async fn insert(conn: &impl ConnectionTrait, model: product::Model) -> Resul
 ///
 /// # Errors
 /// The database error.
-pub async fn find(conn: &impl ConnectionTrait, id: ProductId) -> Result<Option<product::Model>, DbErr> {
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    id: ProductId,
+) -> Result<Option<product::Model>, DbErr> {
     product::Entity::find_by_id(id).one(conn).await
 }
 

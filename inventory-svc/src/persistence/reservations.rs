@@ -3,10 +3,10 @@
 //! if the order has none, so that of two concurrent deciders exactly one
 //! wins.
 
-use events::{OrderId, ProductId};
 use events::plumbing::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
 };
+use events::{OrderId, ProductId};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };

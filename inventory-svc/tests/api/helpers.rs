@@ -63,10 +63,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         address: format!("http://127.0.0.1:{}", app.port()),
         client: reqwest::Client::new(),
         admin_token: signer
-            .sign(Uuid::now_v7(), Role::Admin, Duration::from_secs(600))
+            .sign(
+                events::CustomerId::new(),
+                Role::Admin,
+                Duration::from_secs(600),
+            )
             .unwrap(),
         customer_token: signer
-            .sign(Uuid::now_v7(), Role::Customer, Duration::from_secs(600))
+            .sign(
+                events::CustomerId::new(),
+                Role::Customer,
+                Duration::from_secs(600),
+            )
             .unwrap(),
         producer: kafka.producer("test-order-svc").unwrap(),
         kafka,
@@ -243,12 +251,12 @@ impl TestApp {
 pub fn order_placed(order_id: Uuid, lines: &[(Uuid, u32)]) -> OrderPlaced {
     let eur = |minor| Money::new(minor, events::Currency::parse("EUR").unwrap()).unwrap();
     OrderPlaced {
-        order_id,
-        customer_id: Uuid::now_v7(),
+        order_id: order_id.into(),
+        customer_id: Uuid::now_v7().into(),
         lines: lines
             .iter()
             .map(|&(product_id, quantity)| OrderLine {
-                product_id,
+                product_id: product_id.into(),
                 quantity: Quantity::new(quantity).unwrap(),
                 unit_price: eur(100),
             })

@@ -20,7 +20,7 @@ use crate::helpers::{TestApp, for_order, order_placed, spawn_app};
 
 fn cancelled(order_id: Uuid) -> OrderCancelled {
     OrderCancelled {
-        order_id,
+        order_id: order_id.into(),
         reason: "customer request".into(),
         cancelled_by: Actor {
             kind: ActorKind::Customer,
@@ -31,7 +31,7 @@ fn cancelled(order_id: Uuid) -> OrderCancelled {
 
 fn rejected(order_id: Uuid) -> OrderRejected {
     OrderRejected {
-        order_id,
+        order_id: order_id.into(),
         rejected_by: Participant::Customer,
         reason: "credit limit".into(),
     }
@@ -141,7 +141,7 @@ async fn a_multi_line_order_with_one_short_line_reserves_nothing(#[case] backend
     let mut problems: Vec<(Uuid, ShortageKind)> = rejection
         .short_lines
         .iter()
-        .map(|l| (l.product_id, l.problem))
+        .map(|l| (l.product_id.as_uuid(), l.problem))
         .collect();
     problems.sort();
     let mut expected = vec![
@@ -272,7 +272,7 @@ async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered(
         .await;
 
     let shipped = OrderShipped {
-        order_id: order,
+        order_id: order.into(),
         carrier: "DHL".into(),
         tracking_number: "123".into(),
     };
@@ -291,7 +291,7 @@ async fn shipping_commits_the_reservation_and_a_bogus_shipment_is_dead_lettered(
     app.publish(cancelled(order)).await;
     let never_reserved = Uuid::now_v7();
     app.publish(OrderShipped {
-        order_id: never_reserved,
+        order_id: never_reserved.into(),
         carrier: "DHL".into(),
         tracking_number: "456".into(),
     })

@@ -488,7 +488,11 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
     let (ada, _) = world.ada().await;
     let order = Uuid::now_v7();
     // Delivered before it was ever placed: customer-svc cannot settle it.
-    world.publish(OrderDelivered { order_id: order }).await;
+    world
+        .publish(OrderDelivered {
+            order_id: order.into(),
+        })
+        .await;
     let selection = Selection {
         topic: Some("orders".into()),
         key: Some(order.to_string()),
@@ -531,10 +535,10 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
     let money = events::Money::new(1999, events::Currency::parse("EUR").unwrap()).unwrap();
     world
         .publish(OrderPlaced {
-            order_id: order,
-            customer_id: ada,
+            order_id: order.into(),
+            customer_id: ada.into(),
             lines: vec![events::OrderLine {
-                product_id: Uuid::now_v7(),
+                product_id: Uuid::now_v7().into(),
                 quantity: events::Quantity::new(1).unwrap(),
                 unit_price: money.clone(),
             }],
@@ -626,7 +630,7 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
     let order = Uuid::now_v7();
     let envelope = Envelope::new(
         events::OrderRejected {
-            order_id: order,
+            order_id: order.into(),
             rejected_by: events::Participant::Inventory,
             reason: "set aside by the test".into(),
         },

@@ -5,7 +5,7 @@
 //! catalog version ([`catalog_product::Model::supersedes`]), so a replayed
 //! or reordered topic never takes it back in time and needs no inbox.
 
-use events::{ProductId};
+use events::ProductId;
 use std::collections::HashMap;
 
 use events::plumbing::{Emitter, EventHandler, HandlerError};

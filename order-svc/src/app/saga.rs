@@ -3,8 +3,8 @@
 //! returns the event it causes; the caller writes that event to the outbox
 //! and the timeline in the same transaction ([`emit`]).
 
-use events::{OrderId};
 use chrono::{DateTime, SubsecRound, Utc};
+use events::OrderId;
 use events::plumbing::Outbox;
 use events::{
     Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered,

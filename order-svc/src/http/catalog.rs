@@ -1,6 +1,6 @@
-use events::{ProductId};
 use axum::extract::State;
 use events::Money;
+use events::ProductId;
 use serde::{Deserialize, Serialize};
 use service_kit::{Json, Problem, Query};
 use utoipa::{IntoParams, ToSchema};

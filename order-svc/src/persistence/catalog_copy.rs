@@ -1,6 +1,6 @@
 //! Repository functions for the catalog copy.
 
-use events::{ProductId};
+use events::ProductId;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,

@@ -1,7 +1,7 @@
 //! Repository functions for idempotency keys.
 
-use events::{CustomerId};
 use chrono::{DateTime, Utc};
+use events::CustomerId;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TryInsertResult};
 
 use super::entities::idempotency_key;

@@ -1,8 +1,8 @@
 //! Repository functions for orders, their lines and timelines.
 
-use events::{CustomerId, OrderId};
 use chrono::{DateTime, Utc};
 use events::plumbing::{find_many_for_update as find_many_locked, for_update, save_columns};
+use events::{CustomerId, OrderId};
 use events::{Envelope, OrderStatus};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
@@ -56,7 +56,10 @@ pub async fn find_for_update(
 ///
 /// # Errors
 /// The database error.
-pub async fn lines(conn: &impl ConnectionTrait, id: OrderId) -> Result<Vec<order_line::Model>, DbErr> {
+pub async fn lines(
+    conn: &impl ConnectionTrait,
+    id: OrderId,
+) -> Result<Vec<order_line::Model>, DbErr> {
     order_line::Entity::find()
         .filter(order_line::Column::OrderId.eq(id))
         .order_by_asc(order_line::Column::LineNo)

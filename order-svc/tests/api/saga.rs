@@ -333,12 +333,12 @@ async fn duplicates_unknown_replies_and_restarts_leave_every_order_right(#[case]
     let stranger = Uuid::now_v7();
     for order_id in [order, stranger] {
         let line = events::StockLine {
-            product_id: book,
+            product_id: book.into(),
             quantity: events::Quantity::new(1).unwrap(),
         };
         let envelope = Envelope::new(
             StockReserved {
-                order_id,
+                order_id: order_id.into(),
                 lines: vec![line],
             },
             "inventory-svc",
@@ -600,9 +600,9 @@ async fn a_reply_that_breaks_the_contract_is_dead_lettered_and_the_saga_goes_on(
     let producer = kafka.producer("test").unwrap();
     let mut poison = Envelope::new(
         StockReserved {
-            order_id: order,
+            order_id: order.into(),
             lines: vec![events::StockLine {
-                product_id: book,
+                product_id: book.into(),
                 quantity: events::Quantity::new(1).unwrap(),
             }],
         },
@@ -656,9 +656,9 @@ async fn forged_replies_are_dead_lettered_and_change_nothing(#[case] backend: Ba
     let customers_topic = kafka.topics.name(Topic::Customers);
     let wrong_topic = Envelope::new(
         StockReserved {
-            order_id: order,
+            order_id: order.into(),
             lines: vec![events::StockLine {
-                product_id: book,
+                product_id: book.into(),
                 quantity: events::Quantity::new(2).unwrap(),
             }],
         },
@@ -666,8 +666,8 @@ async fn forged_replies_are_dead_lettered_and_change_nothing(#[case] backend: Ba
     );
     let wrong_amount = Envelope::new(
         events::CreditReserved {
-            order_id: order,
-            customer_id: customer,
+            order_id: order.into(),
+            customer_id: customer.into(),
             amount: events::Money::new(1, events::Currency::parse("EUR").unwrap()).unwrap(),
         },
         "customer-svc",

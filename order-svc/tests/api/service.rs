@@ -81,7 +81,7 @@ async fn the_catalog_copy_keeps_the_highest_version_whatever_the_clocks(#[case] 
     for (version, name, occurred_at) in changes {
         let mut envelope = Envelope::new(
             ProductUpserted {
-                product_id,
+                product_id: product_id.into(),
                 sku: "CLOCK-1".into(),
                 name: name.into(),
                 unit_price: Money::new(100 * version, Currency::parse("EUR").unwrap()).unwrap(),

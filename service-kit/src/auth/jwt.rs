@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use ed25519_dalek::{Signature, VerifyingKey};
+use events::CustomerId;
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
-use events::CustomerId;
 
 use super::{AuthError, Authenticator, Caller, Role};
 

@@ -65,11 +65,11 @@ impl Authenticator for TestTokens {
         Box::pin(async move {
             match token {
                 "admin" => Ok(Caller {
-                    id: uuid::Uuid::nil(),
+                    id: events::CustomerId::nil(),
                     role: Role::Admin,
                 }),
                 "customer" => Ok(Caller {
-                    id: uuid::Uuid::now_v7(),
+                    id: events::CustomerId::new(),
                     role: Role::Customer,
                 }),
                 _ => Err(AuthError::InvalidToken("unknown test token".into())),

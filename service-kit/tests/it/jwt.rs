@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use events::CustomerId;
 use service_kit::auth::jwt::{
     AUDIENCE, Claims, ISSUER, JwksAuthenticator, TokenSigner, jwks, jwks_router,
 };
 use service_kit::{Authenticator, Role};
 use tokio::sync::RwLock;
-use uuid::Uuid;
 
 use crate::helpers::{assert_problem, spawn_app_with};
 
@@ -31,7 +31,7 @@ async fn tokens_are_checked_against_the_published_keys() {
     let current = signer("2026-11", testkit::keys::SIGNING_KEY_PEM);
     let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&current))));
     let verifier = JwksAuthenticator::new(serve(keys).await);
-    let subject = Uuid::now_v7();
+    let subject = CustomerId::new();
 
     let valid = current
         .sign(subject, Role::Customer, Duration::from_secs(60))
@@ -114,7 +114,7 @@ async fn a_new_key_is_learned_on_first_sight_and_the_old_one_keeps_working() {
     let old = signer("old", testkit::keys::SIGNING_KEY_PEM);
     let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&old))));
     let verifier = JwksAuthenticator::new(serve(keys.clone()).await);
-    let subject = Uuid::now_v7();
+    let subject = CustomerId::new();
     let old_token = old
         .sign(subject, Role::Customer, Duration::from_secs(600))
         .unwrap();
@@ -145,10 +145,10 @@ async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreacha
     let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&current))));
     let url = serve(keys).await;
     let app = spawn_app_with(Arc::new(JwksAuthenticator::new(url))).await;
-    let path = app.url(&format!("/admin/customers/{}", Uuid::nil()));
+    let path = app.url(&format!("/admin/customers/{}", CustomerId::nil()));
 
     let admin = current
-        .sign(Uuid::now_v7(), Role::Admin, Duration::from_secs(60))
+        .sign(CustomerId::new(), Role::Admin, Duration::from_secs(60))
         .unwrap();
     assert_eq!(
         app.client
@@ -161,7 +161,7 @@ async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreacha
         200
     );
     let customer = current
-        .sign(Uuid::now_v7(), Role::Customer, Duration::from_secs(60))
+        .sign(CustomerId::new(), Role::Customer, Duration::from_secs(60))
         .unwrap();
     let forbidden = app
         .client
@@ -186,7 +186,7 @@ async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreacha
     .await;
     let unreachable = down
         .client
-        .get(down.url(&format!("/admin/customers/{}", Uuid::nil())))
+        .get(down.url(&format!("/admin/customers/{}", CustomerId::nil())))
         .bearer_auth(&admin)
         .send()
         .await
@@ -221,7 +221,7 @@ async fn a_failed_key_fetch_is_remembered_instead_of_repeated_per_request() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let verifier = JwtAuthenticator::with_source(Down(fetches.clone()));
     let token = signer("2026-11", testkit::keys::SIGNING_KEY_PEM)
-        .sign(Uuid::now_v7(), Role::Customer, Duration::from_secs(60))
+        .sign(CustomerId::new(), Role::Customer, Duration::from_secs(60))
         .unwrap();
     for _ in 0..20 {
         let answer = verifier.authenticate(&token).await;

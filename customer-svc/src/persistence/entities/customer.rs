@@ -1,6 +1,6 @@
 //! `customers`: profiles, credentials, and each customer's credit figures.
 
-use events::{CustomerId};
+use events::CustomerId;
 use sea_orm::entity::prelude::*;
 use service_kit::Role;
 

@@ -1,7 +1,7 @@
 //! `refresh_tokens`: the refresh tokens handed out, by the hash of their
 //! secret.
 
-use events::{CustomerId};
+use events::CustomerId;
 use sea_orm::entity::prelude::*;
 
 /// A refresh token. Each use replaces it with a new one of the same

@@ -1,6 +1,6 @@
 //! `products`: the catalog and each product's stock figures.
 
-use events::{ProductId};
+use events::ProductId;
 use sea_orm::entity::prelude::*;
 
 /// A product and its stock. Invariant (checked by the database):

@@ -1,6 +1,6 @@
 //! `product_prices`: every price a product has had, with when it took effect.
 
-use events::{ProductId};
+use events::ProductId;
 use sea_orm::entity::prelude::*;
 
 /// One price of a product, from `effective_at` until the next row's.

@@ -1,6 +1,6 @@
 //! `reservations`: one row per order inventory has heard of.
 
-use events::{OrderId};
+use events::OrderId;
 use sea_orm::entity::prelude::*;
 
 use crate::domain::ReservationState;

@@ -1,7 +1,7 @@
 //! `stock_movements`: the ledger of stock entering and leaving by hand
 //! (initial stock, restocks, corrections). Reservations are not in it.
 
-use events::{ProductId};
+use events::ProductId;
 use sea_orm::entity::prelude::*;
 
 /// One ledger entry.

@@ -1,7 +1,7 @@
 //! `catalog_products`: order-svc's copy of the catalog, kept from the
 //! `catalog` topic. Prices of new orders come from here, never from clients.
 
-use events::{ProductId};
+use events::ProductId;
 use sea_orm::entity::prelude::*;
 
 /// A product as last published.
@@ -51,7 +51,7 @@ impl ActiveModelBehavior for ActiveModel {}
 
 #[cfg(test)]
 mod tests {
-    use super::Model;
+    use super::{Model, ProductId};
 
     fn row(version: Option<i64>, minutes: i64) -> Model {
         Model {
