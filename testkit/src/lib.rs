@@ -16,10 +16,13 @@
 //! - [`topic_prefix`]: a unique topic prefix, so tests sharing a broker never
 //!   see each other's records.
 //! - [`assertions`]: [`eventually`], [`TopicReader`], [`assert_problem`].
+//! - [`TestClient`]: the HTTP client every harness calls its service with;
+//!   a call names the status it expects.
 
 #![forbid(unsafe_code)]
 
 pub mod assertions;
+pub mod client;
 pub mod kafka;
 pub mod keys;
 pub mod postgres;
@@ -27,6 +30,7 @@ pub mod postgres;
 pub use assertions::{
     TopicReader, assert_problem, assert_topics_created, count, eventually, header,
 };
+pub use client::TestClient;
 pub use kafka::{kafka_bootstrap, produce, publish};
 pub use postgres::{Backend, TestDatabase, TestDatabasePrefix};
 

@@ -10,7 +10,7 @@ use rdkafka::producer::FutureProducer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service_kit::{App, CommonSettings};
-use testkit::{Backend, TestDatabase};
+use testkit::{Backend, TestClient, TestDatabase};
 use uuid::Uuid;
 
 pub const ADMIN_EMAIL: &str = "root@oms.test";
@@ -18,7 +18,6 @@ pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
 pub struct TestApp {
     pub address: String,
-    pub client: reqwest::Client,
     pub admin_token: String,
     pub kafka: KafkaSettings,
     pub common: CommonSettings,
@@ -74,7 +73,6 @@ pub async fn spawn_app_with(
     let kafka = common.kafka();
     let mut test_app = TestApp {
         address: format!("http://127.0.0.1:{}", app.port()),
-        client: reqwest::Client::new(),
         admin_token: String::new(),
         producer: kafka.producer("test-order-svc").unwrap(),
         kafka,
@@ -87,10 +85,6 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     /// Stops the service and starts it again on the same database.
     pub async fn restart(self) -> Self {
         self.restart_with(|_| {}).await
@@ -100,7 +94,6 @@ impl TestApp {
     /// `change` applied to its settings.
     pub async fn restart_with(self, change: impl FnOnce(&mut customer_svc::Settings)) -> Self {
         let TestApp {
-            client,
             admin_token,
             kafka,
             common,
@@ -117,7 +110,6 @@ impl TestApp {
             .expect("customer-svc starts again");
         TestApp {
             address: format!("http://127.0.0.1:{}", app.port()),
-            client,
             admin_token,
             kafka,
             common,
@@ -134,6 +126,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A client of the service.
+    pub fn api(&self) -> TestClient {
+        TestClient::new(self.address.clone())
+    }
+
     pub async fn request(
         &self,
         method: reqwest::Method,
@@ -141,24 +138,11 @@ impl TestApp {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        request.send().await.unwrap()
+        self.api().send(method, path, token, body).await
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.request(reqwest::Method::GET, path, None, None).await;
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
+        self.api().get_ok(path, None).await
     }
 
     /// A token for these credentials; fails the test if refused.

@@ -10,11 +10,11 @@ use std::time::Duration;
 use events::plumbing::KafkaSettings;
 use events::{Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames};
 use rdkafka::producer::FutureProducer;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use service_kit::auth::jwt::{TokenSigner, jwks, jwks_router};
 use service_kit::{App, CommonSettings, Role};
-use testkit::{Backend, TestDatabase};
+use testkit::{Backend, TestClient, TestDatabase};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
@@ -122,38 +122,27 @@ impl TestApp {
         inventory_svc::build(settings(&self._database.url, &common)).await
     }
 
+    /// A client of the service.
+    pub fn api(&self) -> TestClient {
+        TestClient::new(self.address.clone())
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.get(path, None).await;
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
+        self.api().get_ok(path, None).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut request = self.client.post(self.url(path)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
+        self.api().send(Method::POST, path, token, Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut request = self.client.patch(self.url(path)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
+        self.api()
+            .send(Method::PATCH, path, token, Some(body))
+            .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        let mut request = self.client.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
+        self.api().send(Method::GET, path, token, None).await
     }
 
     /// Creates a product as admin; returns its id.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use service_kit::{App, Clock, CommonSettings};
-use testkit::{Backend, TestDatabase};
+use testkit::{Backend, TestClient, TestDatabase};
 use uuid::Uuid;
 
 pub const WAIT: Duration = testkit::assertions::WAIT;
@@ -22,6 +22,13 @@ pub struct Service {
     pub address: String,
     pub app: Option<App>,
     pub database: Arc<TestDatabase>,
+}
+
+impl Service {
+    /// A client of the service where it runs now.
+    pub fn api(&self) -> TestClient {
+        TestClient::new(self.address.clone())
+    }
 }
 
 pub struct System {
@@ -147,23 +154,6 @@ async fn start_orders(url: &str, common: &CommonSettings, clock: &Clock) -> App 
 }
 
 impl System {
-    pub async fn call(
-        &self,
-        method: Method,
-        url: String,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.request(method, url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        request.send().await.unwrap()
-    }
-
     pub async fn order_api(
         &self,
         method: Method,
@@ -171,48 +161,32 @@ impl System {
         token: &str,
         body: Option<&Value>,
     ) -> reqwest::Response {
-        self.call(
-            method,
-            format!("{}{path}", self.orders.address),
-            Some(token),
-            body,
-        )
-        .await
+        self.orders
+            .api()
+            .send(method, path, Some(token), body)
+            .await
     }
 
-    async fn admin_json(&self, base: &str, path: &str) -> Option<Value> {
-        let response = self
-            .call(
-                Method::GET,
-                format!("{base}{path}"),
-                Some(&self.admin_token),
-                None,
-            )
-            .await;
-        match response.status() {
-            StatusCode::OK => Some(response.json().await.unwrap()),
-            StatusCode::NOT_FOUND => None,
-            other => panic!("GET {path}: {other}"),
-        }
+    /// GET as admin from one of the services: the body, or `None` on 404.
+    async fn admin_json(&self, service: &Service, path: &str) -> Option<Value> {
+        service.api().find(path, Some(&self.admin_token)).await
     }
 
     /// Creates a product in inventory-svc and waits until order-svc's
     /// catalog copy has it.
     pub async fn product(&self, sku: &str, price_minor: i64, stock: i64) -> Uuid {
-        let response = self
-            .call(
+        let created = self
+            .inventory
+            .api()
+            .expect(
                 Method::POST,
-                format!("{}/products", self.inventory.address),
+                "/products",
                 Some(&self.admin_token),
                 Some(&json!({"sku": sku, "name": sku, "unit_price": {"amount_minor": price_minor, "currency": "EUR"}, "initial_stock": stock})),
+                StatusCode::CREATED,
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let id: Uuid = response.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
         self.wait_for_catalog(id, true).await;
         id
     }
@@ -228,14 +202,10 @@ impl System {
     pub async fn wait_for_catalog_entry(&self, product: Uuid, matches: impl Fn(&Value) -> bool) {
         testkit::eventually("the product in order-svc's catalog", || async {
             let page = self
-                .call(
-                    Method::GET,
-                    format!("{}/catalog/products?limit=100", self.orders.address),
-                    None,
-                    None,
-                )
+                .orders
+                .api()
+                .get_ok("/catalog/products?limit=100", None)
                 .await;
-            let page: Value = page.json().await.unwrap();
             page["items"]
                 .as_array()
                 .unwrap()
@@ -248,34 +218,29 @@ impl System {
     /// Registers a customer with a credit limit; returns id and token.
     pub async fn customer(&self, limit_minor: i64) -> (Uuid, String) {
         let email = format!("c{}@example.com", Uuid::now_v7().simple());
-        let response = self
-            .call(
+        let customers = self.customers.api();
+        let created = customers
+            .expect(
                 Method::POST,
-                format!("{}/customers", self.customers.address),
+                "/customers",
                 Some(&self.admin_token),
                 Some(
                     &json!({"email": email, "name": "Customer", "password": "a good password",
                     "credit_limit": {"amount_minor": limit_minor, "currency": "EUR"}}),
                 ),
+                StatusCode::CREATED,
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let id: Uuid = response.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let token: Value = self
-            .call(
+        let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+        let token = customers
+            .expect(
                 Method::POST,
-                format!("{}/auth/token", self.customers.address),
+                "/auth/token",
                 None,
                 Some(&json!({"email": email, "password": "a good password"})),
+                StatusCode::OK,
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         (id, token["access_token"].as_str().unwrap().to_owned())
     }
 
@@ -321,7 +286,7 @@ impl System {
     }
 
     pub async fn order(&self, id: Uuid) -> Value {
-        self.admin_json(&self.orders.address, &format!("/orders/{id}"))
+        self.admin_json(&self.orders, &format!("/orders/{id}"))
             .await
             .expect("the order exists")
     }
@@ -359,7 +324,7 @@ impl System {
 
     pub async fn timeline(&self, id: Uuid) -> Vec<String> {
         let timeline = self
-            .admin_json(&self.orders.address, &format!("/orders/{id}/events"))
+            .admin_json(&self.orders, &format!("/orders/{id}/events"))
             .await
             .unwrap();
         timeline["events"]
@@ -372,35 +337,29 @@ impl System {
 
     /// inventory-svc's reservation state of an order (`None`: never heard of it).
     pub async fn stock_state(&self, order: Uuid) -> Option<String> {
-        self.admin_json(&self.inventory.address, &format!("/reservations/{order}"))
+        self.admin_json(&self.inventory, &format!("/reservations/{order}"))
             .await
             .map(|r| r["state"].as_str().unwrap().to_owned())
     }
 
     /// customer-svc's credit reservation state of an order.
     pub async fn credit_state(&self, order: Uuid) -> Option<String> {
-        self.admin_json(
-            &self.customers.address,
-            &format!("/credit/reservations/{order}"),
-        )
-        .await
-        .map(|r| r["state"].as_str().unwrap().to_owned())
+        self.admin_json(&self.customers, &format!("/credit/reservations/{order}"))
+            .await
+            .map(|r| r["state"].as_str().unwrap().to_owned())
     }
 
     pub async fn stock_of(&self, product: Uuid) -> Value {
-        self.admin_json(&self.inventory.address, &format!("/products/{product}"))
+        self.admin_json(&self.inventory, &format!("/products/{product}"))
             .await
             .unwrap()["stock"]
             .clone()
     }
 
     pub async fn reserved_credit(&self, customer: Uuid) -> i64 {
-        self.admin_json(
-            &self.customers.address,
-            &format!("/customers/{customer}/credit"),
-        )
-        .await
-        .unwrap()["reserved"]["amount_minor"]
+        self.admin_json(&self.customers, &format!("/customers/{customer}/credit"))
+            .await
+            .unwrap()["reserved"]["amount_minor"]
             .as_i64()
             .unwrap()
     }
@@ -447,21 +406,21 @@ impl System {
     async fn invariant_violations(&self) -> Vec<String> {
         let mut violations = Vec::new();
         let stock = self
-            .admin_json(&self.inventory.address, "/stock/audit")
+            .admin_json(&self.inventory, "/stock/audit")
             .await
             .unwrap();
         if stock["balanced"] != true {
             violations.push(format!("stock books: {stock}"));
         }
         let credit = self
-            .admin_json(&self.customers.address, "/credit/audit")
+            .admin_json(&self.customers, "/credit/audit")
             .await
             .unwrap();
         if credit["balanced"] != true {
             violations.push(format!("credit books: {credit}"));
         }
         let orders = self
-            .admin_json(&self.orders.address, "/orders?limit=100")
+            .admin_json(&self.orders, "/orders?limit=100")
             .await
             .unwrap();
         for order in orders["items"].as_array().unwrap() {

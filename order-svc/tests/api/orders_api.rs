@@ -137,11 +137,14 @@ async fn unknown_inactive_and_malformed_orders_are_refused_and_create_nothing(
     let retired = system.product("RETIRED", 1_000, 100).await;
     let luxury = system.product("LUXURY", 1_000_000_000_000, 100_000).await;
     system
-        .call(
+        .inventory
+        .api()
+        .expect(
             Method::PATCH,
-            format!("{}/products/{retired}", system.inventory.address),
+            &format!("/products/{retired}"),
             Some(&system.admin_token),
             Some(&json!({"active": false})),
+            StatusCode::OK,
         )
         .await;
     system.wait_for_catalog(retired, false).await;
@@ -579,9 +582,11 @@ async fn orders_keep_the_price_they_were_placed_at(#[case] backend: Backend) {
     let before = system.place(&token, customer, &[(book, 2)]).await;
     system.wait_status(before, "CONFIRMED").await;
     let changed = system
-        .call(
+        .inventory
+        .api()
+        .send(
             Method::PATCH,
-            format!("{}/products/{book}", system.inventory.address),
+            &format!("/products/{book}"),
             Some(&system.admin_token),
             Some(&json!({"unit_price": {"amount_minor": 1_500, "currency": "EUR"}})),
         )
@@ -596,17 +601,11 @@ async fn orders_keep_the_price_they_were_placed_at(#[case] backend: Backend) {
     assert_eq!(old["total"]["amount_minor"], 2_000);
     let new = system.wait_status(after, "CONFIRMED").await;
     assert_eq!(new["lines"][0]["unit_price"]["amount_minor"], 1_500);
-    let history: Value = system
-        .call(
-            Method::GET,
-            format!("{}/products/{book}/prices", system.inventory.address),
-            None,
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = system
+        .inventory
+        .api()
+        .get_ok(&format!("/products/{book}/prices"), None)
+        .await;
     assert_eq!(history["items"][0]["unit_price"]["amount_minor"], 1_500);
     assert_eq!(history["items"][1]["unit_price"]["amount_minor"], 1_000);
     system.assert_invariants().await;

@@ -100,11 +100,14 @@ async fn customer_refusals_reject_and_release_the_stock(#[case] backend: Backend
     let (poor, poor_token) = system.customer(500).await;
     let (suspended, suspended_token) = system.customer(100_000).await;
     system
-        .call(
+        .customers
+        .api()
+        .expect(
             Method::PATCH,
-            format!("{}/customers/{suspended}", system.customers.address),
+            &format!("/customers/{suspended}"),
             Some(&system.admin_token),
             Some(&json!({"status": "SUSPENDED"})),
+            StatusCode::OK,
         )
         .await;
     let over_limit = system.place(&poor_token, poor, &[(book, 1)]).await;
