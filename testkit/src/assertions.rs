@@ -215,3 +215,32 @@ pub async fn assert_topics_created(
         }
     }
 }
+
+/// Asserts that every `$ref` of an OpenAPI `document` names a schema that
+/// the document holds, so that generated clients resolve every type.
+pub fn assert_openapi_refs_resolve(document: &serde_json::Value) {
+    fn walk(value: &serde_json::Value, refs: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    refs.push(target.clone());
+                }
+                map.values().for_each(|v| walk(v, refs));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, refs)),
+            _ => {}
+        }
+    }
+    let mut refs = Vec::new();
+    walk(document, &mut refs);
+    assert!(!refs.is_empty(), "the document references no schema");
+    for target in refs {
+        let pointer = target
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{target} is not local"));
+        assert!(
+            document.pointer(pointer).is_some(),
+            "{target} does not resolve"
+        );
+    }
+}

@@ -31,6 +31,7 @@ async fn starts_ready_with_its_topics_and_documents_its_api(#[case] backend: Bac
         );
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    testkit::assert_openapi_refs_resolve(&document);
 
     testkit::assert_topics_created(
         &app.kafka_bootstrap,

@@ -53,6 +53,7 @@ async fn starts_ready_and_documents_its_api(#[case] backend: Backend) {
             .is_object()
     );
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    testkit::assert_openapi_refs_resolve(&document);
 }
 
 /// The catalog copy follows inventory-svc's catalog version, not the
