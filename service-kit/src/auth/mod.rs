@@ -27,6 +27,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use events::CustomerId;
 use futures::future::BoxFuture;
+use sea_orm::sea_query::StringLen;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -36,24 +37,10 @@ pub mod jwt;
 
 /// What a caller may do; also a typed database column (`customer`,
 /// `admin`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-#[sea_orm(
-    rs_type = "String",
-    db_type = "String(sea_orm::sea_query::StringLen::N(16))"
-)]
+#[derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum Role {
     /// A customer: acts on their own resources.
     #[sea_orm(string_value = "customer")]
