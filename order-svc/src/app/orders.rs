@@ -1,6 +1,6 @@
 //! Order commands and queries behind the HTTP API.
 
-use events::{OrderId, ProductId};
+use events::{CustomerId, OrderId, ProductId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use service_kit::{Caller, Clock};
 
 use crate::app::saga::{self, Details, Outcome};
 use crate::domain::saga::is_terminal;
-use crate::domain::{NewOrder, SagaInput};
+use crate::domain::{IdempotencyKey, NewOrder, SagaInput};
 use crate::error::OrderError;
 use crate::persistence::entities::{idempotency_key, order, order_event, order_line};
 use crate::persistence::orders::OrderFilter;
@@ -44,7 +44,7 @@ pub struct OrderWithLines {
 #[derive(Debug, Clone)]
 pub struct IdempotentRequest {
     /// The `Idempotency-Key` header.
-    pub key: String,
+    pub key: IdempotencyKey,
     /// The body as canonical JSON.
     pub request: String,
 }
@@ -135,6 +135,7 @@ impl OrderDesk {
     /// an idempotency key, a retry gets the first answer and creates nothing.
     ///
     /// # Errors
+    /// [`OrderError::Forbidden`] for a customer ordering for another,
     /// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
     /// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
     /// invalid totals, or a database error.
@@ -145,6 +146,11 @@ impl OrderDesk {
         idempotent: Option<IdempotentRequest>,
         render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
     ) -> Result<Placed, OrderError> {
+        if !may_act_for(caller, new.customer_id) {
+            return Err(OrderError::Forbidden(
+                "customers may order only for themselves",
+            ));
+        }
         let now = self.clock.now().trunc_subsecs(6);
         let order_id = OrderId::new();
         let Some(request) = idempotent else {
@@ -157,12 +163,12 @@ impl OrderDesk {
             return Ok(Placed::New(created));
         };
         let txn = begin_write(&self.db).await?;
-        idempotency::delete_if_expired(&txn, caller.id, &request.key, now).await?;
+        idempotency::delete_if_expired(&txn, caller.id, request.key.as_str(), now).await?;
         let claimed = idempotency::claim(
             &txn,
             idempotency_key::Model {
                 customer_id: caller.id,
-                key: request.key.clone(),
+                key: request.key.as_str().to_owned(),
                 request: request.request.clone(),
                 order_id,
                 response: String::new(),
@@ -173,7 +179,7 @@ impl OrderDesk {
         )
         .await?;
         if !claimed {
-            let first = idempotency::find(&txn, caller.id, &request.key)
+            let first = idempotency::find(&txn, caller.id, request.key.as_str())
                 .await?
                 .ok_or_else(|| {
                     DbErr::RecordNotFound(
@@ -197,7 +203,7 @@ impl OrderDesk {
         };
         let mut entry = idempotency_key::ActiveModel {
             customer_id: sea_orm::ActiveValue::Unchanged(caller.id),
-            key: sea_orm::ActiveValue::Unchanged(request.key.clone()),
+            key: sea_orm::ActiveValue::Unchanged(request.key.as_str().to_owned()),
             ..Default::default()
         };
         entry.response = Set(render(&created)?);
@@ -480,13 +486,19 @@ pub async fn get_order(
     Ok(OrderWithLines { order, lines })
 }
 
+/// The one authorization rule of orders: an admin acts on anyone's, a
+/// customer on their own only.
+pub fn may_act_for(caller: &Caller, customer: CustomerId) -> bool {
+    caller.is_admin() || caller.id == customer
+}
+
 async fn visible_order(
     db: &DatabaseConnection,
     caller: &Caller,
     id: OrderId,
 ) -> Result<order::Model, OrderError> {
     match orders::find(db, id).await? {
-        Some(order) if caller.is_admin() || order.customer_id == caller.id => Ok(order),
+        Some(order) if may_act_for(caller, order.customer_id) => Ok(order),
         _ => Err(OrderError::OrderNotFound(id)),
     }
 }
@@ -503,10 +515,12 @@ pub async fn list_orders(
     after: Option<OrderId>,
     limit: u64,
 ) -> Result<(Vec<OrderWithLines>, Option<OrderId>), OrderError> {
+    if let Some(customer) = filter.customer_id
+        && !may_act_for(caller, customer)
+    {
+        return Err(OrderError::Forbidden("customers see only their own orders"));
+    }
     if !caller.is_admin() {
-        if filter.customer_id.is_some_and(|c| c != caller.id) {
-            return Err(OrderError::Forbidden("customers see only their own orders"));
-        }
         filter.customer_id = Some(caller.id);
     }
     let (page, next) = service_kit::pagination::split_page(

@@ -8,6 +8,36 @@ use events::{Quantity, ShippingAddress};
 
 use crate::error::OrderError;
 
+/// An `Idempotency-Key`: 1 to 255 printable ASCII characters, kept per
+/// customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Parses the header's value.
+    ///
+    /// # Errors
+    /// [`OrderError::Invalid`] (field `Idempotency-Key`) when it is empty,
+    /// longer than 255 bytes, or holds anything but printable ASCII.
+    pub fn parse(raw: &[u8]) -> Result<Self, OrderError> {
+        std::str::from_utf8(raw)
+            .ok()
+            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+            .map(|k| Self(k.to_owned()))
+            .ok_or_else(|| {
+                OrderError::invalid(
+                    "Idempotency-Key",
+                    "must be 1-255 printable ASCII characters",
+                )
+            })
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Most lines in one order.
 pub const MAX_LINES: usize = 100;
 /// Most units of one product in one order.
@@ -166,6 +196,17 @@ pub fn parse_shipping_text(field: &'static str, raw: &str) -> Result<String, Ord
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idempotency_keys_are_printable_ascii_of_bounded_length() {
+        assert_eq!(
+            IdempotencyKey::parse(b"order-42").unwrap().as_str(),
+            "order-42"
+        );
+        for bad in [&b""[..], b"with space", b"caf\xc3\xa9", &[b'k'; 256][..]] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     fn address() -> ShippingAddress {
         ShippingAddress {

