@@ -10,6 +10,8 @@
 //!   [`Event`] enum (16 event types), decoding and [`DecodeError`]s.
 //! - [`payloads`]: one struct per event type.
 //! - [`primitives`]: money, currency, quantity, address; validated on decode.
+//! - [`ids`]: typed ids ([`OrderId`], [`ProductId`], [`CustomerId`],
+//!   [`EventId`]): UUIDs on the wire, typed database columns with `plumbing`.
 //! - [`examples`]: one example of every event type (also in the schemas).
 //! - [`schema`]: the published JSON Schema of each type: the envelope's
 //!   schema with the type's example.
@@ -19,7 +21,9 @@
 //! - `plumbing` (feature `plumbing`): what every service uses to move events:
 //!   producer, transactional outbox and its relay, batched at-least-once
 //!   consumer with inbox de-duplication and dead letters, topic creation,
-//!   trace propagation. Start at `plumbing`'s own docs for the guarantees.
+//!   trace propagation, and the saga's participant protocol that
+//!   inventory-svc and customer-svc share. Start at `plumbing`'s own docs
+//!   for the guarantees.
 //!
 //! The JSON Schemas in the repository's `schemas/` folder are generated from
 //! these types ([`event_schema`]); a test fails when the two drift apart.
