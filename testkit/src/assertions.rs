@@ -244,3 +244,26 @@ pub fn assert_openapi_refs_resolve(document: &serde_json::Value) {
         );
     }
 }
+
+/// Asserts that every value of a typed enum column is stored as it is
+/// serialized (its database spelling is its wire spelling, read back to the
+/// same value), and that a spelling it does not know is refused when read.
+pub fn assert_stored_as_serialized<E>()
+where
+    E: sea_orm::ActiveEnum<Value = String> + sea_orm::Iterable + serde::Serialize,
+    E: std::fmt::Debug + PartialEq,
+{
+    let mut values = 0;
+    for value in E::iter() {
+        let stored = value.to_value();
+        assert_eq!(
+            serde_json::to_value(&value).expect("a serializable value"),
+            serde_json::Value::String(stored.clone()),
+            "{value:?}"
+        );
+        assert_eq!(E::try_from_value(&stored).expect("read back"), value);
+        values += 1;
+    }
+    assert!(values > 0, "an enum without values");
+    assert!(E::try_from_value(&"NOT A STORED VALUE".to_owned()).is_err());
+}

@@ -72,19 +72,8 @@ impl fmt::Display for CreditState {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ActiveEnum, Iterable};
-
-    use super::*;
-
     #[test]
     fn states_are_stored_as_they_are_shown() {
-        for state in CreditState::iter() {
-            assert_eq!(state.to_value(), state.as_str());
-            assert_eq!(
-                CreditState::try_from_value(&state.as_str().to_owned()).unwrap(),
-                state
-            );
-        }
-        assert!(CreditState::try_from_value(&"HELD".to_owned()).is_err());
+        testkit::assert_stored_as_serialized::<super::CreditState>();
     }
 }

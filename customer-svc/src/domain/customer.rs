@@ -139,6 +139,11 @@ mod tests {
     }
 
     #[test]
+    fn statuses_are_stored_as_they_are_shown() {
+        testkit::assert_stored_as_serialized::<CustomerStatus>();
+    }
+
+    #[test]
     fn passwords_have_bounds_and_hide_in_debug() {
         assert!(Password::parse("short").is_err());
         let password = Password::parse("correct horse").unwrap();

@@ -90,19 +90,8 @@ impl StockMovementKind {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ActiveEnum, Iterable};
-
-    use super::*;
-
     #[test]
     fn states_are_stored_as_they_are_shown() {
-        for state in ReservationState::iter() {
-            assert_eq!(state.to_value(), state.as_str());
-            assert_eq!(
-                ReservationState::try_from_value(&state.as_str().to_owned()).unwrap(),
-                state
-            );
-        }
-        assert!(ReservationState::try_from_value(&"HELD".to_owned()).is_err());
+        testkit::assert_stored_as_serialized::<super::ReservationState>();
     }
 }

@@ -199,3 +199,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
             .map(Some)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn roles_are_stored_as_they_are_shown() {
+        testkit::assert_stored_as_serialized::<super::Role>();
+    }
+}
