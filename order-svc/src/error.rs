@@ -2,8 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use events::OrderStatus;
-use events::{OrderId, ProductId};
+use events::{OrderId, OrderStatus, ProductId};
 use sea_orm::DbErr;
 use service_kit::Problem;
 

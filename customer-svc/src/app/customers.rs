@@ -14,9 +14,8 @@
 //!   would give the admin role to whoever chose its password.
 
 use chrono::{SubsecRound, Utc};
-use events::CustomerId;
 use events::plumbing::begin_write;
-use events::{Currency, Money};
+use events::{Currency, CustomerId, Money};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use service_kit::Role;
 

@@ -1,8 +1,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
-use events::CustomerId;
-use events::Money;
+use events::{CustomerId, Money};
 use serde::{Deserialize, Serialize};
 use service_kit::{AnyCase, Caller, ClientAddress, Json, Path, Problem, Query, Role};
 use utoipa::{IntoParams, ToSchema};

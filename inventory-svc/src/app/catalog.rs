@@ -11,15 +11,15 @@
 //! catalog does later.
 
 use chrono::{SubsecRound, Utc};
-use events::ProductId;
 use events::plumbing::{Outbox, begin_write};
-use events::{Money, ProductUpserted};
+use events::{Money, ProductId, ProductUpserted};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 
+use crate::domain::ProductFilter;
 use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
 use crate::error::InventoryError;
 use crate::persistence::entities::{product, product_price};
-use crate::persistence::products::{self, ProductFilter, StockBooks};
+use crate::persistence::products::{self, StockBooks};
 
 /// Creates a product with its initial stock.
 ///

@@ -6,5 +6,5 @@
 pub mod product;
 pub mod reservation;
 
-pub use product::{NewProduct, ProductName, ProductPatch, Sku, StockAdjustment};
+pub use product::{NewProduct, ProductFilter, ProductName, ProductPatch, Sku, StockAdjustment};
 pub use reservation::{ReservationState, StockMovementKind};

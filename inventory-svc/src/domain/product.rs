@@ -144,6 +144,15 @@ pub fn parse_initial_stock(units: i64) -> Result<i64, InventoryError> {
     Ok(units)
 }
 
+/// Filters of the product list.
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    /// Only active (or inactive) products.
+    pub active: Option<bool>,
+    /// Only the product with this SKU.
+    pub sku: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,7 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
-use events::Money;
-use events::ProductId;
+use events::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 use service_kit::{Caller, Json, Path, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
@@ -11,11 +10,11 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use crate::app::catalog;
+use crate::domain::ProductFilter;
 use crate::domain::product::{parse_initial_stock, parse_unit_price};
 use crate::domain::{NewProduct, ProductName, ProductPatch, Sku, StockAdjustment};
 use crate::error::InventoryError;
 use crate::persistence::entities::product;
-use crate::persistence::products::ProductFilter;
 
 const TAG: &str = "products";
 

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use super::entities::{product, product_price, stock_movement};
-use crate::domain::StockMovementKind;
+use crate::domain::{ProductFilter, StockMovementKind};
 
 /// Inserts a product.
 ///
@@ -63,15 +63,6 @@ pub async fn save_stock(
     use product::Column as C;
     let columns = [C::Available, C::Reserved, C::Committed, C::UpdatedAt];
     save_columns::<product::ActiveModel>(conn, rows, C::Id, columns).await
-}
-
-/// Filters of the product list.
-#[derive(Debug, Clone, Default)]
-pub struct ProductFilter {
-    /// Only active (or inactive) products.
-    pub active: Option<bool>,
-    /// Only the product with this SKU.
-    pub sku: Option<String>,
 }
 
 /// Up to `limit` products after `after` (by id), matching `filter`.

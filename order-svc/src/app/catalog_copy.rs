@@ -5,11 +5,10 @@
 //! catalog version ([`catalog_product::Model::supersedes`]), so a replayed
 //! or reordered topic never takes it back in time and needs no inbox.
 
-use events::ProductId;
+use events::{Envelope, Event, EventPayload, ProductId, ProductUpserted};
 use std::collections::HashMap;
 
 use events::plumbing::{Emitter, EventHandler, HandlerError};
-use events::{Envelope, Event, EventPayload, ProductUpserted};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 use crate::error::OrderError;

@@ -1,6 +1,9 @@
 //! Order commands and queries behind the HTTP API.
 
-use events::{CustomerId, OrderId, ProductId};
+use events::{
+    Actor, ActorKind, CustomerId, Money, OrderId, OrderLine, OrderPlaced, OrderStatus, ProductId,
+    ShippingAddress, ShippingUpdated,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -8,18 +11,15 @@ use chrono::{DateTime, SubsecRound, Utc};
 use events::plumbing::{
     GroupCommit, GroupCommitSettings, GroupWriter, Outbox, PendingEvent, begin_write,
 };
-use events::{
-    Actor, ActorKind, Money, OrderLine, OrderPlaced, OrderStatus, ShippingAddress, ShippingUpdated,
-};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::{Caller, Clock};
 
 use crate::app::saga::{self, Details, Outcome};
+use crate::domain::OrderFilter;
 use crate::domain::saga::is_terminal;
 use crate::domain::{IdempotencyKey, NewOrder, SagaInput};
 use crate::error::OrderError;
 use crate::persistence::entities::{idempotency_key, order, order_event, order_line};
-use crate::persistence::orders::OrderFilter;
 use crate::persistence::{catalog_copy, idempotency, orders};
 
 /// How orders are placed.

@@ -9,14 +9,14 @@
 //! replies change nothing. A CreditReserved is believed only if it holds
 //! the order's customer and total.
 
-use events::OrderId;
+use events::{
+    CreditReleased, CreditReserved, CreditSettled, CustomerRejected, Envelope, Event, EventPayload,
+    OrderId, Participant, ProductUpserted, StockCommitted, StockRejected, StockReleased,
+    StockReserved,
+};
 use std::collections::BTreeSet;
 
 use events::plumbing::{Emitter, EventHandler, HandlerError, Tracked};
-use events::{
-    CreditReleased, CreditReserved, CreditSettled, CustomerRejected, Envelope, Event, EventPayload,
-    Participant, ProductUpserted, StockCommitted, StockRejected, StockReleased, StockReserved,
-};
 use sea_orm::{DatabaseTransaction, DbErr};
 use service_kit::Clock;
 

@@ -4,10 +4,9 @@
 //! and the timeline in the same transaction ([`emit`]).
 
 use chrono::{DateTime, SubsecRound, Utc};
-use events::OrderId;
 use events::plumbing::Outbox;
 use events::{
-    Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered,
+    Actor, ActorKind, Envelope, Event, OrderCancelled, OrderConfirmed, OrderDelivered, OrderId,
     OrderRejected, OrderShipped, OrderStatus,
 };
 use sea_orm::{ConnectionTrait, DbErr};

@@ -4,5 +4,5 @@
 pub mod order;
 pub mod saga;
 
-pub use order::{IdempotencyKey, NewOrder, OrderLineRequest};
+pub use order::{IdempotencyKey, NewOrder, OrderFilter, OrderLineRequest};
 pub use saga::{SagaInput, SagaState, Transition};

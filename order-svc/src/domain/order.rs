@@ -1,10 +1,8 @@
 //! What a valid order request is. The rules mirror the OrderPlaced schema,
 //! so an accepted order always produces an event every consumer accepts.
 
-use events::{CustomerId, ProductId};
+use events::{CustomerId, OrderStatus, ProductId, Quantity, ShippingAddress};
 use std::collections::HashSet;
-
-use events::{Quantity, ShippingAddress};
 
 use crate::error::OrderError;
 
@@ -36,6 +34,15 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Filters of the order list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Only this customer's orders.
+    pub customer_id: Option<CustomerId>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
 }
 
 /// Most lines in one order.

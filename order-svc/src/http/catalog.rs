@@ -1,6 +1,5 @@
 use axum::extract::State;
-use events::Money;
-use events::ProductId;
+use events::{Money, ProductId};
 use serde::{Deserialize, Serialize};
 use service_kit::{Json, Problem, Query};
 use utoipa::{IntoParams, ToSchema};

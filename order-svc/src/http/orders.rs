@@ -1,4 +1,4 @@
-use events::{CustomerId, EventId, OrderId, ProductId};
+use events::{CustomerId, EventId, Money, OrderId, OrderStatus, ProductId, ShippingAddress};
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use events::{Money, OrderStatus, ShippingAddress};
 use serde::{Deserialize, Serialize};
 use service_kit::{AnyCase, Caller, Json, Path, Problem, Query};
 use utoipa::{IntoParams, ToSchema};
@@ -18,10 +17,10 @@ use crate::app::orders::{
     self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
 };
 use crate::app::saga::Details;
+use crate::domain::OrderFilter;
 use crate::domain::order::{parse_shipping_text, validate_address};
 use crate::domain::{IdempotencyKey, NewOrder};
 use crate::error::OrderError;
-use crate::persistence::orders::OrderFilter;
 
 const TAG: &str = "orders";
 

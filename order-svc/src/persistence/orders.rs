@@ -2,8 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use events::plumbing::{find_many_for_update as find_many_locked, for_update, save_columns};
-use events::{CustomerId, OrderId};
-use events::{Envelope, OrderStatus};
+use events::{Envelope, OrderId, OrderStatus};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr,
@@ -11,6 +10,7 @@ use sea_orm::{
 };
 
 use super::entities::{order, order_event, order_line};
+use crate::domain::OrderFilter;
 
 /// Inserts orders with their lines, one statement per table.
 ///
@@ -65,15 +65,6 @@ pub async fn lines(
         .order_by_asc(order_line::Column::LineNo)
         .all(conn)
         .await
-}
-
-/// Filters of the order list.
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    /// Only this customer's orders.
-    pub customer_id: Option<CustomerId>,
-    /// Only orders in this status.
-    pub status: Option<OrderStatus>,
 }
 
 /// Up to `limit` orders after `after`, by id (that is, by placement time).

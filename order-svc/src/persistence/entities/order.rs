@@ -1,7 +1,6 @@
 //! `orders`: each order and its saga state.
 
-use events::OrderStatus;
-use events::{CustomerId, OrderId};
+use events::{CustomerId, OrderId, OrderStatus};
 use sea_orm::entity::prelude::*;
 
 /// An order.
