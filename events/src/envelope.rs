@@ -215,7 +215,7 @@ impl Envelope {
     pub fn new(event: impl Into<Event>, producer: impl Into<String>) -> Self {
         let event = event.into();
         Self {
-            event_id: EventId::new(),
+            event_id: EventId::generate(),
             occurred_at: Utc::now(),
             correlation_id: event.aggregate_id(),
             causation_id: None,

@@ -15,7 +15,7 @@ macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
         )]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
@@ -24,8 +24,8 @@ macro_rules! typed_id {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A new id: a UUIDv7, so ids sort by creation time.
-            pub fn new() -> Self {
+            /// A fresh id: a UUIDv7, so ids sort by creation time.
+            pub fn generate() -> Self {
                 Self(Uuid::now_v7())
             }
 
@@ -84,18 +84,6 @@ macro_rules! typed_id {
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 s.parse().map(Self)
-            }
-        }
-
-        impl PartialEq<Uuid> for $name {
-            fn eq(&self, other: &Uuid) -> bool {
-                self.0 == *other
-            }
-        }
-
-        impl PartialEq<$name> for Uuid {
-            fn eq(&self, other: &$name) -> bool {
-                *self == other.0
             }
         }
 

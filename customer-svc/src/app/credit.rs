@@ -25,7 +25,7 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
-use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
+use events::plumbing::{FinishedBy, Holdings, Participant, TOMBSTONE_REASON, Tracked};
 use events::{
     CreditReleased, CreditReserved, CreditSettled, CustomerId, CustomerRejected,
     CustomerRejectionReason, Event, Money, OrderId, OrderPlaced,
@@ -83,10 +83,6 @@ impl Holdings for CreditBatch {
 
     fn state(&self, order_id: OrderId) -> Option<CreditState> {
         self.reservations.get(order_id).map(|row| row.state)
-    }
-
-    fn phase(state: CreditState) -> Phase {
-        state.phase()
     }
 
     /// Validates the ordering customer and holds the order's total.

@@ -65,7 +65,7 @@ async fn register_as(
 ) -> Result<customer::Model, CustomerError> {
     let now = Utc::now().trunc_subsecs(6);
     let model = customer::Model {
-        id: CustomerId::new(),
+        id: CustomerId::generate(),
         email: new.email.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         password_hash: passwords.hash(&new.password).await?,

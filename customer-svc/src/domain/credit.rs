@@ -42,31 +42,21 @@ pub enum CreditState {
     Settled,
 }
 
-impl CreditState {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reserved => "RESERVED",
-            Self::Rejected => "REJECTED",
-            Self::Released => "RELEASED",
-            Self::Settled => "SETTLED",
-        }
-    }
-
-    /// The protocol's phase of this state.
-    pub fn phase(self) -> Phase {
-        match self {
-            Self::Reserved => Phase::Held,
-            Self::Rejected => Phase::Refused,
-            Self::Released => Phase::Released,
-            Self::Settled => Phase::Finished,
+impl From<CreditState> for Phase {
+    fn from(state: CreditState) -> Self {
+        match state {
+            CreditState::Reserved => Phase::Held,
+            CreditState::Rejected => Phase::Refused,
+            CreditState::Released => Phase::Released,
+            CreditState::Settled => Phase::Finished,
         }
     }
 }
 
+/// Shown as it is stored.
 impl fmt::Display for CreditState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.to_value())
     }
 }
 

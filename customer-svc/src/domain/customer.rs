@@ -103,16 +103,6 @@ pub enum CustomerStatus {
     Suspended,
 }
 
-impl CustomerStatus {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Suspended => "SUSPENDED",
-        }
-    }
-}
-
 /// A credit limit: 0 or more minor units.
 pub fn parse_credit_limit(amount_minor: i64) -> Result<i64, CustomerError> {
     if !(0..=1_000_000_000_000).contains(&amount_minor) {

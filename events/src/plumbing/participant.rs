@@ -25,8 +25,8 @@
 //! error: it is dead-lettered with the reason.
 //!
 //! The service's [`Holdings`] applies each step in memory; the rules of
-//! which step to take are here, in [`on_placed`], [`on_release`] and
-//! [`on_finish`].
+//! which step to take are here: an OrderPlaced holds only for an order
+//! without a record, and [`on_release`] and [`on_finish`] decide the rest.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -83,23 +83,6 @@ impl FinishedBy {
     }
 }
 
-/// What an OrderPlaced does, given the order's current phase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlacedDecision {
-    /// No decision yet: try to hold.
-    Hold,
-    /// Decided before (held, refused, or released first): nothing.
-    AlreadyDecided,
-}
-
-/// The placement rule.
-pub fn on_placed(current: Option<Phase>) -> PlacedDecision {
-    match current {
-        None => PlacedDecision::Hold,
-        Some(_) => PlacedDecision::AlreadyDecided,
-    }
-}
-
 /// What a release (OrderRejected, OrderCancelled) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseDecision {
@@ -145,13 +128,10 @@ pub fn on_finish(current: Option<Phase>) -> FinishDecision {
 /// writes the result.
 pub trait Holdings: Send {
     /// The participant's name for a phase (stored, and shown by its API).
-    type State: Copy + fmt::Display;
+    type State: Copy + fmt::Display + Into<Phase>;
 
     /// The state of `order_id`'s record; `None` when there is none yet.
     fn state(&self, order_id: OrderId) -> Option<Self::State>;
-
-    /// The protocol's phase of a state.
-    fn phase(state: Self::State) -> Phase;
 
     /// Holds what `placed` needs, or refuses it; records the decision and
     /// returns the reply (the participant's "reserved" or "rejected"
@@ -225,18 +205,12 @@ pub trait Participant: Send + Sync + 'static {
 pub struct ParticipantHandler<P>(pub P);
 
 impl<P: Participant> ParticipantHandler<P> {
-    fn phase(holdings: &P::Holdings, order_id: OrderId) -> Option<Phase> {
-        holdings
-            .state(order_id)
-            .map(<P::Holdings as Holdings>::phase)
-    }
-
     fn release(
         holdings: &mut P::Holdings,
         emitter: &mut Emitter<'_>,
         order_id: OrderId,
     ) -> Result<(), HandlerError> {
-        match on_release(Self::phase(holdings, order_id)) {
+        match on_release(holdings.state(order_id).map(Into::into)) {
             ReleaseDecision::Nothing => {}
             ReleaseDecision::Tombstone => holdings.tombstone(order_id),
             ReleaseDecision::Release => {
@@ -252,7 +226,7 @@ impl<P: Participant> ParticipantHandler<P> {
         order_id: OrderId,
     ) -> Result<(), HandlerError> {
         let state = holdings.state(order_id);
-        match on_finish(state.map(<P::Holdings as Holdings>::phase)) {
+        match on_finish(state.map(Into::into)) {
             FinishDecision::Nothing => {}
             FinishDecision::Finish => {
                 emitter.emit(holdings.finish(order_id)?);
@@ -304,14 +278,13 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
         emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         match &envelope.event {
-            Event::OrderPlaced(placed) => match on_placed(Self::phase(holdings, placed.order_id)) {
-                PlacedDecision::Hold => {
+            Event::OrderPlaced(placed) => match holdings.state(placed.order_id) {
+                None => {
                     emitter.emit(holdings.hold(placed)?);
                 }
-                PlacedDecision::AlreadyDecided => {
-                    if let Some(state) = holdings.state(placed.order_id) {
-                        tracing::info!(order_id = %placed.order_id, %state, "order already decided; nothing to hold");
-                    }
+                // Decided before: held, refused, or released first.
+                Some(state) => {
+                    tracing::info!(order_id = %placed.order_id, %state, "order already decided; nothing to hold");
                 }
             },
             Event::OrderRejected(rejected) => Self::release(holdings, emitter, rejected.order_id)?,
@@ -335,19 +308,6 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placement_holds_only_an_undecided_order() {
-        assert_eq!(on_placed(None), PlacedDecision::Hold);
-        for phase in [
-            Phase::Held,
-            Phase::Refused,
-            Phase::Released,
-            Phase::Finished,
-        ] {
-            assert_eq!(on_placed(Some(phase)), PlacedDecision::AlreadyDecided);
-        }
-    }
 
     #[test]
     fn release_rules() {

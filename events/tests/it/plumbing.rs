@@ -908,7 +908,7 @@ async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
     let now = Utc::now();
     let inbox_row = |age: Age| inbox_message::ActiveModel {
         consumer: Set("retention".into()),
-        event_id: Set(events::EventId::new()),
+        event_id: Set(events::EventId::generate()),
         topic: Set("orders".into()),
         partition: Set(0),
         offset: Set(0),

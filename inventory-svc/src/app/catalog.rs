@@ -33,7 +33,7 @@ pub async fn create_product(
     // Microseconds: what the database keeps, so the answer equals later reads.
     let now = Utc::now().trunc_subsecs(6);
     let model = product::Model {
-        id: ProductId::new(),
+        id: ProductId::generate(),
         sku: new.sku.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
         unit_price_minor: new.unit_price.amount_minor,

@@ -27,7 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use events::plumbing::{FinishedBy, Holdings, Participant, Phase, TOMBSTONE_REASON, Tracked};
+use events::plumbing::{FinishedBy, Holdings, Participant, TOMBSTONE_REASON, Tracked};
 use events::{
     Event, OrderId, OrderPlaced, ProductId, Quantity, ShortLine, ShortageKind, StockCommitted,
     StockLine, StockRejected, StockReleased, StockReserved,
@@ -118,10 +118,6 @@ impl Holdings for StockBatch {
 
     fn state(&self, order_id: OrderId) -> Option<ReservationState> {
         self.reservations.get(order_id).map(|held| held.state)
-    }
-
-    fn phase(state: ReservationState) -> Phase {
-        state.phase()
     }
 
     /// Reserves every line of `placed`, or none.

@@ -41,31 +41,21 @@ pub enum ReservationState {
     Committed,
 }
 
-impl ReservationState {
-    /// The stored and wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reserved => "RESERVED",
-            Self::Rejected => "REJECTED",
-            Self::Released => "RELEASED",
-            Self::Committed => "COMMITTED",
-        }
-    }
-
-    /// The protocol's phase of this state.
-    pub fn phase(self) -> Phase {
-        match self {
-            Self::Reserved => Phase::Held,
-            Self::Rejected => Phase::Refused,
-            Self::Released => Phase::Released,
-            Self::Committed => Phase::Finished,
+impl From<ReservationState> for Phase {
+    fn from(state: ReservationState) -> Self {
+        match state {
+            ReservationState::Reserved => Phase::Held,
+            ReservationState::Rejected => Phase::Refused,
+            ReservationState::Released => Phase::Released,
+            ReservationState::Committed => Phase::Finished,
         }
     }
 }
 
+/// Shown as it is stored.
 impl fmt::Display for ReservationState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.to_value())
     }
 }
 

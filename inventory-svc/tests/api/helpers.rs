@@ -64,14 +64,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         client: reqwest::Client::new(),
         admin_token: signer
             .sign(
-                events::CustomerId::new(),
+                events::CustomerId::generate(),
                 Role::Admin,
                 Duration::from_secs(600),
             )
             .unwrap(),
         customer_token: signer
             .sign(
-                events::CustomerId::new(),
+                events::CustomerId::generate(),
                 Role::Customer,
                 Duration::from_secs(600),
             )

@@ -146,7 +146,7 @@ async fn every_product_change_is_published_to_the_catalog_topic(#[case] backend:
         .iter()
         .map(|e| match &e.event {
             Event::ProductUpserted(p) => {
-                assert_eq!(p.product_id, id);
+                assert_eq!(p.product_id, id.into());
                 assert_eq!(e.key(), id, "keyed by product id");
                 (p.active, p.sku.clone(), p.version)
             }

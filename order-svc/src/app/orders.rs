@@ -134,8 +134,10 @@ impl OrderDesk {
     /// deadline, and OrderPlaced in the outbox, all in one transaction. With
     /// an idempotency key, a retry gets the first answer and creates nothing.
     ///
+    /// The caller must be allowed to order for `new.customer_id`
+    /// ([`may_act_for`]); the handler checks that first.
+    ///
     /// # Errors
-    /// [`OrderError::Forbidden`] for a customer ordering for another,
     /// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
     /// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
     /// invalid totals, or a database error.
@@ -146,13 +148,8 @@ impl OrderDesk {
         idempotent: Option<IdempotentRequest>,
         render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
     ) -> Result<Placed, OrderError> {
-        if !may_act_for(caller, new.customer_id) {
-            return Err(OrderError::Forbidden(
-                "customers may order only for themselves",
-            ));
-        }
         let now = self.clock.now().trunc_subsecs(6);
-        let order_id = OrderId::new();
+        let order_id = OrderId::generate();
         let Some(request) = idempotent else {
             let placement = self.price(&self.db, &new, order_id, now).await?;
             let created = OrderWithLines {

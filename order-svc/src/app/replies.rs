@@ -113,17 +113,14 @@ impl EventHandler for SagaReplies {
             }
             _ => None,
         };
-        let outcome = input
-            .map(|input| {
-                saga::decide(
-                    current.clone(),
-                    &input,
-                    &Details::default(),
-                    self.clock.now(),
-                )
-            })
-            .transpose()
-            .map_err(|error| HandlerError::Transient(error.into()))?;
+        let outcome = input.map(|input| {
+            saga::decide(
+                current.clone(),
+                &input,
+                &Details::default(),
+                self.clock.now(),
+            )
+        });
         batch.timeline.push(saga::timeline_entry(envelope));
         match outcome {
             Some(Outcome::Moved { order, event }) => {

@@ -69,7 +69,7 @@ pub async fn apply(
     let Some(current) = orders::find_for_update(conn, order_id).await? else {
         return Ok(Outcome::NotFound);
     };
-    let outcome = decide(current, input, details, now)?;
+    let outcome = decide(current, input, details, now);
     if let Outcome::Moved { order, .. } = &outcome {
         orders::save_all(conn, vec![order.clone()]).await?;
     }
@@ -79,15 +79,12 @@ pub async fn apply(
 /// Applies `input` to `current` at time `now`, in memory, by the rules of
 /// [`crate::domain::saga`]: the order as it should be saved, and the event
 /// to emit. Never [`Outcome::NotFound`].
-///
-/// # Errors
-/// A stored status that does not parse.
 pub fn decide(
     current: order::Model,
     input: &SagaInput,
     details: &Details,
     now: DateTime<Utc>,
-) -> Result<Outcome, DbErr> {
+) -> Outcome {
     let status = current.status;
     let state = SagaState {
         status,
@@ -95,12 +92,12 @@ pub fn decide(
         credit_reserved: current.credit_reserved,
     };
     let (next, emit) = match transition(state, input) {
-        Transition::Ignore => return Ok(Outcome::Ignored(current)),
+        Transition::Ignore => return Outcome::Ignored(current),
         Transition::NotAllowed { allowed } => {
-            return Ok(Outcome::NotAllowed {
+            return Outcome::NotAllowed {
                 order: current,
                 allowed,
-            });
+            };
         }
         Transition::Apply { next, emit } => (next, emit),
     };
@@ -123,7 +120,7 @@ pub fn decide(
         }
         _ => {}
     }
-    Ok(Outcome::Moved { order, event })
+    Outcome::Moved { order, event }
 }
 
 fn event_for(order: &order::Model, emit: Emit, details: &Details) -> Event {

@@ -228,13 +228,15 @@ mod tests {
 
     #[test]
     fn lines_are_bounded_unique_and_positive() {
-        let customer = CustomerId::new();
-        let product = ProductId::new();
+        let customer = CustomerId::generate();
+        let product = ProductId::generate();
         assert!(NewOrder::parse(customer, &[], None).is_err());
         assert!(NewOrder::parse(customer, &[(product, 0)], None).is_err());
         assert!(NewOrder::parse(customer, &[(product, MAX_QUANTITY + 1)], None).is_err());
         assert!(NewOrder::parse(customer, &[(product, 1), (product, 2)], None).is_err());
-        let many: Vec<(ProductId, u32)> = (0..=MAX_LINES).map(|_| (ProductId::new(), 1)).collect();
+        let many: Vec<(ProductId, u32)> = (0..=MAX_LINES)
+            .map(|_| (ProductId::generate(), 1))
+            .collect();
         assert!(NewOrder::parse(customer, &many, None).is_err());
         assert_eq!(
             NewOrder::parse(customer, &[(product, 3)], Some(address()))

@@ -328,6 +328,9 @@ async fn place_order(
     Json(request): Json<PlaceOrderRequest>,
 ) -> Result<Response, Problem> {
     let customer_id = request.customer_id.unwrap_or(caller.id);
+    if !orders::may_act_for(&caller, customer_id) {
+        return Err(OrderError::Forbidden("customers may order only for themselves").into());
+    }
     let idempotent = match headers.get("idempotency-key") {
         None => None,
         Some(value) => Some(IdempotentRequest {

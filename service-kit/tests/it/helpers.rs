@@ -69,7 +69,7 @@ impl Authenticator for TestTokens {
                     role: Role::Admin,
                 }),
                 "customer" => Ok(Caller {
-                    id: events::CustomerId::new(),
+                    id: events::CustomerId::generate(),
                     role: Role::Customer,
                 }),
                 _ => Err(AuthError::InvalidToken("unknown test token".into())),

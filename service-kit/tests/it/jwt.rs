@@ -31,7 +31,7 @@ async fn tokens_are_checked_against_the_published_keys() {
     let current = signer("2026-11", testkit::keys::SIGNING_KEY_PEM);
     let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&current))));
     let verifier = JwksAuthenticator::new(serve(keys).await);
-    let subject = CustomerId::new();
+    let subject = CustomerId::generate();
 
     let valid = current
         .sign(subject, Role::Customer, Duration::from_secs(60))
@@ -114,7 +114,7 @@ async fn a_new_key_is_learned_on_first_sight_and_the_old_one_keeps_working() {
     let old = signer("old", testkit::keys::SIGNING_KEY_PEM);
     let keys = Arc::new(RwLock::new(jwks(std::slice::from_ref(&old))));
     let verifier = JwksAuthenticator::new(serve(keys.clone()).await);
-    let subject = CustomerId::new();
+    let subject = CustomerId::generate();
     let old_token = old
         .sign(subject, Role::Customer, Duration::from_secs(600))
         .unwrap();
@@ -148,7 +148,7 @@ async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreacha
     let path = app.url(&format!("/admin/customers/{}", CustomerId::nil()));
 
     let admin = current
-        .sign(CustomerId::new(), Role::Admin, Duration::from_secs(60))
+        .sign(CustomerId::generate(), Role::Admin, Duration::from_secs(60))
         .unwrap();
     assert_eq!(
         app.client
@@ -161,7 +161,11 @@ async fn the_extractor_answers_401_for_bad_tokens_and_503_when_keys_are_unreacha
         200
     );
     let customer = current
-        .sign(CustomerId::new(), Role::Customer, Duration::from_secs(60))
+        .sign(
+            CustomerId::generate(),
+            Role::Customer,
+            Duration::from_secs(60),
+        )
         .unwrap();
     let forbidden = app
         .client
@@ -221,7 +225,11 @@ async fn a_failed_key_fetch_is_remembered_instead_of_repeated_per_request() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let verifier = JwtAuthenticator::with_source(Down(fetches.clone()));
     let token = signer("2026-11", testkit::keys::SIGNING_KEY_PEM)
-        .sign(CustomerId::new(), Role::Customer, Duration::from_secs(60))
+        .sign(
+            CustomerId::generate(),
+            Role::Customer,
+            Duration::from_secs(60),
+        )
         .unwrap();
     for _ in 0..20 {
         let answer = verifier.authenticate(&token).await;
