@@ -66,16 +66,6 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     };
     let token = builder.shutdown_token();
     builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
-    let token = builder.shutdown_token();
-    builder.spawn(
-        "order metrics",
-        crate::app::orders::export_metrics(
-            builder.db().clone(),
-            settings.clock.clone(),
-            Duration::from_secs(10),
-            token,
-        ),
-    );
     let desk = OrderDesk::start(
         builder.db().clone(),
         builder.outbox().clone(),
@@ -83,9 +73,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         settings.clock.clone(),
         GroupCommitSettings::for_backend(builder.db()),
     );
+    let token = builder.shutdown_token();
+    builder.spawn(
+        "order metrics",
+        crate::app::orders::export_metrics(desk.clone(), Duration::from_secs(10), token),
+    );
     let state = AppState {
         db: builder.db().clone(),
-        outbox: builder.outbox().clone(),
         desk,
     };
     builder

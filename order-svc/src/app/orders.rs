@@ -357,7 +357,7 @@ impl OrderDesk {
     /// # Errors
     /// A database error.
     pub async fn metrics(&self) -> Result<OrderMetrics, OrderError> {
-        metrics(&self.db, self.clock.now()).await
+        metrics_at(&self.db, self.clock.now()).await
     }
 
     /// Prices `new` from the catalog copy read through `conn`.
@@ -573,11 +573,8 @@ pub struct OrderMetrics {
 }
 
 /// Counts by status, and placement→decision latencies of the last 10,000
-/// decided orders.
-///
-/// # Errors
-/// A database error.
-pub async fn metrics(
+/// decided orders, as of `now`.
+async fn metrics_at(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
 ) -> Result<OrderMetrics, OrderError> {
@@ -621,15 +618,14 @@ pub fn quantile(sorted_millis: &[i64], q: f64) -> Option<i64> {
     sorted_millis.get(rank).copied()
 }
 
-/// Exports the figures of [`metrics()`] as Prometheus gauges every
+/// Exports the figures of [`OrderDesk::metrics`] as Prometheus gauges every
 /// `interval` until `shutdown`: `oms_orders{status}`,
 /// `oms_order_decision_ms{quantile}` (placement to decision, last 10,000
 /// decisions) and `oms_orders_decided_last_minute`. They are read from the
 /// database, so every instance reports the same figures; dashboards take
 /// their `max`.
 pub async fn export_metrics(
-    db: DatabaseConnection,
-    clock: Clock,
+    desk: OrderDesk,
     interval: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
@@ -639,7 +635,7 @@ pub async fn export_metrics(
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        match metrics(&db, clock.now()).await {
+        match desk.metrics().await {
             Ok(figures) => {
                 for (status, count) in &figures.counts {
                     #[allow(clippy::cast_precision_loss)]

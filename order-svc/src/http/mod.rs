@@ -4,7 +4,6 @@
 //! Every order endpoint needs a token: customers see and act on their own
 //! orders only (others' are "not found"); admins on all.
 
-use events::plumbing::Outbox;
 use sea_orm::DatabaseConnection;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -20,8 +19,6 @@ pub mod orders;
 pub struct AppState {
     /// The service's database.
     pub db: DatabaseConnection,
-    /// Its outbox.
-    pub outbox: Outbox,
     /// Places orders (group commit, idempotency).
     pub desk: OrderDesk,
 }
