@@ -180,8 +180,10 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
                 &classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                &cluster_id,
+                // One argument, `=`-joined: an id is URL-safe base64 and
+                // one in 64 starts with `-`, which the tool's parser would
+                // take for an option.
+                &format!("--cluster-id={cluster_id}"),
                 "-c",
             ])
             .arg(&properties)
