@@ -18,10 +18,13 @@
 //! | `OMS_PASSWORD_HASH_QUEUE_MS` | `2000`; longer waits are answered 503 |
 //! | `OMS_DEFAULT_CREDIT_LIMIT_MINOR` | `100000` (1,000.00 in the credit currency) |
 //! | `OMS_CREDIT_CURRENCY` | `EUR` |
+//! | `OMS_HOLD_GRACE_SECS` | `300`: a credit reservation still undecided this long after its order's deadline is released |
+//! | `OMS_SAGA_DEADLINE_SECS` | `30`: the deadline of an order whose OrderPlaced (version 1) names none, after its `occurred_at` |
 //! | `OMS_DEV_MODE` | `false`; `true` allows the default admin password and prints a ready-to-use admin token at start-up |
 
 use std::net::SocketAddr;
 
+use service_kit::holds::HoldSettings;
 use service_kit::{Clock, CommonSettings, ServiceSettings};
 
 /// Everything customer-svc can be configured with.
@@ -75,10 +78,13 @@ pub struct Settings {
     /// ready-to-use admin token is printed at start-up.
     #[arg(long, env = "OMS_DEV_MODE", default_value_t = false)]
     pub dev_mode: bool,
+    /// When a credit reservation nobody decides expires.
+    #[command(flatten)]
+    pub holds: HoldSettings,
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
-    /// Where lock-outs and refresh tokens read the time: the system clock,
+    /// Where lock-outs, refresh tokens and hold expiry read the time: the system clock,
     /// unless a test injects a manual one.
     #[arg(skip)]
     pub clock: Clock,
@@ -150,6 +156,7 @@ impl Settings {
             default_credit_limit_minor: 100_000,
             credit_currency: "EUR".into(),
             dev_mode: false,
+            holds: HoldSettings::default(),
             common,
             clock: Clock::system(),
         }

@@ -5,10 +5,13 @@
 //! |---|---|
 //! | `OMS_INVENTORY_HTTP_ADDR` | `127.0.0.1:8081` |
 //! | `OMS_INVENTORY_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/inventory-svc.sqlite` |
+//! | `OMS_HOLD_GRACE_SECS` | `300`: a reservation still undecided this long after its order's deadline is released |
+//! | `OMS_SAGA_DEADLINE_SECS` | `30`: the deadline of an order whose OrderPlaced (version 1) names none, after its `occurred_at` |
 
 use std::net::SocketAddr;
 
-use service_kit::{CommonSettings, ServiceSettings};
+use service_kit::holds::HoldSettings;
+use service_kit::{Clock, CommonSettings, ServiceSettings};
 
 /// Everything inventory-svc can be configured with.
 #[derive(Debug, Clone, clap::Parser)]
@@ -28,9 +31,16 @@ pub struct Settings {
     /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
     #[arg(long, env = "OMS_INVENTORY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// When a reservation nobody decides expires.
+    #[command(flatten)]
+    pub holds: HoldSettings,
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
+    /// Where hold expiry reads the time: the system clock, unless a test
+    /// injects a manual one.
+    #[arg(skip)]
+    pub clock: Clock,
 }
 
 impl Settings {

@@ -119,6 +119,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     common.data_dir = data_dir.clone();
     common.topic_prefix = args.topic_prefix.clone();
     common.sqlite_synchronous = args.sqlite_synchronous;
+    common.dlq_retention_hours = args.dlq_retention_hours;
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
 
     // The quick start needs no secret from its user: a random admin
@@ -151,6 +152,8 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         http_addr: local(args.inventory_port),
         database_url: url_for("inventory"),
         common: common.clone(),
+        holds: service_kit::holds::HoldSettings::default(),
+        clock: service_kit::Clock::system(),
     })
     .await
     .context("inventory-svc did not start")?;

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use events::Topic;
+use events::plumbing::kafka::{TopicsError, ensure_topics_retaining};
 use events::plumbing::{
     ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay, RelayHealth,
-    RelaySettings, Retention, ensure_topics,
+    RelaySettings, Retention,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -50,9 +51,14 @@ impl ServiceBuilder {
     /// Connects the database and applies `M`'s migrations, creates `topics`
     /// (and their dead-letter topics) if missing, and starts the outbox relay.
     ///
+    /// A broker that cannot be reached is waited for, with a warning every
+    /// few seconds, until it answers (stop the process to give up).
+    ///
     /// # Errors
-    /// When the database is unreachable or a migration fails, or the broker
-    /// stays unreachable for 60 s.
+    /// When the database is unreachable or a migration fails; at once, with
+    /// one line naming the property, when the Kafka client configuration is
+    /// refused (an unknown `OMS_KAFKA_*` property, an unsupported
+    /// `security.protocol`, an unreadable `OMS_KAFKA_*_FILE`).
     pub async fn start<M: MigratorTrait>(
         settings: ServiceSettings,
         topics: &[Topic],
@@ -60,8 +66,8 @@ impl ServiceBuilder {
         let database =
             connect_and_migrate::<M>(&settings.database_url(), &settings.common.database()).await?;
         let db = database.connection;
-        let kafka = settings.common.kafka();
-        create_topics_with_retry(&kafka, topics).await?;
+        let kafka = settings.common.checked_kafka()?;
+        wait_for_topics(&kafka, topics, settings.common.dead_letter_retention()).await?;
         let outbox = Outbox::new(settings.name);
         let shutdown = CancellationToken::new();
         let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, RelaySettings::default())?;
@@ -245,24 +251,27 @@ impl ServiceBuilder {
     }
 }
 
-async fn create_topics_with_retry(kafka: &KafkaSettings, topics: &[Topic]) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+/// Creates the topics, waiting for a broker that cannot be reached yet
+/// (saying so every few seconds); a configuration error ends the wait at once.
+async fn wait_for_topics(
+    kafka: &KafkaSettings,
+    topics: &[Topic],
+    dead_letter_retention: Duration,
+) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
     loop {
-        match ensure_topics(kafka, topics).await {
+        match ensure_topics_retaining(kafka, topics, dead_letter_retention).await {
             Ok(()) => return Ok(()),
-            Err(error) if tokio::time::Instant::now() < deadline => {
+            Err(TopicsError::Configuration(error)) => return Err(error.into()),
+            Err(error) => {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     bootstrap = kafka.bootstrap_servers,
-                    "cannot create topics yet; retrying"
+                    waited_secs = started.elapsed().as_secs(),
+                    "waiting for Kafka at {}; retrying (Ctrl-C stops)",
+                    kafka.bootstrap_servers
                 );
                 tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            Err(error) => {
-                return Err(error.context(format!(
-                    "Kafka at {} is unreachable",
-                    kafka.bootstrap_servers
-                )));
             }
         }
     }

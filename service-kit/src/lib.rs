@@ -21,7 +21,8 @@
 //! - an OpenAPI document at `/openapi.json` built from the code and a docs UI
 //!   at `/docs` (served from the binary): [`openapi`];
 //! - bearer-token authentication behind one extractor: [`auth`];
-//! - the time from a [`Clock`] that tests can hold and move: [`clock`].
+//! - the time from a [`Clock`] that tests can hold and move: [`clock`];
+//! - the expiry of saga holds nobody decides: [`holds`].
 //!
 //! ## Layout
 //! [`app`] holds [`ServiceBuilder`] and the running [`App`]; the other modules
@@ -35,6 +36,7 @@ pub mod clock;
 pub mod database;
 pub mod extract;
 pub mod health;
+pub mod holds;
 pub mod http;
 pub mod openapi;
 pub mod pagination;

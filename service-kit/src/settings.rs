@@ -19,6 +19,7 @@
 //! | `OMS_CLIENT_IP_HEADER` | (unset: the peer address) | header a trusted proxy names the client's address in |
 //! | `OMS_INBOX_RETENTION_HOURS`, `OMS_OUTBOX_RETENTION_HOURS` | `192`, `1` | how long handled-event and published-outbox rows are kept |
 //! | `RUST_LOG` | `info` | log filter |
+//! | `OMS_DLQ_RETENTION_HOURS` | `720` (30 days) | how long the broker keeps dead letters (`retention.ms` of every `*.dlq` topic, set at each start; `oms dlq list` shows it) |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
 //!
 //! Each service adds its own address and database URL, e.g.
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 
 use events::TopicNames;
 use events::plumbing::{KafkaSettings, RetentionSettings};
+use events::plumbing::kafka::{ConfigurationError, DEFAULT_DEAD_LETTER_RETENTION_HOURS};
 
 use crate::database::{DatabaseSettings, SqliteDurability};
 
@@ -105,6 +107,10 @@ pub struct CommonSettings {
 /// Default of `OMS_JWKS_URL`: customer-svc on its default port.
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8082/.well-known/jwks.json";
 
+    /// Hours the broker keeps dead letters: the `retention.ms` of every
+    /// dead-letter topic, set when a service starts.
+    #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
+    pub dlq_retention_hours: u64,
 impl CommonSettings {
     /// Defaults for a local broker at `kafka_bootstrap`, as tests and
     /// embedding programs want them.
@@ -129,6 +135,7 @@ impl CommonSettings {
             client_ip_header: None,
         }
     }
+            dlq_retention_hours: DEFAULT_DEAD_LETTER_RETENTION_HOURS,
 
     /// The HTTP server's limits.
     pub fn server_limits(&self) -> crate::server::ServerLimits {
@@ -169,6 +176,24 @@ impl CommonSettings {
         }
     }
 }
+
+    /// How long the broker keeps dead letters.
+    pub fn dead_letter_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.dlq_retention_hours.saturating_mul(3600))
+    }
+
+    /// [`kafka`](Self::kafka), checked as a service checks it at start: every
+    /// `OMS_KAFKA_*_FILE` readable, no property set twice, and a client
+    /// configuration librdkafka accepts.
+    ///
+    /// # Errors
+    /// A [`ConfigurationError`] naming the property and its variable.
+    pub fn checked_kafka(&self) -> Result<KafkaSettings, ConfigurationError> {
+        let mut kafka = self.kafka();
+        kafka.client_properties = KafkaSettings::checked_properties_from_env(std::env::vars())?;
+        kafka.validate()?;
+        Ok(kafka)
+    }
 
 /// Where one service listens and keeps its state.
 #[derive(Debug, Clone)]

@@ -135,6 +135,8 @@ async fn start_inventory(url: &str, common: &CommonSettings) -> App {
         http_addr: local(),
         database_url: Some(url.to_owned()),
         common: common.clone(),
+        holds: service_kit::holds::HoldSettings::default(),
+        clock: service_kit::Clock::system(),
     })
     .await
     .unwrap()
