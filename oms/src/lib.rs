@@ -178,6 +178,10 @@ pub struct UpArgs {
     /// Prefix of topics and consumer groups.
     #[arg(long, env = "OMS_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
+    /// Hours the broker keeps dead letters (the dead-letter topics'
+    /// `retention.ms`, set at each start).
+    #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = events::plumbing::kafka::DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
+    pub dlq_retention_hours: u64,
     /// Also create a few products and customers, so the README's walk-through works at once.
     #[arg(long)]
     pub demo: bool,
@@ -243,6 +247,11 @@ impl Cli {
                 connection,
             }) => {
                 let json = connection.json;
+                if !json {
+                    for topic in ops::dlq::retention(&connection, &selection).await? {
+                        println!("{topic}");
+                    }
+                }
                 let letters =
                     tokio::task::spawn_blocking(move || ops::dlq::select(&connection, &selection))
                         .await??;
@@ -275,16 +284,29 @@ impl Cli {
                 if connection.json {
                     println!("{}", serde_json::json!(summary));
                 } else {
+                    for refused in &summary.refused {
+                        eprintln!("{refused}");
+                    }
                     let verb = if dry_run {
                         "would re-publish"
                     } else {
                         "re-published"
                     };
                     println!(
-                        "{verb} {} dead letter(s); skipped {} without an original topic",
-                        summary.replayed, summary.skipped
+                        "{verb} {} dead letter(s); skipped {} without an original topic; \
+                         refused {} naming another topic than their own",
+                        summary.replayed,
+                        summary.skipped,
+                        summary.refused.len()
                     );
                 }
+                // A refused letter is a forged or corrupted record: the
+                // operator's script must notice it.
+                anyhow::ensure!(
+                    summary.refused.is_empty(),
+                    "{} dead letter(s) refused: their dlq.original_topic names another topic",
+                    summary.refused.len()
+                );
                 Ok(())
             }
             Command::Admin(AdminCommand::ResetPassword(args)) => {

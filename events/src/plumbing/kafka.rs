@@ -1,11 +1,32 @@
 //! Kafka client settings, the idempotent producer, and topic creation.
+//!
+//! What it guarantees at start-up ([`ensure_topics_retaining`]):
+//! - a client configuration librdkafka refuses (an unknown property, an
+//!   unsupported `security.protocol`) is a [`ConfigurationError`] naming the
+//!   property and the `OMS_KAFKA_*` variable that set it: it never becomes
+//!   "the broker is unreachable", so no caller retries it;
+//! - a broker that does not answer is [`TopicsError::Unreachable`] within a
+//!   few seconds, so that a caller waiting for it can say so as it waits;
+//! - dead-letter topics keep their records for their own retention
+//!   (`OMS_DLQ_RETENTION_HOURS`, default 30 days), set on creation and
+//!   corrected on an existing dead-letter topic; other topics keep the
+//!   broker's retention (the catalog topic is compacted).
+//!
+//! Secrets among the client properties (`sasl.password`, …) can come from
+//! files: `OMS_KAFKA_<PROPERTY>_FILE` names a file whose content (without
+//! its trailing newline) is the property's value.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
 use crate::topics::{Topic, TopicNames};
@@ -29,25 +50,141 @@ pub struct KafkaSettings {
 /// `OMS_KAFKA_*` variables that are settings of their own, not properties.
 const NOT_PROPERTIES: &[&str] = &["OMS_KAFKA_BOOTSTRAP", "OMS_KAFKA_PORT"];
 
+/// The suffix of a variable that names a file holding the value of the
+/// variable without it (`OMS_KAFKA_SASL_PASSWORD_FILE`).
+const FILE_SUFFIX: &str = "_FILE";
+
+/// Default of `OMS_DLQ_RETENTION_HOURS`: dead letters are kept 30 days.
+pub const DEFAULT_DEAD_LETTER_RETENTION_HOURS: u64 = 720;
+
+/// How long a start-up probe waits for the broker to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A Kafka client configuration that cannot work, whatever the broker
+/// does: retrying it is pointless. Its message is one line that names
+/// the property and the variable that set it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid Kafka client configuration{}: {message}", named(.property, .variable))]
+pub struct ConfigurationError {
+    /// The librdkafka property at fault, when known (`security.protocol`).
+    pub property: Option<String>,
+    /// The variable that set it (`OMS_KAFKA_SECURITY_PROTOCOL`).
+    pub variable: Option<String>,
+    /// What is wrong, in librdkafka's words or ours.
+    pub message: String,
+}
+
+fn named(property: &Option<String>, variable: &Option<String>) -> String {
+    match (property, variable) {
+        (Some(p), Some(v)) => format!(" (property {p}, set by {v})"),
+        (Some(p), None) => format!(" (property {p})"),
+        (None, Some(v)) => format!(" ({v})"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The variable that sets `property`.
+fn variable_of(property: &str) -> String {
+    format!(
+        "OMS_KAFKA_{}",
+        property.replace('.', "_").to_ascii_uppercase()
+    )
+}
+
+/// Why [`ensure_topics`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicsError {
+    /// The client configuration is refused: waiting will not help.
+    #[error(transparent)]
+    Configuration(#[from] ConfigurationError),
+    /// The broker did not answer: it may yet come up.
+    #[error("Kafka at {bootstrap} cannot be reached: {reason}")]
+    Unreachable {
+        /// The bootstrap servers tried.
+        bootstrap: String,
+        /// What the client said.
+        reason: String,
+    },
+    /// The broker refused to create or configure a topic.
+    #[error("the broker refused topic {topic}: {reason}")]
+    Refused {
+        /// The topic.
+        topic: String,
+        /// The broker's or client's error.
+        reason: String,
+    },
+}
+
 impl KafkaSettings {
     /// The librdkafka properties that `OMS_KAFKA_<PROPERTY>` variables among
     /// `vars` name: the rest of the name lower-cased, `_` as `.`
     /// (`OMS_KAFKA_SECURITY_PROTOCOL=sasl_ssl` is `security.protocol`).
     /// `OMS_KAFKA_BOOTSTRAP` and `OMS_KAFKA_PORT` are settings of their own.
+    /// `OMS_KAFKA_<PROPERTY>_FILE` names a file holding the value. A file
+    /// that cannot be read, or a property set both ways, is left out here;
+    /// [`checked_properties_from_env`](Self::checked_properties_from_env)
+    /// reports it, and services call that at start.
     pub fn properties_from_env(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Vec<(String, String)> {
-        let mut properties: Vec<(String, String)> = vars
-            .into_iter()
-            .filter(|(name, _)| !NOT_PROPERTIES.contains(&name.as_str()))
-            .filter_map(|(name, value)| {
-                let property = name.strip_prefix("OMS_KAFKA_")?;
-                (!property.is_empty())
-                    .then(|| (property.to_ascii_lowercase().replace('_', "."), value))
-            })
-            .collect();
-        properties.sort();
-        properties
+        collect_properties(vars, &mut |_| {})
+    }
+
+    /// [`properties_from_env`](Self::properties_from_env), failing on the
+    /// first `_FILE` variable whose file cannot be read, and on a property
+    /// set both directly and through a file.
+    ///
+    /// # Errors
+    /// That [`ConfigurationError`], naming the variable.
+    pub fn checked_properties_from_env(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Vec<(String, String)>, ConfigurationError> {
+        let mut first = None;
+        let properties = collect_properties(vars, &mut |error| {
+            first.get_or_insert(error);
+        });
+        match first {
+            Some(error) => Err(error),
+            None => Ok(properties),
+        }
+    }
+
+    /// Checks that librdkafka accepts the client configuration, without
+    /// contacting the broker.
+    ///
+    /// # Errors
+    /// A [`ConfigurationError`] naming the property librdkafka refused.
+    pub fn validate(&self) -> Result<(), ConfigurationError> {
+        self.client_config("oms-config-check")
+            .create::<BaseConsumer>()
+            .map(drop)
+            .map_err(|error| self.configuration_error(&error))
+    }
+
+    fn configuration_error(&self, error: &KafkaError) -> ConfigurationError {
+        let message = match error {
+            KafkaError::ClientCreation(message) => message.clone(),
+            other => other.to_string(),
+        };
+        // librdkafka quotes the property it refuses: `No such configuration
+        // property: "foo.bar"`, `Unsupported value "x" for configuration
+        // property "security.protocol": …`.
+        let property = self
+            .client_properties
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .chain(["bootstrap.servers", "client.id"])
+            .find(|p| message.contains(&format!("\"{p}\"")))
+            .map(str::to_owned);
+        let variable = property.as_deref().map(|p| match p {
+            "bootstrap.servers" => "OMS_KAFKA_BOOTSTRAP".to_owned(),
+            other => variable_of(other),
+        });
+        ConfigurationError {
+            property,
+            variable,
+            message: message.replace('\n', " "),
+        }
     }
 
     /// A client configuration with the bootstrap servers, the client id
@@ -82,44 +219,212 @@ impl KafkaSettings {
     }
 }
 
-/// Creates `topics` and their dead-letter topics if they do not exist yet.
-/// Idempotent: a topic that already exists is left as it is. The catalog
-/// topic is compacted; every other topic uses time-based retention.
+/// Collects the properties of `OMS_KAFKA_*` variables, telling `problem`
+/// about each one it leaves out.
+fn collect_properties(
+    vars: impl IntoIterator<Item = (String, String)>,
+    problem: &mut dyn FnMut(ConfigurationError),
+) -> Vec<(String, String)> {
+    let mut direct = HashMap::new();
+    let mut from_files = Vec::new();
+    for (name, value) in vars {
+        if NOT_PROPERTIES.contains(&name.as_str()) {
+            continue;
+        }
+        let Some(rest) = name.strip_prefix("OMS_KAFKA_").filter(|r| !r.is_empty()) else {
+            continue;
+        };
+        match rest.strip_suffix(FILE_SUFFIX).filter(|r| !r.is_empty()) {
+            Some(property) => from_files.push((property.to_owned(), name.clone(), value)),
+            None => {
+                direct.insert(rest.to_ascii_lowercase().replace('_', "."), value);
+            }
+        }
+    }
+    for (rest, variable, path) in from_files {
+        let property = rest.to_ascii_lowercase().replace('_', ".");
+        let error = |message: String| ConfigurationError {
+            property: Some(property.clone()),
+            variable: Some(variable.clone()),
+            message,
+        };
+        if direct.contains_key(&property) {
+            problem(error(format!(
+                "set either OMS_KAFKA_{rest} or {variable}, not both"
+            )));
+            direct.remove(&property);
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(content) => {
+                direct.insert(property, content.trim_end_matches(['\r', '\n']).to_owned());
+            }
+            Err(e) => problem(error(format!("cannot read {path}: {e}"))),
+        }
+    }
+    let mut properties: Vec<(String, String)> = direct.into_iter().collect();
+    properties.sort();
+    properties
+}
+
+/// [`ensure_topics_retaining`] with dead letters kept
+/// [`DEFAULT_DEAD_LETTER_RETENTION_HOURS`].
 ///
 /// # Errors
-/// When the broker cannot be reached or refuses a creation for another
-/// reason than the topic existing already.
-pub async fn ensure_topics(settings: &KafkaSettings, topics: &[Topic]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = settings.client_config("oms-admin").create()?;
+/// As [`ensure_topics_retaining`].
+pub async fn ensure_topics(settings: &KafkaSettings, topics: &[Topic]) -> Result<(), TopicsError> {
+    let retention = Duration::from_secs(DEFAULT_DEAD_LETTER_RETENTION_HOURS * 3600);
+    ensure_topics_retaining(settings, topics, retention).await
+}
+
+/// Creates `topics` and their dead-letter topics if they do not exist yet.
+/// Idempotent: a topic that already exists is left as it is, except that a
+/// dead-letter topic's `retention.ms` is set to `dead_letter_retention`
+/// when it differs (its other topic settings are kept). The catalog topic
+/// is compacted; every other topic uses time-based retention.
+///
+/// # Errors
+/// [`TopicsError::Configuration`] at once when librdkafka refuses the
+/// client configuration; [`TopicsError::Unreachable`] when the broker does
+/// not answer within a few seconds; [`TopicsError::Refused`] when it
+/// refuses a creation for another reason than the topic existing already.
+pub async fn ensure_topics_retaining(
+    settings: &KafkaSettings,
+    topics: &[Topic],
+    dead_letter_retention: Duration,
+) -> Result<(), TopicsError> {
+    settings.validate()?;
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config("oms-admin")
+        .create()
+        .map_err(|e| settings.configuration_error(&e))?;
+    probe(settings).await?;
+    let retention_ms = dead_letter_retention.as_millis().to_string();
     let mut names = Vec::new();
     for &topic in topics {
-        names.push((settings.topics.name(topic), topic.is_compacted()));
-        names.push((settings.topics.dead_letter(topic), false));
+        names.push((settings.topics.name(topic), topic.is_compacted(), false));
+        names.push((settings.topics.dead_letter(topic), false, true));
     }
     let new_topics: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|(name, compacted)| {
+        .map(|(name, compacted, dead_letters)| {
             let topic = NewTopic::new(
                 name,
                 settings.partitions,
                 TopicReplication::Fixed(settings.replication_factor),
             );
-            if *compacted {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
+            match (compacted, dead_letters) {
+                (true, _) => topic.set("cleanup.policy", "compact"),
+                (_, true) => topic.set("retention.ms", &retention_ms),
+                _ => topic,
             }
         })
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics(&new_topics, &options).await?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(30)))
+        .request_timeout(Some(Duration::from_secs(30)));
+    let unreachable = |e: KafkaError| TopicsError::Unreachable {
+        bootstrap: settings.bootstrap_servers.clone(),
+        reason: e.to_string(),
+    };
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(unreachable)?;
+    let mut existing_dead_letter_topics = Vec::new();
     for result in results {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => anyhow::bail!("could not create topic {name}: {code}"),
+            Ok(_) => {}
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                if names.iter().any(|(n, _, dl)| *dl && *n == name) {
+                    existing_dead_letter_topics.push(name);
+                }
+            }
+            Err((topic, code)) => {
+                return Err(TopicsError::Refused {
+                    topic,
+                    reason: code.to_string(),
+                });
+            }
         }
     }
+    for topic in existing_dead_letter_topics {
+        keep_retention(&admin, &options, &topic, &retention_ms)
+            .await
+            .map_err(|e| TopicsError::Refused {
+                topic: topic.clone(),
+                reason: format!("setting retention.ms: {e}"),
+            })?;
+    }
     Ok(())
+}
+
+/// Sets `topic`'s `retention.ms` when it differs, keeping its other
+/// topic-level settings (altering configs replaces them all).
+async fn keep_retention(
+    admin: &AdminClient<DefaultClientContext>,
+    options: &AdminOptions,
+    topic: &str,
+    retention_ms: &str,
+) -> Result<(), KafkaError> {
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], options)
+        .await?;
+    let Some(Ok(resource)) = described.into_iter().next() else {
+        return Ok(());
+    };
+    if resource
+        .get("retention.ms")
+        .and_then(|e| e.value.as_deref())
+        == Some(retention_ms)
+    {
+        return Ok(());
+    }
+    let kept: Vec<(String, String)> = resource
+        .entries
+        .iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic && e.name != "retention.ms")
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect();
+    let mut alter =
+        AlterConfig::new(ResourceSpecifier::Topic(topic)).set("retention.ms", retention_ms);
+    for (name, value) in &kept {
+        alter = alter.set(name, value);
+    }
+    for result in admin.alter_configs(&[alter], options).await? {
+        result.map_err(|(_, code)| KafkaError::AdminOp(code))?;
+    }
+    tracing::info!(topic, retention_ms, "dead-letter retention set");
+    Ok(())
+}
+
+/// Asks the broker for its metadata, briefly: an answer means it can be
+/// reached with this configuration.
+async fn probe(settings: &KafkaSettings) -> Result<(), TopicsError> {
+    let config = settings.client_config("oms-probe");
+    let bootstrap = settings.bootstrap_servers.clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer;
+        let client: BaseConsumer = config.create()?;
+        client.fetch_metadata(None, PROBE_TIMEOUT).map(drop)
+    })
+    .await;
+    match answered {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(TopicsError::Unreachable {
+            bootstrap,
+            reason: match error {
+                KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => {
+                    format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
+                }
+                other => other.to_string(),
+            },
+        }),
+        Err(join) => Err(TopicsError::Unreachable {
+            bootstrap,
+            reason: join.to_string(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
 //! `oms dlq list|show|replay`: the dead letters of every topic, and their
-//! re-publication to the topic they came from. A re-published record keeps
+//! re-publication to the topic they came from. A letter goes back only to
+//! the topic its dead-letter topic belongs to (`orders.dlq` to `orders`):
+//! one whose `dlq.original_topic` header names another topic is refused and
+//! reported, never published there. `oms dlq list` first says how long
+//! each dead-letter topic keeps its records (`OMS_DLQ_RETENTION_HOURS`, set
+//! by the services when they start). A re-published record keeps
 //! its key, value and original headers, gains an `oms.replayed_at` header,
 //! and loses the `dlq.*` ones; if it fails again, its consumer dead-letters
 //! it again, so nothing is lost. A dead letter of a record too large to
@@ -12,6 +17,8 @@ use std::time::Duration;
 use events::headers;
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -75,20 +82,7 @@ pub fn select(
 ) -> anyhow::Result<Vec<(DeadLetter, OwnedMessage)>> {
     let kafka = connection.kafka();
     let client = client(&kafka)?;
-    let topics: Vec<String> = match &selection.topic {
-        Some(topic) => {
-            let name = resolve_topic(&kafka.topics, topic);
-            vec![if name.ends_with(events::topics::DEAD_LETTER_SUFFIX) {
-                name
-            } else {
-                format!("{name}{}", events::topics::DEAD_LETTER_SUFFIX)
-            }]
-        }
-        None => events::Topic::ALL
-            .iter()
-            .map(|&t| kafka.topics.dead_letter(t))
-            .collect(),
-    };
+    let topics = dead_letter_topics(connection, selection);
     let at = match &selection.at {
         Some(at) => {
             let (partition, offset) = at
@@ -146,6 +140,88 @@ pub fn select(
     Ok(found)
 }
 
+/// How long the broker keeps the records of a dead-letter topic.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TopicRetention {
+    /// The dead-letter topic.
+    pub dlq_topic: String,
+    /// Its `retention.ms` in hours; `None` when it keeps them for ever
+    /// (`-1`) or the broker did not say.
+    pub retention_hours: Option<u64>,
+}
+
+impl std::fmt::Display for TopicRetention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.retention_hours {
+            Some(hours) => write!(
+                f,
+                "{} keeps dead letters {hours} h ({} days; OMS_DLQ_RETENTION_HOURS)",
+                super::escape_control(&self.dlq_topic),
+                hours / 24
+            ),
+            None => write!(
+                f,
+                "{} keeps dead letters for ever",
+                super::escape_control(&self.dlq_topic)
+            ),
+        }
+    }
+}
+
+/// The dead-letter topics [`select`] reads.
+fn dead_letter_topics(connection: &Connection, selection: &Selection) -> Vec<String> {
+    let kafka = connection.kafka();
+    match &selection.topic {
+        Some(topic) => {
+            let name = resolve_topic(&kafka.topics, topic);
+            vec![if name.ends_with(events::topics::DEAD_LETTER_SUFFIX) {
+                name
+            } else {
+                format!("{name}{}", events::topics::DEAD_LETTER_SUFFIX)
+            }]
+        }
+        None => events::Topic::ALL
+            .iter()
+            .map(|&t| kafka.topics.dead_letter(t))
+            .collect(),
+    }
+}
+
+/// The retention of the selected dead-letter topics, as the broker has it;
+/// topics that do not exist are left out.
+///
+/// # Errors
+/// When the client cannot be created or the broker does not answer.
+pub async fn retention(
+    connection: &Connection,
+    selection: &Selection,
+) -> anyhow::Result<Vec<TopicRetention>> {
+    let kafka = connection.kafka();
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config("oms-cli-admin").create()?;
+    let topics = dead_letter_topics(connection, selection);
+    let specifiers: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
+    let described = admin.describe_configs(&specifiers, &options).await?;
+    Ok(topics
+        .iter()
+        .zip(described)
+        .filter_map(|(topic, resource)| {
+            let resource = resource.ok()?;
+            let millis = resource
+                .get("retention.ms")
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| v.parse::<i64>().ok());
+            Some(TopicRetention {
+                dlq_topic: topic.clone(),
+                retention_hours: millis
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(|ms| ms / 3_600_000),
+            })
+        })
+        .collect())
+}
+
 /// Prints the dead letters, one line each (or JSON lines).
 pub fn print_list(letters: &[(DeadLetter, OwnedMessage)], as_json: bool) {
     for (letter, _) in letters {
@@ -189,9 +265,54 @@ pub struct ReplaySummary {
     pub replayed: usize,
     /// Records skipped because their original topic is unknown.
     pub skipped: usize,
+    /// Records not re-published because their `dlq.original_topic` header
+    /// names another topic than the one their dead-letter topic belongs to.
+    pub refused: Vec<Refused>,
 }
 
-/// Re-publishes the selected dead letters to their original topics.
+/// A dead letter [`replay`] refused to re-publish.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refused {
+    /// Its dead-letter topic.
+    pub dlq_topic: String,
+    /// Its partition there.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// The topic its `dlq.original_topic` header names.
+    pub named: String,
+    /// The only topic a letter of `dlq_topic` may go back to.
+    pub allowed: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refused {}[{}]@{}: its dlq.original_topic names {}, but a dead letter of {} goes back to {} only",
+            super::escape_control(&self.dlq_topic),
+            self.partition,
+            self.offset,
+            super::escape_control(&self.named),
+            super::escape_control(&self.dlq_topic),
+            super::escape_control(&self.allowed),
+        )
+    }
+}
+
+/// The topic the dead letters of `dlq_topic` came from: its name without
+/// the dead-letter suffix. The header of a letter is data anyone who can
+/// write to a dead-letter topic controls; the topic it sits in is not.
+pub fn original_topic_of(dlq_topic: &str) -> Option<&str> {
+    dlq_topic
+        .strip_suffix(events::topics::DEAD_LETTER_SUFFIX)
+        .filter(|name| !name.is_empty())
+}
+
+/// Re-publishes the selected dead letters to their original topics. A
+/// letter goes back only to the topic its dead-letter topic belongs to
+/// (`orders.dlq` to `orders`); one whose `dlq.original_topic` header names
+/// another topic is refused and listed in [`ReplaySummary::refused`].
 ///
 /// # Errors
 /// Broker errors; records published before the error stay published.
@@ -227,6 +348,18 @@ pub async fn replay(
             progress.inc(1);
             continue;
         };
+        let allowed = original_topic_of(&letter.dlq_topic);
+        if allowed != Some(original.as_str()) {
+            summary.refused.push(Refused {
+                dlq_topic: letter.dlq_topic.clone(),
+                partition: letter.partition,
+                offset: letter.offset,
+                named: original.clone(),
+                allowed: allowed.unwrap_or("(none)").to_owned(),
+            });
+            progress.inc(1);
+            continue;
+        }
         if !dry_run {
             let mut record_headers = OwnedHeaders::new();
             for (key, value) in all_headers(message)

@@ -3,6 +3,7 @@
 
 mod bench;
 mod concurrency;
+mod dlq;
 mod monitoring;
 mod ops;
 mod traces;

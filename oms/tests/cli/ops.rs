@@ -50,6 +50,7 @@ fn up_args(
         admin_password: None,
         key_encryption_key: None,
         topic_prefix: prefix.into(),
+        dlq_retention_hours: 720,
         demo: true,
     }
 }

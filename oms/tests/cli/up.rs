@@ -23,6 +23,7 @@ pub(crate) fn args(data_dir: &Path, kafka: Option<String>, topic_prefix: &str) -
         admin_password: None,
         key_encryption_key: None,
         topic_prefix: topic_prefix.into(),
+        dlq_retention_hours: 720,
         demo: true,
     }
 }
