@@ -1,48 +1,91 @@
-//! The HTTP server: the router on hyper, with the limits that keep slow or
-//! greedy clients from holding a service.
+//! The HTTP server: the router on hyper, with the limits that keep slow,
+//! silent or greedy clients from holding a service.
 //!
 //! ## Guarantees
-//! - **Header-read timeout**: a client has
-//!   [`ServerLimits::header_read_timeout`] to send a request's headers
-//!   (`OMS_HTTP_HEADER_TIMEOUT_SECS`); one that trickles them (slowloris)
-//!   is disconnected.
+//! - **A request head in time, whatever the protocol**: a new connection
+//!   has [`ServerLimits::header_read_timeout`] (`OMS_HTTP_HEADER_TIMEOUT_SECS`)
+//!   to deliver a complete request head, over HTTP/1.1 or HTTP/2 alike.
+//!   A client that sends nothing, half the HTTP/2 preface, a preface and
+//!   no stream, or trickles its headers (slowloris) is disconnected: the
+//!   time counts from the connection's opening, through protocol detection.
+//! - **No idle connection for ever**: once a connection has no request in
+//!   flight, it is closed after [`ServerLimits::idle_timeout`]
+//!   (`OMS_HTTP_IDLE_TIMEOUT_SECS`), HTTP/1.1 keep-alive and HTTP/2 alike
+//!   (HTTP/2 gets a GOAWAY first).
+//! - **HTTP/2 liveness and streams**: the server pings an HTTP/2 peer every
+//!   [`HTTP2_KEEP_ALIVE_INTERVAL`] and drops it when a ping goes unanswered
+//!   for the header timeout; a connection carries at most
+//!   [`ServerLimits::http2_max_concurrent_streams`] concurrent requests
+//!   (`OMS_HTTP2_MAX_CONCURRENT_STREAMS`), and its header list at most
+//!   [`HTTP2_MAX_HEADER_LIST_BYTES`].
 //! - **Request timeout**: a request that takes longer than
 //!   [`ServerLimits::request_timeout`] (`OMS_HTTP_REQUEST_TIMEOUT_SECS`) is
 //!   answered 408 and its handler dropped.
 //! - **Connection cap**: at most [`ServerLimits::max_connections`]
 //!   (`OMS_HTTP_MAX_CONNECTIONS`) are open; the next client waits in the
 //!   listen backlog until one closes, and nothing is spawned for it.
+//! - **A share per address**: one client address holds at most
+//!   [`ServerLimits::max_connections_per_address`]
+//!   (`OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`) of them; a connection past
+//!   its share is closed at once and counted in
+//!   `oms_http_connections_refused_total{reason="per_address"}`. So one
+//!   address cannot take the edge down alone. Behind a reverse proxy
+//!   (`OMS_CLIENT_IP_HEADER` set) every connection comes from the proxy,
+//!   and the share is the whole cap.
 //! - **Peer address**: every request carries the client's socket address
 //!   as axum's [`ConnectInfo`], for per-address limits.
 //! - **Graceful shutdown**: on shutdown the listener closes, open
 //!   connections finish their requests in flight, then close.
+//!
+//! `oms_http_connections_open` is the number of open connections.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+/// How often the server pings an HTTP/2 peer to see that it is there.
+pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// The largest HTTP/2 header list (decoded) the server accepts.
+pub const HTTP2_MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
+
+/// How long a connection asked to close (idle, or at shutdown) may take to
+/// do so before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// The limits of [`serve`].
 #[derive(Debug, Clone, Copy)]
 pub struct ServerLimits {
-    /// Time a client has to send a request's headers.
+    /// Time a client has to send a request's headers; a new connection's
+    /// first request head must be complete within it.
     pub header_read_timeout: Duration,
     /// Time a request may take, from its headers to its answer.
     pub request_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
+    /// Open connections from one client address at most.
+    pub max_connections_per_address: usize,
+    /// Time a connection may stay open with no request in flight, after
+    /// its first request.
+    pub idle_timeout: Duration,
+    /// Concurrent streams (requests) on one HTTP/2 connection at most.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerLimits {
@@ -51,6 +94,9 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 64,
+            idle_timeout: Duration::from_secs(60),
+            http2_max_concurrent_streams: 64,
         }
     }
 }
@@ -67,6 +113,7 @@ pub async fn serve(
         limits.request_timeout,
     ));
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_address = Shares::new(limits.max_connections_per_address.max(1));
     let connections = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -88,39 +135,239 @@ pub async fn serve(
                 }
             },
         };
+        let Some(share) = per_address.take(peer.ip()) else {
+            metrics::counter!("oms_http_connections_refused_total", "reason" => "per_address")
+                .increment(1);
+            tracing::debug!(%peer, "connection refused: its address holds its share of the cap");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone().map_request(
+        let activity = Arc::new(Activity::new());
+        let service = hyper::service::service_fn({
+            let (router, activity) = (router.clone(), activity.clone());
             move |request: axum::http::Request<Incoming>| {
+                let in_flight = activity.begin();
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            },
-        ));
+                let answer = router.clone().oneshot(request);
+                async move {
+                    let response = answer.await?;
+                    // In flight until the answer's body is sent (dropped).
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        Body::new(body.map_frame(move |frame| {
+                            let _in_flight = &in_flight;
+                            frame
+                        }))
+                    }))
+                }
+            }
+        });
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let _share = share;
+            let _open = OpenGauge::new();
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
-            builder.http2().timer(TokioTimer::new());
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(HTTP2_KEEP_ALIVE_INTERVAL)
+                .keep_alive_timeout(limits.header_read_timeout)
+                .max_concurrent_streams(limits.http2_max_concurrent_streams)
+                .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES);
             let mut connection =
                 pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(error = %error, "connection ended with an error");
+            let ended = tokio::select! {
+                result = connection.as_mut() => Some(result),
+                () = shutdown.cancelled() => None,
+                () = activity.expired(limits) => {
+                    tracing::debug!(%peer, "closing a connection without a request in time");
+                    None
+                }
+            };
+            let result = match ended {
+                Some(result) => result,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    let in_flight_may_finish = if shutdown.is_cancelled() {
+                        limits.request_timeout
+                    } else {
+                        CLOSE_GRACE
+                    };
+                    match tokio::time::timeout(in_flight_may_finish, connection.as_mut()).await {
+                        Ok(result) => result,
+                        Err(_) => Ok(()),
                     }
                 }
-                () = shutdown.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.as_mut().await;
-                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(error = %error, "connection ended with an error");
             }
         });
     }
     drop(listener);
     connections.close();
     connections.wait().await;
+}
+
+/// What a connection is doing: requests in flight, and since when it has
+/// had none.
+struct Activity {
+    state: Mutex<ActivityState>,
+    changed: Notify,
+}
+
+struct ActivityState {
+    in_flight: usize,
+    idle_since: Instant,
+    served: bool,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(ActivityState {
+                in_flight: 0,
+                idle_since: Instant::now(),
+                served: false,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ActivityState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A request head arrived: it is in flight until the guard is dropped.
+    fn begin(self: &Arc<Self>) -> InFlight {
+        {
+            let mut state = self.state();
+            state.in_flight += 1;
+            state.served = true;
+        }
+        self.changed.notify_waiters();
+        InFlight(self.clone())
+    }
+
+    /// Resolves once the connection has had no request in flight for too
+    /// long: the header timeout before its first request, the idle timeout
+    /// after.
+    async fn expired(&self, limits: ServerLimits) {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = pin!(changed);
+            changed.as_mut().enable();
+            let deadline = {
+                let state = self.state();
+                (state.in_flight == 0).then(|| {
+                    state.idle_since
+                        + if state.served {
+                            limits.idle_timeout
+                        } else {
+                            limits.header_read_timeout
+                        }
+                })
+            };
+            match deadline {
+                None => changed.await,
+                Some(deadline) => tokio::select! {
+                    biased;
+                    () = changed => {}
+                    () = tokio::time::sleep_until(deadline) => return,
+                },
+            }
+        }
+    }
+}
+
+/// A request in flight on its connection.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        {
+            let mut state = self.0.state();
+            state.in_flight = state.in_flight.saturating_sub(1);
+            state.idle_since = Instant::now();
+        }
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// Open connections per client address.
+#[derive(Clone)]
+struct Shares {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max: usize,
+}
+
+impl Shares {
+    fn new(max: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            max,
+        }
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A connection's place in `address`'s share, if it has room.
+    fn take(&self, address: IpAddr) -> Option<Share> {
+        let mut open = self.open();
+        let count = open.entry(address).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            shares: self.clone(),
+            address,
+        })
+    }
+}
+
+/// One connection's place in its address's share.
+struct Share {
+    shares: Shares,
+    address: IpAddr,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self.shares.open();
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Counts a connection in `oms_http_connections_open` while it lives.
+struct OpenGauge;
+
+impl OpenGauge {
+    fn new() -> Self {
+        metrics::gauge!("oms_http_connections_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("oms_http_connections_open").decrement(1.0);
+    }
 }

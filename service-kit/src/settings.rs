@@ -16,6 +16,7 @@
 //! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
 //! | `OMS_JWKS_URL` | `http://127.0.0.1:8082/.well-known/jwks.json` | where customer-svc publishes the keys that sign access tokens |
 //! | `OMS_HTTP_HEADER_TIMEOUT_SECS`, `OMS_HTTP_REQUEST_TIMEOUT_SECS`, `OMS_HTTP_MAX_CONNECTIONS` | `10`, `30`, `1024` | the HTTP server's limits ([`crate::server`]) |
+//! | `OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`, `OMS_HTTP_IDLE_TIMEOUT_SECS`, `OMS_HTTP2_MAX_CONCURRENT_STREAMS` | `64`, `60`, `64` | one client address's share of the connections, an idle connection's life, streams per HTTP/2 connection ([`crate::server`]) |
 //! | `OMS_CLIENT_IP_HEADER` | (unset: the peer address) | header a trusted proxy names the client's address in |
 //! | `OMS_INBOX_RETENTION_HOURS`, `OMS_OUTBOX_RETENTION_HOURS` | `192`, `1` | how long handled-event and published-outbox rows are kept |
 //! | `RUST_LOG` | `info` | log filter |
@@ -90,6 +91,17 @@ pub struct CommonSettings {
     /// Open HTTP connections at most.
     #[arg(long, env = "OMS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,
+    /// Open HTTP connections from one client address at most (ignored
+    /// behind a proxy, `OMS_CLIENT_IP_HEADER`: every connection is the
+    /// proxy's).
+    #[arg(long, env = "OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub http_max_connections_per_address: usize,
+    /// Seconds a connection stays open with no request in flight.
+    #[arg(long, env = "OMS_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub http_idle_timeout_secs: u64,
+    /// Concurrent requests on one HTTP/2 connection at most.
+    #[arg(long, env = "OMS_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 64)]
+    pub http2_max_concurrent_streams: u32,
     /// The header a trusted reverse proxy puts the client's address in
     /// (`x-forwarded-for`: its last entry; `x-real-ip`); unset: the peer
     /// address. Set it only behind a proxy that overwrites the header.
@@ -132,6 +144,9 @@ impl CommonSettings {
             http_header_timeout_secs: 10,
             http_request_timeout_secs: 30,
             http_max_connections: 1024,
+            http_max_connections_per_address: 64,
+            http_idle_timeout_secs: 60,
+            http2_max_concurrent_streams: 64,
             client_ip_header: None,
         }
     }
@@ -143,6 +158,14 @@ impl CommonSettings {
             header_read_timeout: std::time::Duration::from_secs(self.http_header_timeout_secs),
             request_timeout: std::time::Duration::from_secs(self.http_request_timeout_secs),
             max_connections: self.http_max_connections,
+            // Behind a proxy every connection comes from the proxy.
+            max_connections_per_address: if self.client_ip_header.is_some() {
+                self.http_max_connections
+            } else {
+                self.http_max_connections_per_address
+            },
+            idle_timeout: std::time::Duration::from_secs(self.http_idle_timeout_secs),
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
         }
     }
 

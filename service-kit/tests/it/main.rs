@@ -5,3 +5,4 @@
 mod helpers;
 mod http_api;
 mod jwt;
+mod server;
