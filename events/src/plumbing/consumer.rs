@@ -73,7 +73,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TryInsertResult};
 use tokio_util::sync::CancellationToken;
 
-use super::database::{begin_write, is_permanent};
+use super::database::{begin_write, is_permanent, statement_chunks};
 use super::handler::{Emitter, EventHandler, HandlerError, ReceivedRecord};
 use super::kafka::KafkaSettings;
 use super::outbox::{Outbox, backoff};
@@ -631,17 +631,20 @@ impl<H: EventHandler> EventConsumer<H> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let inserted = match inbox_message::Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([
-                inbox_message::Column::Consumer,
-                inbox_message::Column::EventId,
-            ])
-            .exec_with_returning_keys(conn)
-            .await?
-        {
-            TryInsertResult::Inserted(keys) => keys,
-            TryInsertResult::Conflicted | TryInsertResult::Empty => Vec::new(),
-        };
+        let mut inserted = Vec::with_capacity(rows.len());
+        for chunk in statement_chunks::<inbox_message::Entity, _>(rows) {
+            match inbox_message::Entity::insert_many(chunk)
+                .on_conflict_do_nothing_on([
+                    inbox_message::Column::Consumer,
+                    inbox_message::Column::EventId,
+                ])
+                .exec_with_returning_keys(conn)
+                .await?
+            {
+                TryInsertResult::Inserted(keys) => inserted.extend(keys),
+                TryInsertResult::Conflicted | TryInsertResult::Empty => {}
+            }
+        }
         let mut fresh: Vec<usize> = inserted
             .iter()
             .filter_map(|(_, id)| first_of.get(id).copied())

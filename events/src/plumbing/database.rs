@@ -33,7 +33,7 @@ use sea_orm::prelude::async_trait;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnAcquireErr, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, QueryFilter,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, Iterable, QueryFilter,
     QueryOrder, QueryResult, QuerySelect, RuntimeErr, Select, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait, TryInsertResult,
 };
@@ -51,23 +51,60 @@ pub fn for_update<E: EntityTrait>(query: Select<E>, conn: &impl ConnectionTrait)
     }
 }
 
+/// The most values one statement binds. SQLite refuses a statement with
+/// more than 32,766, PostgreSQL one with more than 65,535; a batch's
+/// statements stay far below both whatever the batch holds (200 orders of
+/// 100 lines are 20,000 reservation lines), because every multi-row
+/// statement is cut into pieces of [`rows_per_statement`] rows and every
+/// list of keys into pieces of this many. Below this, a batch is still one
+/// statement per table and kind.
+pub const MAX_BOUND_VALUES: usize = 10_000;
+
+/// How many rows of `E` one multi-row statement carries at most: as many
+/// as bind at most [`MAX_BOUND_VALUES`] values, one per column.
+pub fn rows_per_statement<E: EntityTrait>() -> usize {
+    (MAX_BOUND_VALUES / <E::Column as Iterable>::iter().count().max(1)).max(1)
+}
+
+/// `rows` in order, in pieces that fit one statement of `E`
+/// ([`rows_per_statement`]): one piece unless the batch is very large.
+pub fn statement_chunks<E: EntityTrait, T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let size = rows_per_statement::<E>();
+    let mut rows = rows.into_iter();
+    std::iter::from_fn(move || {
+        let chunk: Vec<T> = rows.by_ref().take(size).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
+/// `keys` in pieces of at most [`MAX_BOUND_VALUES`], for `IN (…)` lists.
+pub fn key_chunks<K>(keys: &[K]) -> std::slice::Chunks<'_, K> {
+    keys.chunks(MAX_BOUND_VALUES)
+}
+
 /// The rows of `E` whose `key` is among `ids`, in key order, locked until
-/// the transaction ends ([`for_update`]): one statement for a whole batch.
+/// the transaction ends ([`for_update`]): one statement for a whole batch
+/// (one per [`MAX_BOUND_VALUES`] keys, taken in key order, so the lock
+/// order stays global).
 ///
 /// # Errors
 /// The database error.
-pub async fn find_many_for_update<E: EntityTrait, K: Into<sea_orm::Value> + Copy>(
+pub async fn find_many_for_update<E: EntityTrait, K: Into<sea_orm::Value> + Copy + Ord>(
     conn: &impl ConnectionTrait,
     key: E::Column,
     ids: &[K],
 ) -> Result<Vec<E::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in key_chunks(&ids) {
+        let query = E::find()
+            .filter(key.is_in(chunk.iter().copied()))
+            .order_by_asc(key);
+        rows.extend(for_update(query, conn).all(conn).await?);
     }
-    let query = E::find()
-        .filter(key.is_in(ids.iter().copied()))
-        .order_by_asc(key);
-    for_update(query, conn).all(conn).await
+    Ok(rows)
 }
 
 /// Inserts decisions about keys that had none, with one statement. When
@@ -88,18 +125,18 @@ where
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
     let wanted = rows.len();
-    if wanted == 0 {
-        return Ok(());
+    let mut inserted = 0;
+    for chunk in statement_chunks::<A::Entity, _>(rows) {
+        inserted +=
+            match A::Entity::insert_many(chunk.into_iter().map(IntoActiveModel::into_active_model))
+                .on_conflict_do_nothing_on([key])
+                .exec_with_returning_keys(conn)
+                .await?
+            {
+                TryInsertResult::Inserted(keys) => keys.len(),
+                TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
+            };
     }
-    let inserted =
-        match A::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
-            .on_conflict_do_nothing_on([key])
-            .exec_with_returning_keys(conn)
-            .await?
-        {
-            TryInsertResult::Inserted(keys) => keys.len(),
-            TryInsertResult::Conflicted | TryInsertResult::Empty => 0,
-        };
     if inserted < wanted {
         return Err(DbErr::Custom(WRITE_CONFLICT_MESSAGE.to_owned()));
     }
@@ -107,6 +144,7 @@ where
 }
 
 /// Saves `columns` of existing (locked) rows, one statement for all
+/// ([`statement_chunks`] of them)
 /// (`INSERT … ON CONFLICT (key) DO UPDATE`, on PostgreSQL and SQLite).
 ///
 /// # Errors
@@ -121,13 +159,13 @@ where
     A: ActiveModelTrait + Send,
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
-    if rows.is_empty() {
-        return Ok(());
+    let on_conflict = OnConflict::column(key).update_columns(columns).to_owned();
+    for chunk in statement_chunks::<A::Entity, _>(rows) {
+        A::Entity::insert_many(chunk.into_iter().map(IntoActiveModel::into_active_model))
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(conn)
+            .await?;
     }
-    A::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
-        .on_conflict(OnConflict::column(key).update_columns(columns).to_owned())
-        .exec_without_returning(conn)
-        .await?;
     Ok(())
 }
 

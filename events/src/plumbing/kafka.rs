@@ -204,17 +204,23 @@ impl KafkaSettings {
     /// The idempotent producer every service uses: `acks=all`,
     /// `enable.idempotence=true` (which keeps per-partition order across
     /// retries), a short linger so that relay batches travel together.
+    /// `OMS_KAFKA_*` properties override the tuning (`linger.ms`,
+    /// `compression.type`, `message.timeout.ms`), never the two guarantees.
     ///
     /// # Errors
     /// When librdkafka refuses the configuration.
     pub fn producer(&self, client_id: &str) -> anyhow::Result<FutureProducer> {
-        Ok(self
-            .client_config(client_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+        let mut config = ClientConfig::new();
+        config
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
-            .set("message.timeout.ms", "60000")
+            .set("message.timeout.ms", "60000");
+        for (property, value) in self.client_config(client_id).config_map() {
+            config.set(property, value);
+        }
+        Ok(config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
             .create()?)
     }
 }

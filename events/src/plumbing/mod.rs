@@ -47,7 +47,8 @@ pub mod validation;
 
 pub use consumer::{ConsumerSettings, EventConsumer, MAX_RECORD_BYTES};
 pub use database::{
-    WriteTransaction, begin_write, find_many_for_update, for_update, insert_new, save_columns,
+    MAX_BOUND_VALUES, WriteTransaction, begin_write, find_many_for_update, for_update, insert_new,
+    key_chunks, rows_per_statement, save_columns, statement_chunks,
 };
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use handler::{Changes, Emitter, EventHandler, HandlerError, ReceivedRecord, Tracked};

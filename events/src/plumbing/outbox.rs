@@ -24,14 +24,16 @@
 //!   rows, publishes them, and marks what the broker acknowledged in one
 //!   statement; what went out is never sent again because others failed.
 //! - **No head-of-line block**: a row that fails for its own reasons (its
-//!   topic is unknown to this version, the broker refuses the record, or
-//!   it fails while others of its round go out) is counted, and after
+//!   topic is unknown to this version, or the broker refuses the record
+//!   itself: too large, invalid, not authorized) is counted, and after
 //!   [`RelaySettings::max_attempts`] set aside (`parked_at`, its error in
 //!   `last_error`, metric `oms_outbox_parked_total`, an error log line).
 //!   The later rows of its key wait behind it, so per-key order holds;
 //!   every other key flows. Operators list and retry set-aside rows with
 //!   `oms outbox list|retry` ([`OutboxRelay::parked`],
-//!   [`OutboxRelay::retry_parked`]). A broker outage counts against no row.
+//!   [`OutboxRelay::retry_parked`]). An outage, whole or partial (a broker
+//!   or a partition's leader away, a request timed out, not enough
+//!   replicas), counts against no row, even while other rows go out.
 //! - **A fatally failed producer is replaced**: after a round with
 //!   failures the relay asks librdkafka for a fatal error (an idempotent
 //!   producer that lost its sequence state never sends again) and builds a
@@ -55,7 +57,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::database::{WriteTransaction, begin_write};
+use super::database::{WriteTransaction, begin_write, key_chunks, statement_chunks};
 use super::kafka::KafkaSettings;
 use super::storage::outbox_message;
 use super::trace::TraceContext;
@@ -128,7 +130,8 @@ impl Outbox {
         Self::enqueue_many(conn, vec![PendingEvent::traced(envelope.clone())]).await
     }
 
-    /// Writes `events` through `conn` with one statement, in order (their
+    /// Writes `events` through `conn` with one statement ([`statement_chunks`]
+    /// of them), in order (their
     /// outbox ids, and so their publication order, follow the slice).
     ///
     /// # Errors
@@ -141,7 +144,9 @@ impl Outbox {
             return Ok(());
         }
         let now = Utc::now();
-        outbox_message::Entity::insert_many(events.into_iter().map(|pending| {
+        let rows: Vec<outbox_message::ActiveModel> = events
+            .into_iter()
+            .map(|pending| {
             let PendingEvent { envelope, trace } = pending;
             outbox_message::ActiveModel {
                 event_id: Set(envelope.event_id),
@@ -156,9 +161,13 @@ impl Outbox {
                 published_at: Set(None),
                 ..Default::default()
             }
-        }))
-        .exec_without_returning(conn)
-        .await?;
+            })
+            .collect();
+        for chunk in statement_chunks::<outbox_message::Entity, _>(rows) {
+            outbox_message::Entity::insert_many(chunk)
+                .exec_without_returning(conn)
+                .await?;
+        }
         Ok(())
     }
 
@@ -203,8 +212,8 @@ pub struct RelaySettings {
     pub idle_poll: Duration,
     /// Failed attempts after which a row is set aside (default 10). Only
     /// failures that are the row's own count: its topic is unknown, or the
-    /// broker refused it while it accepted others; an outage counts for no
-    /// row.
+    /// broker refused the record itself; an outage, whole or of one
+    /// partition, counts for no row.
     pub max_attempts: i32,
     /// How long the relay may have pending rows and publish none before
     /// readiness reports it stalled (default 30 s).
@@ -519,14 +528,15 @@ impl OutboxRelay {
                 Err(failure) => failed.push((row, failure)),
             }
         }
-        // Some rows went through: the broker is up, so what failed failed
-        // for its own reasons.
-        let others_went_out = !acknowledged.is_empty();
         let txn = begin_write(&self.db).await?;
         Self::mark_published(&*txn, acknowledged.iter().copied()).await?;
         let mut parked = 0;
         for (row, failure) in &failed {
-            let counts = failure.own || others_went_out;
+            // Only an error about the record itself counts against it: with
+            // one broker or one partition's leader away, the rows of the
+            // other partitions go out while these time out, through no fault
+            // of their own (a partial outage, however long, sets none aside).
+            let counts = failure.own;
             if Self::record_failure(&*txn, row, failure, counts, self.settings.max_attempts).await?
             {
                 parked += 1;
@@ -634,18 +644,28 @@ impl OutboxRelay {
         conn: &C,
         ids: Option<&[i64]>,
     ) -> Result<u64, DbErr> {
-        let mut update = outbox_message::Entity::update_many()
-            .col_expr(
-                outbox_message::Column::ParkedAt,
-                Expr::value(Option::<chrono::DateTime<Utc>>::None),
-            )
-            .col_expr(outbox_message::Column::Attempts, Expr::value(0))
-            .filter(outbox_message::Column::PublishedAt.is_null())
-            .filter(outbox_message::Column::ParkedAt.is_not_null());
-        if let Some(ids) = ids {
-            update = update.filter(outbox_message::Column::Id.is_in(ids.iter().copied()));
+        let update = || {
+            outbox_message::Entity::update_many()
+                .col_expr(
+                    outbox_message::Column::ParkedAt,
+                    Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                )
+                .col_expr(outbox_message::Column::Attempts, Expr::value(0))
+                .filter(outbox_message::Column::PublishedAt.is_null())
+                .filter(outbox_message::Column::ParkedAt.is_not_null())
+        };
+        let Some(ids) = ids else {
+            return Ok(update().exec(conn).await?.rows_affected);
+        };
+        let mut retried = 0;
+        for chunk in key_chunks(ids) {
+            retried += update()
+                .filter(outbox_message::Column::Id.is_in(chunk.iter().copied()))
+                .exec(conn)
+                .await?
+                .rows_affected;
         }
-        Ok(update.exec(conn).await?.rows_affected)
+        Ok(retried)
     }
 
     /// How many rows wait to be published.
@@ -737,11 +757,15 @@ impl OutboxRelay {
         conn: &C,
         ids: impl IntoIterator<Item = i64>,
     ) -> Result<(), DbErr> {
-        outbox_message::Entity::update_many()
-            .col_expr(outbox_message::Column::PublishedAt, Expr::value(Utc::now()))
-            .filter(outbox_message::Column::Id.is_in(ids))
-            .exec(conn)
-            .await?;
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let now = Utc::now();
+        for chunk in key_chunks(&ids) {
+            outbox_message::Entity::update_many()
+                .col_expr(outbox_message::Column::PublishedAt, Expr::value(now))
+                .filter(outbox_message::Column::Id.is_in(chunk.iter().copied()))
+                .exec(conn)
+                .await?;
+        }
         Ok(())
     }
 

@@ -1031,3 +1031,77 @@ async fn a_relay_whose_producer_fails_fatally_builds_a_new_one() {
         0
     );
 }
+
+/// A partial broker outage: one partition of `orders` has no leader (the
+/// mock cluster's per-partition injection), so its records time out while
+/// the other partition's go out. That is the broker's fault, not the
+/// rows': nothing is set aside however long it lasts, and once the
+/// partition has a leader again every row goes out.
+#[tokio::test]
+async fn a_partition_without_a_leader_sets_no_row_aside() {
+    use events::plumbing::KafkaSettings;
+    use events::plumbing::outbox::RelayOutcome;
+    use rdkafka::mocking::MockCluster;
+    let h = harness(Backend::Sqlite).await;
+    let mock = MockCluster::new(1).unwrap();
+    let kafka = KafkaSettings {
+        bootstrap_servers: mock.bootstrap_servers(),
+        partitions: 2,
+        // Records for the leaderless partition fail in 1.5 s, not 60.
+        client_properties: vec![("message.timeout.ms".into(), "1500".into())],
+        ..h.kafka.clone()
+    };
+    let orders = kafka.topics.name(Topic::Orders);
+    mock.create_topic(&orders, 2, 1).unwrap();
+    mock.partition_leader(&orders, 1, None).unwrap();
+    let settings = RelaySettings {
+        max_attempts: 2,
+        ..RelaySettings::default()
+    };
+    let relay = OutboxRelay::new(h.db.clone(), &kafka, &h.outbox, settings).unwrap();
+    let mut partial_rounds = 0;
+    // New rows keep coming during the outage, for both partitions.
+    for round in 0..4 {
+        h.enqueue(
+            (0..10).map(|n| order_rejected(uuid::Uuid::now_v7(), &format!("row {round}.{n}"))),
+        )
+        .await;
+        if let Ok(RelayOutcome::Partial { .. }) = relay.try_execute().await {
+            partial_rounds += 1;
+        }
+    }
+    assert!(
+        partial_rounds > 1,
+        "the rows of the partition with a leader went out, the others did not: \
+         {partial_rounds} partial rounds"
+    );
+    let parked = OutboxRelay::parked(&h.db).await.unwrap();
+    assert!(
+        parked.is_empty(),
+        "{} rows set aside for a partition without a leader: {:?}",
+        parked.len(),
+        parked
+            .iter()
+            .map(|row| row.last_error.clone())
+            .collect::<Vec<_>>()
+    );
+
+    mock.partition_leader(&orders, 1, Some(1)).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match relay.try_execute().await {
+            Ok(RelayOutcome::Empty) => break,
+            outcome => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the relay did not catch up after the partition recovered: {outcome:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM outbox_messages WHERE published_at IS NULL")
+            .await,
+        0,
+        "every row went out"
+    );
+}

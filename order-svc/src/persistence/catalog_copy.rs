@@ -1,6 +1,7 @@
 //! Repository functions for the catalog copy.
 
 use events::ProductId;
+use events::plumbing::{key_chunks, statement_chunks};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -37,25 +38,26 @@ pub async fn upsert_many(
             .is_null()
             .and(stored(C::Version).is_null())
             .and(stored(C::VersionAt).lte(incoming(C::VersionAt))));
-    catalog_product::Entity::insert_many(
-        products.into_iter().map(catalog_product::ActiveModel::from),
-    )
-    .on_conflict(
-        OnConflict::column(C::ProductId)
-            .update_columns([
-                C::Sku,
-                C::Name,
-                C::UnitPriceMinor,
-                C::Currency,
-                C::Active,
-                C::VersionAt,
-                C::Version,
-            ])
-            .action_and_where(newer)
-            .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
+    let upsert = OnConflict::column(C::ProductId)
+        .update_columns([
+            C::Sku,
+            C::Name,
+            C::UnitPriceMinor,
+            C::Currency,
+            C::Active,
+            C::VersionAt,
+            C::Version,
+        ])
+        .action_and_where(newer)
+        .to_owned();
+    for chunk in statement_chunks::<catalog_product::Entity, _>(products) {
+        catalog_product::Entity::insert_many(
+            chunk.into_iter().map(catalog_product::ActiveModel::from),
+        )
+        .on_conflict(upsert.clone())
+        .exec_without_returning(conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -67,10 +69,16 @@ pub async fn find_many(
     conn: &impl ConnectionTrait,
     ids: &[ProductId],
 ) -> Result<Vec<catalog_product::Model>, DbErr> {
-    catalog_product::Entity::find()
-        .filter(catalog_product::Column::ProductId.is_in(ids.iter().copied()))
-        .all(conn)
-        .await
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in key_chunks(ids) {
+        found.extend(
+            catalog_product::Entity::find()
+                .filter(catalog_product::Column::ProductId.is_in(chunk.iter().copied()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(found)
 }
 
 /// Up to `limit` products after `after`, by id.

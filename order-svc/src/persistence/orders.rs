@@ -1,7 +1,10 @@
 //! Repository functions for orders, their lines and timelines.
 
 use chrono::{DateTime, Utc};
-use events::plumbing::{find_many_for_update as find_many_locked, for_update, save_columns};
+use events::plumbing::{
+    find_many_for_update as find_many_locked, for_update, key_chunks, save_columns,
+    statement_chunks,
+};
 use events::{Envelope, OrderId, OrderStatus};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
@@ -12,7 +15,8 @@ use sea_orm::{
 use super::entities::{order, order_event, order_line};
 use crate::domain::OrderFilter;
 
-/// Inserts orders with their lines, one statement per table.
+/// Inserts orders with their lines, one statement per table (per
+/// [`statement_chunks`] of rows).
 ///
 /// # Errors
 /// The database error.
@@ -21,12 +25,16 @@ pub async fn insert_many(
     models: Vec<order::Model>,
     lines: Vec<order_line::Model>,
 ) -> Result<(), DbErr> {
-    order::Entity::insert_many(models.into_iter().map(order::ActiveModel::from))
-        .exec_without_returning(conn)
-        .await?;
-    order_line::Entity::insert_many(lines.into_iter().map(order_line::ActiveModel::from))
-        .exec_without_returning(conn)
-        .await?;
+    for chunk in statement_chunks::<order::Entity, _>(models) {
+        order::Entity::insert_many(chunk.into_iter().map(order::ActiveModel::from))
+            .exec_without_returning(conn)
+            .await?;
+    }
+    for chunk in statement_chunks::<order_line::Entity, _>(lines) {
+        order_line::Entity::insert_many(chunk.into_iter().map(order_line::ActiveModel::from))
+            .exec_without_returning(conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -127,17 +135,18 @@ pub async fn existing(
     conn: &impl ConnectionTrait,
     ids: &[OrderId],
 ) -> Result<std::collections::BTreeSet<OrderId>, DbErr> {
-    if ids.is_empty() {
-        return Ok(std::collections::BTreeSet::new());
+    let mut found = std::collections::BTreeSet::new();
+    for chunk in key_chunks(ids) {
+        let known: Vec<OrderId> = order::Entity::find()
+            .select_only()
+            .column(order::Column::Id)
+            .filter(order::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(known);
     }
-    let found: Vec<OrderId> = order::Entity::find()
-        .select_only()
-        .column(order::Column::Id)
-        .filter(order::Column::Id.is_in(ids.iter().copied()))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(found.into_iter().collect())
+    Ok(found)
 }
 
 /// Saves the saga fields of existing orders, one statement for all.
@@ -181,13 +190,12 @@ pub async fn record_events(
     conn: &impl ConnectionTrait,
     entries: Vec<order_event::ActiveModel>,
 ) -> Result<(), DbErr> {
-    if entries.is_empty() {
-        return Ok(());
+    for chunk in statement_chunks::<order_event::Entity, _>(entries) {
+        order_event::Entity::insert_many(chunk)
+            .on_conflict_do_nothing_on([order_event::Column::EventId])
+            .exec_without_returning(conn)
+            .await?;
     }
-    order_event::Entity::insert_many(entries)
-        .on_conflict_do_nothing_on([order_event::Column::EventId])
-        .exec_without_returning(conn)
-        .await?;
     Ok(())
 }
 

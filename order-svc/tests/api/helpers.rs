@@ -206,6 +206,37 @@ impl System {
             let page = self
                 .orders
                 .api()
+    /// Creates `count` products (`<prefix>-0`, …) with `stock` each at
+    /// 1.00 EUR, concurrently, and waits until order-svc's catalog copy
+    /// has them all.
+    pub async fn products(&self, prefix: &str, count: usize, stock: i64) -> Vec<Uuid> {
+        use futures::StreamExt;
+        let inventory = self.inventory.api();
+        let products: Vec<Uuid> = futures::stream::iter(0..count)
+            .map(|n| {
+                let inventory = &inventory;
+                async move {
+                    let created = inventory
+                        .expect(
+                            Method::POST,
+                            "/products",
+                            Some(&self.admin_token),
+                            Some(&json!({"sku": format!("{prefix}-{n}"), "name": "Line", "unit_price": {"amount_minor": 100, "currency": "EUR"}, "initial_stock": stock})),
+                            StatusCode::CREATED,
+                        )
+                        .await;
+                    created["id"].as_str().unwrap().parse::<Uuid>().unwrap()
+                }
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        for &product in &products {
+            self.wait_for_catalog_entry(product, |_| true).await;
+        }
+        products
+    }
+
                 .get_ok("/catalog/products?limit=100", None)
                 .await;
             page["items"]

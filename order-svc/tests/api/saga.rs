@@ -692,3 +692,49 @@ async fn forged_replies_are_dead_lettered_and_change_nothing(#[case] backend: Ba
     system.wait_status(order, "CONFIRMED").await;
     system.assert_invariants().await;
 }
+
+/// 9. A backlog too big for one statement: 200 orders of 100 lines each
+/// wait while inventory-svc is down (what arrives at once after an
+/// outage). When it comes back, its first batch holds 20,000 reservation
+/// lines, more bound values than SQLite allows in one statement; the
+/// backlog is applied all the same, and the next order confirms.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_backlog_of_hundred_line_orders_is_applied_and_the_next_order_confirms(
+    #[case] backend: Backend,
+) {
+    use futures::StreamExt;
+    const ORDERS: usize = 200;
+    const LINES: usize = 100;
+    // Deadlines stand still: the backlog waits as long as it must.
+    let clock = Clock::manual(chrono::Utc::now());
+    let mut system = spawn_system_with(backend, clock, |_| {}).await;
+    let products = system.products("LINE", LINES, 1_000).await;
+    let (customer, token) = system.customer(10_000_000).await;
+    let lines: Vec<(Uuid, u32)> = products.iter().map(|&p| (p, 1)).collect();
+
+    system.stop_inventory().await;
+    let backlog: Vec<Uuid> = futures::stream::iter(0..ORDERS)
+        .map(|_| system.place(&token, customer, &lines))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    eventually("customer-svc's replies to the backlog", || async {
+        system.reserved_credit(customer).await == (ORDERS * LINES) as i64 * 100
+    })
+    .await;
+    system.start_inventory().await;
+
+    let next = system.place(&token, customer, &lines[..1]).await;
+    system.wait_status(next, "CONFIRMED").await;
+    for order in backlog {
+        system.wait_status(order, "CONFIRMED").await;
+    }
+    assert_eq!(
+        system.stock_of(products[0]).await,
+        json!({"available": 1_000 - ORDERS - 1, "reserved": ORDERS + 1, "committed": 0})
+    );
+    system.assert_invariants().await;
+}
