@@ -8,7 +8,7 @@ use anyhow::Context;
 use events::topics::subscription;
 use events::{Currency, Topic};
 use service_kit::auth::jwt::JwtAuthenticator;
-use service_kit::{App, Role, ServiceBuilder};
+use service_kit::{App, Clock, Role, ServiceBuilder};
 
 use tokio_util::sync::CancellationToken;
 
@@ -53,11 +53,15 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     );
 
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    let keys = Arc::new(KeyStore::new(
-        builder.db().clone(),
-        Duration::from_secs(settings.token_ttl_secs),
-        sealer,
-    ));
+    let keys = Arc::new(
+        KeyStore::new(
+            builder.db().clone(),
+            Duration::from_secs(settings.token_ttl_secs),
+            sealer,
+        )
+        .with_clock(settings.clock.clone())
+        .with_verifier_refresh(settings.common.jwks_refresh()),
+    );
     keys.ensure_key().await?;
     let admin_id = bootstrap_admin(
         builder.db(),
@@ -90,12 +94,15 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         Duration::from_secs(settings.refresh_token_ttl_secs),
         settings.clock.clone(),
     ));
-    let verifier = Arc::new(JwtAuthenticator::with_source(LocalKeys(keys.clone())));
+    let verifier = Arc::new(
+        JwtAuthenticator::with_source(LocalKeys(keys.clone()))
+            .refresh_every(settings.common.jwks_refresh()),
+    );
     builder.authenticator(verifier.clone());
     let shutdown = builder.shutdown_token();
     builder.spawn(
         "credential-housekeeping",
-        housekeeping(sessions.clone(), shutdown),
+        housekeeping(sessions.clone(), settings.clock.clone(), shutdown),
     );
     builder.consume(
         "saga",
@@ -198,18 +205,20 @@ pub fn read_or_create_secret(path: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// Once a minute: expired refresh tokens, keys no token names, idle
-/// address buckets.
-async fn housekeeping(sessions: Arc<Sessions>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+/// At start and then once a minute by `clock` (so that a test's manual
+/// clock can make it run): expired refresh tokens, keys no token names,
+/// idle address buckets.
+async fn housekeeping(sessions: Arc<Sessions>, clock: Clock, shutdown: CancellationToken) {
     loop {
+        if let Err(error) = sessions.prune().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "credential housekeeping failed; next try in a minute"
+            );
+        }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => {
-                if let Err(error) = sessions.prune().await {
-                    tracing::warn!(error = format!("{error:#}"), "credential housekeeping failed; next try in a minute");
-                }
-            }
+            () = clock.sleep(Duration::from_secs(60)) => {}
         }
     }
 }

@@ -71,9 +71,10 @@ impl ServiceBuilder {
         let outbox = Outbox::new(settings.name);
         let shutdown = CancellationToken::new();
         let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, RelaySettings::default())?;
-        let authenticator = SharedAuthenticator(Arc::new(JwksAuthenticator::new(
-            settings.common.jwks_url.clone(),
-        )));
+        let authenticator = SharedAuthenticator(Arc::new(
+            JwksAuthenticator::new(settings.common.jwks_url.clone())
+                .refresh_every(settings.common.jwks_refresh()),
+        ));
         let mut builder = Self {
             settings,
             db,

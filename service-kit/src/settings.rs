@@ -15,6 +15,7 @@
 //! | `OMS_HTTP_BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
 //! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
 //! | `OMS_JWKS_URL` | `http://127.0.0.1:8082/.well-known/jwks.json` | where customer-svc publishes the keys that sign access tokens |
+//! | `OMS_JWKS_REFRESH_SECS` | `60` | how often a verifier reloads the published keys: a key customer-svc no longer publishes (retired after a rotation) is refused at most this long after ([`crate::auth::jwt`]) |
 //! | `OMS_HTTP_HEADER_TIMEOUT_SECS`, `OMS_HTTP_REQUEST_TIMEOUT_SECS`, `OMS_HTTP_MAX_CONNECTIONS` | `10`, `30`, `1024` | the HTTP server's limits ([`crate::server`]) |
 //! | `OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`, `OMS_HTTP_IDLE_TIMEOUT_SECS`, `OMS_HTTP2_MAX_CONCURRENT_STREAMS` | `64`, `60`, `64` | one client address's share of the connections, an idle connection's life, streams per HTTP/2 connection ([`crate::server`]) |
 //! | `OMS_CLIENT_IP_HEADER` | (unset: the peer address) | header a trusted proxy names the client's address in |
@@ -82,6 +83,10 @@ pub struct CommonSettings {
     /// Where the keys that sign access tokens are published (customer-svc).
     #[arg(long, env = "OMS_JWKS_URL", default_value = DEFAULT_JWKS_URL)]
     pub jwks_url: String,
+    /// Seconds between two loads of the published keys by a verifier: a
+    /// retired key is refused at most this long after it is unpublished.
+    #[arg(long, env = "OMS_JWKS_REFRESH_SECS", default_value_t = 60)]
+    pub jwks_refresh_secs: u64,
     /// Seconds a client has to send a request's headers.
     #[arg(long, env = "OMS_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub http_header_timeout_secs: u64,
@@ -139,6 +144,7 @@ impl CommonSettings {
             http_body_limit_bytes: 64 * 1024,
             log_format: LogFormat::Pretty,
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
+            jwks_refresh_secs: 60,
             inbox_retention_hours: 192,
             outbox_retention_hours: 1,
             http_header_timeout_secs: 10,
@@ -151,6 +157,11 @@ impl CommonSettings {
         }
     }
             dlq_retention_hours: DEFAULT_DEAD_LETTER_RETENTION_HOURS,
+
+    /// How often a verifier reloads the published keys (at least a second).
+    pub fn jwks_refresh(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.jwks_refresh_secs.max(1))
+    }
 
     /// The HTTP server's limits.
     pub fn server_limits(&self) -> crate::server::ServerLimits {

@@ -3,9 +3,14 @@
 //! - Tokens are signed with the newest Ed25519 key in `signing_keys`,
 //!   created at first start. [`KeyStore::rotate`] adds a new key for
 //!   signing; superseded keys stay published until every token they signed
-//!   has expired, so rotation never logs anyone out, and are deleted after
-//!   that ([`KeyStore::prune`]). Keys live in the database so that every
-//!   instance signs and publishes the same set.
+//!   has expired (a token lifetime and a minute), so rotation never logs
+//!   anyone out, and are deleted after that ([`KeyStore::prune`]). Every
+//!   verifier, this service's own included, reloads the published set
+//!   every `OMS_JWKS_REFRESH_SECS` and forgets a key that is gone, so a
+//!   retired key is refused everywhere by the time the rotation answer
+//!   names ([`Rotation::retired_keys_refused_by`]). Rotations and the
+//!   publication horizon read the injectable clock. Keys live in the
+//!   database so that every instance signs and publishes the same set.
 //! - Private keys are stored sealed ([`KeySealer`]: ChaCha20-Poly1305 under
 //!   `OMS_KEY_ENCRYPTION_KEY`, the key id as associated data, so a sealed
 //!   key cannot be moved to another row). A database dump alone cannot
@@ -13,7 +18,8 @@
 //!   at start-up.
 //! - customer-svc verifies its own tokens over [`LocalKeys`], which reads
 //!   the key table at most once a second however many unknown key ids
-//!   arrive; a rotation on this instance primes the verifier at once.
+//!   arrive, and again once the loaded set is older than the refresh
+//!   interval; a rotation on this instance primes the verifier at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +36,9 @@ use events::plumbing::begin_write;
 use futures::future::BoxFuture;
 use jsonwebtoken::jwk::JwkSet;
 use sea_orm::DatabaseConnection;
-use service_kit::Role;
 use service_kit::auth::AuthError;
 use service_kit::auth::jwt::{KeySource, TokenSigner, jwks};
+use service_kit::{Clock, Role};
 use uuid::Uuid;
 
 use crate::persistence::entities::signing_key;
@@ -145,6 +151,19 @@ pub struct KeyStore {
     db: DatabaseConnection,
     token_ttl: Duration,
     sealer: KeySealer,
+    clock: Clock,
+    verifier_refresh: Duration,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The new key's id; tokens are signed with it from now on.
+    pub kid: String,
+    /// When every verifier refuses the keys this rotation retired: they
+    /// stay published a token lifetime and a minute, and verifiers reload
+    /// the key set within `OMS_JWKS_REFRESH_SECS` after that.
+    pub retired_keys_refused_by: DateTime<Utc>,
 }
 
 /// A freshly issued token.
@@ -163,7 +182,24 @@ impl KeyStore {
             db,
             token_ttl,
             sealer,
+            clock: Clock::system(),
+            verifier_refresh: service_kit::auth::jwt::DEFAULT_REFRESH_INTERVAL,
         }
+    }
+
+    /// The same store, telling rotations that verifiers reload the key set
+    /// every `interval` (`OMS_JWKS_REFRESH_SECS`).
+    #[must_use]
+    pub fn with_verifier_refresh(mut self, interval: Duration) -> Self {
+        self.verifier_refresh = interval;
+        self
+    }
+
+    /// The same store, dating rotations and retirements by `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Seals keys stored in plain PEM, checks that every key opens, and
@@ -198,9 +234,14 @@ impl KeyStore {
 
     /// Keys superseded before this signed no token that is still valid.
     fn publication_horizon(&self) -> DateTime<Utc> {
-        Utc::now()
-            - chrono::Duration::from_std(self.token_ttl + Duration::from_secs(60))
-                .unwrap_or(chrono::Duration::hours(1))
+        self.clock.now() - self.publication_after_superseded()
+    }
+
+    /// How long a superseded key stays published: a token lifetime and a
+    /// minute for clock skew.
+    fn publication_after_superseded(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.token_ttl + Duration::from_secs(60))
+            .unwrap_or(chrono::Duration::hours(1))
     }
 
     fn signer(&self, key: signing_key::Model) -> anyhow::Result<TokenSigner> {
@@ -208,11 +249,13 @@ impl KeyStore {
         TokenSigner::from_ed25519_pem(key.kid, &pem)
     }
 
-    /// Adds a new key and signs with it from now on; returns its id.
+    /// Adds a new key and signs with it from now on; the keys it retires
+    /// stay published for a token lifetime and a minute, and are refused
+    /// everywhere one verifier refresh interval after that.
     ///
     /// # Errors
     /// Database or key generation errors.
-    pub async fn rotate(&self) -> anyhow::Result<String> {
+    pub async fn rotate(&self) -> anyhow::Result<Rotation> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -220,20 +263,26 @@ impl KeyStore {
             .to_pkcs8_pem(Default::default())
             .context("encoding the new key")?;
         let kid = Uuid::now_v7().simple().to_string();
+        let now = self.clock.now().trunc_subsecs(6);
         let txn = begin_write(&self.db).await?;
         keys::insert_current(
             &txn,
             signing_key::Model {
                 private_key: self.sealer.seal(&kid, &pem)?,
                 kid: kid.clone(),
-                created_at: Utc::now().trunc_subsecs(6),
+                created_at: now,
                 superseded_at: None,
             },
         )
         .await?;
         txn.commit().await?;
         tracing::info!(kid, "new token signing key");
-        Ok(kid)
+        let refresh = chrono::Duration::from_std(self.verifier_refresh)
+            .unwrap_or(chrono::Duration::minutes(1));
+        Ok(Rotation {
+            kid,
+            retired_keys_refused_by: now + self.publication_after_superseded() + refresh,
+        })
     }
 
     /// Signs a token for `subject` with the current key.

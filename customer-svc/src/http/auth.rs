@@ -1,6 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
 use events::CustomerId;
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
@@ -84,6 +85,11 @@ fn token_answer(session: Session) -> impl IntoResponse {
 pub struct RotatedKey {
     /// Its key id; tokens signed from now on name it.
     pub kid: String,
+    /// By when every service refuses tokens of the keys this rotation
+    /// retired: they stay published for a token lifetime
+    /// (`OMS_TOKEN_TTL_SECS`) and a minute, and verifiers reload the key set
+    /// every `OMS_JWKS_REFRESH_SECS`.
+    pub retired_keys_refused_by: DateTime<Utc>,
 }
 
 /// Exchanges email and password for a short-lived access token and a
@@ -158,7 +164,8 @@ async fn get_jwks(State(state): State<AppState>) -> Result<axum::Json<JwkSet>, P
 }
 
 /// Starts signing with a new key (admin). Tokens signed with the old key
-/// stay valid until they expire.
+/// stay valid until they expire; the answer says by when every service
+/// refuses the old key.
 #[utoipa::path(post, path = "/auth/keys/rotate", tag = TAG,
     security(("bearer" = [])),
     responses(
@@ -171,11 +178,14 @@ async fn rotate_key(
     caller: Caller,
 ) -> Result<Json<RotatedKey>, Problem> {
     caller.require_admin()?;
-    let kid = state.keys.rotate().await.map_err(CustomerError::Internal)?;
+    let rotation = state.keys.rotate().await.map_err(CustomerError::Internal)?;
     // Tokens of the new key must verify here at once, whatever the
     // verifier's refresh interval.
     if let Err(error) = state.verifier.refresh().await {
         tracing::warn!(error = %error, "could not reload the key set after a rotation");
     }
-    Ok(Json(RotatedKey { kid }))
+    Ok(Json(RotatedKey {
+        kid: rotation.kid,
+        retired_keys_refused_by: rotation.retired_keys_refused_by,
+    }))
 }

@@ -64,6 +64,18 @@ pub async fn spawn_system_with(
     clock: Clock,
     adjust: impl FnOnce(&mut CommonSettings),
 ) -> System {
+    spawn_system_with_clocks(backend, clock, Clock::system(), adjust).await
+}
+
+/// The system with order-svc reading the time from `clock`, customer-svc
+/// (the token issuer: key rotation, lock-outs) from `issuer_clock`, and
+/// the shared settings changed by `adjust`.
+pub async fn spawn_system_with_clocks(
+    backend: Backend,
+    clock: Clock,
+    issuer_clock: Clock,
+    adjust: impl FnOnce(&mut CommonSettings),
+) -> System {
     testkit::init_tracing();
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let mut common = CommonSettings::local(bootstrap);
@@ -72,7 +84,7 @@ pub async fn spawn_system_with(
     adjust(&mut common);
 
     let customer_db = Arc::new(TestDatabase::create_on(backend).await);
-    let customers = customer_svc::build(customer_settings(&customer_db.url, &common))
+    let customers = customer_svc::build(customer_settings(&customer_db.url, &common, issuer_clock))
         .await
         .unwrap();
     common.jwks_url = format!("{}/.well-known/jwks.json", address(customers.port()));
@@ -119,7 +131,7 @@ pub async fn spawn_system_with(
     }
 }
 
-fn customer_settings(url: &str, common: &CommonSettings) -> customer_svc::Settings {
+fn customer_settings(url: &str, common: &CommonSettings, clock: Clock) -> customer_svc::Settings {
     let mut settings = customer_svc::Settings::local(
         common.clone(),
         ADMIN_EMAIL,
@@ -127,6 +139,7 @@ fn customer_settings(url: &str, common: &CommonSettings) -> customer_svc::Settin
         "b3JkZXItc3ZjIHRlc3RzOiBrZXktZW5jcnlwdGlvbiE=",
     );
     settings.database_url = Some(url.to_owned());
+    settings.clock = clock;
     settings
 }
 

@@ -16,6 +16,15 @@
 //! - Rotation: the issuer publishes the new key beside the old one and signs
 //!   with the new one; tokens signed by the old key stay valid until they
 //!   expire, and verifiers learn the new key on first sight of its `kid`.
+//! - Retirement: the key set is loaded again once it is older than the
+//!   refresh interval ([`JwtAuthenticator::refresh_every`],
+//!   `OMS_JWKS_REFRESH_SECS`, 60 s by default) before a token is checked
+//!   against it, and a key the issuer no longer publishes is forgotten. So
+//!   a retired key is refused at most one refresh interval after the
+//!   issuer stops publishing it. While the issuer cannot be reached the
+//!   last key set stays in use (the failure is logged and the source asked
+//!   again after [`KeySource::min_refresh_interval`]): an issuer restart
+//!   does not lock every caller out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -225,12 +234,19 @@ impl KeySource for HttpKeySource {
     }
 }
 
-/// Verifies tokens with the keys of a [`KeySource`], cached by key id.
+/// Verifies tokens with the keys of a [`KeySource`], cached by key id and
+/// reloaded once older than [`refresh_every`](Self::refresh_every).
 pub struct JwtAuthenticator<S> {
     source: S,
     cache: RwLock<KeyCache>,
     refreshing: Mutex<()>,
+    refresh_every: Duration,
 }
+
+/// How long a loaded key set is used before it is loaded again, unless
+/// [`JwtAuthenticator::refresh_every`] says otherwise (the default of
+/// `OMS_JWKS_REFRESH_SECS`).
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Seconds a token's `exp` may lie in the past, for clock skew between
 /// the issuer and a verifier.
@@ -257,12 +273,40 @@ impl<S: KeySource> JwtAuthenticator<S> {
                 failed: None,
             }),
             refreshing: Mutex::new(()),
+            refresh_every: DEFAULT_REFRESH_INTERVAL,
         }
     }
 
+    /// The same verifier, loading the key set again once it is older than
+    /// `interval` (at least a second): a key the issuer stopped publishing
+    /// is refused at most that long after.
+    #[must_use]
+    pub fn refresh_every(mut self, interval: Duration) -> Self {
+        self.refresh_every = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The refresh interval.
+    pub fn refresh_interval(&self) -> Duration {
+        self.refresh_every
+    }
+
+    /// Whether the loaded key set is older than the refresh interval.
+    fn is_stale(&self, cache: &KeyCache) -> bool {
+        cache
+            .fetched_at
+            .is_none_or(|t| t.elapsed() >= self.refresh_every)
+    }
+
     async fn key(&self, kid: &str) -> Result<VerifyingKey, AuthError> {
-        if let Some(key) = self.cache.read().await.keys.get(kid) {
-            return Ok(*key);
+        let (known, stale) = {
+            let cache = self.cache.read().await;
+            (cache.keys.get(kid).copied(), self.is_stale(&cache))
+        };
+        match known {
+            Some(key) if !stale => return Ok(key),
+            Some(key) => return self.revalidate(kid, key).await,
+            None => {}
         }
         let _refreshing = self.refreshing.lock().await;
         // Someone else may have refreshed while we waited.
@@ -287,6 +331,42 @@ impl<S: KeySource> JwtAuthenticator<S> {
             .get(kid)
             .copied()
             .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))
+    }
+
+    /// `kid` from a key set loaded again because it is stale: refused when
+    /// the issuer no longer publishes it; `cached` when the issuer cannot
+    /// be asked now.
+    async fn revalidate(&self, kid: &str, cached: VerifyingKey) -> Result<VerifyingKey, AuthError> {
+        let unknown = || AuthError::InvalidToken(format!("unknown key id {kid:?}"));
+        let _refreshing = self.refreshing.lock().await;
+        {
+            // Someone else may have reloaded while we waited, or failed to.
+            let cache = self.cache.read().await;
+            if !self.is_stale(&cache) {
+                return cache.keys.get(kid).copied().ok_or_else(unknown);
+            }
+            let failed_lately = cache
+                .failed
+                .as_ref()
+                .is_some_and(|(t, _)| t.elapsed() < self.source.min_refresh_interval());
+            if failed_lately {
+                return Ok(cached);
+            }
+        }
+        match self.reload().await {
+            Ok(()) => self
+                .cache
+                .read()
+                .await
+                .keys
+                .get(kid)
+                .copied()
+                .ok_or_else(unknown),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot reload the key set; the last one stays in use");
+                Ok(cached)
+            }
+        }
     }
 
     /// Fetches the key set now, whatever the refresh interval: for the
