@@ -18,8 +18,8 @@ use std::time::Duration;
 use events::Topic;
 use events::plumbing::kafka::{TopicsError, ensure_topics_retaining};
 use events::plumbing::{
-    ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox, OutboxRelay, RelayHealth,
-    RelaySettings, Retention,
+    ConsumerHealth, ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox,
+    OutboxRelay, RelayHealth, RelaySettings, Retention,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -45,6 +45,7 @@ pub struct ServiceBuilder {
     authenticator: SharedAuthenticator,
     database_lock: Option<FileLock>,
     relay_health: RelayHealth,
+    consumer_health: Vec<ConsumerHealth>,
 }
 
 impl ServiceBuilder {
@@ -70,7 +71,11 @@ impl ServiceBuilder {
         wait_for_topics(&kafka, topics, settings.common.dead_letter_retention()).await?;
         let outbox = Outbox::new(settings.name);
         let shutdown = CancellationToken::new();
-        let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, RelaySettings::default())?;
+        let relay_settings = RelaySettings {
+            stall_after: settings.common.stall_after(),
+            ..RelaySettings::default()
+        };
+        let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, relay_settings)?;
         let authenticator = SharedAuthenticator(Arc::new(
             JwksAuthenticator::new(settings.common.jwks_url.clone())
                 .refresh_every(settings.common.jwks_refresh()),
@@ -85,6 +90,7 @@ impl ServiceBuilder {
             authenticator,
             database_lock: database.lock,
             relay_health: relay.health(),
+            consumer_health: Vec::new(),
         };
         let token = builder.shutdown.clone();
         builder.spawn("outbox-relay", relay.run_until_stopped(token));
@@ -183,6 +189,7 @@ impl ServiceBuilder {
         settings.inbox_name = name.to_owned();
         settings.deduplicate = mode == Mode::Deduplicate;
         settings.replayed_only = mode == Mode::RebuildFromReplays;
+        settings.stall_after = self.settings.common.stall_after();
         let consumer = EventConsumer::new(
             self.db.clone(),
             &self.kafka,
@@ -190,6 +197,7 @@ impl ServiceBuilder {
             settings,
             handler,
         )?;
+        self.consumer_health.push(consumer.health());
         let token = self.shutdown.clone();
         self.spawn(
             &format!("consumer {name}"),
@@ -221,7 +229,8 @@ impl ServiceBuilder {
         description: &str,
     ) -> anyhow::Result<App> {
         let probes = Probes::new(self.db.clone(), &self.kafka, self.settings.name)?
-            .with_relay(self.relay_health.clone());
+            .with_relay(self.relay_health.clone())
+            .with_consumers(self.consumer_health.clone());
         let (router, document) = api.merge(health::router(probes)).split_for_parts();
         let document = openapi::finish(document, title, description);
         let router = http::with_common_layers(

@@ -7,8 +7,11 @@
 //! load, apply, save, outbox, commit), `oms_events_processed_total`,
 //! `oms_events_duplicate_total` (per group), `oms_group_commit_items`, and
 //! `oms_dead_letters_total` (per topic and error code),
-//! `oms_outbox_parked_total` (rows set aside after repeated failures) and
-//! `oms_outbox_producer_rebuilt_total`.
+//! `oms_outbox_parked_total` (rows set aside after repeated failures),
+//! `oms_outbox_producer_rebuilt_total`, `oms_consumer_batch_retries_total`
+//! (per group) and `oms_outbox_relay_retries_total` (failed rounds), and
+//! the HTTP server's `oms_http_connections_open` and
+//! `oms_http_connections_refused_total` (per reason).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,7 +27,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use events::plumbing::RelayHealth;
+use events::plumbing::{ConsumerHealth, RelayHealth};
 
 use crate::extract::Json;
 use crate::problem::Problem;
@@ -57,6 +60,7 @@ pub struct Probes {
     kafka: Arc<BaseConsumer>,
     metrics: PrometheusHandle,
     relay: Option<RelayHealth>,
+    consumers: Vec<ConsumerHealth>,
 }
 
 impl Probes {
@@ -78,6 +82,7 @@ impl Probes {
             ),
             metrics: prometheus(),
             relay: None,
+            consumers: Vec::new(),
         })
     }
 
@@ -85,6 +90,14 @@ impl Probes {
     #[must_use]
     pub fn with_relay(mut self, relay: RelayHealth) -> Self {
         self.relay = Some(relay);
+        self
+    }
+
+    /// Also reports whether the service's consumers get through their
+    /// batches.
+    #[must_use]
+    pub fn with_consumers(mut self, consumers: Vec<ConsumerHealth>) -> Self {
+        self.consumers = consumers;
         self
     }
 }
@@ -105,6 +118,8 @@ pub struct Readiness {
     pub kafka: String,
     /// `ok`, or why the outbox relay publishes nothing while rows wait.
     pub outbox_relay: String,
+    /// `ok`, or which consumer groups are stuck on a batch.
+    pub consumers: String,
 }
 
 /// The process is alive.
@@ -116,9 +131,10 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// The database and the broker are reachable, and the outbox relay makes
+/// The database and the broker are reachable, the outbox relay makes
 /// progress (it published something, or had nothing to publish, within
-/// `RelaySettings::stall_after`).
+/// `OMS_STALL_AFTER_SECS`), and no consumer has worked on one batch,
+/// retries included, for longer than that.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),
@@ -145,21 +161,33 @@ async fn readyz(State(probes): State<Probes>) -> Result<Json<Readiness>, Problem
         .as_ref()
         .and_then(RelayHealth::stalled)
         .unwrap_or_else(|| "ok".to_owned());
-    if database == "ok" && kafka == "ok" && outbox_relay == "ok" {
+    let stuck: Vec<String> = probes
+        .consumers
+        .iter()
+        .filter_map(ConsumerHealth::stalled)
+        .collect();
+    let consumers = if stuck.is_empty() {
+        "ok".to_owned()
+    } else {
+        stuck.join("; ")
+    };
+    if database == "ok" && kafka == "ok" && outbox_relay == "ok" && consumers == "ok" {
         Ok(Json(Readiness {
             database,
             kafka,
             outbox_relay,
+            consumers,
         }))
     } else {
         Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "NOT_READY",
-            "A dependency is unreachable or the outbox relay makes no progress",
+            "A dependency is unreachable, or the outbox relay or a consumer makes no progress",
         )
         .with_extension("database", database)
         .with_extension("kafka", kafka)
-        .with_extension("outbox_relay", outbox_relay))
+        .with_extension("outbox_relay", outbox_relay)
+        .with_extension("consumers", consumers))
     }
 }
 

@@ -20,7 +20,7 @@
 //! | `OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`, `OMS_HTTP_IDLE_TIMEOUT_SECS`, `OMS_HTTP2_MAX_CONCURRENT_STREAMS` | `64`, `60`, `64` | one client address's share of the connections, an idle connection's life, streams per HTTP/2 connection ([`crate::server`]) |
 //! | `OMS_CLIENT_IP_HEADER` | (unset: the peer address) | header a trusted proxy names the client's address in |
 //! | `OMS_INBOX_RETENTION_HOURS`, `OMS_OUTBOX_RETENTION_HOURS` | `192`, `1` | how long handled-event and published-outbox rows are kept |
-//! | `RUST_LOG` | `info` | log filter |
+//! | `OMS_STALL_AFTER_SECS` | `60` | how long a consumer may work on one batch (retries included), or the outbox relay publish nothing while rows wait, before `/readyz` answers 503 naming it |
 //! | `OMS_DLQ_RETENTION_HOURS` | `720` (30 days) | how long the broker keeps dead letters (`retention.ms` of every `*.dlq` topic, set at each start; `oms dlq list` shows it) |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
 //!
@@ -125,6 +125,15 @@ pub struct CommonSettings {
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8082/.well-known/jwks.json";
 
     /// Hours the broker keeps dead letters: the `retention.ms` of every
+    /// Seconds a consumer may spend on one batch (retries included), or
+    /// the outbox relay publish nothing while rows wait, before readiness
+    /// reports it stuck.
+    #[arg(long, env = "OMS_STALL_AFTER_SECS", default_value_t = 60)]
+    pub stall_after_secs: u64,
+    /// Hours the broker keeps dead letters: the `retention.ms` of every
+    /// dead-letter topic, set when a service starts.
+    #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
+    pub dlq_retention_hours: u64,
     /// dead-letter topic, set when a service starts.
     #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
     pub dlq_retention_hours: u64,
@@ -149,6 +158,8 @@ impl CommonSettings {
             outbox_retention_hours: 1,
             http_header_timeout_secs: 10,
             http_request_timeout_secs: 30,
+            stall_after_secs: 60,
+            dlq_retention_hours: DEFAULT_DEAD_LETTER_RETENTION_HOURS,
             http_max_connections: 1024,
             http_max_connections_per_address: 64,
             http_idle_timeout_secs: 60,
@@ -181,6 +192,12 @@ impl CommonSettings {
     }
 
     /// The retention part.
+    /// How long a consumer or the relay may make no progress before
+    /// readiness reports it.
+    pub fn stall_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stall_after_secs)
+    }
+
     pub fn retention(&self) -> RetentionSettings {
         let hours = |h: u64| std::time::Duration::from_secs(h.saturating_mul(3600));
         RetentionSettings {

@@ -37,7 +37,10 @@
 //!   database or broker is unavailable, or a transaction lost a race
 //!   (serialization failure, deadlock, a lock wait, a key another
 //!   instance took), the batch is rolled back and retried with exponential
-//!   back-off until it succeeds or the consumer is shut down.
+//!   back-off until it succeeds or the consumer is shut down. Every retry
+//!   is counted (`oms_consumer_batch_retries_total{group}`), and a batch
+//!   that takes longer than [`ConsumerSettings::stall_after`] makes
+//!   [`ConsumerHealth::stalled`] (and so `/readyz`) name the group.
 //!
 //! ## Batching
 //! The consumer waits for one record, then takes whatever else is already
@@ -58,6 +61,7 @@
 //! The consumer uses the classic consumer-group protocol.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -108,6 +112,9 @@ pub struct ConsumerSettings {
     /// (default [`MAX_RECORD_BYTES`]); a larger one is dead-lettered with
     /// `RECORD_TOO_LARGE`, its value left out.
     pub max_record_bytes: usize,
+    /// How long one batch may take, retries included, before
+    /// [`ConsumerHealth::stalled`] reports the consumer stuck (default 60 s).
+    pub stall_after: Duration,
 }
 
 /// The largest record a consumer accepts by default: librdkafka's default
@@ -132,7 +139,54 @@ impl ConsumerSettings {
             deduplicate: true,
             replayed_only: false,
             max_record_bytes: MAX_RECORD_BYTES,
+            stall_after: Duration::from_secs(60),
         }
+    }
+}
+
+/// Whether a consumer gets through its batches, for readiness; cheap to
+/// clone. A batch that takes longer than
+/// [`ConsumerSettings::stall_after`], retries included (the database or
+/// broker away, a lock held elsewhere), makes [`stalled`](Self::stalled)
+/// name the consumer's group until the batch is done.
+#[derive(Debug, Clone)]
+pub struct ConsumerHealth {
+    group: String,
+    stall_after: Duration,
+    batch_started: Arc<Mutex<Option<Instant>>>,
+}
+
+impl ConsumerHealth {
+    fn new(group: String, stall_after: Duration) -> Self {
+        Self {
+            group,
+            stall_after,
+            batch_started: Arc::default(),
+        }
+    }
+
+    fn batch_started(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.batch_started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// `None` while batches get done; otherwise why not.
+    pub fn stalled(&self) -> Option<String> {
+        let started = (*self.batch_started())?;
+        let taken = started.elapsed();
+        (taken > self.stall_after).then(|| {
+            format!(
+                "consumer group {} has worked on one batch for {} s",
+                self.group,
+                taken.as_secs()
+            )
+        })
     }
 }
 
@@ -201,6 +255,7 @@ pub struct EventConsumer<H> {
     handler: H,
     settings: ConsumerSettings,
     kafka: KafkaSettings,
+    health: ConsumerHealth,
 }
 
 impl<H: EventHandler> EventConsumer<H> {
@@ -243,9 +298,15 @@ impl<H: EventHandler> EventConsumer<H> {
             db,
             outbox,
             handler,
+            health: ConsumerHealth::new(settings.group_id.clone(), settings.stall_after),
             settings,
             kafka: kafka.clone(),
         })
+    }
+
+    /// Whether this consumer gets through its batches (for readiness).
+    pub fn health(&self) -> ConsumerHealth {
+        self.health.clone()
     }
 
     /// Consumes until `shutdown` is cancelled, then commits the stored
@@ -277,7 +338,10 @@ impl<H: EventHandler> EventConsumer<H> {
                     None => break,
                 }
             }
-            if self.process_batch(&batch, &shutdown).await.is_err() {
+            *self.health.batch_started() = Some(Instant::now());
+            let processed = self.process_batch(&batch, &shutdown).await;
+            *self.health.batch_started() = None;
+            if processed.is_err() {
                 break;
             }
         }
@@ -352,6 +416,8 @@ impl<H: EventHandler> EventConsumer<H> {
             while let Err(error) = self.dead_letter(&batch[index], rejection).await {
                 failures = failures.saturating_add(1);
                 let delay = backoff(failures);
+                metrics::counter!("oms_consumer_batch_retries_total", "group" => self.settings.group_id.clone())
+                    .increment(1);
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "could not write dead letter; retrying"
@@ -462,6 +528,8 @@ impl<H: EventHandler> EventConsumer<H> {
             };
             failures = failures.saturating_add(1);
             let delay = backoff(failures);
+            metrics::counter!("oms_consumer_batch_retries_total", "group" => self.settings.group_id.clone())
+                .increment(1);
             tracing::warn!(
                 group = self.settings.group_id,
                 records = batch.len(),

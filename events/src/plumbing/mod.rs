@@ -45,7 +45,7 @@ pub mod storage;
 pub mod trace;
 pub mod validation;
 
-pub use consumer::{ConsumerSettings, EventConsumer, MAX_RECORD_BYTES};
+pub use consumer::{ConsumerHealth, ConsumerSettings, EventConsumer, MAX_RECORD_BYTES};
 pub use database::{
     MAX_BOUND_VALUES, WriteTransaction, begin_write, find_many_for_update, for_update, insert_new,
     key_chunks, rows_per_statement, save_columns, statement_chunks,

@@ -38,7 +38,8 @@
 //!   failures the relay asks librdkafka for a fatal error (an idempotent
 //!   producer that lost its sequence state never sends again) and builds a
 //!   new producer. Readiness reports a relay that had rows waiting and
-//!   published none for [`RelaySettings::stall_after`] ([`RelayHealth`]).
+//!   published none for [`RelaySettings::stall_after`] ([`RelayHealth`]);
+//!   every failed round is counted in `oms_outbox_relay_retries_total`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,20 +148,20 @@ impl Outbox {
         let rows: Vec<outbox_message::ActiveModel> = events
             .into_iter()
             .map(|pending| {
-            let PendingEvent { envelope, trace } = pending;
-            outbox_message::ActiveModel {
-                event_id: Set(envelope.event_id),
-                topic: Set(envelope.event.topic().base_name().to_owned()),
-                message_key: Set(envelope.key().to_string()),
-                event_type: Set(envelope.event.event_type().to_owned()),
-                schema_version: Set(envelope.event.schema_version() as i32),
-                payload: Set(String::from_utf8(envelope.to_bytes()).expect("JSON is UTF-8")),
-                traceparent: Set(trace.traceparent),
-                tracestate: Set(trace.tracestate),
-                created_at: Set(now),
-                published_at: Set(None),
-                ..Default::default()
-            }
+                let PendingEvent { envelope, trace } = pending;
+                outbox_message::ActiveModel {
+                    event_id: Set(envelope.event_id),
+                    topic: Set(envelope.event.topic().base_name().to_owned()),
+                    message_key: Set(envelope.key().to_string()),
+                    event_type: Set(envelope.event.event_type().to_owned()),
+                    schema_version: Set(envelope.event.schema_version() as i32),
+                    payload: Set(String::from_utf8(envelope.to_bytes()).expect("JSON is UTF-8")),
+                    traceparent: Set(trace.traceparent),
+                    tracestate: Set(trace.tracestate),
+                    created_at: Set(now),
+                    published_at: Set(None),
+                    ..Default::default()
+                }
             })
             .collect();
         for chunk in statement_chunks::<outbox_message::Entity, _>(rows) {
@@ -216,7 +217,7 @@ pub struct RelaySettings {
     /// partition, counts for no row.
     pub max_attempts: i32,
     /// How long the relay may have pending rows and publish none before
-    /// readiness reports it stalled (default 30 s).
+    /// readiness reports it stalled (default 60 s, `OMS_STALL_AFTER_SECS`).
     pub stall_after: Duration,
 }
 
@@ -226,7 +227,7 @@ impl Default for RelaySettings {
             batch_size: 500,
             idle_poll: Duration::from_secs(1),
             max_attempts: 10,
-            stall_after: Duration::from_secs(30),
+            stall_after: Duration::from_secs(60),
         }
     }
 }
@@ -468,6 +469,7 @@ impl OutboxRelay {
                 }
                 Ok(RelayOutcome::Partial { published, failed }) => {
                     failures = failures.saturating_add(1);
+                    metrics::counter!("oms_outbox_relay_retries_total").increment(1);
                     let delay = backoff(failures);
                     tracing::warn!(
                         published,
@@ -479,6 +481,7 @@ impl OutboxRelay {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
+                    metrics::counter!("oms_outbox_relay_retries_total").increment(1);
                     let delay = backoff(failures);
                     tracing::warn!(
                         error = format!("{error:#}"),

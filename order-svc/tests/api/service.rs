@@ -115,3 +115,94 @@ async fn the_catalog_copy_keeps_the_highest_version_whatever_the_clocks(#[case] 
     })
     .await;
 }
+
+/// A consumer stuck on one batch (here inventory-svc's, behind a lock an
+/// outside session holds on its database) makes inventory-svc's `/readyz`
+/// answer 503 naming the group once `OMS_STALL_AFTER_SECS` (1 s here)
+/// has passed; once the lock goes, the batch is applied and the service
+/// is ready again.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_consumer_stuck_on_a_batch_makes_its_service_unready(#[case] backend: Backend) {
+    use sea_orm::sqlx::{self, Connection};
+    let system = crate::helpers::spawn_system_with(backend, service_kit::Clock::system(), |c| {
+        c.stall_after_secs = 1;
+    })
+    .await;
+    let book = system.product("BOOK", 1_000, 10).await;
+    let (customer, token) = system.customer(10_000).await;
+    let readiness = || async {
+        let response = system
+            .client
+            .get(format!("{}/readyz", system.inventory.address))
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(readiness().await.0, 200);
+
+    // An outside session holds inventory-svc's reservations.
+    let url = &system.inventory.database.url;
+    let lock: Box<dyn std::any::Any> = match backend {
+        Backend::Postgres => {
+            let mut session = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql("BEGIN; LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut session)
+                .await
+                .unwrap();
+            Box::new(session)
+        }
+        Backend::Sqlite => {
+            let mut session = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut session)
+                .await
+                .unwrap();
+            Box::new(session)
+        }
+    };
+    let order = system.place(&token, customer, &[(book, 1)]).await;
+    let group = format!("{}inventory-svc.saga", system.common.topic_prefix);
+    testkit::eventually("inventory-svc unready, naming its stuck group", || async {
+        let (status, body) = readiness().await;
+        status == 503
+            && body["database"] == "ok"
+            && body["consumers"]
+                .as_str()
+                .is_some_and(|c| c.contains(&group))
+    })
+    .await;
+
+    if backend == Backend::Sqlite {
+        // SQLite's writer gives up after its busy timeout and the batch is
+        // retried; PostgreSQL's waits in the lock.
+        testkit::eventually("the stuck batch's retries counted", || async {
+            let metrics = system
+                .client
+                .get(format!("{}/metrics", system.inventory.address))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            metrics
+                .lines()
+                .any(|l| l.starts_with("oms_consumer_batch_retries_total") && l.contains(&group))
+        })
+        .await;
+    }
+
+    drop(lock);
+    system.wait_status(order, "CONFIRMED").await;
+    testkit::eventually("inventory-svc ready again", || async {
+        readiness().await.0 == 200
+    })
+    .await;
+}
