@@ -8,10 +8,12 @@ use anyhow::Context;
 use events::topics::subscription;
 use events::{Currency, Topic};
 use service_kit::auth::jwt::JwtAuthenticator;
+use service_kit::holds::HoldSweeper;
 use service_kit::{App, Clock, Role, ServiceBuilder};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::app::credit::Credit;
 use crate::app::customers::bootstrap_admin;
 use crate::app::passwords::Passwords;
 use crate::app::sessions::Sessions;
@@ -23,6 +25,10 @@ use crate::domain::{Email, Password};
 use crate::error::CustomerError;
 use crate::http::AppState;
 use crate::persistence::migrations::Migrator;
+
+/// How often the hold sweeper looks for expired credit reservations: far
+/// below the default grace of five minutes.
+const HOLD_SWEEP_IDLE: Duration = Duration::from_secs(5);
 
 /// The topics customer-svc publishes to or consumes from.
 pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Customers];
@@ -107,10 +113,22 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     builder.consume(
         "saga",
         subscription(crate::SERVICE_NAME, "saga"),
-        OrderEvents::default(),
+        OrderEvents::new(Credit, settings.holds.default_deadline()),
     )?;
+    let sweeper = HoldSweeper {
+        participant: Credit,
+        db: builder.db().clone(),
+        outbox: builder.outbox().clone(),
+        clock: settings.clock.clone(),
+        grace: settings.holds.grace(),
+        idle: HOLD_SWEEP_IDLE,
+    };
+    let token = builder.shutdown_token();
+    builder.spawn("hold sweeper", sweeper.run_until_stopped(token));
     let state = AppState {
         db: builder.db().clone(),
+        outbox: builder.outbox().clone(),
+        clock: settings.clock.clone(),
         keys,
         sessions,
         verifier,

@@ -170,7 +170,8 @@ macro_rules! event_types {
 }
 
 event_types! {
-    OrderPlaced(OrderPlaced) version 1 on Orders keyed by order_id;
+    OrderPlacedV1(OrderPlacedV1) as "OrderPlaced" version 1 on Orders keyed by order_id;
+    OrderPlaced(OrderPlaced) version 2 on Orders keyed by order_id;
     OrderConfirmed(OrderConfirmed) version 1 on Orders keyed by order_id;
     OrderRejected(OrderRejected) version 1 on Orders keyed by order_id;
     OrderCancelled(OrderCancelled) version 1 on Orders keyed by order_id;

@@ -45,6 +45,18 @@ pub fn all() -> Vec<Event> {
         country: "GB".into(),
     };
     vec![
+        OrderPlacedV1 {
+            order_id: ORDER,
+            customer_id: CUSTOMER,
+            lines: vec![OrderLine {
+                product_id: PRODUCT,
+                quantity: units(2),
+                unit_price: eur(1999),
+            }],
+            total: eur(3998),
+            shipping_address: Some(address.clone()),
+        }
+        .into(),
         OrderPlaced {
             order_id: ORDER,
             customer_id: CUSTOMER,
@@ -55,6 +67,7 @@ pub fn all() -> Vec<Event> {
             }],
             total: eur(3998),
             shipping_address: Some(address.clone()),
+            deadline_at: at() + chrono::Duration::seconds(30),
         }
         .into(),
         OrderConfirmed { order_id: ORDER }.into(),
@@ -106,6 +119,7 @@ pub fn all() -> Vec<Event> {
         StockReleased {
             order_id: ORDER,
             lines: stock_lines(),
+            reason: Some(ReleaseReason::HoldExpired),
         }
         .into(),
         StockCommitted {
@@ -130,6 +144,7 @@ pub fn all() -> Vec<Event> {
             order_id: ORDER,
             customer_id: CUSTOMER,
             amount: eur(3998),
+            reason: None,
         }
         .into(),
         CreditSettled {

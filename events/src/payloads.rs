@@ -6,6 +6,7 @@
 //!
 //! Enumerated values are upper-case strings on the wire, like order statuses.
 
+use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +108,9 @@ pub struct StockLine {
     pub quantity: Quantity,
 }
 
-/// A customer placed an order; starts the saga.
+/// A customer placed an order; starts the saga. Version 2: it carries the
+/// order's deadline, after which the participants may give back what they
+/// hold for it if nobody decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderPlaced {
@@ -124,6 +127,76 @@ pub struct OrderPlaced {
     /// Where to ship, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_address: Option<ShippingAddress>,
+    /// When order-svc cancels the order if it is still pending (the saga's
+    /// deadline). A participant gives back a hold still undecided a grace
+    /// period after it.
+    pub deadline_at: DateTime<Utc>,
+}
+
+/// A customer placed an order, in version 1 of the event, which carried no
+/// deadline. Still decoded (records published before version 2); never
+/// published. Its deadline is taken to be its `occurred_at` plus the
+/// default saga deadline ([`OrderPlacedV1::with_deadline`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "OrderPlaced")]
+pub struct OrderPlacedV1 {
+    /// The order.
+    pub order_id: OrderId,
+    /// Who ordered.
+    pub customer_id: CustomerId,
+    /// What was ordered; at least one line, at most one line per product.
+    #[schemars(length(min = 1, max = 100))]
+    #[serde(deserialize_with = "one_line_per_product")]
+    pub lines: Vec<OrderLine>,
+    /// Sum of quantity × unit price over all lines, in the order's currency.
+    pub total: Money,
+    /// Where to ship, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+impl OrderPlacedV1 {
+    /// The same order in version 2, with `deadline_at` as its deadline.
+    pub fn with_deadline(self, deadline_at: DateTime<Utc>) -> OrderPlaced {
+        OrderPlaced {
+            order_id: self.order_id,
+            customer_id: self.customer_id,
+            lines: self.lines,
+            total: self.total,
+            shipping_address: self.shipping_address,
+            deadline_at,
+        }
+    }
+}
+
+/// Why a participant gave a hold back on its own, rather than because the
+/// order was rejected or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReleaseReason {
+    /// Nobody decided the order within its deadline plus the grace period
+    /// (`OMS_HOLD_GRACE_SECS`).
+    HoldExpired,
+    /// An operator released the hold by hand.
+    ReleasedByOperator,
+}
+
+impl ReleaseReason {
+    /// The wire spelling, e.g. `"HOLD_EXPIRED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HoldExpired => "HOLD_EXPIRED",
+            Self::ReleasedByOperator => "RELEASED_BY_OPERATOR",
+        }
+    }
+}
+
+impl std::fmt::Display for ReleaseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Stock and credit are both reserved: the order is confirmed.
@@ -301,6 +374,10 @@ pub struct StockReleased {
     /// The released lines.
     #[schemars(length(max = 100))]
     pub lines: Vec<StockLine>,
+    /// Why the participant released on its own; absent when the order was
+    /// rejected or cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReleaseReason>,
 }
 
 /// The order's reserved units left stock for good (it shipped).
@@ -364,6 +441,10 @@ pub struct CreditReleased {
     pub customer_id: CustomerId,
     /// The amount released.
     pub amount: Money,
+    /// Why the participant released on its own; absent when the order was
+    /// rejected or cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReleaseReason>,
 }
 
 /// The order was delivered; its amount is no longer reserved but spent.

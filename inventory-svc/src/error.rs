@@ -23,6 +23,14 @@ pub enum InventoryError {
     /// 404 `RESERVATION_NOT_FOUND`.
     #[error("there is no reservation for order {0}")]
     ReservationNotFound(OrderId),
+    /// 409 `RESERVATION_NOT_HELD`: the reservation holds nothing to release.
+    #[error("the reservation of order {order_id} is {state}; it holds nothing to release")]
+    ReservationNotHeld {
+        /// The order.
+        order_id: OrderId,
+        /// Its reservation's state.
+        state: String,
+    },
     /// 409 `SKU_TAKEN`.
     #[error("a product with sku {0:?} exists already")]
     SkuTaken(String),
@@ -73,6 +81,12 @@ impl From<InventoryError> for Problem {
                 StatusCode::NOT_FOUND,
                 "RESERVATION_NOT_FOUND",
                 "No such reservation",
+            )
+            .with_detail(detail),
+            InventoryError::ReservationNotHeld { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "RESERVATION_NOT_HELD",
+                "The reservation holds nothing",
             )
             .with_detail(detail),
             InventoryError::SkuTaken(_) => {

@@ -5,6 +5,9 @@
 //! |---|---|---|
 //! | `OMS_HOLD_GRACE_SECS` | `300` | a hold still undecided this long after its order's deadline is released (`HOLD_EXPIRED`) |
 //! | `OMS_SAGA_DEADLINE_SECS` | `30` | the deadline of an order whose `OrderPlaced` (version 1) carries none: its `occurred_at` plus this; the same variable order-svc sets its deadlines by |
+//!
+//! [`HoldSweeper`] runs the expiry in each participant; the rules are
+//! [`events::plumbing::participant`]'s.
 
 use std::time::Duration;
 
@@ -39,5 +42,143 @@ impl HoldSettings {
     /// The deadline of orders whose record names none, after placement.
     pub fn default_deadline(&self) -> Duration {
         Duration::from_secs(self.saga_deadline_secs)
+    }
+}
+
+/// Gives back the holds nobody decided ([`events::plumbing::expire_holds`]),
+/// in rounds: a round that finds a full batch is followed at once by the
+/// next, otherwise the sweeper sleeps [`HoldSweeper::idle`] on its clock
+/// (a test moves a manual clock instead of waiting). Several instances
+/// share the work safely: each round locks the holds it releases and
+/// checks them again under the lock.
+pub struct HoldSweeper<P> {
+    /// The participant whose holds expire.
+    pub participant: P,
+    /// The database.
+    pub db: sea_orm::DatabaseConnection,
+    /// The outbox for the release events.
+    pub outbox: events::plumbing::Outbox,
+    /// What "now" is.
+    pub clock: crate::Clock,
+    /// The grace period after an order's deadline.
+    pub grace: Duration,
+    /// The sleep between two rounds that found less than a batch.
+    pub idle: Duration,
+}
+
+/// Holds released per round at most.
+const BATCH: u64 = 100;
+
+impl<P: events::plumbing::Participant> HoldSweeper<P> {
+    /// Sweeps until `shutdown` is cancelled.
+    pub async fn run_until_stopped(self, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            let wait = match events::plumbing::expire_holds(
+                &self.participant,
+                &self.db,
+                &self.outbox,
+                self.clock.now(),
+                self.grace,
+                BATCH,
+            )
+            .await
+            {
+                Ok(released) if released as u64 >= BATCH => Duration::ZERO,
+                Ok(_) => self.idle,
+                Err(error) => {
+                    tracing::warn!(error = %error, "hold expiry sweep failed; retrying");
+                    self.idle
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.clock.sleep(wait) => {}
+            }
+        }
+        tracing::info!("hold sweeper stopped");
+    }
+}
+
+/// The `older_than` of the hold listings: a duration (`90s`, `5m`, `2h`,
+/// `1d`; a bare number is seconds) or an RFC 3339 instant. Parsed at the
+/// edge; [`OlderThan::cutoff`] is the latest creation time it admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OlderThan {
+    /// Made at least this long ago.
+    Age(Duration),
+    /// Made at or before this instant.
+    Instant(chrono::DateTime<chrono::Utc>),
+}
+
+impl OlderThan {
+    /// Parses `older_than`.
+    ///
+    /// # Errors
+    /// 422 `INVALID_INPUT` (field `older_than`) for anything else.
+    pub fn parse(raw: &str) -> Result<Self, crate::Problem> {
+        let invalid = || {
+            crate::Problem::invalid_input(
+                "older_than",
+                "older_than: a duration such as 90s, 5m, 2h or 1d, or an RFC 3339 time",
+            )
+        };
+        let raw = raw.trim();
+        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) {
+            return Ok(Self::Instant(at.with_timezone(&chrono::Utc)));
+        }
+        let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+        let (number, unit) = raw.split_at(split);
+        let number: u64 = number.parse().map_err(|_| invalid())?;
+        let unit_secs = match unit {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(invalid()),
+        };
+        number
+            .checked_mul(unit_secs)
+            .filter(|&secs| i64::try_from(secs).is_ok_and(|s| s < i64::MAX / 1000))
+            .map(|secs| Self::Age(Duration::from_secs(secs)))
+            .ok_or_else(invalid)
+    }
+
+    /// The latest creation time of a hold this old, as of `now`.
+    pub fn cutoff(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Self::Age(age) => chrono::Duration::from_std(age)
+                .ok()
+                .and_then(|age| now.checked_sub_signed(age))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            Self::Instant(at) => at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_than_takes_durations_and_instants() {
+        assert_eq!(
+            OlderThan::parse("5m").unwrap(),
+            OlderThan::Age(Duration::from_secs(300))
+        );
+        assert_eq!(
+            OlderThan::parse("90").unwrap(),
+            OlderThan::Age(Duration::from_secs(90))
+        );
+        assert!(matches!(
+            OlderThan::parse("2026-12-01T10:00:00Z").unwrap(),
+            OlderThan::Instant(_)
+        ));
+        for bad in ["", "5 weeks", "-1s", "1y", "99999999999999999999d"] {
+            assert_eq!(
+                OlderThan::parse(bad).unwrap_err().code,
+                "INVALID_INPUT",
+                "{bad}"
+            );
+        }
     }
 }

@@ -14,6 +14,13 @@
 //! 3. [`Credit::save`](Participant::save) writes the reservations and the
 //!    customers with one statement per table and kind.
 //!
+//! **No credit reservation outlives its order.** A reservation records
+//! its order's deadline until the order is confirmed; the participant
+//! protocol's hold sweeper releases one still undecided
+//! `OMS_HOLD_GRACE_SECS` after it (CreditReleased with the reason
+//! `HOLD_EXPIRED`), found over an index on
+//! `credit_reservations.deadline_at`.
+//!
 //! **Never over the limit.** Every customer a batch changes is locked from
 //! step 1 to the commit (SQLite: the writer holds the whole database), and
 //! an order's total is held only if the customer is active, in the order's
@@ -24,13 +31,14 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
-use events::plumbing::{FinishedBy, Holdings, Participant, TOMBSTONE_REASON, Tracked};
+use chrono::{DateTime, Utc};
+use events::plumbing::participant::{self, ManualRelease};
+use events::plumbing::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
 use events::{
     CreditReleased, CreditReserved, CreditSettled, CustomerId, CustomerRejected,
-    CustomerRejectionReason, Event, Money, OrderId, OrderPlaced,
+    CustomerRejectionReason, Event, Money, OrderId, OrderPlaced, ReleaseReason,
 };
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 
 use crate::domain::{CreditState, CustomerStatus};
 use crate::error::CustomerError;
@@ -47,6 +55,16 @@ impl Participant for Credit {
     const FINISHED_BY: FinishedBy = FinishedBy::Delivery;
     const RECORD: &'static str = "credit reservation";
     const FINISH: &'static str = "settle";
+    const RESOURCE: &'static str = "credit";
+
+    async fn expired<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cutoff: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<OrderId>, DbErr> {
+        credit::expired(conn, cutoff, limit).await
+    }
 
     async fn load(
         &self,
@@ -130,6 +148,7 @@ impl Holdings for CreditBatch {
                 currency,
                 CreditState::Rejected,
                 Some(detail.clone()),
+                None,
             );
             return Ok(CustomerRejected {
                 order_id: placed.order_id,
@@ -149,6 +168,7 @@ impl Holdings for CreditBatch {
             currency,
             CreditState::Reserved,
             None,
+            Some(placed.deadline_at),
         );
         Ok(CreditReserved {
             order_id: placed.order_id,
@@ -166,15 +186,41 @@ impl Holdings for CreditBatch {
             "XXX",
             CreditState::Released,
             Some(TOMBSTONE_REASON.to_owned()),
+            None,
         );
     }
 
-    fn release(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
-        let row = self.unhold(order_id, CreditState::Released)?;
+    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>> {
+        self.reservations
+            .get(order_id)
+            .and_then(|row| row.deadline_at)
+    }
+
+    fn confirm(&mut self, order_id: OrderId) {
+        if let Some(row) = self.reservations.get_mut(order_id)
+            && row.deadline_at.is_some()
+        {
+            row.deadline_at = None;
+        }
+    }
+
+    fn release(
+        &mut self,
+        order_id: OrderId,
+        reason: Option<ReleaseReason>,
+    ) -> Result<Event, DbErr> {
+        let mut row = self.unhold(order_id, CreditState::Released)?;
+        if let Some(reason) = reason
+            && let Some(held) = self.reservations.get_mut(order_id)
+        {
+            held.reason = Some(reason.to_string());
+            row.reason = held.reason.clone();
+        }
         Ok(CreditReleased {
             order_id,
             customer_id: row.customer_id,
             amount: stored_money(row.amount_minor, &row.currency)?,
+            reason,
         }
         .into())
     }
@@ -227,6 +273,7 @@ impl CreditBatch {
         currency: &str,
         state: CreditState,
         reason: Option<String>,
+        deadline_at: Option<DateTime<Utc>>,
     ) {
         let now = Utc::now();
         let row = credit_reservation::Model {
@@ -236,6 +283,7 @@ impl CreditBatch {
             currency: currency.to_owned(),
             state,
             reason,
+            deadline_at,
             created_at: now,
             updated_at: now,
         };
@@ -265,6 +313,7 @@ impl CreditBatch {
             })?;
         customer.credit_reserved_minor -= held.amount_minor;
         held.state = to;
+        held.deadline_at = None;
         Ok(held.clone())
     }
 }
@@ -278,6 +327,41 @@ pub async fn reservation_of(
     order_id: OrderId,
 ) -> Result<Option<credit_reservation::Model>, CustomerError> {
     Ok(credit::find(conn, order_id).await?)
+}
+
+/// A page of the credit reservations that hold and were made at or
+/// before `made_before`, oldest first (`limit` rows after the reservation
+/// of the order `cursor`).
+///
+/// # Errors
+/// The database error.
+pub async fn held_reservations(
+    conn: &impl ConnectionTrait,
+    made_before: DateTime<Utc>,
+    cursor: Option<OrderId>,
+    limit: u64,
+) -> Result<Vec<credit_reservation::Model>, CustomerError> {
+    let after = match cursor {
+        Some(order_id) => credit::find(conn, order_id)
+            .await?
+            .map(|r| (r.created_at, r.order_id)),
+        None => None,
+    };
+    Ok(credit::held_since(conn, made_before, after, limit).await?)
+}
+
+/// Releases an order's credit reservation on an operator's word:
+/// CreditReleased with the reason `RELEASED_BY_OPERATOR`, in one
+/// transaction with the amount going back to the customer.
+///
+/// # Errors
+/// The database error.
+pub async fn release_by_hand(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    order_id: OrderId,
+) -> Result<ManualRelease, CustomerError> {
+    Ok(participant::release_by_hand(&Credit, db, outbox, order_id).await?)
 }
 
 fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, DbErr> {

@@ -3,8 +3,10 @@
 //! | consumes (topic `orders`) | does | emits (topic `customers`) |
 //! |---|---|---|
 //! | OrderPlaced | checks the customer exists and is active, holds the total if it fits the available credit | CreditReserved or CustomerRejected (UNKNOWN_CUSTOMER, CUSTOMER_SUSPENDED, CREDIT_LIMIT_EXCEEDED) |
+//! | OrderConfirmed | the credit reservation is decided: it no longer expires | nothing |
 //! | OrderRejected, OrderCancelled | releases what the order holds | CreditReleased (only if something was held) |
 //! | OrderDelivered | settles the held amount | CreditSettled; dead letter if the order holds nothing |
+//! | (none: the hold sweeper) | releases a credit reservation still undecided `OMS_HOLD_GRACE_SECS` after its order's deadline | CreditReleased with reason `HOLD_EXPIRED` |
 //!
 //! Delivery is at-least-once; the inbox and the reservation's recorded
 //! state make every effect happen once. The protocol is the saga's

@@ -1,8 +1,15 @@
+//! Credit (admin): one order's credit reservation, the holds by age, the
+//! release of a hold by hand, and the credit audit.
+
 use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use events::plumbing::participant::ManualRelease;
 use events::{CustomerId, OrderId};
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, Json, Path, Problem};
-use utoipa::ToSchema;
+use service_kit::holds::OlderThan;
+use service_kit::{Caller, Json, Path, Problem, Query};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,6 +22,116 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_credit_audit))
         .routes(routes!(get_credit_reservation))
+        .routes(routes!(list_held_credit_reservations))
+        .routes(routes!(release_credit_reservation))
+}
+
+/// Which holds to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeldQuery {
+    /// Only holds at least this old: a duration (`90s`, `5m`, `2h`, `1d`)
+    /// or an RFC 3339 time; default: every hold.
+    pub older_than: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<OrderId>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// A page of credit reservations.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreditReservationPage {
+    /// The reservations, oldest first.
+    pub items: Vec<CreditReservationResponse>,
+    /// The cursor of the next page; absent on the last.
+    pub next_cursor: Option<OrderId>,
+}
+
+impl From<crate::persistence::entities::credit_reservation::Model> for CreditReservationResponse {
+    fn from(reservation: crate::persistence::entities::credit_reservation::Model) -> Self {
+        Self {
+            order_id: reservation.order_id,
+            state: reservation.state,
+            customer_id: reservation.customer_id,
+            amount_minor: reservation.amount_minor,
+            currency: reservation.currency,
+            reason: reservation.reason,
+            created_at: reservation.created_at,
+        }
+    }
+}
+
+/// The credit reservations that hold (RESERVED), oldest first (admin):
+/// what an order nobody decides would keep from its customer.
+#[utoipa::path(get, path = "/credit/reservations", tag = "credit", params(HeldQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CreditReservationPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_held_credit_reservations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HeldQuery>,
+) -> Result<Json<CreditReservationPage>, Problem> {
+    caller.require_admin()?;
+    let limit = service_kit::pagination::page_size(query.limit)?;
+    let made_before = match query.older_than.as_deref() {
+        Some(raw) => OlderThan::parse(raw)?.cutoff(state.clock.now()),
+        None => DateTime::<Utc>::MAX_UTC,
+    };
+    let rows = credit::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
+    let (page, next_cursor) = service_kit::pagination::split_page(rows, limit, |r| r.order_id);
+    Ok(Json(CreditReservationPage {
+        items: page.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// Releases an order's credit reservation by hand (admin): the amount goes
+/// back to the customer and CreditReleased (reason
+/// `RELEASED_BY_OPERATOR`) is published.
+#[utoipa::path(post, path = "/credit/reservations/{order_id}/release", tag = "credit",
+    params(("order_id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CreditReservationResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn release_credit_reservation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<OrderId>,
+) -> Result<Json<CreditReservationResponse>, Problem> {
+    caller.require_admin()?;
+    match credit::release_by_hand(&state.db, &state.outbox, order_id).await? {
+        ManualRelease::Released(_) => {}
+        ManualRelease::NotFound => {
+            return Err(Problem::not_found(format!(
+                "customer-svc has no credit reservation for order {order_id}"
+            )));
+        }
+        ManualRelease::NotHeld(held) => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "CREDIT_RESERVATION_NOT_HELD",
+                "The credit reservation holds nothing",
+            )
+            .with_detail(format!(
+                "the credit reservation of order {order_id} is {held}; it holds nothing to release"
+            )));
+        }
+    }
+    let released = credit::reservation_of(&state.db, order_id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no credit reservation for order {order_id}")))?;
+    Ok(Json(released.into()))
 }
 
 /// An order's credit reservation.
@@ -30,8 +147,11 @@ pub struct CreditReservationResponse {
     pub amount_minor: i64,
     /// Its currency.
     pub currency: String,
-    /// Why it was rejected.
+    /// Why it was rejected, or released by the service
+    /// (`HOLD_EXPIRED`, `RELEASED_BY_OPERATOR`).
     pub reason: Option<String>,
+    /// When it was decided (the age of a hold).
+    pub created_at: DateTime<Utc>,
 }
 
 /// The credit reservation of one order (admin).
@@ -57,14 +177,7 @@ async fn get_credit_reservation(
                 "customer-svc has no credit reservation for order {order_id}"
             ))
         })?;
-    Ok(Json(CreditReservationResponse {
-        state: reservation.state,
-        order_id,
-        customer_id: reservation.customer_id,
-        amount_minor: reservation.amount_minor,
-        currency: reservation.currency,
-        reason: reservation.reason,
-    }))
+    Ok(Json(reservation.into()))
 }
 
 /// One customer's credit books.

@@ -28,6 +28,10 @@ pub mod customers;
 pub struct AppState {
     /// The service's database.
     pub db: DatabaseConnection,
+    /// Its outbox (credit released by hand).
+    pub outbox: events::plumbing::Outbox,
+    /// What "now" is (the age of credit reservations).
+    pub clock: service_kit::Clock,
     /// The token signing keys.
     pub keys: Arc<KeyStore>,
     /// Sign-in, refresh tokens, throttling.

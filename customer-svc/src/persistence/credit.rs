@@ -2,11 +2,17 @@
 //! locked and decides in memory; a new decision is inserted only if the
 //! order has none, so that of two concurrent deciders exactly one wins.
 
+use chrono::{DateTime, Utc};
 use events::OrderId;
 use events::plumbing::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
 };
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use crate::domain::CreditState;
 
 use super::entities::credit_reservation;
 
@@ -70,7 +76,65 @@ pub async fn update_states(
         conn,
         rows,
         C::OrderId,
-        [C::State, C::Reason, C::UpdatedAt],
+        [C::State, C::Reason, C::DeadlineAt, C::UpdatedAt],
     )
     .await
+}
+
+/// Up to `limit` orders whose credit reservation holds, undecided, with a
+/// deadline at or before `cutoff`, earliest first (over the deadline's
+/// index).
+///
+/// # Errors
+/// The database error.
+pub async fn expired(
+    conn: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<OrderId>, DbErr> {
+    use credit_reservation::Column as C;
+    credit_reservation::Entity::find()
+        .select_only()
+        .column(C::OrderId)
+        .filter(C::DeadlineAt.lte(cutoff))
+        .filter(C::State.eq(CreditState::Reserved))
+        .order_by_asc(C::DeadlineAt)
+        .order_by_asc(C::OrderId)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// Up to `limit` credit reservations that hold (RESERVED), made at or
+/// before `made_before`, oldest first; after the reservation `after` (a
+/// cursor: creation time and order id) when given.
+///
+/// # Errors
+/// The database error.
+pub async fn held_since(
+    conn: &impl ConnectionTrait,
+    made_before: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, OrderId)>,
+    limit: u64,
+) -> Result<Vec<credit_reservation::Model>, DbErr> {
+    use credit_reservation::Column as C;
+    let mut query = credit_reservation::Entity::find()
+        .filter(C::State.eq(CreditState::Reserved))
+        .filter(C::CreatedAt.lte(made_before));
+    if let Some((created_at, order_id)) = after {
+        query = query.filter(
+            Condition::any().add(C::CreatedAt.gt(created_at)).add(
+                Condition::all()
+                    .add(C::CreatedAt.eq(created_at))
+                    .add(C::OrderId.gt(order_id)),
+            ),
+        );
+    }
+    query
+        .order_by_asc(C::CreatedAt)
+        .order_by_asc(C::OrderId)
+        .limit(limit)
+        .all(conn)
+        .await
 }

@@ -299,5 +299,6 @@ pub fn order_placed(order_id: Uuid, customer: Uuid, total_minor: i64) -> OrderPl
         }],
         total: eur(total_minor),
         shipping_address: None,
+        deadline_at: chrono::Utc::now() + chrono::Duration::seconds(30),
     }
 }

@@ -4,6 +4,7 @@ mod auth;
 mod credit;
 mod customers;
 mod helpers;
+mod holds;
 mod security;
 mod service;
 mod sessions;

@@ -57,7 +57,8 @@ pub use outbox::{
     Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
 };
 pub use participant::{
-    FinishedBy, Holdings, Participant, ParticipantHandler, Phase, TOMBSTONE_REASON,
+    DEFAULT_SAGA_DEADLINE, FinishedBy, Holdings, ManualRelease, Participant, ParticipantHandler,
+    Phase, TOMBSTONE_REASON, expire_holds, placed_order, release_by_hand,
 };
 pub use retention::{Retention, RetentionSettings, delete_before};
 pub use storage::{

@@ -24,6 +24,20 @@
 //! OrderDelivered for credit) of an order that holds nothing is a saga
 //! error: it is dead-lettered with the reason.
 //!
+//! **No hold outlives its order.** An OrderPlaced carries the order's
+//! deadline (version 1 records, which carry none, get their `occurred_at`
+//! plus the default saga deadline). A hold stays *undecided* until
+//! OrderConfirmed, which order-svc publishes once both participants hold;
+//! from then on only the order's own events end it. A hold still undecided
+//! a grace period after its deadline (`OMS_HOLD_GRACE_SECS`) is given back
+//! by [`expire_holds`] with the participant's normal release event and the
+//! reason [`ReleaseReason::HoldExpired`], so a forged OrderPlaced, an order
+//! order-svc lost, or a cancellation that never arrived cannot hold stock
+//! or credit for ever. Expiry is a release like any other: a later
+//! OrderRejected/OrderCancelled changes nothing, and order-svc, hearing of
+//! it, cancels the order if it is still pending. An operator can release
+//! one hold by hand ([`release_by_hand`]) the same way.
+//!
 //! The service's [`Holdings`] applies each step in memory; the rules of
 //! which step to take are here: an OrderPlaced holds only for an order
 //! without a record, and [`on_release`] and [`on_finish`] decide the rest.
@@ -31,13 +45,20 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
-use sea_orm::{DatabaseTransaction, DbErr};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 
+use super::database::begin_write;
 use super::handler::{Emitter, EventHandler, HandlerError};
+use super::outbox::{Outbox, PendingEvent};
 use crate::envelope::{Envelope, Event, EventPayload};
 use crate::ids::OrderId;
-use crate::payloads::{OrderCancelled, OrderDelivered, OrderPlaced, OrderRejected, OrderShipped};
+use crate::payloads::{
+    OrderCancelled, OrderConfirmed, OrderDelivered, OrderPlaced, OrderRejected, OrderShipped,
+    ReleaseReason,
+};
 
 /// The reason a tombstone records.
 pub const TOMBSTONE_REASON: &str = "released before reserved";
@@ -146,13 +167,24 @@ pub trait Holdings: Send {
     /// [`TOMBSTONE_REASON`]).
     fn tombstone(&mut self, order_id: OrderId);
 
+    /// The deadline of a held order that nobody decided yet; `None` once
+    /// the order is decided (confirmed), for records that hold nothing, and
+    /// for holds made before deadlines were recorded.
+    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>>;
+
+    /// Records that the order was decided (OrderConfirmed): its hold no
+    /// longer expires.
+    fn confirm(&mut self, order_id: OrderId);
+
     /// Gives a held order's resource back, marks it released, and returns
-    /// the reply.
+    /// the reply, carrying `reason` when the participant releases on its
+    /// own (not because the order was rejected or cancelled).
     ///
     /// # Errors
     /// When the resource holds less than the order (the books would be
     /// wrong; the batch must not commit).
-    fn release(&mut self, order_id: OrderId) -> Result<Event, DbErr>;
+    fn release(&mut self, order_id: OrderId, reason: Option<ReleaseReason>)
+    -> Result<Event, DbErr>;
 
     /// Takes a held order's resource for good, marks it finished, and
     /// returns the reply.
@@ -174,6 +206,22 @@ pub trait Participant: Send + Sync + 'static {
     const RECORD: &'static str;
     /// What finishing is called, for messages ("ship").
     const FINISH: &'static str;
+    /// The resource, as the `resource` label of metrics ("stock").
+    const RESOURCE: &'static str;
+
+    /// Up to `limit` orders whose records still hold and are undecided,
+    /// with a deadline at or before `cutoff`, earliest deadline first; read
+    /// without locks (over an index), so that a sweep that finds nothing
+    /// costs one query and no write lock.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn expired<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cutoff: DateTime<Utc>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<OrderId>, DbErr>> + Send;
 
     /// Reads and locks, in one global order, the records of `orders` and
     /// the resources that they and the OrderPlaced events of `placed` touch.
@@ -199,12 +247,52 @@ pub trait Participant: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DbErr>> + Send;
 }
 
-/// The [`EventHandler`] of a participant: OrderPlaced holds, OrderRejected
-/// and OrderCancelled release, the finishing event finishes.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ParticipantHandler<P>(pub P);
+/// The default saga deadline: what `OMS_SAGA_DEADLINE_SECS` defaults to.
+pub const DEFAULT_SAGA_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The [`EventHandler`] of a participant: OrderPlaced holds, OrderConfirmed
+/// decides the hold, OrderRejected and OrderCancelled release, the
+/// finishing event finishes.
+#[derive(Debug, Clone, Copy)]
+pub struct ParticipantHandler<P> {
+    participant: P,
+    default_deadline: chrono::Duration,
+}
+
+impl<P: Participant + Default> Default for ParticipantHandler<P> {
+    fn default() -> Self {
+        Self::new(P::default(), DEFAULT_SAGA_DEADLINE)
+    }
+}
+
+/// The order an OrderPlaced of either version places, with its deadline:
+/// a version 1 record's is its `occurred_at` plus `default_deadline`.
+pub fn placed_order(
+    envelope: &Envelope,
+    default_deadline: chrono::Duration,
+) -> Option<OrderPlaced> {
+    match &envelope.event {
+        Event::OrderPlaced(placed) => Some(placed.clone()),
+        Event::OrderPlacedV1(placed) => Some(
+            placed
+                .clone()
+                .with_deadline(envelope.occurred_at + default_deadline),
+        ),
+        _ => None,
+    }
+}
 
 impl<P: Participant> ParticipantHandler<P> {
+    /// The handler of `participant`; `default_deadline` is the deadline,
+    /// after placement, of orders whose OrderPlaced (version 1) names none.
+    pub fn new(participant: P, default_deadline: Duration) -> Self {
+        Self {
+            participant,
+            default_deadline: chrono::Duration::from_std(default_deadline)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
     fn release(
         holdings: &mut P::Holdings,
         emitter: &mut Emitter<'_>,
@@ -214,7 +302,7 @@ impl<P: Participant> ParticipantHandler<P> {
             ReleaseDecision::Nothing => {}
             ReleaseDecision::Tombstone => holdings.tombstone(order_id),
             ReleaseDecision::Release => {
-                emitter.emit(holdings.release(order_id)?);
+                emitter.emit(holdings.release(order_id, None)?);
             }
         }
         Ok(())
@@ -250,6 +338,7 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
 
     fn wants(&self, event_type: &str) -> bool {
         event_type == OrderPlaced::EVENT_TYPE
+            || event_type == OrderConfirmed::EVENT_TYPE
             || event_type == OrderRejected::EVENT_TYPE
             || event_type == OrderCancelled::EVENT_TYPE
             || event_type == P::FINISHED_BY.event_type()
@@ -261,14 +350,12 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
         events: &[&Envelope],
     ) -> Result<P::Holdings, DbErr> {
         let orders: BTreeSet<OrderId> = events.iter().map(|e| e.order_id()).collect();
-        let placed: Vec<&OrderPlaced> = events
+        let placed: Vec<OrderPlaced> = events
             .iter()
-            .filter_map(|e| match &e.event {
-                Event::OrderPlaced(placed) => Some(placed),
-                _ => None,
-            })
+            .filter_map(|e| placed_order(e, self.default_deadline))
             .collect();
-        self.0.load(txn, &orders, &placed).await
+        let placed: Vec<&OrderPlaced> = placed.iter().collect();
+        self.participant.load(txn, &orders, &placed).await
     }
 
     fn apply(
@@ -277,16 +364,20 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
         envelope: &Envelope,
         emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        match &envelope.event {
-            Event::OrderPlaced(placed) => match holdings.state(placed.order_id) {
+        if let Some(placed) = placed_order(envelope, self.default_deadline) {
+            match holdings.state(placed.order_id) {
                 None => {
-                    emitter.emit(holdings.hold(placed)?);
+                    emitter.emit(holdings.hold(&placed)?);
                 }
                 // Decided before: held, refused, or released first.
                 Some(state) => {
                     tracing::info!(order_id = %placed.order_id, %state, "order already decided; nothing to hold");
                 }
-            },
+            }
+            return Ok(());
+        }
+        match &envelope.event {
+            Event::OrderConfirmed(confirmed) => holdings.confirm(confirmed.order_id),
             Event::OrderRejected(rejected) => Self::release(holdings, emitter, rejected.order_id)?,
             Event::OrderCancelled(cancelled) => {
                 Self::release(holdings, emitter, cancelled.order_id)?;
@@ -301,8 +392,101 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
     }
 
     async fn save(&self, txn: &DatabaseTransaction, holdings: P::Holdings) -> Result<(), DbErr> {
-        self.0.save(txn, holdings).await
+        self.participant.save(txn, holdings).await
     }
+}
+
+/// Gives back up to `limit` holds still undecided `grace` after their
+/// order's deadline, as of `now`: each with the participant's release event
+/// and [`ReleaseReason::HoldExpired`], all in one transaction with the
+/// outbox (a handful of statements however many expire: one read of the
+/// expired orders, the participant's locking load and save, one outbox
+/// insert). Counted in `oms_holds_expired_total{resource}`. Returns how
+/// many were released.
+///
+/// The candidates are read without locks, then locked and checked again,
+/// so a hold decided or released meanwhile is left alone.
+///
+/// # Errors
+/// Database errors (nothing is released then).
+pub async fn expire_holds<P: Participant>(
+    participant: &P,
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    now: DateTime<Utc>,
+    grace: Duration,
+    limit: u64,
+) -> Result<usize, DbErr> {
+    let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    if participant.expired(db, cutoff, limit).await?.is_empty() {
+        return Ok(0);
+    }
+    let txn = begin_write(db).await?;
+    let due: BTreeSet<OrderId> = participant
+        .expired(&txn, cutoff, limit)
+        .await?
+        .into_iter()
+        .collect();
+    let mut holdings = participant.load(&txn, &due, &[]).await?;
+    let mut pending = Vec::new();
+    for &order_id in &due {
+        let held = holdings.state(order_id).map(Into::into) == Some(Phase::Held);
+        if held && holdings.deadline(order_id).is_some_and(|at| at <= cutoff) {
+            let event = holdings.release(order_id, Some(ReleaseReason::HoldExpired))?;
+            tracing::warn!(%order_id, resource = P::RESOURCE, "hold expired: nobody decided the order within its deadline and the grace period; released");
+            pending.push(PendingEvent::traced(outbox.envelope(event)));
+        }
+    }
+    let released = pending.len();
+    participant.save(&txn, holdings).await?;
+    Outbox::enqueue_many(&txn, pending).await?;
+    outbox.commit(txn).await?;
+    metrics::counter!("oms_holds_expired_total", "resource" => P::RESOURCE)
+        .increment(released as u64);
+    Ok(released)
+}
+
+/// What releasing a hold by hand did.
+#[derive(Debug, Clone)]
+pub enum ManualRelease {
+    /// Released; the release event, as written to the outbox.
+    Released(Envelope),
+    /// The participant has no record of the order.
+    NotFound,
+    /// The order's record holds nothing now; its state.
+    NotHeld(String),
+}
+
+/// Releases `order_id`'s hold on an operator's word, with the
+/// participant's release event and [`ReleaseReason::ReleasedByOperator`],
+/// in one transaction with the outbox.
+///
+/// # Errors
+/// Database errors (nothing is released then).
+pub async fn release_by_hand<P: Participant>(
+    participant: &P,
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    order_id: OrderId,
+) -> Result<ManualRelease, DbErr> {
+    let txn = begin_write(db).await?;
+    let mut holdings = participant
+        .load(&txn, &BTreeSet::from([order_id]), &[])
+        .await?;
+    match holdings.state(order_id) {
+        None => return Ok(ManualRelease::NotFound),
+        Some(state) if Into::<Phase>::into(state) != Phase::Held => {
+            return Ok(ManualRelease::NotHeld(state.to_string()));
+        }
+        Some(_) => {}
+    }
+    let event = holdings.release(order_id, Some(ReleaseReason::ReleasedByOperator))?;
+    let envelope = outbox.envelope(event);
+    participant.save(&txn, holdings).await?;
+    Outbox::enqueue_many(&txn, vec![PendingEvent::traced(envelope.clone())]).await?;
+    outbox.commit(txn).await?;
+    tracing::warn!(%order_id, resource = P::RESOURCE, "hold released by an operator");
+    Ok(ManualRelease::Released(envelope))
 }
 
 #[cfg(test)]

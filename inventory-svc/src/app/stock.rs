@@ -16,6 +16,13 @@
 //! 3. [`Stock::save`](Participant::save) writes the reservations, their
 //!    lines and the products with one statement per table.
 //!
+//! **No reservation outlives its order.** A reservation records its
+//! order's deadline until the order is confirmed; the participant
+//! protocol's hold sweeper releases one still undecided
+//! `OMS_HOLD_GRACE_SECS` after it (StockReleased with the reason
+//! `HOLD_EXPIRED`). [`Stock::expired`](Participant::expired) finds them
+//! over an index on `reservations.deadline_at`.
+//!
 //! **Never oversell.** Every product a batch changes is locked from step 1
 //! to the commit (SQLite: the writer holds the whole database), and a
 //! reservation takes its lines only if each is active and has the units,
@@ -27,12 +34,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use events::plumbing::{FinishedBy, Holdings, Participant, TOMBSTONE_REASON, Tracked};
+use events::plumbing::participant::{self, ManualRelease};
+use events::plumbing::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
 use events::{
-    Event, OrderId, OrderPlaced, ProductId, Quantity, ShortLine, ShortageKind, StockCommitted,
-    StockLine, StockRejected, StockReleased, StockReserved,
+    Event, OrderId, OrderPlaced, ProductId, Quantity, ReleaseReason, ShortLine, ShortageKind,
+    StockCommitted, StockLine, StockRejected, StockReleased, StockReserved,
 };
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 
 use crate::domain::ReservationState;
 use crate::error::InventoryError;
@@ -49,6 +57,16 @@ impl Participant for Stock {
     const FINISHED_BY: FinishedBy = FinishedBy::Shipment;
     const RECORD: &'static str = "reservation";
     const FINISH: &'static str = "ship";
+    const RESOURCE: &'static str = "stock";
+
+    async fn expired<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cutoff: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<OrderId>, DbErr> {
+        reservations::expired(conn, cutoff, limit).await
+    }
 
     async fn load(
         &self,
@@ -82,6 +100,7 @@ impl Participant for Stock {
                     state: row.state,
                     reason: row.reason,
                     lines: held_lines,
+                    deadline_at: row.deadline_at,
                     created_at: row.created_at,
                 },
             )
@@ -103,6 +122,8 @@ struct Held {
     state: ReservationState,
     reason: Option<String>,
     lines: Vec<(ProductId, i64)>,
+    /// The order's deadline while it holds and is undecided.
+    deadline_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
 
@@ -134,6 +155,7 @@ impl Holdings for StockBatch {
                 ReservationState::Rejected,
                 Some(reason.clone()),
                 Vec::new(),
+                None,
             );
             return Ok(StockRejected {
                 order_id: placed.order_id,
@@ -152,7 +174,13 @@ impl Holdings for StockBatch {
             order_id: placed.order_id,
             lines: stock_lines(&lines)?,
         };
-        self.record(placed.order_id, ReservationState::Reserved, None, lines);
+        self.record(
+            placed.order_id,
+            ReservationState::Reserved,
+            None,
+            lines,
+            Some(placed.deadline_at),
+        );
         Ok(reply.into())
     }
 
@@ -162,14 +190,37 @@ impl Holdings for StockBatch {
             ReservationState::Released,
             Some(TOMBSTONE_REASON.to_owned()),
             Vec::new(),
+            None,
         );
     }
 
-    fn release(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
+    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>> {
+        self.reservations
+            .get(order_id)
+            .and_then(|held| held.deadline_at)
+    }
+
+    fn confirm(&mut self, order_id: OrderId) {
+        if let Some(held) = self.reservations.get_mut(order_id)
+            && held.deadline_at.is_some()
+        {
+            held.deadline_at = None;
+        }
+    }
+
+    fn release(
+        &mut self,
+        order_id: OrderId,
+        reason: Option<ReleaseReason>,
+    ) -> Result<Event, DbErr> {
         let lines = self.move_reserved(order_id, ReservationState::Released)?;
+        if let (Some(reason), Some(held)) = (reason, self.reservations.get_mut(order_id)) {
+            held.reason = Some(reason.to_string());
+        }
         Ok(StockReleased {
             order_id,
             lines: stock_lines(&lines)?,
+            reason,
         }
         .into())
     }
@@ -194,6 +245,7 @@ impl StockBatch {
             order_id: *order_id,
             state: held.state,
             reason: held.reason.clone(),
+            deadline_at: held.deadline_at,
             created_at: held.created_at,
             updated_at: now,
         };
@@ -228,6 +280,7 @@ impl StockBatch {
         state: ReservationState,
         reason: Option<String>,
         lines: Vec<(ProductId, i64)>,
+        deadline_at: Option<DateTime<Utc>>,
     ) {
         self.reservations.add(
             order_id,
@@ -235,6 +288,7 @@ impl StockBatch {
                 state,
                 reason,
                 lines,
+                deadline_at,
                 created_at: Utc::now(),
             },
         );
@@ -273,6 +327,7 @@ impl StockBatch {
         }
         if let Some(held) = self.reservations.get_mut(order_id) {
             held.state = to;
+            held.deadline_at = None;
         }
         Ok(lines)
     }
@@ -323,6 +378,64 @@ pub async fn reservation_of(
         .ok_or(InventoryError::ReservationNotFound(order_id))?;
     let lines = reservations::lines(conn, order_id).await?;
     Ok((reservation, lines))
+}
+
+/// A page of the reservations that hold and were made at or before
+/// `made_before`, oldest first, each with its lines, and the cursor of
+/// the next page (the last order id).
+///
+/// # Errors
+/// The database error.
+pub async fn held_reservations(
+    conn: &impl ConnectionTrait,
+    made_before: DateTime<Utc>,
+    cursor: Option<OrderId>,
+    limit: u64,
+) -> Result<Vec<HeldReservation>, InventoryError> {
+    let after = match cursor {
+        Some(order_id) => reservations::find(conn, order_id)
+            .await?
+            .map(|r| (r.created_at, r.order_id)),
+        None => None,
+    };
+    let rows = reservations::held_since(conn, made_before, after, limit).await?;
+    let ids: Vec<OrderId> = rows.iter().map(|r| r.order_id).collect();
+    let mut lines: BTreeMap<OrderId, Vec<reservation_line::Model>> = BTreeMap::new();
+    for line in reservations::lines_of(conn, &ids).await? {
+        lines.entry(line.order_id).or_default().push(line);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut held = lines.remove(&row.order_id).unwrap_or_default();
+            held.sort_by_key(|l| l.product_id);
+            (row, held)
+        })
+        .collect())
+}
+
+/// A reservation with its lines.
+pub type HeldReservation = (reservation::Model, Vec<reservation_line::Model>);
+
+/// Releases an order's reservation on an operator's word: StockReleased
+/// with the reason `RELEASED_BY_OPERATOR`, in one transaction with the
+/// units going back.
+///
+/// # Errors
+/// [`InventoryError::ReservationNotFound`], [`InventoryError::ReservationNotHeld`],
+/// or the database error.
+pub async fn release_by_hand(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    order_id: OrderId,
+) -> Result<HeldReservation, InventoryError> {
+    match participant::release_by_hand(&Stock, db, outbox, order_id).await? {
+        ManualRelease::Released(_) => reservation_of(db, order_id).await,
+        ManualRelease::NotFound => Err(InventoryError::ReservationNotFound(order_id)),
+        ManualRelease::NotHeld(state) => {
+            Err(InventoryError::ReservationNotHeld { order_id, state })
+        }
+    }
 }
 
 fn describe(short: &[ShortLine]) -> String {

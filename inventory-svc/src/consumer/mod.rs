@@ -2,9 +2,11 @@
 //!
 //! | consumes (topic `orders`) | does | emits (topic `inventory`) |
 //! |---|---|---|
-//! | OrderPlaced | reserves every line or none | StockReserved or StockRejected |
+//! | OrderPlaced | reserves every line or none, recording the order's deadline | StockReserved or StockRejected |
+//! | OrderConfirmed | the reservation is decided: it no longer expires | nothing |
 //! | OrderRejected, OrderCancelled | releases what the order holds | StockReleased (only if something was held) |
 //! | OrderShipped | commits the reservation | StockCommitted; dead letter if the order holds nothing |
+//! | (none: the hold sweeper) | releases a reservation still undecided `OMS_HOLD_GRACE_SECS` after its order's deadline | StockReleased with reason `HOLD_EXPIRED` |
 //!
 //! Delivery is at-least-once; the inbox and the reservation's recorded
 //! state make every effect happen once. The protocol is the saga's

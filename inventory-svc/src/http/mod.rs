@@ -22,6 +22,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Its outbox.
     pub outbox: Outbox,
+    /// What "now" is (the age of reservations).
+    pub clock: service_kit::Clock,
 }
 
 /// The service's own routes.

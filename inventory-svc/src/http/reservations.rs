@@ -1,9 +1,13 @@
+//! Per-order reservations (admin): one order's, the holds by age, and the
+//! release of a hold by hand.
+
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{OrderId, ProductId};
 use serde::{Deserialize, Serialize};
-use service_kit::{Caller, Json, Path, Problem};
-use utoipa::ToSchema;
+use service_kit::holds::OlderThan;
+use service_kit::{Caller, Json, Path, Problem, Query};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -12,7 +16,104 @@ use crate::app::stock;
 use crate::domain::ReservationState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_reservation))
+    OpenApiRouter::new()
+        .routes(routes!(get_reservation))
+        .routes(routes!(list_held_reservations))
+        .routes(routes!(release_reservation))
+}
+
+/// Which holds to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeldQuery {
+    /// Only holds at least this old: a duration (`90s`, `5m`, `2h`, `1d`)
+    /// or an RFC 3339 time; default: every hold.
+    pub older_than: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<OrderId>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// A page of reservations.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReservationPage {
+    /// The reservations, oldest first.
+    pub items: Vec<ReservationResponse>,
+    /// The cursor of the next page; absent on the last.
+    pub next_cursor: Option<OrderId>,
+}
+
+impl From<stock::HeldReservation> for ReservationResponse {
+    fn from((reservation, lines): stock::HeldReservation) -> Self {
+        Self {
+            order_id: reservation.order_id,
+            state: reservation.state,
+            reason: reservation.reason,
+            lines: lines
+                .into_iter()
+                .map(|l| ReservationLine {
+                    product_id: l.product_id,
+                    quantity: l.quantity,
+                })
+                .collect(),
+            created_at: reservation.created_at,
+            updated_at: reservation.updated_at,
+        }
+    }
+}
+
+/// The reservations that hold units (RESERVED), oldest first (admin):
+/// what an order nobody decides would keep from sale.
+#[utoipa::path(get, path = "/reservations", tag = "reservations", params(HeldQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ReservationPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_held_reservations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<HeldQuery>,
+) -> Result<Json<ReservationPage>, Problem> {
+    caller.require_admin()?;
+    let limit = service_kit::pagination::page_size(query.limit)?;
+    let now = state.clock.now();
+    let made_before = match query.older_than.as_deref() {
+        Some(raw) => OlderThan::parse(raw)?.cutoff(now),
+        None => DateTime::<Utc>::MAX_UTC,
+    };
+    let rows = stock::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
+    let (page, next_cursor) =
+        service_kit::pagination::split_page(rows, limit, |(reservation, _)| reservation.order_id);
+    Ok(Json(ReservationPage {
+        items: page.into_iter().map(ReservationResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Releases an order's reservation by hand (admin): the units go back to
+/// stock and StockReleased (reason `RELEASED_BY_OPERATOR`) is published.
+#[utoipa::path(post, path = "/reservations/{order_id}/release", tag = "reservations",
+    params(("order_id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ReservationResponse),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn release_reservation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(order_id): Path<OrderId>,
+) -> Result<Json<ReservationResponse>, Problem> {
+    caller.require_admin()?;
+    let released = stock::release_by_hand(&state.db, &state.outbox, order_id).await?;
+    Ok(Json(released.into()))
 }
 
 /// Units of one product in a reservation.
@@ -57,19 +158,7 @@ async fn get_reservation(
     Path(order_id): Path<OrderId>,
 ) -> Result<Json<ReservationResponse>, Problem> {
     caller.require_admin()?;
-    let (reservation, lines) = stock::reservation_of(&state.db, order_id).await?;
-    Ok(Json(ReservationResponse {
-        order_id,
-        state: reservation.state,
-        reason: reservation.reason,
-        lines: lines
-            .into_iter()
-            .map(|l| ReservationLine {
-                product_id: l.product_id,
-                quantity: l.quantity,
-            })
-            .collect(),
-        created_at: reservation.created_at,
-        updated_at: reservation.updated_at,
-    }))
+    Ok(Json(
+        stock::reservation_of(&state.db, order_id).await?.into(),
+    ))
 }

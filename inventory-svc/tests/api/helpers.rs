@@ -13,7 +13,7 @@ use rdkafka::producer::FutureProducer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use service_kit::auth::jwt::{TokenSigner, jwks, jwks_router};
-use service_kit::{App, CommonSettings, Role};
+use service_kit::{App, Clock, CommonSettings, Role};
 use testkit::{Backend, TestClient, TestDatabase};
 use tokio::sync::RwLock;
 use uuid::Uuid;
@@ -29,6 +29,8 @@ pub struct TestApp {
     pub kafka_bootstrap: String,
     pub jwks_url: String,
     pub app: App,
+    /// The service's time, moved by tests (hold expiry).
+    pub clock: Clock,
     producer: FutureProducer,
     /// Dropped with the app: the database lives as long as the test.
     pub _database: Arc<TestDatabase>,
@@ -57,7 +59,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;
     common.jwks_url = jwks_url.clone();
-    let app = start(&database.url, &common).await;
+    // A manual clock: holds expire only when a test moves it.
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = start(&database.url, &common, &clock).await;
     let kafka = common.kafka();
     TestApp {
         address: format!("http://127.0.0.1:{}", app.port()),
@@ -82,20 +86,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         kafka_bootstrap,
         jwks_url,
         app,
+        clock,
         _database: database,
     }
 }
 
-fn settings(database_url: &str, common: &CommonSettings) -> inventory_svc::Settings {
+fn settings(database_url: &str, common: &CommonSettings, clock: &Clock) -> inventory_svc::Settings {
     inventory_svc::Settings {
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: Some(database_url.to_owned()),
         common: common.clone(),
+        holds: service_kit::holds::HoldSettings::default(),
+        clock: clock.clone(),
     }
 }
 
-async fn start(database_url: &str, common: &CommonSettings) -> App {
-    inventory_svc::build(settings(database_url, common))
+async fn start(database_url: &str, common: &CommonSettings, clock: &Clock) -> App {
+    inventory_svc::build(settings(database_url, common, clock))
         .await
         .expect("inventory-svc starts")
 }
@@ -119,7 +126,7 @@ impl TestApp {
         common.topic_prefix = self.topic_prefix.clone();
         common.topic_partitions = 2;
         common.jwks_url = self.jwks_url.clone();
-        inventory_svc::build(settings(&self._database.url, &common)).await
+        inventory_svc::build(settings(&self._database.url, &common, &self.clock)).await
     }
 
     /// A client of the service.
@@ -252,6 +259,7 @@ pub fn order_placed(order_id: Uuid, lines: &[(Uuid, u32)]) -> OrderPlaced {
             .collect(),
         total: eur(lines.iter().map(|&(_, q)| i64::from(q) * 100).sum()),
         shipping_address: None,
+        deadline_at: chrono::Utc::now() + chrono::Duration::seconds(30),
     }
 }
 

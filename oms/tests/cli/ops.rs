@@ -545,6 +545,7 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
             }],
             total: money,
             shipping_address: None,
+            deadline_at: chrono::Utc::now() + chrono::Duration::seconds(30),
         })
         .await;
     let credit_url = format!(

@@ -411,6 +411,11 @@ impl OrderDesk {
             .ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
         let money = |minor: i64| stored_money(minor, &currency);
 
+        // The participants learn the deadline too: a hold nobody decides
+        // expires a grace period after it.
+        let deadline_at = now
+            + chrono::Duration::from_std(self.policy.saga_deadline)
+                .unwrap_or(chrono::Duration::seconds(30));
         let placed = OrderPlaced {
             order_id,
             customer_id: new.customer_id,
@@ -428,6 +433,7 @@ impl OrderDesk {
                 .collect::<Result<_, OrderError>>()?,
             total: money(total)?,
             shipping_address: new.shipping_address.clone(),
+            deadline_at,
         };
         let order = order::Model {
             id: order_id,
@@ -443,9 +449,7 @@ impl OrderDesk {
             tracking_number: new.tracking_number.clone(),
             stock_reserved: false,
             credit_reserved: false,
-            deadline_at: now
-                + chrono::Duration::from_std(self.policy.saga_deadline)
-                    .unwrap_or(chrono::Duration::seconds(30)),
+            deadline_at,
             reason: None,
             decided_at: None,
             created_at: now,

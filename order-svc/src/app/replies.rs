@@ -4,10 +4,18 @@
 //! orders and the timeline entries with one statement each. Also the
 //! timeline's rebuild from records an operator re-drove.
 //!
-//! A reply for an order order-svc does not know is dead-lettered: it
-//! cannot be applied, and an operator should see it. Duplicates and late
-//! replies change nothing. A CreditReserved is believed only if it holds
-//! the order's customer and total.
+//! A reply for an order order-svc does not know (a forged OrderPlaced, a
+//! restored database) is dead-lettered: it cannot be applied, and an
+//! operator should see it; the participant's hold expires on its own a
+//! grace period after the order's deadline. The release that expiry
+//! publishes (StockReleased / CreditReleased with a `reason`) for such an
+//! order is only logged: it leaves nothing held, so there is nothing to
+//! see. A participant's own release of an order that is still PENDING
+//! (its hold expired before order-svc decided, or an operator released
+//! it) cancels the order as its deadline would, and the OrderCancelled
+//! makes the other participant release too. Duplicates and late replies
+//! change nothing. A CreditReserved is believed only if it holds the
+//! order's customer and total.
 
 use events::{
     CreditReleased, CreditReserved, CreditSettled, CustomerRejected, Envelope, Event, EventPayload,
@@ -82,6 +90,10 @@ impl EventHandler for SagaReplies {
     ) -> Result<(), HandlerError> {
         let order_id = envelope.order_id();
         let Some(current) = batch.orders.get(order_id) else {
+            if participant_released(&envelope.event) {
+                tracing::warn!(%order_id, reply = envelope.event.event_type(), "a participant released a hold of an order order-svc does not know; nothing to do");
+                return Ok(());
+            }
             return Err(HandlerError::permanent(format!(
                 "{} for order {order_id}, which order-svc does not know",
                 envelope.event.event_type()
@@ -111,6 +123,8 @@ impl EventHandler for SagaReplies {
             Event::CustomerRejected(e) => {
                 Some(SagaInput::Refused(Participant::Customer, e.detail.clone()))
             }
+            // Only a PENDING order moves: cancelled, as at its deadline.
+            event if participant_released(event) => Some(SagaInput::DeadlinePassed),
             _ => None,
         };
         let outcome = input.map(|input| {
@@ -144,6 +158,16 @@ impl EventHandler for SagaReplies {
         let changed = batch.orders.into_changes().changed;
         orders::save_all(txn, changed.into_iter().map(|(_, order)| order).collect()).await?;
         orders::record_events(txn, batch.timeline).await
+    }
+}
+
+/// Whether `event` is a participant giving a hold back on its own (its
+/// expiry, or an operator), not in answer to the order's own events.
+fn participant_released(event: &Event) -> bool {
+    match event {
+        Event::StockReleased(released) => released.reason.is_some(),
+        Event::CreditReleased(released) => released.reason.is_some(),
+        _ => false,
     }
 }
 

@@ -22,6 +22,9 @@ pub struct Model {
     pub state: CreditState,
     /// Why it was rejected, when it was.
     pub reason: Option<String>,
+    /// The order's deadline while the reservation holds and the order is
+    /// undecided; NULL otherwise (see `app::credit`).
+    pub deadline_at: Option<DateTimeUtc>,
     /// First decision.
     pub created_at: DateTimeUtc,
     /// Last change.

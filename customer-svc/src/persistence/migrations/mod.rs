@@ -5,6 +5,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_customer_tables;
 mod m20261201_000003_credentials;
+mod m20261207_000001_credit_reservation_deadline;
 
 /// Every migration of customer-svc, in order.
 pub struct Migrator;
@@ -17,6 +18,9 @@ impl MigratorTrait for Migrator {
         ];
         migrations.extend(later_migrations());
         migrations.push(Box::new(m20261201_000003_credentials::Migration));
+        migrations.push(Box::new(
+            m20261207_000001_credit_reservation_deadline::Migration,
+        ));
         migrations
     }
 }

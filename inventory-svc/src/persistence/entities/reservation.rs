@@ -16,6 +16,9 @@ pub struct Model {
     pub state: ReservationState,
     /// Why it was rejected, when it was.
     pub reason: Option<String>,
+    /// The order's deadline while the reservation holds and the order is
+    /// undecided; NULL otherwise (see `app::stock`).
+    pub deadline_at: Option<DateTimeUtc>,
     /// First decision.
     pub created_at: DateTimeUtc,
     /// Last change.

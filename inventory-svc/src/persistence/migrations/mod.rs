@@ -6,6 +6,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261122_000002_create_inventory_tables;
 mod m20261202_000001_product_catalog_version;
 mod m20261203_000001_product_prices;
+mod m20261207_000001_reservation_deadline;
 
 /// Every migration of inventory-svc, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         ];
         migrations.extend(later_migrations());
         migrations.push(Box::new(m20261203_000001_product_prices::Migration));
+        migrations.push(Box::new(m20261207_000001_reservation_deadline::Migration));
         migrations
     }
 }
