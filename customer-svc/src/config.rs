@@ -14,6 +14,8 @@
 //! | `OMS_REGISTRATIONS_PER_HOUR` | `20` self-registrations per client address |
 //! | `OMS_LOCKOUT_AFTER_FAILURES` | `5` wrong passwords in a row lock the account |
 //! | `OMS_LOCKOUT_SECS` | `30`, doubling with each further failure, at most an hour |
+//! | `OMS_LOCKOUT_TRACKED_EMAILS` | `10000` unknown emails whose wrong passwords are counted (in memory, least recently tried forgotten first), so that they lock like accounts |
+//! | `OMS_PASSWORD_CHANGES_PER_HOUR` | `5` per account; each change also takes from its address's `OMS_LOGIN_ATTEMPTS_PER_MINUTE` |
 //! | `OMS_PASSWORD_HASH_CONCURRENCY` | the number of cores |
 //! | `OMS_PASSWORD_HASH_QUEUE_MS` | `2000`; longer waits are answered 503 |
 //! | `OMS_DEFAULT_CREDIT_LIMIT_MINOR` | `100000` (1,000.00 in the credit currency) |
@@ -112,6 +114,14 @@ pub struct ThrottleSettings {
     /// failure, up to an hour.
     #[arg(long, env = "OMS_LOCKOUT_SECS", default_value_t = 30)]
     pub lockout_secs: u64,
+    /// Unknown emails whose wrong passwords are counted and locked like an
+    /// account's (in memory; the least recently tried are forgotten first).
+    #[arg(long, env = "OMS_LOCKOUT_TRACKED_EMAILS", default_value_t = 10_000)]
+    pub lockout_tracked_emails: u32,
+    /// Password changes per hour for one account (each also takes from
+    /// its client address's sign-in bucket).
+    #[arg(long, env = "OMS_PASSWORD_CHANGES_PER_HOUR", default_value_t = 5)]
+    pub password_changes_per_hour: u32,
     /// Password hashes computed at once (default: the number of cores).
     #[arg(long, env = "OMS_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
@@ -128,6 +138,8 @@ impl Default for ThrottleSettings {
             registrations_per_hour: 20,
             lockout_after_failures: 5,
             lockout_secs: 30,
+            lockout_tracked_emails: 10_000,
+            password_changes_per_hour: 5,
             password_hash_concurrency: None,
             password_hash_queue_ms: 2000,
         }

@@ -17,7 +17,7 @@ use chrono::{SubsecRound, Utc};
 use events::plumbing::begin_write;
 use events::{Currency, CustomerId, Money};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
-use service_kit::Role;
+use service_kit::{ClientAddress, Role};
 
 use crate::app::passwords::Passwords;
 use crate::app::sessions::Sessions;
@@ -180,6 +180,8 @@ pub async fn update(
 /// Sets a new password and ends every sign-in of the customer. A
 /// customer changing their own password gives the current one (checked
 /// under the lock-out rule); an admin may reset another's without it.
+/// Throttled before anything is read or hashed: per client address (the
+/// sign-in bucket) and per account ([`crate::app::throttle`]).
 ///
 /// # Errors
 /// [`CustomerError::CustomerNotFound`], [`CustomerError::WrongCurrentPassword`],
@@ -188,10 +190,12 @@ pub async fn update(
 pub async fn change_password(
     db: &DatabaseConnection,
     sessions: &Sessions,
+    client: ClientAddress,
     id: CustomerId,
     current: Option<&str>,
     new: &Password,
 ) -> Result<(), CustomerError> {
+    sessions.throttle().password_change(client, id)?;
     let customer = get(db, id).await?;
     if let Some(current) = current {
         sessions.check_password(&customer, current).await?;

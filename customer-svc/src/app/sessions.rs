@@ -5,6 +5,16 @@
 //! - **Throttled**: every sign-in takes from its client address's bucket
 //!   and checks the account's lock-out before any password is hashed; a
 //!   wrong password counts toward the lock-out ([`crate::app::throttle`]).
+//! - **No account enumeration**: an email no account has is counted and
+//!   locked by the same rule (in memory), and its failure does the same
+//!   work as a wrong password for a real account: one argon2 verification
+//!   (against a decoy hash), the same reads, and the same write
+//!   transaction (whose update finds no row). Both answer 401, then 429
+//!   with the same `Retry-After`.
+//! - **Made-up refresh tokens cost a read**: refreshing or signing out
+//!   looks the token up first and takes the write lock (SQLite's one
+//!   writer) only for a token that exists, so a flood of random tokens
+//!   does not queue ahead of the credit consumer's writes.
 //! - **Refresh tokens** (RFC 9700 §4.14): opaque, 256 random bits, stored
 //!   only as their SHA-256; each use replaces the token with a new one of
 //!   the same family and starts its lifetime again. Showing a replaced
@@ -29,7 +39,7 @@ use service_kit::{ClientAddress, Clock};
 use sha2::{Digest, Sha256};
 
 use crate::app::passwords::Passwords;
-use crate::app::throttle::Throttle;
+use crate::app::throttle::{Throttle, UnknownEmail, locked_until};
 use crate::app::tokens::{IssuedToken, KeyStore};
 use crate::domain::{CustomerStatus, Email};
 use crate::error::CustomerError;
@@ -109,9 +119,7 @@ impl Sessions {
             Err(_) => None,
         };
         let Some(customer) = customer else {
-            // Spend the time a known email would cost.
-            self.passwords.verify(password, None).await?;
-            return Err(CustomerError::InvalidCredentials);
+            return Err(self.unknown_email_failed(email, password).await?);
         };
         self.check_password(&customer, password)
             .await
@@ -173,6 +181,32 @@ impl Sessions {
         Err(CustomerError::WrongCurrentPassword)
     }
 
+    /// A sign-in for an email no account has: locked and counted like an
+    /// account, and costing what a wrong password for an account costs
+    /// ([`Self::check_password`]): the decoy verification, a read, and the
+    /// write transaction, whose update finds no row.
+    async fn unknown_email_failed(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<CustomerError, CustomerError> {
+        let key = UnknownEmail::of(email);
+        self.throttle.unknown_email_locked(key, self.clock.now())?;
+        self.passwords.verify(password, None).await?;
+        // An id no account has: the same statements as for a real account.
+        let nobody = CustomerId::generate();
+        customers::find(&self.db, nobody).await?;
+        self.throttle.unknown_email_locked(key, self.clock.now())?;
+        let txn = begin_write(&self.db).await?;
+        let failures = customers::find_for_update(&txn, nobody)
+            .await?
+            .map_or(1, |c| c.failed_logins.saturating_add(1));
+        customers::record_failed_login(&txn, nobody, failures, None).await?;
+        txn.commit().await?;
+        self.throttle.unknown_email_failed(key, self.clock.now());
+        Ok(CustomerError::InvalidCredentials)
+    }
+
     /// Exchanges a refresh token for a new access token and its successor.
     ///
     /// # Errors
@@ -181,9 +215,15 @@ impl Sessions {
     /// database or signing error.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, CustomerError> {
         let now = self.clock.now().trunc_subsecs(6);
+        let hash = digest(refresh_token);
+        // Check first, then write: a token that does not exist, or can no
+        // longer be used, is refused from a read, without the write lock.
+        match refresh_tokens::find(&self.db, &hash).await? {
+            Some(token) if token.revoked_at.is_none() && token.expires_at > now => {}
+            _ => return Err(CustomerError::InvalidRefreshToken),
+        }
         let txn = begin_write(&self.db).await?;
-        let Some(token) = refresh_tokens::find_for_update(&txn, &digest(refresh_token)).await?
-        else {
+        let Some(token) = refresh_tokens::find_for_update(&txn, &hash).await? else {
             return Err(CustomerError::InvalidRefreshToken);
         };
         if token.revoked_at.is_some() || token.expires_at <= now {
@@ -216,8 +256,14 @@ impl Sessions {
     /// # Errors
     /// A database error.
     pub async fn sign_out(&self, refresh_token: &str) -> Result<(), CustomerError> {
+        let hash = digest(refresh_token);
+        // Check first, then write: nothing to revoke takes no write lock.
+        match refresh_tokens::find(&self.db, &hash).await? {
+            Some(token) if token.revoked_at.is_none() => {}
+            _ => return Ok(()),
+        }
         let txn = begin_write(&self.db).await?;
-        if let Some(token) = refresh_tokens::find_for_update(&txn, &digest(refresh_token)).await? {
+        if let Some(token) = refresh_tokens::find_for_update(&txn, &hash).await? {
             refresh_tokens::revoke_family(&txn, token.family_id, self.clock.now()).await?;
         }
         txn.commit().await?;
@@ -273,12 +319,7 @@ impl Sessions {
 
 /// Refused while the account is locked.
 fn locked(customer: &customer::Model, now: DateTime<Utc>) -> Result<(), CustomerError> {
-    match customer.locked_until {
-        Some(until) if until > now => Err(CustomerError::TooManyAttempts {
-            retry_after: (until - now).to_std().unwrap_or(Duration::from_secs(1)),
-        }),
-        _ => Ok(()),
-    }
+    locked_until(customer.locked_until, now)
 }
 
 /// The stored form of a refresh token: its SHA-256, hex.

@@ -337,11 +337,12 @@ async fn get_credit(
         (status = 403, description = "Someone else's password (`FORBIDDEN`), or a wrong current password (`WRONG_PASSWORD`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The new password breaks a rule, or the current one is missing", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The account is locked after wrong passwords (`TOO_MANY_ATTEMPTS`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many password changes from this address or for this account, or the account is locked after wrong passwords (`TOO_MANY_ATTEMPTS`); `Retry-After` says how long", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Every password-hashing slot is busy (`PASSWORD_HASHING_BUSY`)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn change_password(
     State(state): State<AppState>,
+    client: ClientAddress,
     caller: Caller,
     Path(id): Path<CustomerId>,
     Json(request): Json<ChangePasswordRequest>,
@@ -363,6 +364,6 @@ async fn change_password(
         }
         None => None,
     };
-    customers::change_password(&state.db, &state.sessions, id, current, &new).await?;
+    customers::change_password(&state.db, &state.sessions, client, id, current, &new).await?;
     Ok(StatusCode::NO_CONTENT)
 }

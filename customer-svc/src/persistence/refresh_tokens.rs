@@ -20,6 +20,20 @@ pub async fn insert(conn: &impl ConnectionTrait, token: refresh_token::Model) ->
     Ok(())
 }
 
+/// The token with this hash, unlocked: the check before a write.
+///
+/// # Errors
+/// The database error.
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<refresh_token::Model>, DbErr> {
+    refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(token_hash))
+        .one(conn)
+        .await
+}
+
 /// The token with this hash, locked until the transaction ends.
 ///
 /// # Errors
