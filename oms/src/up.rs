@@ -67,10 +67,15 @@ impl System {
 }
 
 /// Starts the broker (unless `--kafka`), the three services, the admin
-/// account and, with `--demo`, the demo data.
+/// account and, with `--demo`, the demo data. Its broker is one it starts
+/// itself in its data directory, or the one `--kafka` names, never another
+/// that happens to listen on `--kafka-port`. A broker that cannot be
+/// reached is waited for (the services say so every few seconds).
 ///
 /// # Errors
-/// When Java or Maven is missing, a port is taken, or a database is unreachable.
+/// When the Kafka client configuration is refused (one line naming the
+/// property), Java or Maven is missing, a port is taken, or a database is
+/// unreachable.
 pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
@@ -83,6 +88,9 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         &data_dir.join("oms.lock"),
         &format!("the data directory {}", data_dir.display()),
     )?;
+    // A configuration the Kafka client refuses is refused before anything
+    // starts, in one line, as the services refuse it.
+    CommonSettings::local(args.kafka.clone().unwrap_or_default()).checked_kafka()?;
     let (kafka_bootstrap, broker) = match &args.kafka {
         Some(bootstrap) => (bootstrap.clone(), None),
         None => {
@@ -96,8 +104,18 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
                 watch_pid: Some(std::process::id()),
                 remove_data_on_exit: false,
             };
-            let broker =
-                tokio::task::spawn_blocking(move || local_kafka::start(&options)).await??;
+            // Only a broker it started itself, in its own data directory:
+            // a port another broker holds (a second `oms up`) is refused,
+            // never joined.
+            let broker = tokio::task::spawn_blocking(move || local_kafka::start(&options))
+                .await?
+                .with_context(|| {
+                    format!(
+                        "oms up starts its own broker on port {} (--kafka-port; 0 picks a free \
+                         one); to use a broker that is already running, name it with --kafka",
+                        args.kafka_port
+                    )
+                })?;
             (broker.bootstrap.clone(), Some(broker))
         }
     };
@@ -115,7 +133,10 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         })
     };
 
-    let mut common = CommonSettings::local(kafka_bootstrap.clone());
+    // Every OMS_* variable counts, as for the services; the flags of
+    // `oms up` decide the rest.
+    let mut common = CommonSettings::from_env()?;
+    common.kafka_bootstrap = kafka_bootstrap.clone();
     common.data_dir = data_dir.clone();
     common.topic_prefix = args.topic_prefix.clone();
     common.sqlite_synchronous = args.sqlite_synchronous;
@@ -327,7 +348,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         // librdkafka warns while a fresh broker loads its coordinators.
         "warn,librdkafka=error",
     )?;
-    let system = start(&args).await?;
+    // Ctrl-C stops a start that waits (for a broker that cannot be
+    // reached, say) as it stops the running system.
+    let stop = CancellationToken::new();
+    service_kit::shutdown::cancel_on_signal(stop.clone());
+    let system = tokio::select! {
+        started = start(&args) => started?,
+        _ = stop.cancelled() => {
+            eprintln!("stopped before the system was up");
+            return Ok(());
+        }
+    };
     let databases = if system.postgres {
         format!("PostgreSQL databases {}", system.database_names.join(", "))
     } else {
@@ -359,8 +390,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         kafka = system.kafka_bootstrap,
         email = args.admin_email,
     );
-    let stop = CancellationToken::new();
-    service_kit::shutdown::cancel_on_signal(stop.clone());
     let (order, inventory, customer) = (
         system.order.shutdown_token(),
         system.inventory.shutdown_token(),

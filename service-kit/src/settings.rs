@@ -4,7 +4,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `OMS_KAFKA_BOOTSTRAP` | `127.0.0.1:9092` | Kafka bootstrap servers |
-//! | `OMS_KAFKA_<PROPERTY>` | (unset) | any librdkafka property for every client (`OMS_KAFKA_SECURITY_PROTOCOL` is `security.protocol`): SASL and TLS |
+//! | `OMS_KAFKA_<PROPERTY>` | (unset) | any librdkafka property for every client (`OMS_KAFKA_SECURITY_PROTOCOL` is `security.protocol`): SASL and TLS. A property librdkafka refuses stops the start at once, in one line naming it |
+//! | `OMS_KAFKA_<PROPERTY>_FILE` | (unset) | a file holding that property's value (`OMS_KAFKA_SASL_PASSWORD_FILE`); other secrets likewise ([`crate::secrets`]) |
 //! | `OMS_TOPIC_PREFIX` | (empty) | prefix of every topic and consumer group name |
 //! | `OMS_TOPIC_PARTITIONS` | `6` | partitions of topics a service creates |
 //! | `OMS_TOPIC_REPLICATION_FACTOR` | `1` | replication factor of topics a service creates |
@@ -22,6 +23,7 @@
 //! | `OMS_INBOX_RETENTION_HOURS`, `OMS_OUTBOX_RETENTION_HOURS` | `192`, `1` | how long handled-event and published-outbox rows are kept |
 //! | `OMS_STALL_AFTER_SECS` | `60` | how long a consumer may work on one batch (retries included), or the outbox relay publish nothing while rows wait, before `/readyz` answers 503 naming it |
 //! | `OMS_DLQ_RETENTION_HOURS` | `720` (30 days) | how long the broker keeps dead letters (`retention.ms` of every `*.dlq` topic, set at each start; `oms dlq list` shows it) |
+//! | `RUST_LOG` | `info` | log filter |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
 //!
 //! Each service adds its own address and database URL, e.g.
@@ -31,8 +33,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use events::TopicNames;
-use events::plumbing::{KafkaSettings, RetentionSettings};
 use events::plumbing::kafka::{ConfigurationError, DEFAULT_DEAD_LETTER_RETENTION_HOURS};
+use events::plumbing::{KafkaSettings, RetentionSettings};
 
 use crate::database::{DatabaseSettings, SqliteDurability};
 
@@ -99,7 +101,11 @@ pub struct CommonSettings {
     /// Open HTTP connections from one client address at most (ignored
     /// behind a proxy, `OMS_CLIENT_IP_HEADER`: every connection is the
     /// proxy's).
-    #[arg(long, env = "OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    #[arg(
+        long,
+        env = "OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
     pub http_max_connections_per_address: usize,
     /// Seconds a connection stays open with no request in flight.
     #[arg(long, env = "OMS_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
@@ -119,12 +125,6 @@ pub struct CommonSettings {
     /// Hours a published outbox row is kept, for operators.
     #[arg(long, env = "OMS_OUTBOX_RETENTION_HOURS", default_value_t = 1)]
     pub outbox_retention_hours: u64,
-}
-
-/// Default of `OMS_JWKS_URL`: customer-svc on its default port.
-pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8082/.well-known/jwks.json";
-
-    /// Hours the broker keeps dead letters: the `retention.ms` of every
     /// Seconds a consumer may spend on one batch (retries included), or
     /// the outbox relay publish nothing while rows wait, before readiness
     /// reports it stuck.
@@ -134,9 +134,11 @@ pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8082/.well-known/jwks.json"
     /// dead-letter topic, set when a service starts.
     #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
     pub dlq_retention_hours: u64,
-    /// dead-letter topic, set when a service starts.
-    #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
-    pub dlq_retention_hours: u64,
+}
+
+/// Default of `OMS_JWKS_URL`: customer-svc on its default port.
+pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8082/.well-known/jwks.json";
+
 impl CommonSettings {
     /// Defaults for a local broker at `kafka_bootstrap`, as tests and
     /// embedding programs want them.
@@ -156,10 +158,10 @@ impl CommonSettings {
             jwks_refresh_secs: 60,
             inbox_retention_hours: 192,
             outbox_retention_hours: 1,
-            http_header_timeout_secs: 10,
-            http_request_timeout_secs: 30,
             stall_after_secs: 60,
             dlq_retention_hours: DEFAULT_DEAD_LETTER_RETENTION_HOURS,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 30,
             http_max_connections: 1024,
             http_max_connections_per_address: 64,
             http_idle_timeout_secs: 60,
@@ -167,11 +169,28 @@ impl CommonSettings {
             client_ip_header: None,
         }
     }
-            dlq_retention_hours: DEFAULT_DEAD_LETTER_RETENTION_HOURS,
 
     /// How often a verifier reloads the published keys (at least a second).
     pub fn jwks_refresh(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.jwks_refresh_secs.max(1))
+    }
+
+    /// The settings of the `OMS_*` environment variables alone, each
+    /// unset one at its documented default: what a program with flags of
+    /// its own (`oms up`) starts from, so that it honours every variable
+    /// the way the services do.
+    ///
+    /// # Errors
+    /// A variable whose value does not parse, in one line naming it.
+    pub fn from_env() -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            common: CommonSettings,
+        }
+        <FromEnv as clap::Parser>::try_parse_from(["oms"])
+            .map(|parsed| parsed.common)
+            .map_err(|error| anyhow::anyhow!("{}", error.to_string().trim()))
     }
 
     /// The HTTP server's limits.
@@ -191,13 +210,13 @@ impl CommonSettings {
         }
     }
 
-    /// The retention part.
     /// How long a consumer or the relay may make no progress before
     /// readiness reports it.
     pub fn stall_after(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.stall_after_secs)
     }
 
+    /// The retention part.
     pub fn retention(&self) -> RetentionSettings {
         let hours = |h: u64| std::time::Duration::from_secs(h.saturating_mul(3600));
         RetentionSettings {
@@ -216,18 +235,6 @@ impl CommonSettings {
         }
     }
 
-    /// The Kafka part.
-    pub fn kafka(&self) -> KafkaSettings {
-        KafkaSettings {
-            bootstrap_servers: self.kafka_bootstrap.clone(),
-            topics: TopicNames::new(self.topic_prefix.clone()),
-            partitions: self.topic_partitions,
-            replication_factor: self.topic_replication_factor,
-            client_properties: KafkaSettings::properties_from_env(std::env::vars()),
-        }
-    }
-}
-
     /// How long the broker keeps dead letters.
     pub fn dead_letter_retention(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.dlq_retention_hours.saturating_mul(3600))
@@ -245,6 +252,18 @@ impl CommonSettings {
         kafka.validate()?;
         Ok(kafka)
     }
+
+    /// The Kafka part.
+    pub fn kafka(&self) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: self.kafka_bootstrap.clone(),
+            topics: TopicNames::new(self.topic_prefix.clone()),
+            partitions: self.topic_partitions,
+            replication_factor: self.topic_replication_factor,
+            client_properties: KafkaSettings::properties_from_env(std::env::vars()),
+        }
+    }
+}
 
 /// Where one service listens and keeps its state.
 #[derive(Debug, Clone)]

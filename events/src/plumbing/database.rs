@@ -33,9 +33,9 @@ use sea_orm::prelude::async_trait;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnAcquireErr, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, Iterable, QueryFilter,
-    QueryOrder, QueryResult, QuerySelect, RuntimeErr, Select, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait, TryInsertResult,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, IntoActiveModel, Iterable,
+    QueryFilter, QueryOrder, QueryResult, QuerySelect, RuntimeErr, Select, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, TryInsertResult,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 

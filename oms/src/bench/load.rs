@@ -259,7 +259,8 @@ pub async fn offer(system: &System, fixtures: &Fixtures, args: &BenchArgs) -> Of
     }
 }
 
-async fn product(system: &System, sku: &str, stock: i64) -> anyhow::Result<Uuid> {
+/// Creates a product with `stock` units; returns its id.
+pub(crate) async fn product(system: &System, sku: &str, stock: i64) -> anyhow::Result<Uuid> {
     let created: Value = system
         .http
         .post(format!("{}/products", system.inventory_url))
@@ -278,7 +279,11 @@ async fn product(system: &System, sku: &str, stock: i64) -> anyhow::Result<Uuid>
 }
 
 /// Registers a customer with `limit_minor` of credit; returns their token.
-async fn customer(system: &System, email: &str, limit_minor: i64) -> anyhow::Result<String> {
+pub(crate) async fn customer(
+    system: &System,
+    email: &str,
+    limit_minor: i64,
+) -> anyhow::Result<String> {
     let password = "bench password 42";
     system
         .http

@@ -100,6 +100,12 @@ impl System {
                 service_kit::database::SqliteDurability::Normal => "normal",
             })
             .env("OMS_ADMIN_EMAIL", &args.admin_email)
+            // The load comes from one address with up to --max-in-flight
+            // requests at once; a shop's clients come from many.
+            .env(
+                "OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+                args.max_in_flight.to_string(),
+            )
             // oms up makes the admin password and signs in itself; the
             // banner carries the token.
             .env_remove("OMS_ADMIN_PASSWORD")

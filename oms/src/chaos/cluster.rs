@@ -196,6 +196,24 @@ impl Broker {
         Ok(())
     }
 
+    /// SIGKILL; it stays down until [`start_again`](Self::start_again).
+    pub fn kill(&mut self) {
+        if let Some(broker) = self.running.take() {
+            kill_9(broker.pid);
+        }
+    }
+
+    /// Starts it on the same data (after [`kill`](Self::kill)).
+    ///
+    /// # Errors
+    /// When it does not come back.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        if self.running.is_none() {
+            self.running = Some(local_kafka::start(&self.options)?);
+        }
+        Ok(())
+    }
+
     /// Stops it (SIGTERM).
     pub fn stop(&mut self) {
         if let Some(broker) = self.running.take() {

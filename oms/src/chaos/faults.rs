@@ -13,14 +13,17 @@ use uuid::Uuid;
 
 use super::cluster::{Cluster, Service};
 use super::{ChaosArgs, Fault};
+use crate::bench::system::System;
 
 /// Injects `fault`; returns how many poison records it published.
 pub(super) async fn inject(
     cluster: &mut Cluster,
     args: &ChaosArgs,
+    system: &System,
     fault: Fault,
     round: usize,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Injected> {
+    let mut injected = Injected::default();
     match fault {
         Fault::Kill(service) => {
             // order-svc's first instance is the one the load talks to.
@@ -47,7 +50,11 @@ pub(super) async fn inject(
             cluster.stop_instance(Service::Inventory, 2).await;
         }
         Fault::Duplicates => duplicate_records(cluster).await?,
-        Fault::Poison => return publish_poison(cluster).await,
+        Fault::Poison => injected.poison = publish_poison(cluster).await?,
+        Fault::SilentFlood => injected.violations = silent_flood(cluster, system).await?,
+        Fault::HundredLineBacklog => {
+            injected.violations = hundred_line_backlog(cluster, system, round).await?;
+        }
         Fault::LateReplies => {
             cluster.stop_instance(Service::Inventory, 0).await;
             cluster.stop_instance(Service::Inventory, 1).await;
@@ -56,7 +63,166 @@ pub(super) async fn inject(
             cluster.start_instance(Service::Inventory, 1).await?;
         }
     }
-    Ok(0)
+    Ok(injected)
+}
+
+/// What injecting a fault left to check: poison records it published, and
+/// promises it saw broken while it ran.
+#[derive(Debug, Default)]
+pub(super) struct Injected {
+    pub poison: u64,
+    pub violations: Vec<String>,
+}
+
+/// Connections the flood opens: what took order-svc's edge down before
+/// connections had to send a request head in time.
+const FLOOD_CONNECTIONS: usize = 1_100;
+
+/// The flood's address: another machine, as far as the server can tell.
+const FLOOD_FROM: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 3);
+
+/// Opens [`FLOOD_CONNECTIONS`] connections to order-svc from
+/// [`FLOOD_FROM`], half silent and half stopping after half the HTTP/2
+/// preface, and holds them. Meanwhile a client from the load's address
+/// must get `/healthz` answered within 5 s; once the header timeout has
+/// passed, the server must have closed every flood connection.
+async fn silent_flood(cluster: &Cluster, system: &System) -> anyhow::Result<Vec<String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target: std::net::SocketAddr = cluster
+        .url(Service::Order)
+        .trim_start_matches("http://")
+        .parse()?;
+    let mut flood = Vec::with_capacity(FLOOD_CONNECTIONS);
+    let mut violations = Vec::new();
+    for n in 0..FLOOD_CONNECTIONS {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((FLOOD_FROM, 0).into())?;
+        match socket.connect(target).await {
+            Ok(mut stream) => {
+                if n % 2 == 1 {
+                    let _ = stream.write_all(b"PRI * HTTP/2.0\r\n").await;
+                }
+                flood.push(stream);
+            }
+            // Past the listen backlog the kernel may refuse: that is the
+            // server's cap at work, not a failure of the fault.
+            Err(_) => break,
+        }
+    }
+    let answered = tokio::time::timeout(
+        Duration::from_secs(5),
+        system
+            .http
+            .get(format!("{}/healthz", system.order_url))
+            .send(),
+    )
+    .await;
+    if !matches!(&answered, Ok(Ok(response)) if response.status().is_success()) {
+        violations.push(format!(
+            "with {} silent connections open from {FLOOD_FROM}, GET /healthz from another \
+             address got no answer within 5 s ({answered:?})",
+            flood.len()
+        ));
+    }
+    // The services' header timeout (10 s) and a margin.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let mut still_open = 0;
+    for stream in &mut flood {
+        let mut byte = [0u8; 64];
+        match tokio::time::timeout(Duration::from_millis(20), stream.read(&mut byte)).await {
+            Ok(Ok(0) | Err(_)) => {}
+            Ok(Ok(_)) | Err(_) => still_open += 1,
+        }
+    }
+    if still_open > 0 {
+        violations.push(format!(
+            "{still_open} of {} silent connections still open after the header timeout",
+            flood.len()
+        ));
+    }
+    Ok(violations)
+}
+
+/// Orders of the backlog, and lines per order.
+const BACKLOG_ORDERS: usize = 200;
+const BACKLOG_LINES: usize = 100;
+
+/// Stops the broker, places [`BACKLOG_ORDERS`] orders of
+/// [`BACKLOG_LINES`] lines (order-svc needs no broker to accept them), and
+/// starts the broker again: the relay publishes the backlog at once and
+/// the participants receive batches of 100-line orders, whose statements
+/// are more values than one SQL statement binds. Every order must be
+/// decided like any other (the suite's checks), and each must have been
+/// accepted.
+async fn hundred_line_backlog(
+    cluster: &mut Cluster,
+    system: &System,
+    round: usize,
+) -> anyhow::Result<Vec<String>> {
+    use futures::StreamExt;
+    let run = format!("{}-{round}", Uuid::now_v7().simple());
+    let mut products = Vec::with_capacity(BACKLOG_LINES);
+    for n in 0..BACKLOG_LINES {
+        products.push(
+            crate::bench::load::product(system, &format!("BACKLOG-{run}-{n}"), 1_000_000).await?,
+        );
+    }
+    let token = crate::bench::load::customer(
+        system,
+        &format!("backlog-{run}@example.com"),
+        1_000_000_000_000,
+    )
+    .await?;
+    let body = serde_json::json!({
+        "lines": products
+            .iter()
+            .map(|p| serde_json::json!({"product_id": p, "quantity": 1}))
+            .collect::<Vec<_>>(),
+    });
+    let place = || async {
+        system
+            .http
+            .post(format!("{}/orders", system.order_url))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+    };
+    // order-svc's catalog copy learns of the products through the broker.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = place().await?;
+        if response.status() == reqwest::StatusCode::ACCEPTED {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "order-svc never learned the backlog's products: {}",
+            response.text().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let broker = &mut cluster.broker;
+    tokio::task::block_in_place(|| broker.kill());
+    let refused: Vec<String> = futures::stream::iter(1..BACKLOG_ORDERS)
+        .map(|_| async {
+            match place().await {
+                Ok(response) if response.status() == reqwest::StatusCode::ACCEPTED => None,
+                Ok(response) => Some(format!("HTTP {}", response.status())),
+                Err(error) => Some(error.to_string()),
+            }
+        })
+        .buffer_unordered(8)
+        .filter_map(|refusal| async move { refusal })
+        .collect()
+        .await;
+    let broker = &mut cluster.broker;
+    tokio::task::block_in_place(|| broker.start_again())?;
+    Ok(refused
+        .into_iter()
+        .take(5)
+        .map(|why| format!("a 100-line order placed while the broker was away was refused: {why}"))
+        .collect())
 }
 
 fn kafka(cluster: &Cluster) -> events::plumbing::KafkaSettings {

@@ -15,7 +15,10 @@
 //! joining and leaving its group (rebalance); duplicates of real records
 //! on every topic; poison on every topic (malformed JSON, schema
 //! violations, an over-long string, an overflowing amount, a record over
-//! the size limit); replies after the saga's deadline. And on the SQLite
+//! the size limit); replies after the saga's deadline; a flood of 1,100
+//! silent connections (and half HTTP/2 prefaces) from one address while a
+//! client on another must still be answered; a backlog of 200 orders of
+//! 100 lines placed while the broker is away. And on the SQLite
 //! default: `oms up` killed with SIGKILL mid-load and started again on its
 //! data directory (scenario `kill-oms-up-sqlite`).
 
@@ -84,11 +87,17 @@ pub enum Fault {
     Poison,
     /// inventory-svc is away past the saga's deadline: its replies come late.
     LateReplies,
+    /// 1,100 connections from one other address that send nothing or half
+    /// the HTTP/2 preface, held open against order-svc during the load.
+    SilentFlood,
+    /// The broker is away while 200 orders of 100 lines each are placed;
+    /// when it comes back, they reach the participants at once.
+    HundredLineBacklog,
 }
 
 impl Fault {
     /// Every fault, in the order the scenarios run.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Kill(Service::Inventory),
         Fault::Kill(Service::Customer),
         Fault::Kill(Service::Order),
@@ -98,6 +107,8 @@ impl Fault {
         Fault::Duplicates,
         Fault::Poison,
         Fault::LateReplies,
+        Fault::SilentFlood,
+        Fault::HundredLineBacklog,
     ];
 
     /// Its name on the command line and in the table.
@@ -112,6 +123,8 @@ impl Fault {
             Fault::Duplicates => "duplicates",
             Fault::Poison => "poison",
             Fault::LateReplies => "late-replies",
+            Fault::SilentFlood => "silent-connections",
+            Fault::HundredLineBacklog => "hundred-line-backlog",
         }
     }
 }
@@ -503,9 +516,12 @@ async fn scenario(
     };
     let spacing = Duration::from_secs(args.scenario_secs) / (faults.len() as u32 + 1);
     let mut poison = 0;
+    let mut seen_by_faults = Vec::new();
     for fault in faults {
         tokio::time::sleep(spacing).await;
-        poison += faults::inject(cluster, args, *fault, round).await?;
+        let injected = faults::inject(cluster, args, system, *fault, round).await?;
+        poison += injected.poison;
+        seen_by_faults.extend(injected.violations);
     }
     let offered = load.await?;
     let placed: Vec<Uuid> = offered.accepted.iter().map(|a| a.id).collect();
@@ -525,6 +541,7 @@ async fn scenario(
     let end_of_load = Instant::now();
     let (mut violations, quiescence_secs, statuses) =
         settle(&cluster.target(), args, http, token, accepted, end_of_load).await?;
+    violations.extend(seen_by_faults);
     let dead = faults::dead_letters(cluster).await?;
     if dead < poison {
         violations.push(format!(

@@ -206,19 +206,6 @@ impl System {
         id
     }
 
-    /// Waits until order-svc's catalog copy has `product` with `active`.
-    pub async fn wait_for_catalog(&self, product: Uuid, active: bool) {
-        self.wait_for_catalog_entry(product, |p| p["active"] == active)
-            .await;
-    }
-
-    /// Waits until order-svc's catalog copy has an entry for `product`
-    /// that `matches`.
-    pub async fn wait_for_catalog_entry(&self, product: Uuid, matches: impl Fn(&Value) -> bool) {
-        testkit::eventually("the product in order-svc's catalog", || async {
-            let page = self
-                .orders
-                .api()
     /// Creates `count` products (`<prefix>-0`, …) with `stock` each at
     /// 1.00 EUR, concurrently, and waits until order-svc's catalog copy
     /// has them all.
@@ -250,6 +237,19 @@ impl System {
         products
     }
 
+    /// Waits until order-svc's catalog copy has `product` with `active`.
+    pub async fn wait_for_catalog(&self, product: Uuid, active: bool) {
+        self.wait_for_catalog_entry(product, |p| p["active"] == active)
+            .await;
+    }
+
+    /// Waits until order-svc's catalog copy has an entry for `product`
+    /// that `matches`.
+    pub async fn wait_for_catalog_entry(&self, product: Uuid, matches: impl Fn(&Value) -> bool) {
+        testkit::eventually("the product in order-svc's catalog", || async {
+            let page = self
+                .orders
+                .api()
                 .get_ok("/catalog/products?limit=100", None)
                 .await;
             page["items"]
