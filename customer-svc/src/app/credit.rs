@@ -265,6 +265,7 @@ impl CreditBatch {
         customers::save_credit(conn, changed).await
     }
 
+    #[expect(clippy::too_many_arguments, reason = "one per column of a new row")]
     fn record(
         &mut self,
         order_id: OrderId,

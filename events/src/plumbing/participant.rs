@@ -450,7 +450,7 @@ pub async fn expire_holds<P: Participant>(
 #[derive(Debug, Clone)]
 pub enum ManualRelease {
     /// Released; the release event, as written to the outbox.
-    Released(Envelope),
+    Released(Box<Envelope>),
     /// The participant has no record of the order.
     NotFound,
     /// The order's record holds nothing now; its state.
@@ -486,7 +486,7 @@ pub async fn release_by_hand<P: Participant>(
     Outbox::enqueue_many(&txn, vec![PendingEvent::traced(envelope.clone())]).await?;
     outbox.commit(txn).await?;
     tracing::warn!(%order_id, resource = P::RESOURCE, "hold released by an operator");
-    Ok(ManualRelease::Released(envelope))
+    Ok(ManualRelease::Released(Box::new(envelope)))
 }
 
 #[cfg(test)]
