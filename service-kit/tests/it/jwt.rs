@@ -240,3 +240,35 @@ async fn a_failed_key_fetch_is_remembered_instead_of_repeated_per_request() {
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch, not twenty");
 }
+
+/// A key the issuer stops publishing (a retired key) is refused once the
+/// loaded set is older than the refresh interval, however long its tokens
+/// still run; the current key keeps working.
+#[tokio::test]
+async fn a_key_no_longer_published_is_refused_after_the_refresh_interval() {
+    use service_kit::auth::AuthError;
+
+    let old = signer("old", testkit::keys::SIGNING_KEY_PEM);
+    let new = signer("new", testkit::keys::OTHER_SIGNING_KEY_PEM);
+    let keys = Arc::new(RwLock::new(jwks(&[old.clone(), new.clone()])));
+    let verifier =
+        JwksAuthenticator::new(serve(keys.clone()).await).refresh_every(Duration::from_secs(1));
+    let subject = CustomerId::generate();
+    let old_token = old
+        .sign(subject, Role::Admin, Duration::from_secs(600))
+        .unwrap();
+    let new_token = new
+        .sign(subject, Role::Admin, Duration::from_secs(600))
+        .unwrap();
+    verifier.authenticate(&old_token).await.unwrap();
+
+    *keys.write().await = jwks(std::slice::from_ref(&new));
+    testkit::eventually("the retired key refused", || async {
+        matches!(
+            verifier.authenticate(&old_token).await,
+            Err(AuthError::InvalidToken(_))
+        )
+    })
+    .await;
+    verifier.authenticate(&new_token).await.unwrap();
+}
