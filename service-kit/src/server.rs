@@ -26,10 +26,16 @@
 //!   listen backlog until one closes, and nothing is spawned for it.
 //! - **A share per address**: one client address holds at most
 //!   [`ServerLimits::max_connections_per_address`]
-//!   (`OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`) of them; a connection past
-//!   its share is closed at once and counted in
-//!   `oms_http_connections_refused_total{reason="per_address"}`. So one
-//!   address cannot take the edge down alone. Behind a reverse proxy
+//!   (`OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`) of them, so one address
+//!   cannot take the edge down alone. When its share is full, its
+//!   keep-alive connection idle the longest (one that served a request and
+//!   has none in flight) is closed to make room, as HTTP clients' pools
+//!   keep more connections than they use at once
+//!   (`oms_http_connections_evicted_total`); when every one is busy or has
+//!   sent no request yet, the new connection is closed at once and counted
+//!   in `oms_http_connections_refused_total{reason="per_address"}`. A
+//!   closed connection may take up to a second to finish closing, beyond
+//!   the share. Behind a reverse proxy
 //!   (`OMS_CLIENT_IP_HEADER` set) every connection comes from the proxy,
 //!   and the share is the whole cap.
 //! - **Peer address**: every request carries the client's socket address
@@ -135,15 +141,23 @@ pub async fn serve(
                 }
             },
         };
-        let Some(share) = per_address.take(peer.ip()) else {
-            metrics::counter!("oms_http_connections_refused_total", "reason" => "per_address")
-                .increment(1);
-            tracing::debug!(%peer, "connection refused: its address holds its share of the cap");
-            drop(stream);
-            continue;
+        let activity = Arc::new(Activity::new());
+        let evicted = CancellationToken::new();
+        let share = match per_address.take(peer.ip(), &activity, &evicted) {
+            Admission::Admitted(share) => share,
+            Admission::AdmittedInPlaceOf(share) => {
+                metrics::counter!("oms_http_connections_evicted_total").increment(1);
+                share
+            }
+            Admission::Refused => {
+                metrics::counter!("oms_http_connections_refused_total", "reason" => "per_address")
+                    .increment(1);
+                tracing::debug!(%peer, "connection refused: its address holds its share of the cap");
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(Activity::new());
         let service = hyper::service::service_fn({
             let (router, activity) = (router.clone(), activity.clone());
             move |request: axum::http::Request<Incoming>| {
@@ -187,6 +201,10 @@ pub async fn serve(
                 () = shutdown.cancelled() => None,
                 () = activity.expired(limits) => {
                     tracing::debug!(%peer, "closing a connection without a request in time");
+                    None
+                }
+                () = evicted.cancelled() => {
+                    tracing::debug!(%peer, "closing an idle connection to make room for its address's new one");
                     None
                 }
             };
@@ -257,6 +275,13 @@ impl Activity {
         InFlight(self.clone())
     }
 
+    /// Since when the connection has been idle, if it has served a request
+    /// and has none in flight now.
+    fn idle_after_serving(&self) -> Option<Instant> {
+        let state = self.state();
+        (state.served && state.in_flight == 0).then_some(state.idle_since)
+    }
+
     /// Resolves once the connection has had no request in flight for too
     /// long: the header timeout before its first request, the idle timeout
     /// after.
@@ -305,8 +330,29 @@ impl Drop for InFlight {
 /// Open connections per client address.
 #[derive(Clone)]
 struct Shares {
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<SharesState>>,
     max: usize,
+}
+
+#[derive(Default)]
+struct SharesState {
+    by_address: HashMap<IpAddr, Vec<Held>>,
+    next_id: u64,
+}
+
+/// One connection in its address's share.
+struct Held {
+    id: u64,
+    activity: Arc<Activity>,
+    evicted: CancellationToken,
+}
+
+/// Whether a new connection has room in its address's share.
+enum Admission {
+    Admitted(Share),
+    /// The address's longest-idle keep-alive connection was asked to close.
+    AdmittedInPlaceOf(Share),
+    Refused,
 }
 
 impl Shares {
@@ -317,23 +363,52 @@ impl Shares {
         }
     }
 
-    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+    fn state(&self) -> std::sync::MutexGuard<'_, SharesState> {
         self.open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A connection's place in `address`'s share, if it has room.
-    fn take(&self, address: IpAddr) -> Option<Share> {
-        let mut open = self.open();
-        let count = open.entry(address).or_default();
-        if *count >= self.max {
-            return None;
+    /// A place in `address`'s share for a connection whose `activity` it
+    /// watches and that `evicted` asks to close. When the share is full,
+    /// the address's connection that served a request and has been idle
+    /// longest makes room (an HTTP client's pool keeps more connections
+    /// open than it uses at once); when every one is busy or has not sent
+    /// a request yet, the newcomer is refused.
+    fn take(
+        &self,
+        address: IpAddr,
+        activity: &Arc<Activity>,
+        evicted: &CancellationToken,
+    ) -> Admission {
+        let mut state = self.state();
+        state.next_id += 1;
+        let id = state.next_id;
+        let held = state.by_address.entry(address).or_default();
+        let mut admission: fn(Share) -> Admission = Admission::Admitted;
+        if held.len() >= self.max {
+            let idle = held
+                .iter()
+                .enumerate()
+                .filter_map(|(index, h)| {
+                    h.activity.idle_after_serving().map(|since| (since, index))
+                })
+                .min();
+            let Some((_, index)) = idle else {
+                return Admission::Refused;
+            };
+            held.swap_remove(index).evicted.cancel();
+            admission = Admission::AdmittedInPlaceOf;
         }
-        *count += 1;
-        Some(Share {
+        held.push(Held {
+            id,
+            activity: activity.clone(),
+            evicted: evicted.clone(),
+        });
+        admission(Share {
             shares: self.clone(),
             address,
+            id,
         })
     }
 }
@@ -342,15 +417,16 @@ impl Shares {
 struct Share {
     shares: Shares,
     address: IpAddr,
+    id: u64,
 }
 
 impl Drop for Share {
     fn drop(&mut self) {
-        let mut open = self.shares.open();
-        if let Some(count) = open.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.address);
+        let mut state = self.shares.state();
+        if let Some(held) = state.by_address.get_mut(&self.address) {
+            held.retain(|h| h.id != self.id);
+            if held.is_empty() {
+                state.by_address.remove(&self.address);
             }
         }
     }

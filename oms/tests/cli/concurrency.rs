@@ -1,7 +1,10 @@
 //! The scenario shops ask about first: a thousand orders at once against
 //! `oms up` on its defaults (SQLite) and on PostgreSQL. Every request is
 //! answered 202, every order is decided, the books balance and every
-//! outbox drains.
+//! outbox drains. The orders come from one address, over HTTP/2, as a
+//! gateway would send them: over HTTP/1.1 one address holds at most 64
+//! connections (`OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`), and an HTTP/1.1
+//! client's pool opens more connections than it has requests in flight.
 
 use std::time::Duration;
 
@@ -58,6 +61,10 @@ async fn a_thousand_concurrent_orders_are_all_accepted_and_decided(#[case] backe
     }
 
     let url = format!("{}/orders", System::url(&world.system.order));
+    let gateway = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let started = std::time::Instant::now();
     let answers: Vec<(StatusCode, String, Duration)> = futures::stream::iter(0..ORDERS)
         .map(|i| {
@@ -66,8 +73,7 @@ async fn a_thousand_concurrent_orders_are_all_accepted_and_decided(#[case] backe
                 Kind::Scarce => (scarce, &rich),
                 Kind::Tight => (plenty, &tight),
             };
-            let request = world
-                .http
+            let request = gateway
                 .post(&url)
                 .bearer_auth(token)
                 .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}));

@@ -184,7 +184,7 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(ready.status(), 200);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap(),
-        json!({"database": "ok", "kafka": "ok", "outbox_relay": "ok"})
+        json!({"database": "ok", "kafka": "ok", "outbox_relay": "ok", "consumers": "ok"})
     );
     app.client.get(app.url("/healthz")).send().await.unwrap();
     let metrics = app

@@ -221,3 +221,35 @@ async fn with_the_cap_full_of_silent_sockets_a_new_client_still_gets_its_answer(
     );
     drop(silent);
 }
+
+/// An HTTP client's pool keeps more keep-alive connections open than it
+/// uses at once. When one address's share is full of idle keep-alive
+/// connections, its new connection is served, and the connection idle the
+/// longest is closed to make room.
+#[tokio::test]
+async fn a_full_share_of_idle_keep_alive_connections_makes_room_for_a_new_one() {
+    let limits = limits();
+    let server = start(limits).await;
+    let mut pool = Vec::new();
+    for _ in 0..limits.max_connections_per_address {
+        let mut stream = connect_from(Ipv4Addr::LOCALHOST, server.address).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: oms\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 256];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+        pool.push(stream);
+    }
+    let answer = get_healthz_from(Ipv4Addr::LOCALHOST, server.address).await;
+    assert_eq!(
+        answer.as_deref(),
+        Ok("HTTP/1.1 200 OK"),
+        "a new connection from an address whose share is full of idle ones"
+    );
+    assert!(
+        closed_by_server(&mut pool[0]).await,
+        "the connection idle the longest was not closed to make room"
+    );
+}
