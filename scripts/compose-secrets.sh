@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# Writes .env for docker-compose with fresh random secrets, readable by you
-# only: the PostgreSQL superuser's and each service role's password, the
-# admin's first password, and the key that seals token signing keys.
-# Refuses to overwrite an existing .env (its secrets are in use).
+# Writes the secrets docker-compose hands to the containers as files
+# (/run/secrets/<name>), never as environment variables: the PostgreSQL
+# superuser's and each service role's password, each service's database URL
+# (which holds its password), the admin's first password, the key that
+# seals token signing keys, and Grafana's admin password.
+#
+# They go into secrets/, readable by you only (the folder is 0700; the
+# files are 0644 so that the containers' own users can read them once
+# mounted). secrets/ and .env are in .dockerignore, so no image holds them.
+# Refuses to overwrite existing secrets (they are in use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ -e .env ]]; then
-    echo ".env exists already; remove it first to make new secrets" >&2
+if [[ -e secrets ]]; then
+    echo "secrets/ exists already; remove it first to make new secrets" >&2
     exit 1
 fi
 random() { head -c 24 /dev/urandom | base64 | tr -d '/+='; }
-umask 077
-{
-    echo "OMS_POSTGRES_PASSWORD=$(random)"
-    echo "OMS_ORDER_DB_PASSWORD=$(random)"
-    echo "OMS_INVENTORY_DB_PASSWORD=$(random)"
-    echo "OMS_CUSTOMER_DB_PASSWORD=$(random)"
-    echo "OMS_ADMIN_PASSWORD=$(random)"
-    echo "OMS_KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)"
-    echo "OMS_GRAFANA_ADMIN_PASSWORD=$(random)"
-} > .env
-echo "wrote .env; the admin's first password is its OMS_ADMIN_PASSWORD" >&2
+mkdir -m 700 secrets
+write() { printf '%s\n' "$2" > "secrets/$1"; chmod 644 "secrets/$1"; }
+write postgres-password "$(random)"
+for service in order inventory customer; do
+    password=$(random)
+    write "$service-db-password" "$password"
+    write "$service-database-url" "postgres://oms_$service:$password@postgres:5432/oms_$service"
+done
+write admin-password "$(random)"
+write key-encryption-key "$(head -c 32 /dev/urandom | base64)"
+write grafana-admin-password "$(random)"
+echo "wrote secrets/; the admin's first password is in secrets/admin-password" >&2

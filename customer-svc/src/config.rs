@@ -23,6 +23,7 @@
 //! | `OMS_HOLD_GRACE_SECS` | `300`: a credit reservation still undecided this long after its order's deadline is released |
 //! | `OMS_SAGA_DEADLINE_SECS` | `30`: the deadline of an order whose OrderPlaced (version 1) names none, after its `occurred_at` |
 //! | `OMS_DEV_MODE` | `false`; `true` allows the default admin password and prints a ready-to-use admin token at start-up |
+//! | `OMS_CUSTOMER_DATABASE_URL_FILE`, `OMS_ADMIN_PASSWORD_FILE`, `OMS_KEY_ENCRYPTION_KEY_FILE` | (unset): a file holding the secret of the same name without `_FILE` (Docker or Kubernetes secrets), instead of that variable |
 
 use std::net::SocketAddr;
 
@@ -147,6 +148,19 @@ impl Default for ThrottleSettings {
 }
 
 impl Settings {
+    /// Reads the secrets given as files (`OMS_CUSTOMER_DATABASE_URL_FILE`, `OMS_ADMIN_PASSWORD_FILE`, `OMS_KEY_ENCRYPTION_KEY_FILE`) into
+    /// their settings: see [`service_kit::secrets`].
+    ///
+    /// # Errors
+    /// A secret given both directly and as a file, or a file that cannot
+    /// be read or is empty.
+    pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
+        service_kit::secrets::read_file(&mut self.database_url, "OMS_CUSTOMER_DATABASE_URL")?;
+        service_kit::secrets::read_file(&mut self.admin_password, "OMS_ADMIN_PASSWORD")?;
+        service_kit::secrets::read_file(&mut self.key_encryption_key, "OMS_KEY_ENCRYPTION_KEY")?;
+        Ok(())
+    }
+
     /// The documented defaults, on a free loopback port, with the given
     /// admin account and key-encryption key: what tests and embedding
     /// programs (`oms up`) start from.

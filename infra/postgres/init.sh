@@ -1,13 +1,13 @@
 #!/bin/sh
 # docker-compose only: one database per service, each owned by its own
 # login role, so that a service's credentials open its own database and
-# nothing else (not the superuser's). The passwords come from the
-# environment (see scripts/compose-secrets.sh); psql quotes them.
+# nothing else (not the superuser's). The passwords are compose secrets,
+# files under /run/secrets (see scripts/compose-secrets.sh); psql quotes them.
 set -eu
 for service in order inventory customer; do
-    variable="OMS_$(echo "$service" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
-    password=$(printenv "$variable") || {
-        echo "$variable is not set" >&2
+    file="/run/secrets/$service-db-password"
+    password=$(cat "$file") || {
+        echo "$file is missing: run scripts/compose-secrets.sh" >&2
         exit 1
     }
     psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \

@@ -7,6 +7,7 @@
 //! | `OMS_INVENTORY_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/inventory-svc.sqlite` |
 //! | `OMS_HOLD_GRACE_SECS` | `300`: a reservation still undecided this long after its order's deadline is released |
 //! | `OMS_SAGA_DEADLINE_SECS` | `30`: the deadline of an order whose OrderPlaced (version 1) names none, after its `occurred_at` |
+//! | `OMS_INVENTORY_DATABASE_URL_FILE` | (unset): a file holding the secret of the same name without `_FILE` (Docker or Kubernetes secrets), instead of that variable |
 
 use std::net::SocketAddr;
 
@@ -44,6 +45,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Reads the secrets given as files (`OMS_INVENTORY_DATABASE_URL_FILE`) into
+    /// their settings: see [`service_kit::secrets`].
+    ///
+    /// # Errors
+    /// A secret given both directly and as a file, or a file that cannot
+    /// be read or is empty.
+    pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
+        service_kit::secrets::read_file(&mut self.database_url, "OMS_INVENTORY_DATABASE_URL")?;
+        Ok(())
+    }
+
     /// The kit's view of these settings.
     pub fn service(&self) -> ServiceSettings {
         ServiceSettings {

@@ -9,7 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = inventory_svc::Settings::parse();
+    let mut settings = inventory_svc::Settings::parse();
+    settings.read_secret_files()?;
     let _telemetry = service_kit::telemetry::init("inventory-svc", settings.common.log_format)?;
     let app = inventory_svc::build(settings).await?;
     service_kit::shutdown::cancel_on_signal(app.shutdown_token());

@@ -9,6 +9,12 @@
 //! The broker listens on loopback ports chosen at start, has automatic topic
 //! creation off. With a watched process id, a watchdog stops the broker
 //! when that process exits, so no broker outlives its owner.
+//!
+//! [`start`] returns only a broker it started itself: a client port that
+//! another process listens on is refused before the JVM starts, and the
+//! broker that answers must be the JVM it started (alive, with the cluster
+//! id of its own data directory). So a second user of a fixed port (a
+//! second `oms up`) never silently joins the first one's broker.
 
 #![forbid(unsafe_code)]
 
@@ -132,16 +138,26 @@ pub struct StartOptions {
 /// With `watch_pid`, a watchdog stops the broker when that process exits.
 ///
 /// # Errors
-/// When Java or the jars are missing, or the broker does not come up
-/// within 60 s (its log is in `data_dir/kafka.log`).
+/// When the client port is taken, Java or the jars are missing, or the
+/// broker does not come up within 60 s (its log is in `data_dir/kafka.log`).
 pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
+    let broker_port = match options.broker_port {
+        Some(port) => {
+            // Kafka would fail to bind and exit, and whatever listens
+            // there would answer in its place.
+            TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                anyhow::anyhow!(
+                    "port {port} is taken ({e}): another broker, or another program, listens \
+                     on 127.0.0.1:{port}"
+                )
+            })?;
+            port
+        }
+        None => free_port()?,
+    };
     let libs = ensure_jars()?;
     let data_dir = options.data_dir.as_path();
     std::fs::create_dir_all(data_dir)?;
-    let broker_port = match options.broker_port {
-        Some(port) => port,
-        None => free_port()?,
-    };
     let controller_port = free_port()?;
     let properties = data_dir.join("server.properties");
     let log_dirs = data_dir.join("logs");
@@ -247,17 +263,54 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
     }
     let pid: u32 = first_line.trim().parse().context("the broker's pid")?;
     let bootstrap = format!("127.0.0.1:{broker_port}");
-    wait_until_ready(&bootstrap, &log, Duration::from_secs(60))?;
+    let ours = Broker {
+        pid,
+        cluster_id: cluster_id(&log_dirs)?,
+        log: &log,
+    };
+    wait_until_ready(&bootstrap, &ours, Duration::from_secs(60))?;
     Ok(LocalKafka { bootstrap, pid })
 }
 
-fn wait_until_ready(bootstrap: &str, log: &Path, limit: Duration) -> anyhow::Result<()> {
+/// The broker [`start`] launched, to tell it from another on the same port.
+struct Broker<'a> {
+    pid: u32,
+    cluster_id: String,
+    log: &'a Path,
+}
+
+impl Broker<'_> {
+    /// Fails when the JVM has exited (it could not bind its ports, say).
+    fn ensure_alive(&self) -> anyhow::Result<()> {
+        if Path::new(&format!("/proc/{}", self.pid)).exists() {
+            return Ok(());
+        }
+        bail!(
+            "the Kafka process exited at start; see {}",
+            self.log.display()
+        )
+    }
+}
+
+/// The cluster id `kafka-storage format` wrote into `log_dirs`.
+fn cluster_id(log_dirs: &Path) -> anyhow::Result<String> {
+    let meta = log_dirs.join("meta.properties");
+    let text =
+        std::fs::read_to_string(&meta).with_context(|| format!("reading {}", meta.display()))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("cluster.id="))
+        .map(|id| id.trim().to_owned())
+        .with_context(|| format!("no cluster.id in {}", meta.display()))
+}
+
+fn wait_until_ready(bootstrap: &str, ours: &Broker<'_>, limit: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     while TcpStream::connect(bootstrap).is_err() {
+        ours.ensure_alive()?;
         if started.elapsed() > limit {
             bail!(
                 "Kafka did not open {bootstrap} within {limit:?}; see {}",
-                log.display()
+                ours.log.display()
             );
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -267,12 +320,23 @@ fn wait_until_ready(bootstrap: &str, log: &Path, limit: Duration) -> anyhow::Res
         .set("log_level", "3")
         .create()?;
     loop {
+        ours.ensure_alive()?;
         match consumer.fetch_metadata(None, Duration::from_secs(5)) {
-            Ok(metadata) if !metadata.brokers().is_empty() => return Ok(()),
+            Ok(metadata) if !metadata.brokers().is_empty() => {
+                let answered = consumer.client().fetch_cluster_id(Duration::from_secs(5));
+                if answered.as_deref() != Some(ours.cluster_id.as_str()) {
+                    bail!(
+                        "the broker at {bootstrap} is not the one started here (cluster id \
+                         {answered:?}, expected {}): another broker listens on its port",
+                        ours.cluster_id
+                    );
+                }
+                return Ok(());
+            }
             _ if started.elapsed() > limit => {
                 bail!(
                     "Kafka at {bootstrap} did not answer metadata requests; see {}",
-                    log.display()
+                    ours.log.display()
                 )
             }
             _ => std::thread::sleep(Duration::from_millis(200)),

@@ -187,6 +187,22 @@ pub struct UpArgs {
     pub demo: bool,
 }
 
+impl UpArgs {
+    /// Reads the secrets given as files (`OMS_DATABASE_URL_FILE`,
+    /// `OMS_ADMIN_PASSWORD_FILE`, `OMS_KEY_ENCRYPTION_KEY_FILE`), as the
+    /// services do: see [`service_kit::secrets`].
+    ///
+    /// # Errors
+    /// A secret given both directly and as a file, or a file that cannot
+    /// be read or is empty.
+    pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
+        use service_kit::secrets::read_file;
+        read_file(&mut self.database_url, "OMS_DATABASE_URL")?;
+        read_file(&mut self.admin_password, "OMS_ADMIN_PASSWORD")?;
+        read_file(&mut self.key_encryption_key, "OMS_KEY_ENCRYPTION_KEY")
+    }
+}
+
 impl Cli {
     /// Runs the command.
     ///
@@ -194,7 +210,10 @@ impl Cli {
     /// Whatever the command fails with.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Up(args) => up::run(args).await,
+            Command::Up(mut args) => {
+                args.read_secret_files()?;
+                up::run(args).await
+            }
             Command::Bench(args) => {
                 let oms = std::env::current_exe()?;
                 let report = bench::run(&args, oms).await?;

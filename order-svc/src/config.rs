@@ -7,6 +7,7 @@
 //! | `OMS_ORDER_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/order-svc.sqlite` |
 //! | `OMS_SAGA_DEADLINE_SECS` | `30`: a PENDING order is cancelled this long after placement |
 //! | `OMS_IDEMPOTENCY_TTL_SECS` | `86400`: how long an `Idempotency-Key` is remembered |
+//! | `OMS_ORDER_DATABASE_URL_FILE` | (unset): a file holding the secret of the same name without `_FILE` (Docker or Kubernetes secrets), instead of that variable |
 
 use std::net::SocketAddr;
 
@@ -42,6 +43,17 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Reads the secrets given as files (`OMS_ORDER_DATABASE_URL_FILE`) into
+    /// their settings: see [`service_kit::secrets`].
+    ///
+    /// # Errors
+    /// A secret given both directly and as a file, or a file that cannot
+    /// be read or is empty.
+    pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
+        service_kit::secrets::read_file(&mut self.database_url, "OMS_ORDER_DATABASE_URL")?;
+        Ok(())
+    }
+
     /// The kit's view of these settings.
     pub fn service(&self) -> ServiceSettings {
         ServiceSettings {

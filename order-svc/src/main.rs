@@ -9,7 +9,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let settings = order_svc::Settings::parse();
+    let mut settings = order_svc::Settings::parse();
+    settings.read_secret_files()?;
     let _telemetry = service_kit::telemetry::init("order-svc", settings.common.log_format)?;
     let app = order_svc::build(settings).await?;
     service_kit::shutdown::cancel_on_signal(app.shutdown_token());

@@ -7,7 +7,8 @@
 //! same behaviour:
 //!
 //! - configuration from `OMS_*` environment variables (or flags) with
-//!   documented defaults: [`settings`];
+//!   documented defaults: [`settings`]; secrets also from files
+//!   (`OMS_X_FILE`): [`secrets`];
 //! - logs, and OpenTelemetry traces exported over OTLP when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set: [`telemetry`];
 //! - one shutdown signal (Ctrl-C, SIGTERM) for the HTTP server, the
@@ -41,6 +42,7 @@ pub mod http;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod secrets;
 pub mod server;
 pub mod settings;
 pub mod shutdown;

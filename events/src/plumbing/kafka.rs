@@ -404,33 +404,29 @@ async fn keep_retention(
     Ok(())
 }
 
-/// Asks the broker for its metadata, briefly: an answer means it can be
-/// reached with this configuration.
+/// Opens a TCP connection to each bootstrap server, briefly, until one
+/// accepts: none accepting means the broker cannot be reached. (A metadata
+/// request is no probe: librdkafka restarts its wait whenever a refused
+/// connection changes the broker's state, so it can outlast its timeout.)
 async fn probe(settings: &KafkaSettings) -> Result<(), TopicsError> {
-    let config = settings.client_config("oms-probe");
-    let bootstrap = settings.bootstrap_servers.clone();
-    let answered = tokio::task::spawn_blocking(move || {
-        use rdkafka::consumer::Consumer;
-        let client: BaseConsumer = config.create()?;
-        client.fetch_metadata(None, PROBE_TIMEOUT).map(drop)
-    })
-    .await;
-    match answered {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(TopicsError::Unreachable {
-            bootstrap,
-            reason: match error {
-                KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => {
-                    format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
-                }
-                other => other.to_string(),
-            },
-        }),
-        Err(join) => Err(TopicsError::Unreachable {
-            bootstrap,
-            reason: join.to_string(),
-        }),
+    let mut reason = String::from("no bootstrap server given");
+    for server in settings.bootstrap_servers.split(',').map(str::trim) {
+        let address = server
+            .strip_prefix("PLAINTEXT://")
+            .or_else(|| server.strip_prefix("SSL://"))
+            .or_else(|| server.strip_prefix("SASL_SSL://"))
+            .or_else(|| server.strip_prefix("SASL_PLAINTEXT://"))
+            .unwrap_or(server);
+        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(error)) => reason = format!("{address}: {error}"),
+            Err(_) => reason = format!("{address}: no answer within {} s", PROBE_TIMEOUT.as_secs()),
+        }
     }
+    Err(TopicsError::Unreachable {
+        bootstrap: settings.bootstrap_servers.clone(),
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@
 mod bench;
 mod concurrency;
 mod dlq;
+mod docker;
 mod monitoring;
 mod ops;
+mod secrets;
+mod starting;
 mod traces;
 mod up;
