@@ -28,10 +28,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     builder.consume(
         "saga",
         subscription(crate::SERVICE_NAME, "saga"),
-        OrderEvents::new(Stock, settings.holds.default_deadline()),
+        OrderEvents::new(
+            Stock::new(settings.clock.clone()),
+            settings.holds.default_deadline(),
+        ),
     )?;
     let sweeper = HoldSweeper {
-        participant: Stock,
+        participant: Stock::new(settings.clock.clone()),
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),
         clock: settings.clock.clone(),

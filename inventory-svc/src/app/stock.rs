@@ -41,6 +41,7 @@ use events::{
     StockCommitted, StockLine, StockRejected, StockReleased, StockReserved,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use service_kit::Clock;
 
 use crate::domain::ReservationState;
 use crate::error::InventoryError;
@@ -48,8 +49,19 @@ use crate::persistence::entities::{product, reservation, reservation_line};
 use crate::persistence::{products, reservations};
 
 /// inventory-svc's resource in the saga: stock, held per order.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Stock;
+#[derive(Debug, Clone, Default)]
+pub struct Stock {
+    /// The service's time: a reservation's `created_at` (its age in the
+    /// hold listing) and `updated_at` are read from it, as is the expiry.
+    clock: Clock,
+}
+
+impl Stock {
+    /// Stock whose records are stamped by `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self { clock }
+    }
+}
 
 impl Participant for Stock {
     type Holdings = StockBatch;
@@ -108,6 +120,7 @@ impl Participant for Stock {
         Ok(StockBatch {
             reservations: Tracked::loaded(reservations),
             products: Tracked::loaded(products.into_iter().map(|p| (p.id, p))),
+            now: self.clock.now(),
         })
     }
 
@@ -132,6 +145,8 @@ struct Held {
 pub struct StockBatch {
     reservations: Tracked<OrderId, Held>,
     products: Tracked<ProductId, product::Model>,
+    /// The batch's time, on the service's clock.
+    now: DateTime<Utc>,
 }
 
 impl Holdings for StockBatch {
@@ -239,7 +254,7 @@ impl StockBatch {
     /// Writes what the batch changed: new reservations and their lines,
     /// changed reservations, changed products; one statement each.
     async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let now = Utc::now();
+        let now = self.now;
         let reservations = self.reservations.into_changes();
         let row = |(order_id, held): &(OrderId, Held)| reservation::Model {
             order_id: *order_id,
@@ -289,7 +304,7 @@ impl StockBatch {
                 reason,
                 lines,
                 deadline_at,
-                created_at: Utc::now(),
+                created_at: self.now,
             },
         );
     }
@@ -380,15 +395,15 @@ pub async fn reservation_of(
     Ok((reservation, lines))
 }
 
-/// A page of the reservations that hold and were made at or before
-/// `made_before`, oldest first, each with its lines, and the cursor of
-/// the next page (the last order id).
+/// A page of the reservations that hold (made at or before `made_before`
+/// when given; every hold otherwise), oldest first, each with its lines;
+/// `limit` rows after the reservation of the order `cursor`.
 ///
 /// # Errors
 /// The database error.
 pub async fn held_reservations(
     conn: &impl ConnectionTrait,
-    made_before: DateTime<Utc>,
+    made_before: Option<DateTime<Utc>>,
     cursor: Option<OrderId>,
     limit: u64,
 ) -> Result<Vec<HeldReservation>, InventoryError> {
@@ -427,9 +442,11 @@ pub type HeldReservation = (reservation::Model, Vec<reservation_line::Model>);
 pub async fn release_by_hand(
     db: &DatabaseConnection,
     outbox: &Outbox,
+    clock: &Clock,
     order_id: OrderId,
 ) -> Result<HeldReservation, InventoryError> {
-    match participant::release_by_hand(&Stock, db, outbox, order_id).await? {
+    let stock = Stock::new(clock.clone());
+    match participant::release_by_hand(&stock, db, outbox, order_id).await? {
         ManualRelease::Released(_) => reservation_of(db, order_id).await,
         ManualRelease::NotFound => Err(InventoryError::ReservationNotFound(order_id)),
         ManualRelease::NotHeld(state) => {

@@ -81,10 +81,12 @@ async fn list_held_reservations(
     caller.require_admin()?;
     let limit = service_kit::pagination::page_size(query.limit)?;
     let now = state.clock.now();
-    let made_before = match query.older_than.as_deref() {
-        Some(raw) => OlderThan::parse(raw)?.cutoff(now),
-        None => DateTime::<Utc>::MAX_UTC,
-    };
+    let made_before = query
+        .older_than
+        .as_deref()
+        .map(OlderThan::parse)
+        .transpose()?
+        .map(|older_than| older_than.cutoff(now));
     let rows = stock::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
     let (page, next_cursor) =
         service_kit::pagination::split_page(rows, limit, |(reservation, _)| reservation.order_id);
@@ -112,7 +114,7 @@ async fn release_reservation(
     Path(order_id): Path<OrderId>,
 ) -> Result<Json<ReservationResponse>, Problem> {
     caller.require_admin()?;
-    let released = stock::release_by_hand(&state.db, &state.outbox, order_id).await?;
+    let released = stock::release_by_hand(&state.db, &state.outbox, &state.clock, order_id).await?;
     Ok(Json(released.into()))
 }
 

@@ -155,22 +155,25 @@ pub async fn expired(
 }
 
 /// Up to `limit` reservations that hold (RESERVED), made at or before
-/// `made_before`, oldest first; after the reservation `after` (a cursor:
-/// creation time and order id) when given.
+/// `made_before` when given, oldest first; after the reservation `after`
+/// (a cursor: creation time and order id) when given.
 ///
 /// # Errors
 /// The database error.
 pub async fn held_since(
     conn: &impl ConnectionTrait,
-    made_before: DateTime<Utc>,
+    made_before: Option<DateTime<Utc>>,
     after: Option<(DateTime<Utc>, OrderId)>,
     limit: u64,
 ) -> Result<Vec<reservation::Model>, DbErr> {
     use reservation::Column as C;
     use sea_orm::Condition;
-    let mut query = reservation::Entity::find()
-        .filter(C::State.eq(ReservationState::Reserved))
-        .filter(C::CreatedAt.lte(made_before));
+    let mut query = reservation::Entity::find().filter(C::State.eq(ReservationState::Reserved));
+    // No bound rather than a far-off one: SQLite compares times as text,
+    // and a year beyond 9999 does not sort after this one.
+    if let Some(made_before) = made_before {
+        query = query.filter(C::CreatedAt.lte(made_before));
+    }
     if let Some((created_at, order_id)) = after {
         query = query.filter(
             Condition::any().add(C::CreatedAt.gt(created_at)).add(
