@@ -157,12 +157,13 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         Some(key) => key.clone(),
         None => read_or_create_secret(&data_dir.join("key-encryption-key"))?,
     };
-    let mut customer_settings = customer_svc::Settings::local(
-        common.clone(),
-        &args.admin_email,
-        &admin_password,
-        &key_encryption_key,
-    );
+    // Each service reads its own OMS_* variables as its binary would;
+    // the flags and secrets of `oms up` decide the rest.
+    let mut customer_settings: customer_svc::Settings = service_from_env("customer-svc")?;
+    customer_settings.common = common.clone();
+    customer_settings.admin_email = args.admin_email.clone();
+    customer_settings.admin_password = Some(admin_password.clone());
+    customer_settings.key_encryption_key = Some(key_encryption_key.clone());
     customer_settings.http_addr = local(args.customer_port);
     customer_settings.database_url = url_for("customer");
     let customer = customer_svc::build(customer_settings)
@@ -173,18 +174,15 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
         http_addr: local(args.inventory_port),
         database_url: url_for("inventory"),
         common: common.clone(),
-        holds: service_kit::holds::HoldSettings::default(),
-        clock: service_kit::Clock::system(),
+        ..service_from_env("inventory-svc")?
     })
     .await
     .context("inventory-svc did not start")?;
     let order = order_svc::build(order_svc::Settings {
         http_addr: local(args.order_port),
         database_url: url_for("order"),
-        saga_deadline_secs: 30,
-        idempotency_ttl_secs: 86_400,
         common,
-        clock: service_kit::Clock::system(),
+        ..service_from_env("order-svc")?
     })
     .await
     .context("order-svc did not start")?;
@@ -422,4 +420,13 @@ mod tests {
             "postgres://h/y?sslmode=disable"
         );
     }
+}
+
+/// A service's settings from the `OMS_*` environment alone, each unset
+/// variable at its documented default, as the service's binary reads them.
+///
+/// # Errors
+/// A variable whose value does not parse, in one line naming it.
+fn service_from_env<S: clap::Parser>(service: &str) -> anyhow::Result<S> {
+    S::try_parse_from([service]).map_err(|error| anyhow::anyhow!("{}", error.to_string().trim()))
 }

@@ -332,3 +332,68 @@ fn help_never_prints_a_secret_from_the_environment() {
     assert!(text.contains("OMS_ADMIN_PASSWORD"), "{text}");
     assert!(!text.contains("pa55"), "{text}");
 }
+
+/// `oms up` reads every `OMS_*` variable the way the services' binaries
+/// do (here the body limit, which it used to leave at its default): one
+/// configuration works the same with either way of starting the system.
+#[tokio::test]
+async fn oms_up_honours_the_services_variables() {
+    use tokio::io::AsyncBufReadExt;
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_oms"));
+    oms::chaos::cluster::without_oms_environment(&mut command);
+    let mut child = command
+        .args([
+            "up",
+            "--kafka",
+            &bootstrap,
+            "--topic-prefix",
+            &testkit::topic_prefix(),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args([
+            "--order-port",
+            "0",
+            "--inventory-port",
+            "0",
+            "--customer-port",
+            "0",
+        ])
+        .env("OMS_HTTP_BODY_LIMIT_BYTES", "256")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let customer = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let ["customer-svc", url, ..] = line.split_whitespace().collect::<Vec<_>>()[..] {
+                return url.to_owned();
+            }
+        }
+        panic!("oms up exited before it printed customer-svc's address");
+    })
+    .await
+    .expect("oms up printed its addresses");
+    let answer = reqwest::Client::new()
+        .post(format!("{customer}/auth/token"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"email": "a@example.com", "password": "{}"}}"#,
+            "x".repeat(512)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        reqwest::StatusCode::PAYLOAD_TOO_LARGE,
+        "a 560-byte body with OMS_HTTP_BODY_LIMIT_BYTES=256: {}",
+        answer.text().await.unwrap()
+    );
+    child.kill().await.unwrap();
+}
