@@ -405,6 +405,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A service's settings from the `OMS_*` environment alone, each unset
+/// variable at its documented default, as the service's binary reads them.
+///
+/// # Errors
+/// A variable whose value does not parse, in one line naming it.
+fn service_from_env<S: clap::Parser>(service: &str) -> anyhow::Result<S> {
+    S::try_parse_from([service]).map_err(|error| anyhow::anyhow!("{}", error.to_string().trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;
@@ -420,13 +429,4 @@ mod tests {
             "postgres://h/y?sslmode=disable"
         );
     }
-}
-
-/// A service's settings from the `OMS_*` environment alone, each unset
-/// variable at its documented default, as the service's binary reads them.
-///
-/// # Errors
-/// A variable whose value does not parse, in one line naming it.
-fn service_from_env<S: clap::Parser>(service: &str) -> anyhow::Result<S> {
-    S::try_parse_from([service]).map_err(|error| anyhow::anyhow!("{}", error.to_string().trim()))
 }
