@@ -113,10 +113,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     builder.consume(
         "saga",
         subscription(crate::SERVICE_NAME, "saga"),
-        OrderEvents::new(Credit, settings.holds.default_deadline()),
+        OrderEvents::new(
+            Credit::new(settings.clock.clone()),
+            settings.holds.default_deadline(),
+        ),
     )?;
     let sweeper = HoldSweeper {
-        participant: Credit,
+        participant: Credit::new(settings.clock.clone()),
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),
         clock: settings.clock.clone(),

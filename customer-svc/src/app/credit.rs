@@ -39,6 +39,7 @@ use events::{
     CustomerRejectionReason, Event, Money, OrderId, OrderPlaced, ReleaseReason,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use service_kit::Clock;
 
 use crate::domain::{CreditState, CustomerStatus};
 use crate::error::CustomerError;
@@ -46,8 +47,19 @@ use crate::persistence::entities::{credit_reservation, customer};
 use crate::persistence::{credit, customers};
 
 /// customer-svc's resource in the saga: credit, held per order.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Credit;
+#[derive(Debug, Clone, Default)]
+pub struct Credit {
+    /// The service's time: a reservation's `created_at` (its age in the
+    /// hold listing) and `updated_at` are read from it, as is the expiry.
+    clock: Clock,
+}
+
+impl Credit {
+    /// Credit whose records are stamped by `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self { clock }
+    }
+}
 
 impl Participant for Credit {
     type Holdings = CreditBatch;
@@ -81,6 +93,7 @@ impl Participant for Credit {
         Ok(CreditBatch {
             reservations: Tracked::loaded(found.into_iter().map(|row| (row.order_id, row))),
             customers: Tracked::loaded(customers.into_iter().map(|c| (c.id, c))),
+            now: self.clock.now(),
         })
     }
 
@@ -94,6 +107,8 @@ impl Participant for Credit {
 pub struct CreditBatch {
     reservations: Tracked<OrderId, credit_reservation::Model>,
     customers: Tracked<CustomerId, customer::Model>,
+    /// The batch's time, on the service's clock.
+    now: DateTime<Utc>,
 }
 
 impl Holdings for CreditBatch {
@@ -240,7 +255,7 @@ impl CreditBatch {
     /// Writes what the batch changed: new reservations, changed
     /// reservations, changed customers; one statement each.
     async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let now = Utc::now();
+        let now = self.now;
         let touched = |(_, mut row): (OrderId, credit_reservation::Model)| {
             row.updated_at = now;
             row
@@ -276,7 +291,7 @@ impl CreditBatch {
         reason: Option<String>,
         deadline_at: Option<DateTime<Utc>>,
     ) {
-        let now = Utc::now();
+        let now = self.now;
         let row = credit_reservation::Model {
             order_id,
             customer_id,
@@ -330,15 +345,15 @@ pub async fn reservation_of(
     Ok(credit::find(conn, order_id).await?)
 }
 
-/// A page of the credit reservations that hold and were made at or
-/// before `made_before`, oldest first (`limit` rows after the reservation
-/// of the order `cursor`).
+/// A page of the credit reservations that hold (made at or before
+/// `made_before` when given; every hold otherwise), oldest first (`limit`
+/// rows after the reservation of the order `cursor`).
 ///
 /// # Errors
 /// The database error.
 pub async fn held_reservations(
     conn: &impl ConnectionTrait,
-    made_before: DateTime<Utc>,
+    made_before: Option<DateTime<Utc>>,
     cursor: Option<OrderId>,
     limit: u64,
 ) -> Result<Vec<credit_reservation::Model>, CustomerError> {
@@ -360,9 +375,11 @@ pub async fn held_reservations(
 pub async fn release_by_hand(
     db: &DatabaseConnection,
     outbox: &Outbox,
+    clock: &Clock,
     order_id: OrderId,
 ) -> Result<ManualRelease, CustomerError> {
-    Ok(participant::release_by_hand(&Credit, db, outbox, order_id).await?)
+    let credit = Credit::new(clock.clone());
+    Ok(participant::release_by_hand(&credit, db, outbox, order_id).await?)
 }
 
 fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, DbErr> {

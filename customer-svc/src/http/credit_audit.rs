@@ -79,10 +79,12 @@ async fn list_held_credit_reservations(
 ) -> Result<Json<CreditReservationPage>, Problem> {
     caller.require_admin()?;
     let limit = service_kit::pagination::page_size(query.limit)?;
-    let made_before = match query.older_than.as_deref() {
-        Some(raw) => OlderThan::parse(raw)?.cutoff(state.clock.now()),
-        None => DateTime::<Utc>::MAX_UTC,
-    };
+    let made_before = query
+        .older_than
+        .as_deref()
+        .map(OlderThan::parse)
+        .transpose()?
+        .map(|older_than| older_than.cutoff(state.clock.now()));
     let rows = credit::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
     let (page, next_cursor) = service_kit::pagination::split_page(rows, limit, |r| r.order_id);
     Ok(Json(CreditReservationPage {
@@ -110,7 +112,7 @@ async fn release_credit_reservation(
     Path(order_id): Path<OrderId>,
 ) -> Result<Json<CreditReservationResponse>, Problem> {
     caller.require_admin()?;
-    match credit::release_by_hand(&state.db, &state.outbox, order_id).await? {
+    match credit::release_by_hand(&state.db, &state.outbox, &state.clock, order_id).await? {
         ManualRelease::Released(_) => {}
         ManualRelease::NotFound => {
             return Err(Problem::not_found(format!(

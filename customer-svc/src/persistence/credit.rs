@@ -107,21 +107,24 @@ pub async fn expired(
 }
 
 /// Up to `limit` credit reservations that hold (RESERVED), made at or
-/// before `made_before`, oldest first; after the reservation `after` (a
-/// cursor: creation time and order id) when given.
+/// before `made_before` when given, oldest first; after the reservation
+/// `after` (a cursor: creation time and order id) when given.
 ///
 /// # Errors
 /// The database error.
 pub async fn held_since(
     conn: &impl ConnectionTrait,
-    made_before: DateTime<Utc>,
+    made_before: Option<DateTime<Utc>>,
     after: Option<(DateTime<Utc>, OrderId)>,
     limit: u64,
 ) -> Result<Vec<credit_reservation::Model>, DbErr> {
     use credit_reservation::Column as C;
-    let mut query = credit_reservation::Entity::find()
-        .filter(C::State.eq(CreditState::Reserved))
-        .filter(C::CreatedAt.lte(made_before));
+    let mut query = credit_reservation::Entity::find().filter(C::State.eq(CreditState::Reserved));
+    // No bound rather than a far-off one: SQLite compares times as text,
+    // and a year beyond 9999 does not sort after this one.
+    if let Some(made_before) = made_before {
+        query = query.filter(C::CreatedAt.lte(made_before));
+    }
     if let Some((created_at, order_id)) = after {
         query = query.filter(
             Condition::any().add(C::CreatedAt.gt(created_at)).add(
