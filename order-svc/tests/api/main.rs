@@ -2,6 +2,7 @@
 //! inventory-svc, customer-svc) against the real broker and PostgreSQL.
 
 mod helpers;
+mod holds;
 mod keys;
 mod orders_api;
 mod saga;
