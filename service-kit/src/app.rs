@@ -274,8 +274,9 @@ async fn wait_for_topics(
             Ok(()) => return Ok(()),
             Err(TopicsError::Configuration(error)) => return Err(error.into()),
             Err(error) => {
+                let error = format!("{error:#}");
                 tracing::warn!(
-                    error = format!("{error:#}"),
+                    error,
                     bootstrap = kafka.bootstrap_servers,
                     waited_secs = started.elapsed().as_secs(),
                     "waiting for Kafka at {}; retrying (Ctrl-C stops)",

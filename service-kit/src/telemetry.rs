@@ -81,10 +81,16 @@ pub fn subscriber(
     };
     // Spans of every level from INFO reach OpenTelemetry even when the log
     // filter is quieter (`oms up` logs warnings only): the trace context of
-    // every event depends on them. Libraries' debug spans stay out.
+    // every event depends on them. Libraries' debug spans stay out. Events
+    // do not: when two per-layer filters disagree about an event (an INFO
+    // event the log filter drops and this one kept), tracing-subscriber
+    // 0.3 could drop the log layer's next events too, and a WARN line such
+    // as "waiting for Kafka" never appeared under `RUST_LOG=warn`.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service_name))
-        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
+            metadata.is_span() && *metadata.level() <= tracing::Level::INFO
+        }));
     tracing_subscriber::registry()
         .with(lines.with_filter(filter))
         .with(otel)

@@ -144,9 +144,6 @@ async fn a_kafka_configuration_error_ends_the_start_with_one_line_naming_the_pro
 #[case::postgres(Backend::Postgres)]
 #[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-#[ignore = "issue 24 item 7: under oms up's default log filter (and RUST_LOG=warn) the \
-            service-kit warning is not printed, though it is with RUST_LOG=warn,foo=trace; \
-            the wait and Ctrl-C work"]
 async fn waiting_for_an_unreachable_broker_is_said_and_ends_at_ctrl_c(#[case] backend: Backend) {
     let databases = databases(backend).await;
     let closed = {
