@@ -10,10 +10,11 @@
 //! grace period after the order's deadline. The release that expiry
 //! publishes (StockReleased / CreditReleased with a `reason`) for such an
 //! order is only logged: it leaves nothing held, so there is nothing to
-//! see. A participant's own release of an order that is still PENDING
-//! (its hold expired before order-svc decided, or an operator released
-//! it) cancels the order as its deadline would, and the OrderCancelled
-//! makes the other participant release too. Duplicates and late replies
+//! see. A participant's own release of an order that is PENDING or
+//! CONFIRMED (its hold expired before order-svc decided, or an operator
+//! released it) cancels the order, naming the participant and its reason,
+//! since it can no longer be fulfilled; the OrderCancelled makes the other
+//! participant release too. Duplicates and late replies
 //! change nothing. A CreditReserved is believed only if it holds the
 //! order's customer and total.
 
@@ -123,8 +124,21 @@ impl EventHandler for SagaReplies {
             Event::CustomerRejected(e) => {
                 Some(SagaInput::Refused(Participant::Customer, e.detail.clone()))
             }
-            // Only a PENDING order moves: cancelled, as at its deadline.
-            event if participant_released(event) => Some(SagaInput::DeadlinePassed),
+            // A PENDING or CONFIRMED order can no longer be fulfilled.
+            Event::StockReleased(StockReleased {
+                reason: Some(reason),
+                ..
+            }) => Some(SagaInput::HoldReleased(
+                Participant::Inventory,
+                reason.to_string(),
+            )),
+            Event::CreditReleased(CreditReleased {
+                reason: Some(reason),
+                ..
+            }) => Some(SagaInput::HoldReleased(
+                Participant::Customer,
+                reason.to_string(),
+            )),
             _ => None,
         };
         let outcome = input.map(|input| {

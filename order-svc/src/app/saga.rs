@@ -142,6 +142,21 @@ fn event_for(order: &order::Model, emit: Emit, details: &Details) -> Event {
             },
         }
         .into(),
+        Emit::CancelledForReleasedHold(participant, why) => OrderCancelled {
+            order_id,
+            reason: bounded(&format!(
+                "{} released its hold ({why}); the order cannot be fulfilled",
+                match participant {
+                    events::Participant::Inventory => "inventory-svc",
+                    events::Participant::Customer => "customer-svc",
+                }
+            )),
+            cancelled_by: Actor {
+                kind: ActorKind::System,
+                id: None,
+            },
+        }
+        .into(),
         Emit::Cancelled => OrderCancelled {
             order_id,
             reason: bounded(details.reason.as_deref().unwrap_or("cancelled on request")),

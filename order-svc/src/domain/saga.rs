@@ -17,6 +17,7 @@
 //! | PENDING | StockRejected / CustomerRejected | REJECTED | OrderRejected |
 //! | PENDING | deadline passed | CANCELLED | OrderCancelled (by the system) |
 //! | PENDING, CONFIRMED | cancel | CANCELLED | OrderCancelled |
+//! | PENDING, CONFIRMED | a participant released its hold on its own (expired, or by an operator) | CANCELLED | OrderCancelled (by the system, naming the release) |
 //! | CONFIRMED | ship | SHIPPED | OrderShipped |
 //! | SHIPPED | deliver | DELIVERED | OrderDelivered |
 //! | REJECTED, CANCELLED, DELIVERED | any reply | unchanged | (none): terminal |
@@ -51,6 +52,10 @@ pub enum SagaInput {
     Refused(Participant, String),
     /// The saga's deadline passed with the order still PENDING.
     DeadlinePassed,
+    /// A participant gave its hold back on its own (its hold expired, or an
+    /// operator released it), with the reason it gave: the order can no
+    /// longer be fulfilled.
+    HoldReleased(Participant, String),
     /// A person cancelled the order.
     Cancel,
     /// An admin handed it to a carrier.
@@ -70,6 +75,9 @@ pub enum Emit {
     CancelledAtDeadline,
     /// OrderCancelled by a person.
     Cancelled,
+    /// OrderCancelled by the system because a participant released its
+    /// hold, with the participant's reason.
+    CancelledForReleasedHold(Participant, String),
     /// OrderShipped.
     Shipped,
     /// OrderDelivered.
@@ -144,12 +152,20 @@ pub fn transition(state: SagaState, input: &SagaInput) -> Transition {
         }
         (Pending, SagaInput::DeadlinePassed) => moved(Cancelled, Emit::CancelledAtDeadline),
         (Pending | Confirmed, SagaInput::Cancel) => moved(Cancelled, Emit::Cancelled),
+        (Pending | Confirmed, SagaInput::HoldReleased(participant, reason)) => moved(
+            Cancelled,
+            Emit::CancelledForReleasedHold(*participant, reason.clone()),
+        ),
         (Confirmed, SagaInput::Ship) => moved(Shipped, Emit::Shipped),
         (Shipped, SagaInput::Deliver) => moved(Delivered, Emit::Delivered),
         // Replies and deadlines never move an order that left PENDING.
-        (_, SagaInput::Reserved(_) | SagaInput::Refused(..) | SagaInput::DeadlinePassed) => {
-            Transition::Ignore
-        }
+        (
+            _,
+            SagaInput::Reserved(_)
+            | SagaInput::Refused(..)
+            | SagaInput::DeadlinePassed
+            | SagaInput::HoldReleased(..),
+        ) => Transition::Ignore,
         (status, SagaInput::Cancel | SagaInput::Ship | SagaInput::Deliver) => {
             Transition::NotAllowed {
                 allowed: allowed_next(status),
@@ -162,6 +178,42 @@ pub fn transition(state: SagaState, input: &SagaInput) -> Transition {
 mod tests {
     use super::*;
     use OrderStatus::*;
+
+    #[test]
+    fn a_hold_released_on_its_own_cancels_an_order_until_it_ships() {
+        let released = SagaInput::HoldReleased(Participant::Inventory, "HOLD_EXPIRED".into());
+        for status in [Pending, Confirmed] {
+            let state = SagaState {
+                status,
+                ..pending()
+            };
+            assert_eq!(
+                transition(state, &released),
+                Transition::Apply {
+                    next: SagaState {
+                        status: Cancelled,
+                        ..state
+                    },
+                    emit: Some(Emit::CancelledForReleasedHold(
+                        Participant::Inventory,
+                        "HOLD_EXPIRED".into()
+                    )),
+                },
+                "{status:?}"
+            );
+        }
+        for status in [Shipped, Delivered, Rejected, Cancelled] {
+            let state = SagaState {
+                status,
+                ..pending()
+            };
+            assert_eq!(
+                transition(state, &released),
+                Transition::Ignore,
+                "{status:?}"
+            );
+        }
+    }
 
     fn pending() -> SagaState {
         SagaState {

@@ -1,7 +1,7 @@
 //! A participant that gives a hold back on its own (its hold expired, or
-//! an operator released it) cancels an order that is still PENDING, as its
-//! deadline would: the other participant releases too, and the invariants
-//! hold. order-svc's clock stands still in these tests, so no deadline of
+//! an operator released it) cancels an order that is PENDING or CONFIRMED,
+//! naming the release: the other participant releases too, and the
+//! invariants hold. order-svc's clock stands still in these tests, so no deadline of
 //! its own explains the cancellation.
 
 use std::time::Duration;
@@ -155,4 +155,49 @@ async fn a_pending_order_whose_credit_hold_expired_is_cancelled(#[case] backend:
         (Some("RELEASED"), Some("HOLD_EXPIRED"))
     );
     assert_everything_released(&mut system, order, book, customer).await;
+}
+
+/// An operator releases the stock of a CONFIRMED order by hand
+/// (`POST /reservations/{order}/release`): the order can no longer be
+/// fulfilled, so order-svc cancels it, naming the release, and
+/// customer-svc gives the credit back. Nothing stays CONFIRMED without
+/// the stock behind it.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_confirmed_order_whose_stock_an_operator_releases_is_cancelled(#[case] backend: Backend) {
+    let system = crate::helpers::spawn_system(backend).await;
+    let book = system.product("BOOK", 1_000, 10).await;
+    let (customer, token) = system.customer(10_000).await;
+    let order = system.place(&token, customer, &[(book, 4)]).await;
+    system.wait_status(order, "CONFIRMED").await;
+
+    system
+        .inventory
+        .api()
+        .expect(
+            reqwest::Method::POST,
+            &format!("/reservations/{order}/release"),
+            Some(&system.admin_token),
+            None,
+            reqwest::StatusCode::OK,
+        )
+        .await;
+    let cancelled = system.wait_status(order, "CANCELLED").await;
+    assert!(
+        cancelled["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("RELEASED_BY_OPERATOR")),
+        "{cancelled}"
+    );
+    eventually("the credit released", || async {
+        system.reserved_credit(customer).await == 0
+    })
+    .await;
+    assert_eq!(
+        system.stock_of(book).await,
+        json!({"available": 10, "reserved": 0, "committed": 0})
+    );
+    system.assert_invariants().await;
 }
