@@ -59,6 +59,15 @@ pub enum CustomerError {
     /// again, so its whole family is revoked (RFC 9700 §4.14.2).
     #[error("the refresh token was used already; every token of its sign-in is revoked")]
     RefreshTokenReused,
+    /// 409 `CREDIT_RESERVATION_NOT_HELD`: an operator asked to release a
+    /// credit reservation that holds nothing.
+    #[error("the credit reservation of order {order_id} is {state}; it holds nothing to release")]
+    CreditReservationNotHeld {
+        /// The order.
+        order_id: events::OrderId,
+        /// The reservation's state.
+        state: String,
+    },
     /// 403 `WRONG_PASSWORD`: the current password given to change it is wrong.
     #[error("the current password is wrong")]
     WrongCurrentPassword,
@@ -159,6 +168,12 @@ impl From<CustomerError> for Problem {
                 StatusCode::FORBIDDEN,
                 "WRONG_PASSWORD",
                 "The current password is wrong",
+            )
+            .with_detail(detail),
+            CustomerError::CreditReservationNotHeld { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "CREDIT_RESERVATION_NOT_HELD",
+                "The credit reservation holds nothing",
             )
             .with_detail(detail),
             CustomerError::Forbidden(why) => {

@@ -2,7 +2,6 @@
 //! release of a hold by hand, and the credit audit.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use events::plumbing::participant::ManualRelease;
 use events::{CustomerId, OrderId};
@@ -17,6 +16,7 @@ use super::AppState;
 use crate::app::credit;
 use crate::app::customers;
 use crate::domain::CreditState;
+use crate::error::CustomerError;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -119,15 +119,8 @@ async fn release_credit_reservation(
                 "customer-svc has no credit reservation for order {order_id}"
             )));
         }
-        ManualRelease::NotHeld(held) => {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "CREDIT_RESERVATION_NOT_HELD",
-                "The credit reservation holds nothing",
-            )
-            .with_detail(format!(
-                "the credit reservation of order {order_id} is {held}; it holds nothing to release"
-            )));
+        ManualRelease::NotHeld(state) => {
+            return Err(CustomerError::CreditReservationNotHeld { order_id, state }.into());
         }
     }
     let released = credit::reservation_of(&state.db, order_id)
