@@ -8,6 +8,7 @@
 //! | `OMS_ADMIN_PASSWORD`, `OMS_KEY_ENCRYPTION_KEY` | customer-svc, `oms up` |
 //! | `OMS_ORDER_DATABASE_URL`, `OMS_INVENTORY_DATABASE_URL`, `OMS_CUSTOMER_DATABASE_URL` | each service (the URL holds its password) |
 //! | `OMS_DATABASE_URL` | `oms up` |
+//! | `OMS_CUSTOMER_DATABASE_URL`, `OMS_NEW_ADMIN_PASSWORD` | `oms admin reset-password` |
 //! | `OMS_KAFKA_<PROPERTY>` (`OMS_KAFKA_SASL_PASSWORD`, …) | every service and `oms up` ([`events::plumbing::kafka`]) |
 //!
 //! What it guarantees: the value is the file's content without its trailing

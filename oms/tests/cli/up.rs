@@ -235,6 +235,39 @@ async fn oms_up_makes_its_secrets_and_a_lost_admin_password_is_reset() {
     let system = up::start(&recovered).await.unwrap();
     assert!(system.admin_token.is_some(), "the admin signs in again");
     system.stop().await.unwrap();
+
+    // The same with the database URL and the password in files, as a
+    // container's secrets are.
+    let secrets = tempfile::tempdir().unwrap();
+    let url_file = secrets.path().join("customer-database-url");
+    let password_file = secrets.path().join("new-admin-password");
+    std::fs::write(
+        &url_file,
+        format!("sqlite://{}/customer-svc.sqlite\n", dir.display()),
+    )
+    .unwrap();
+    std::fs::write(&password_file, "recovered from a file\n").unwrap();
+    let reset = std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+        .args(["admin", "reset-password"])
+        .env("OMS_CUSTOMER_DATABASE_URL_FILE", &url_file)
+        .env("OMS_NEW_ADMIN_PASSWORD_FILE", &password_file)
+        .env_remove("OMS_CUSTOMER_DATABASE_URL")
+        .env_remove("OMS_NEW_ADMIN_PASSWORD")
+        .env_remove("OMS_ADMIN_EMAIL")
+        .output()
+        .unwrap();
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    recovered.admin_password = Some("recovered from a file".into());
+    let system = up::start(&recovered).await.unwrap();
+    assert!(
+        system.admin_token.is_some(),
+        "the admin signs in with the password from the file"
+    );
+    system.stop().await.unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
 
