@@ -40,6 +40,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         clock: settings.clock.clone(),
         grace: settings.holds.grace(),
         idle: HOLD_SWEEP_IDLE,
+        kafka: builder.kafka().clone(),
+        group: builder.consumer_group("saga"),
     };
     let token = builder.shutdown_token();
     builder.spawn("hold sweeper", sweeper.run_until_stopped(token));

@@ -127,6 +127,16 @@ impl ServiceBuilder {
         self
     }
 
+    /// The consumer group of this service's consumer `name`:
+    /// `<prefix><service>.<name>`.
+    pub fn consumer_group(&self, name: &str) -> String {
+        format!(
+            "{}{}.{name}",
+            self.kafka.topics.prefix(),
+            self.settings.name
+        )
+    }
+
     /// Starts a consumer of `topics` applying `handler`, in the consumer
     /// group `<prefix><service>.<name>`, de-duplicating as `<name>`.
     ///
@@ -180,11 +190,7 @@ impl ServiceBuilder {
         handler: H,
         mode: Mode,
     ) -> anyhow::Result<&mut Self> {
-        let group = format!(
-            "{}{}.{name}",
-            self.kafka.topics.prefix(),
-            self.settings.name
-        );
+        let group = self.consumer_group(name);
         let mut settings = ConsumerSettings::new(group, topics);
         settings.inbox_name = name.to_owned();
         settings.deduplicate = mode == Mode::Deduplicate;

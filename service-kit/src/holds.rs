@@ -50,7 +50,10 @@ impl HoldSettings {
 /// next, otherwise the sweeper sleeps [`HoldSweeper::idle`] on its clock
 /// (a test moves a manual clock instead of waiting). Several instances
 /// share the work safely: each round locks the holds it releases and
-/// checks them again under the lock.
+/// checks them again under the lock. A hold expires only once the
+/// participant has applied every `orders` record published before the
+/// cutoff (its deadline plus the grace), so that a broker outage or a
+/// lagging consumer never expires a hold whose order was decided in time.
 pub struct HoldSweeper<P> {
     /// The participant whose holds expire.
     pub participant: P,
@@ -64,6 +67,11 @@ pub struct HoldSweeper<P> {
     pub grace: Duration,
     /// The sleep between two rounds that found less than a batch.
     pub idle: Duration,
+    /// The broker, asked whether the participant has seen every decision
+    /// published before the cutoff.
+    pub kafka: events::plumbing::KafkaSettings,
+    /// The participant's consumer group of the `orders` topic.
+    pub group: String,
 }
 
 /// Holds released per round at most.
@@ -73,20 +81,22 @@ impl<P: events::plumbing::Participant> HoldSweeper<P> {
     /// Sweeps until `shutdown` is cancelled.
     pub async fn run_until_stopped(self, shutdown: tokio_util::sync::CancellationToken) {
         loop {
-            let wait = match events::plumbing::expire_holds(
-                &self.participant,
-                &self.db,
-                &self.outbox,
-                self.clock.now(),
-                self.grace,
-                BATCH,
-            )
-            .await
-            {
-                Ok(released) if released as u64 >= BATCH => Duration::ZERO,
-                Ok(_) => self.idle,
+            let wait = match self.round().await {
+                Ok(Round::Released(released)) if released as u64 >= BATCH => Duration::ZERO,
+                Ok(Round::Released(_)) => self.idle,
+                Ok(Round::ConsumerBehind) => {
+                    // Real time, not the clock's: the consumer catches up
+                    // (and commits) in real time whatever the clock says.
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(CONSUMER_RECHECK) => continue,
+                    }
+                }
                 Err(error) => {
-                    tracing::warn!(error = %error, "hold expiry sweep failed; retrying");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "hold expiry sweep failed; retrying"
+                    );
                     self.idle
                 }
             };
@@ -97,7 +107,63 @@ impl<P: events::plumbing::Participant> HoldSweeper<P> {
         }
         tracing::info!("hold sweeper stopped");
     }
+
+    /// One round: releases up to a batch of expired holds, but only once
+    /// the participant's consumer has applied every `orders` record
+    /// published before the cutoff. A decision (OrderConfirmed,
+    /// OrderCancelled) that order-svc published in time is then applied
+    /// first; during a broker outage, or while the consumer lags, no hold
+    /// expires.
+    async fn round(&self) -> anyhow::Result<Round> {
+        let now = self.clock.now();
+        let cutoff = now - chrono::Duration::from_std(self.grace)?;
+        if self
+            .participant
+            .expired(&self.db, cutoff, 1)
+            .await?
+            .is_empty()
+        {
+            return Ok(Round::Released(0));
+        }
+        let seen = events::plumbing::kafka::applied_everything_before(
+            &self.kafka,
+            &self.group,
+            events::Topic::Orders,
+            cutoff,
+        )
+        .await?;
+        if !seen {
+            tracing::debug!(
+                group = self.group,
+                "expired holds wait: the orders consumer has not applied every record \
+                 published before their cutoff yet"
+            );
+            return Ok(Round::ConsumerBehind);
+        }
+        let released = events::plumbing::expire_holds(
+            &self.participant,
+            &self.db,
+            &self.outbox,
+            now,
+            self.grace,
+            BATCH,
+        )
+        .await?;
+        Ok(Round::Released(released))
+    }
 }
+
+/// What one sweep round did.
+enum Round {
+    /// Released this many holds.
+    Released(usize),
+    /// Expired holds wait for the consumer to apply what came before them.
+    ConsumerBehind,
+}
+
+/// How soon a sweep that waits for the consumer looks again: about the
+/// consumer's offset-commit interval.
+const CONSUMER_RECHECK: Duration = Duration::from_secs(1);
 
 /// The `older_than` of the hold listings: a duration (`90s`, `5m`, `2h`,
 /// `1d`; a bare number is seconds) or an RFC 3339 instant. Parsed at the

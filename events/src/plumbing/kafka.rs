@@ -404,6 +404,74 @@ async fn keep_retention(
     Ok(())
 }
 
+/// Whether the consumer group `group` has applied (committed past) every
+/// record of `topic` that the broker stamped before `cutoff`: per
+/// partition, the first offset at or after `cutoff` (or the end of the
+/// partition, when every record is older) is at most the group's
+/// committed offset. What a participant asks before it gives back a hold
+/// nobody decided: a decision published before the cutoff has then been
+/// seen, so a broker outage or a consumer that lags never expires a hold
+/// whose order was decided in time.
+///
+/// # Errors
+/// When the broker cannot be asked (an outage: the caller waits).
+pub async fn applied_everything_before(
+    settings: &KafkaSettings,
+    group: &str,
+    topic: Topic,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<bool> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::{Offset, TopicPartitionList};
+    let name = settings.topics.name(topic);
+    let consumer: BaseConsumer = settings
+        .client_config(&format!("{group}-watermark"))
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let cutoff_ms = cutoff.timestamp_millis();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
+        let timeout = Duration::from_secs(5);
+        let metadata = consumer.fetch_metadata(Some(&name), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        anyhow::ensure!(!partitions.is_empty(), "topic {name} has no partitions");
+        let mut at_cutoff = TopicPartitionList::new();
+        let mut all = TopicPartitionList::new();
+        for &partition in &partitions {
+            at_cutoff.add_partition_offset(&name, partition, Offset::Offset(cutoff_ms))?;
+            all.add_partition(&name, partition);
+        }
+        let first_after = consumer.offsets_for_times(at_cutoff, timeout)?;
+        let committed = consumer.committed_offsets(all, timeout)?;
+        for &partition in &partitions {
+            let needed = match first_after
+                .find_partition(&name, partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(offset)) => offset,
+                // No record at or after the cutoff: all of them are older.
+                _ => consumer.fetch_watermarks(&name, partition, timeout)?.1,
+            };
+            let applied = match committed
+                .find_partition(&name, partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(offset)) => offset,
+                _ => 0,
+            };
+            if applied < needed {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+    .await?
+}
+
 /// Opens a TCP connection to each bootstrap server, briefly, until one
 /// accepts: none accepting means the broker cannot be reached. (A metadata
 /// request is no probe: librdkafka restarts its wait whenever a refused

@@ -1105,3 +1105,58 @@ async fn a_partition_without_a_leader_sets_no_row_aside() {
         "every row went out"
     );
 }
+
+/// What a participant asks before a hold expires: has its group applied
+/// every record published before the cutoff? Not while records before it
+/// wait (a lagging consumer, a broker that was away); yes for a cutoff
+/// older than every record, and once the group has committed past them.
+#[tokio::test]
+async fn a_group_has_applied_everything_before_a_cutoff_once_it_committed_past_it() {
+    use chrono::{Duration as Age, Utc};
+    use events::plumbing::kafka::applied_everything_before;
+    let h = harness(Backend::Sqlite).await;
+    let group = h.group("watermark");
+    let started = Utc::now() - Age::seconds(60);
+    assert!(
+        applied_everything_before(&h.kafka, &group, Topic::Orders, Utc::now())
+            .await
+            .unwrap(),
+        "nothing was published: nothing to apply"
+    );
+    let producer = h.producer();
+    let order_id = uuid::Uuid::now_v7();
+    for n in 0..3 {
+        let envelope = h
+            .outbox
+            .envelope(order_rejected(order_id, &format!("record {n}")));
+        h.produce_raw(
+            &producer,
+            Topic::Orders,
+            &order_id.to_string(),
+            &envelope.to_bytes(),
+            "OrderRejected",
+        )
+        .await;
+    }
+    let after_them = Utc::now() + Age::seconds(1);
+    assert!(
+        !applied_everything_before(&h.kafka, &group, Topic::Orders, after_them)
+            .await
+            .unwrap(),
+        "three records before the cutoff, none applied"
+    );
+    assert!(
+        applied_everything_before(&h.kafka, &group, Topic::Orders, started)
+            .await
+            .unwrap(),
+        "every record is newer than this cutoff"
+    );
+    h.spawn_consumer("watermark", "watermark");
+    eventually("the group applied everything", WAIT, || async {
+        applied_everything_before(&h.kafka, &group, Topic::Orders, after_them)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(h.caught_up("watermark").await);
+}

@@ -53,42 +53,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     testkit::init_tracing();
     let kafka_bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let database = Arc::new(TestDatabase::create_on(backend).await);
-    let signer = signer();
-    let jwks_url = serve_jwks(&signer).await;
-    let mut common = CommonSettings::local(kafka_bootstrap.clone());
+    let jwks_url = serve_jwks(&signer()).await;
+    let mut common = CommonSettings::local(kafka_bootstrap);
     common.topic_prefix = testkit::topic_prefix();
     common.topic_partitions = 2;
-    common.jwks_url = jwks_url.clone();
+    common.jwks_url = jwks_url;
     // A manual clock: holds expire only when a test moves it.
     let clock = Clock::manual(chrono::Utc::now());
-    let app = start(&database.url, &common, &clock).await;
-    let kafka = common.kafka();
-    TestApp {
-        address: format!("http://127.0.0.1:{}", app.port()),
-        client: reqwest::Client::new(),
-        admin_token: signer
-            .sign(
-                events::CustomerId::generate(),
-                Role::Admin,
-                Duration::from_secs(600),
-            )
-            .unwrap(),
-        customer_token: signer
-            .sign(
-                events::CustomerId::generate(),
-                Role::Customer,
-                Duration::from_secs(600),
-            )
-            .unwrap(),
-        producer: kafka.producer("test-order-svc").unwrap(),
-        kafka,
-        topic_prefix: common.topic_prefix,
-        kafka_bootstrap,
-        jwks_url,
-        app,
-        clock,
-        _database: database,
-    }
+    TestApp::start(common, clock, database).await
 }
 
 fn settings(database_url: &str, common: &CommonSettings, clock: &Clock) -> inventory_svc::Settings {
@@ -110,6 +82,59 @@ async fn start(database_url: &str, common: &CommonSettings, clock: &Clock) -> Ap
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Starts inventory-svc with `common` on `database`, and the test's
+    /// tokens, producer and readers around it.
+    async fn start(common: CommonSettings, clock: Clock, database: Arc<TestDatabase>) -> Self {
+        let app = start(&database.url, &common, &clock).await;
+        let kafka = common.kafka();
+        let signer = signer();
+        let token = |role| {
+            signer
+                .sign(
+                    events::CustomerId::generate(),
+                    role,
+                    Duration::from_secs(600),
+                )
+                .unwrap()
+        };
+        TestApp {
+            address: format!("http://127.0.0.1:{}", app.port()),
+            client: reqwest::Client::new(),
+            admin_token: token(Role::Admin),
+            customer_token: token(Role::Customer),
+            producer: kafka.producer("test-order-svc").unwrap(),
+            kafka,
+            topic_prefix: common.topic_prefix,
+            kafka_bootstrap: common.kafka_bootstrap,
+            jwks_url: common.jwks_url,
+            app,
+            clock,
+            _database: database,
+        }
+    }
+
+    /// Stops the service, runs `while_down` (publishes, moves the clock),
+    /// and starts it again on the same database, topics, consumer group
+    /// and clock, as after an outage.
+    pub async fn restarted_after(self, while_down: impl std::future::Future<Output = ()>) -> Self {
+        let TestApp {
+            app,
+            kafka_bootstrap,
+            topic_prefix,
+            jwks_url,
+            clock,
+            _database,
+            ..
+        } = self;
+        app.stop().await.expect("inventory-svc stops cleanly");
+        while_down.await;
+        let mut common = CommonSettings::local(kafka_bootstrap);
+        common.topic_prefix = topic_prefix;
+        common.topic_partitions = 2;
+        common.jwks_url = jwks_url;
+        Self::start(common, clock, _database).await
     }
 
     /// A second instance on the same database, topics and consumer group.

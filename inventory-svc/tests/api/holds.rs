@@ -9,12 +9,15 @@ use rstest::rstest;
 use testkit::{Backend, assert_problem, count};
 use uuid::Uuid;
 
-use events::{Envelope, Event, OrderPlaced, OrderPlacedV1, ReleaseReason, Topic};
+use events::{Envelope, Event, OrderConfirmed, OrderPlaced, OrderPlacedV1, ReleaseReason, Topic};
 
 use crate::helpers::{TestApp, for_order, order_placed, spawn_app};
 
 /// The default saga deadline plus the default grace, and a second more.
 const PAST_DEADLINE_AND_GRACE: Duration = Duration::from_secs(30 + 300 + 1);
+
+/// Orders placed while inventory-svc is down, ahead of a confirmation.
+const OUTAGE_BACKLOG: usize = 1_000;
 
 #[rstest]
 #[case::postgres(Backend::Postgres)]
@@ -30,6 +33,79 @@ async fn a_forged_order_placed_is_released_after_its_deadline_and_grace(#[case] 
     })
     .await;
     assert_expires(&app, product, order).await;
+}
+
+/// An order confirmed while inventory-svc was down keeps its stock when
+/// the service comes back after the deadline and the grace: the hold
+/// expires only once the confirmation published before the cutoff has
+/// been applied, and then it no longer expires at all.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn an_order_confirmed_during_an_outage_keeps_its_stock_after_the_restart(
+    #[case] backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let product = app.create_product("OUTAGE-1", 1999, 5).await;
+    let order = Uuid::now_v7();
+    let mut replies = app.reader(&app.topics().name(Topic::Inventory));
+    app.publish(OrderPlaced {
+        deadline_at: app.clock.now() + chrono::Duration::seconds(30),
+        ..order_placed(order, &[(product, 2)])
+    })
+    .await;
+    replies
+        .until("the order's units are held", |all| {
+            count(all, "StockReserved") == 1
+        })
+        .await;
+
+    // While inventory-svc is down, other orders keep coming (a backlog
+    // its consumer works through after the restart), then order-svc
+    // confirms this one, in time.
+    let busy = app.create_product("OUTAGE-BUSY", 999, 1_000).await;
+    let producer = app.kafka.producer("test-order-svc-during-outage").unwrap();
+    let orders = app.topics().name(Topic::Orders);
+    let clock = app.clock.clone();
+    let backlog: Vec<Envelope> = (0..OUTAGE_BACKLOG)
+        .map(|_| {
+            let placed = OrderPlaced {
+                deadline_at: clock.now() + chrono::Duration::days(1),
+                ..order_placed(Uuid::now_v7(), &[(busy, 1)])
+            };
+            Envelope::new(placed, "order-svc")
+        })
+        .collect();
+    let confirmed = Envelope::new(
+        OrderConfirmed {
+            order_id: order.into(),
+        },
+        "order-svc",
+    );
+    let app = app
+        .restarted_after(async move {
+            futures::future::join_all(
+                backlog
+                    .iter()
+                    .map(|placed| testkit::publish(&producer, &orders, placed)),
+            )
+            .await;
+            testkit::publish(&producer, &orders, &confirmed).await;
+            clock.advance(PAST_DEADLINE_AND_GRACE);
+        })
+        .await;
+
+    let all = replies.settle(Duration::from_secs(5)).await;
+    assert_eq!(
+        count(&all, "StockReleased"),
+        0,
+        "the confirmed order's stock was released: {:?}",
+        for_order(&all, order)
+    );
+    assert_eq!(app.reservation(order).await.unwrap()["state"], "RESERVED");
+    assert_eq!(app.product(product).await["stock"]["reserved"], 2);
+    app.assert_stock_conserved().await;
 }
 
 /// A version 1 OrderPlaced names no deadline: it is its `occurred_at` plus
