@@ -3,7 +3,7 @@
 #
 #   docker build -t oms .
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends cmake libssl-dev pkg-config && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p order-svc -p inventory-svc -p customer-svc -p oms \
@@ -11,7 +11,7 @@ RUN cargo build --release --locked -p order-svc -p inventory-svc -p customer-svc
  && cp target/release/order-svc target/release/inventory-svc target/release/customer-svc target/release/oms /out/
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl libssl3 && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 oms
 COPY --from=build /out/ /usr/local/bin/
 USER oms

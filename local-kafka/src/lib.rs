@@ -15,8 +15,17 @@
 //! broker that answers must be the JVM it started (alive, with the cluster
 //! id of its own data directory). So a second user of a fixed port (a
 //! second `oms up`) never silently joins the first one's broker.
+//!
+//! With [`StartOptions::sasl_ssl`], the broker also has a SASL_SSL
+//! listener, as a managed Kafka has: SCRAM-SHA-512 for the user given
+//! (made when the data directory is formatted), over TLS with a
+//! certificate for `127.0.0.1` and `localhost` signed by a certificate
+//! authority made at each start ([`SaslSslListener::ca_location`]).
+//! The PLAINTEXT listener stays, on loopback, for the broker's own use.
 
 #![forbid(unsafe_code)]
+
+pub mod certificates;
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -100,6 +109,47 @@ pub struct LocalKafka {
     pub bootstrap: String,
     /// Process id of the JVM.
     pub pid: u32,
+    /// The SASL_SSL listener, when [`StartOptions::sasl_ssl`] asked for one.
+    pub sasl_ssl: Option<SaslSslListener>,
+}
+
+/// The broker's SASL_SSL listener.
+#[derive(Debug, Clone)]
+pub struct SaslSslListener {
+    /// `127.0.0.1:<port>` of the listener.
+    pub bootstrap: String,
+    /// The PEM certificate of the authority that signed the broker's
+    /// certificate: what a client trusts (`ssl.ca.location`).
+    pub ca_location: PathBuf,
+}
+
+/// A SCRAM-SHA-512 user of the SASL_SSL listener.
+#[derive(Debug, Clone)]
+pub struct ScramUser {
+    /// The user name: letters, digits, `-`, `_` and `.`.
+    pub username: String,
+    /// The password: the same characters, at least 8 of them.
+    pub password: String,
+}
+
+impl ScramUser {
+    /// The `--add-scram` argument of `kafka-storage format`.
+    fn storage_argument(&self) -> anyhow::Result<String> {
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        anyhow::ensure!(
+            plain(&self.username) && plain(&self.password) && self.password.len() >= 8,
+            "a SCRAM user name and password are letters, digits, '-', '_' and '.', \
+             the password at least 8 of them"
+        );
+        Ok(format!(
+            "SCRAM-SHA-512=[name={},password={}]",
+            self.username, self.password
+        ))
+    }
 }
 
 impl LocalKafka {
@@ -132,6 +182,10 @@ pub struct StartOptions {
     pub watch_pid: Option<u32>,
     /// With `watch_pid`: delete `data_dir` after the broker stopped.
     pub remove_data_on_exit: bool,
+    /// Also listen for SASL_SSL clients, with this SCRAM-SHA-512 user
+    /// (made when the data directory is formatted; a reused directory
+    /// keeps the users it was formatted with).
+    pub sasl_ssl: Option<ScramUser>,
 }
 
 /// Formats the data directory (when new) and starts a broker on loopback.
@@ -159,19 +213,58 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
     let data_dir = options.data_dir.as_path();
     std::fs::create_dir_all(data_dir)?;
     let controller_port = free_port()?;
+    let secured = match &options.sasl_ssl {
+        Some(user) => Some((user.storage_argument()?, free_port()?)),
+        None => None,
+    };
     let properties = data_dir.join("server.properties");
     let log_dirs = data_dir.join("logs");
+    let mut listeners =
+        format!("PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}");
+    let mut advertised = format!("PLAINTEXT://127.0.0.1:{broker_port}");
+    let mut protocols = String::from("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+    let mut sasl_ssl = None;
+    let mut security = String::new();
+    if let Some((_, port)) = &secured {
+        listeners.push_str(&format!(",SASL_SSL://127.0.0.1:{port}"));
+        advertised.push_str(&format!(",SASL_SSL://127.0.0.1:{port}"));
+        protocols.push_str(",SASL_SSL:SASL_SSL");
+        let tls = data_dir.join("tls");
+        std::fs::create_dir_all(&tls)?;
+        let authority = certificates::Authority::new("oms local-kafka CA")?;
+        let server = authority.issue(&["localhost", "127.0.0.1"])?;
+        let ca_location = tls.join("ca.pem");
+        std::fs::write(&ca_location, authority.certificate_pem())?;
+        // Kafka's PEM key store: the key, then the certificate chain.
+        let key_store = tls.join("broker.pem");
+        certificates::write_private(
+            &key_store,
+            &format!("{}{}", server.key_pem, server.certificate_pem),
+        )?;
+        security = format!(
+            "sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+             listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\
+             org.apache.kafka.common.security.scram.ScramLoginModule required;\n\
+             listener.name.sasl_ssl.ssl.keystore.type=PEM\n\
+             listener.name.sasl_ssl.ssl.keystore.location={}\n",
+            key_store.display()
+        );
+        sasl_ssl = Some(SaslSslListener {
+            bootstrap: format!("127.0.0.1:{port}"),
+            ca_location,
+        });
+    }
     std::fs::write(
         &properties,
         format!(
             "process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.voters=1@127.0.0.1:{controller_port}\n\
-             listeners=PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{broker_port}\n\
+             listeners={listeners}\n\
+             advertised.listeners={advertised}\n\
              controller.listener.names=CONTROLLER\n\
              inter.broker.listener.name=PLAINTEXT\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map={protocols}\n\
              log.dirs={}\n\
              num.partitions=1\n\
              auto.create.topics.enable=false\n\
@@ -182,7 +275,8 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
              share.coordinator.state.topic.replication.factor=1\n\
              share.coordinator.state.topic.min.isr=1\n\
              group.initial.rebalance.delay.ms=0\n\
-             log.flush.interval.messages=9223372036854775807\n",
+             log.flush.interval.messages=9223372036854775807\n\
+             {security}",
             log_dirs.display()
         ),
     )?;
@@ -190,7 +284,8 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
     if !log_dirs.join("meta.properties").exists() {
         let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(uuid::Uuid::new_v4().as_bytes());
-        let output = Command::new("java")
+        let mut storage = Command::new("java");
+        storage
             .args([
                 "-cp",
                 &classpath,
@@ -202,12 +297,13 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
                 &format!("--cluster-id={cluster_id}"),
                 "-c",
             ])
-            .arg(&properties)
-            .stdin(Stdio::null())
-            .output()
-            .context(
-                "could not run java (install a JDK 17: apt-get install openjdk-17-jre-headless)",
-            )?;
+            .arg(&properties);
+        if let Some((scram, _)) = &secured {
+            storage.args(["--add-scram", scram]);
+        }
+        let output = storage.stdin(Stdio::null()).output().context(
+            "could not run java (install a JDK 17: apt-get install openjdk-17-jre-headless)",
+        )?;
         if !output.status.success() {
             bail!(
                 "formatting the Kafka log directory failed: {}{}",
@@ -269,7 +365,11 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
         log: &log,
     };
     wait_until_ready(&bootstrap, &ours, Duration::from_secs(60))?;
-    Ok(LocalKafka { bootstrap, pid })
+    Ok(LocalKafka {
+        bootstrap,
+        pid,
+        sasl_ssl,
+    })
 }
 
 /// The broker [`start`] launched, to tell it from another on the same port.

@@ -103,6 +103,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
                 broker_port: (args.kafka_port != 0).then_some(args.kafka_port),
                 watch_pid: Some(std::process::id()),
                 remove_data_on_exit: false,
+                sasl_ssl: None,
             };
             // Only a broker it started itself, in its own data directory:
             // a port another broker holds (a second `oms up`) is refused,

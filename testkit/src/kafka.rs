@@ -22,6 +22,7 @@ pub async fn kafka_bootstrap() -> &'static str {
                     broker_port: None,
                     watch_pid: Some(std::process::id()),
                     remove_data_on_exit: true,
+                    sasl_ssl: None,
                 };
                 local_kafka::start(&options).map(|broker| broker.bootstrap)
             })

@@ -7,6 +7,10 @@
 //!   "the broker is unreachable", so no caller retries it;
 //! - a broker that does not answer is [`TopicsError::Unreachable`] within a
 //!   few seconds, so that a caller waiting for it can say so as it waits;
+//! - a broker that refuses the client's credentials (SASL) or whose
+//!   certificate the client does not trust (TLS) is a
+//!   [`ConfigurationError`] too, in one line ([`check_access`]): a wrong
+//!   password never becomes a retry loop;
 //! - dead-letter topics keep their records for their own retention
 //!   (`OMS_DLQ_RETENTION_HOURS`, default 30 days), set on creation and
 //!   corrected on an existing dead-letter topic; other topics keep the
@@ -24,10 +28,10 @@ use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier,
     TopicReplication,
 };
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{BaseProducer, DeliveryResult, FutureProducer, Producer, ProducerContext};
 
 use crate::topics::{Topic, TopicNames};
 
@@ -59,6 +63,9 @@ pub const DEFAULT_DEAD_LETTER_RETENTION_HOURS: u64 = 720;
 
 /// How long a start-up probe waits for the broker to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long [`check_access`] waits for the broker's metadata.
+const ACCESS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Kafka client configuration that cannot work, whatever the broker
 /// does: retrying it is pointless. Its message is one line that names
@@ -300,11 +307,13 @@ pub async fn ensure_topics_retaining(
     dead_letter_retention: Duration,
 ) -> Result<(), TopicsError> {
     settings.validate()?;
+    probe(settings).await?;
+    // Before any other client: a refused one would log its failure too.
+    check_access(settings).await?;
     let admin: AdminClient<DefaultClientContext> = settings
         .client_config("oms-admin")
         .create()
         .map_err(|e| settings.configuration_error(&e))?;
-    probe(settings).await?;
     let retention_ms = dead_letter_retention.as_millis().to_string();
     let mut names = Vec::new();
     for &topic in topics {
@@ -470,6 +479,121 @@ pub async fn applied_everything_before(
         Ok(true)
     })
     .await?
+}
+
+/// Connects with the client configuration and asks for the cluster's
+/// metadata, telling a broker that refuses this client from one that does
+/// not answer: a SASL authentication failure (a wrong user name or
+/// password, a mechanism the broker does not offer) or a TLS failure (a
+/// certificate the client does not trust, or not for the broker's name)
+/// is a [`ConfigurationError`] in one line, since waiting will not fix it.
+///
+/// # Errors
+/// [`TopicsError::Configuration`] on a refusal; [`TopicsError::Unreachable`]
+/// when no metadata came within 10 s.
+pub async fn check_access(settings: &KafkaSettings) -> Result<(), TopicsError> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || check_access_blocking(&settings))
+        .await
+        .map_err(|e| TopicsError::Unreachable {
+            bootstrap: String::new(),
+            reason: format!("the access check panicked: {e}"),
+        })?
+}
+
+/// [`check_access`] for callers without a runtime (the operator's tools).
+///
+/// # Errors
+/// As [`check_access`].
+pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError> {
+    let client: BaseProducer<RefusalWatch> = settings
+        .client_config("oms-access-check")
+        .create_with_context(RefusalWatch::default())
+        .map_err(|e| settings.configuration_error(&e))?;
+    let started = std::time::Instant::now();
+    loop {
+        // Serves the client's error events into the watch.
+        client.poll(Duration::from_millis(100));
+        if let Some(reason) = client.context().refusal() {
+            return Err(ConfigurationError {
+                property: None,
+                variable: None,
+                message: format!(
+                    "Kafka at {} refused this client: {reason} (check OMS_KAFKA_SASL_USERNAME, \
+                     OMS_KAFKA_SASL_PASSWORD, OMS_KAFKA_SASL_MECHANISM and \
+                     OMS_KAFKA_SSL_CA_LOCATION)",
+                    settings.bootstrap_servers
+                ),
+            }
+            .into());
+        }
+        match client
+            .client()
+            .fetch_metadata(None, Duration::from_millis(500))
+        {
+            Ok(metadata) if !metadata.brokers().is_empty() => return Ok(()),
+            result if started.elapsed() > ACCESS_TIMEOUT => {
+                return Err(TopicsError::Unreachable {
+                    bootstrap: settings.bootstrap_servers.clone(),
+                    reason: match result {
+                        Err(error) => error.to_string(),
+                        Ok(_) => "the broker named no brokers".to_owned(),
+                    },
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Keeps the first refusal a client hears of: an authentication or TLS
+/// error, which the client library would otherwise retry for ever.
+#[derive(Default)]
+struct RefusalWatch {
+    refusal: std::sync::Mutex<Option<String>>,
+}
+
+impl RefusalWatch {
+    fn refusal(&self) -> Option<String> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl ClientContext for RefusalWatch {
+    // The refusal is reported once, as an error of the check; the
+    // client library's own lines about it would repeat it.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        tracing::debug!(
+            ?level,
+            facility,
+            message,
+            "Kafka client during the access check"
+        );
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
+        );
+        if refused {
+            self.refusal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert_with(|| reason.to_owned());
+        } else {
+            tracing::debug!(error = %error, reason, "Kafka client error during the access check");
+        }
+    }
+}
+
+impl ProducerContext for RefusalWatch {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &DeliveryResult<'_>, (): ()) {}
 }
 
 /// Opens a TCP connection to each bootstrap server, briefly, until one

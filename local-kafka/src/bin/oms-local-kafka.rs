@@ -4,11 +4,15 @@
 //!
 //! ```text
 //! oms-local-kafka [--data-dir DIR] [--port PORT] [--watch-pid PID] [--ephemeral]
+//!                 [--sasl-ssl-user NAME --sasl-ssl-password PASSWORD]
 //! ```
+//!
+//! With a SASL_SSL user, a second line gives the SASL_SSL listener's
+//! address and the CA certificate clients trust.
 
 use std::path::PathBuf;
 
-use local_kafka::{StartOptions, start};
+use local_kafka::{ScramUser, StartOptions, start};
 
 fn main() -> anyhow::Result<()> {
     let mut options = StartOptions {
@@ -16,7 +20,9 @@ fn main() -> anyhow::Result<()> {
         broker_port: None,
         watch_pid: None,
         remove_data_on_exit: false,
+        sasl_ssl: None,
     };
+    let (mut user, mut password) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -28,16 +34,31 @@ fn main() -> anyhow::Result<()> {
             "--port" => options.broker_port = Some(value()?.parse()?),
             "--watch-pid" => options.watch_pid = Some(value()?.parse()?),
             "--ephemeral" => options.remove_data_on_exit = true,
+            "--sasl-ssl-user" => user = Some(value()?),
+            "--sasl-ssl-password" => password = Some(value()?),
             "-h" | "--help" => {
                 println!(
-                    "usage: oms-local-kafka [--data-dir DIR] [--port PORT] [--watch-pid PID] [--ephemeral]"
+                    "usage: oms-local-kafka [--data-dir DIR] [--port PORT] [--watch-pid PID] [--ephemeral] \
+                     [--sasl-ssl-user NAME --sasl-ssl-password PASSWORD]"
                 );
                 return Ok(());
             }
             other => anyhow::bail!("unknown argument {other}; see --help"),
         }
     }
+    options.sasl_ssl = match (user, password) {
+        (Some(username), Some(password)) => Some(ScramUser { username, password }),
+        (None, None) => None,
+        _ => anyhow::bail!("--sasl-ssl-user and --sasl-ssl-password go together"),
+    };
     let broker = start(&options)?;
     println!("{}", broker.bootstrap);
+    if let Some(listener) = &broker.sasl_ssl {
+        println!(
+            "SASL_SSL {} (CA {})",
+            listener.bootstrap,
+            listener.ca_location.display()
+        );
+    }
     Ok(())
 }

@@ -171,6 +171,7 @@ impl Broker {
             broker_port: Some(free_port()?),
             watch_pid: Some(std::process::id()),
             remove_data_on_exit: false,
+            sasl_ssl: None,
         };
         let running = Some(local_kafka::start(&options)?);
         Ok(Self { options, running })

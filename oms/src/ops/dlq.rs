@@ -80,7 +80,7 @@ pub fn select(
     connection: &Connection,
     selection: &Selection,
 ) -> anyhow::Result<Vec<(DeadLetter, OwnedMessage)>> {
-    let kafka = connection.kafka();
+    let kafka = connection.checked_kafka()?;
     let client = client(&kafka)?;
     let topics = dead_letter_topics(connection, selection);
     let at = match &selection.at {
@@ -196,7 +196,7 @@ pub async fn retention(
     connection: &Connection,
     selection: &Selection,
 ) -> anyhow::Result<Vec<TopicRetention>> {
-    let kafka = connection.kafka();
+    let kafka = connection.checked_kafka_async().await?;
     let admin: AdminClient<DefaultClientContext> = kafka.client_config("oms-cli-admin").create()?;
     let topics = dead_letter_topics(connection, selection);
     let specifiers: Vec<ResourceSpecifier<'_>> =

@@ -54,6 +54,30 @@ impl Connection {
             client_properties: KafkaSettings::properties_from_env(std::env::vars()),
         }
     }
+
+    /// The Kafka settings, once the broker has let this client in: a
+    /// configuration the client library refuses, an unreadable
+    /// `OMS_KAFKA_*_FILE`, a wrong password or an untrusted certificate
+    /// ends the command with one line instead of a wait.
+    ///
+    /// # Errors
+    /// That line, or a broker that does not answer within 10 s.
+    pub fn checked_kafka(&self) -> anyhow::Result<KafkaSettings> {
+        let mut kafka = self.kafka();
+        kafka.client_properties = KafkaSettings::checked_properties_from_env(std::env::vars())?;
+        kafka.validate()?;
+        events::plumbing::kafka::check_access_blocking(&kafka)?;
+        Ok(kafka)
+    }
+
+    /// [`checked_kafka`](Self::checked_kafka) off the async runtime's threads.
+    ///
+    /// # Errors
+    /// As [`checked_kafka`](Self::checked_kafka).
+    pub async fn checked_kafka_async(&self) -> anyhow::Result<KafkaSettings> {
+        let connection = self.clone();
+        tokio::task::spawn_blocking(move || connection.checked_kafka()).await?
+    }
 }
 
 /// A topic named on the command line: a logical name (`orders`,

@@ -130,7 +130,7 @@ fn offsets_at(
 /// # Errors
 /// Invalid options, a live group without `--force`, or broker errors.
 pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
-    let kafka = args.connection.kafka();
+    let kafka = args.connection.checked_kafka_async().await?;
     let topic = resolve_topic(&kafka.topics, &args.topic);
     if args.reset_group.is_some() && (args.to_offset.is_some() || args.to_time.is_some()) {
         bail!("--to-offset and --to-time go with --copy-to: a reset group consumes to the end");

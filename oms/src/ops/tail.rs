@@ -142,7 +142,7 @@ pub fn render(record: &Value, as_json: bool) -> String {
 /// # Errors
 /// Broker errors, or an unknown topic.
 pub fn tail(args: &TailArgs, mut each: impl FnMut(&Value)) -> anyhow::Result<u64> {
-    let kafka = args.connection.kafka();
+    let kafka = args.connection.checked_kafka()?;
     let topic = resolve_topic(&kafka.topics, &args.topic);
     let client = client(&kafka)?;
     let ids = partitions(&client, &topic)?;
@@ -228,7 +228,7 @@ pub struct EventsArgs {
 /// # Errors
 /// Broker errors.
 pub fn order_events(args: &EventsArgs) -> anyhow::Result<Vec<Value>> {
-    let kafka = args.connection.kafka();
+    let kafka = args.connection.checked_kafka()?;
     let client = client(&kafka)?;
     let mut ranges = Vec::new();
     for topic in all_topics(&kafka.topics) {

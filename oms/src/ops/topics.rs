@@ -51,7 +51,7 @@ pub struct Report {
 /// # Errors
 /// Broker errors.
 pub fn report(connection: &Connection) -> anyhow::Result<Report> {
-    let kafka = connection.kafka();
+    let kafka = connection.checked_kafka()?;
     let client = client(&kafka)?;
     let mut offsets = Vec::new();
     for topic in all_topics(&kafka.topics) {

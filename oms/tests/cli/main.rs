@@ -5,6 +5,7 @@ mod bench;
 mod concurrency;
 mod dlq;
 mod docker;
+mod kafka_security;
 mod monitoring;
 mod ops;
 mod secrets;

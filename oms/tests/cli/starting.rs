@@ -24,13 +24,22 @@ pub(crate) fn data_dir() -> PathBuf {
 /// `oms up` on `kafka`, on free ports, with its own data directory and
 /// (on PostgreSQL) its own databases; never the environment's database.
 pub(crate) fn oms_up(kafka: &str, dir: &Path, databases: Option<&TestDatabasePrefix>) -> Command {
+    oms_up_with_prefix(kafka, dir, databases, &testkit::topic_prefix())
+}
+
+/// [`oms_up`] with the topic prefix `prefix`.
+pub(crate) fn oms_up_with_prefix(
+    kafka: &str,
+    dir: &Path,
+    databases: Option<&TestDatabasePrefix>,
+    prefix: &str,
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_oms"));
     command
         .args(["up", "--kafka", kafka, "--data-dir"])
         .arg(dir)
         .args(["--order-port", "0", "--inventory-port", "0"])
-        .args(["--customer-port", "0", "--topic-prefix"])
-        .arg(testkit::topic_prefix())
+        .args(["--customer-port", "0", "--topic-prefix", prefix])
         .env_remove("OMS_DATABASE_URL")
         .env_remove("OMS_DATABASE_PREFIX")
         .env("RUST_LOG", "warn")
@@ -90,7 +99,7 @@ async fn databases(backend: Backend) -> Option<TestDatabasePrefix> {
     }
 }
 
-/// An unsupported `security.protocol` and an unknown property: `oms up`
+/// A `security.protocol` that does not exist and an unknown property: `oms up`
 /// exits non-zero at once, with one line naming the property and its
 /// variable, and never says it is waiting for the broker.
 #[rstest]
@@ -103,11 +112,7 @@ async fn a_kafka_configuration_error_ends_the_start_with_one_line_naming_the_pro
     let bootstrap = testkit::kafka_bootstrap().await.to_owned();
     let databases = databases(backend).await;
     for (variable, value, property) in [
-        (
-            "OMS_KAFKA_SECURITY_PROTOCOL",
-            "sasl_ssl",
-            "security.protocol",
-        ),
+        ("OMS_KAFKA_SECURITY_PROTOCOL", "tls", "security.protocol"),
         ("OMS_KAFKA_FOO_BAR", "1", "foo.bar"),
     ] {
         let dir = data_dir();

@@ -32,10 +32,49 @@ fn data_dir() -> PathBuf {
     std::env::temp_dir().join(format!("oms-up-{}", Uuid::now_v7()))
 }
 
+/// Where the three services of a running system answer: an in-process
+/// [`System`], or the addresses an `oms up` process printed.
+pub(crate) trait Endpoints {
+    fn order_url(&self) -> String;
+    fn inventory_url(&self) -> String;
+    fn customer_url(&self) -> String;
+}
+
+impl Endpoints for System {
+    fn order_url(&self) -> String {
+        System::url(&self.order)
+    }
+    fn inventory_url(&self) -> String {
+        System::url(&self.inventory)
+    }
+    fn customer_url(&self) -> String {
+        System::url(&self.customer)
+    }
+}
+
+/// The addresses an `oms up` process printed.
+pub(crate) struct PrintedUrls {
+    pub order: String,
+    pub inventory: String,
+    pub customer: String,
+}
+
+impl Endpoints for PrintedUrls {
+    fn order_url(&self) -> String {
+        self.order.clone()
+    }
+    fn inventory_url(&self) -> String {
+        self.inventory.clone()
+    }
+    fn customer_url(&self) -> String {
+        self.customer.clone()
+    }
+}
+
 /// `POST /auth/token`'s answer for a customer of `system`.
-pub(crate) async fn log_in(system: &System, email: &str, password: &str) -> Value {
+pub(crate) async fn log_in(system: &impl Endpoints, email: &str, password: &str) -> Value {
     reqwest::Client::new()
-        .post(format!("{}/auth/token", System::url(&system.customer)))
+        .post(format!("{}/auth/token", system.customer_url()))
         .json(&json!({"email": email, "password": password}))
         .send()
         .await
@@ -46,8 +85,8 @@ pub(crate) async fn log_in(system: &System, email: &str, password: &str) -> Valu
 }
 
 /// Waits until order-svc's catalog copy has `product`.
-pub(crate) async fn wait_for_catalog(system: &System, product: &str) {
-    let url = format!("{}/catalog/products?limit=100", System::url(&system.order));
+pub(crate) async fn wait_for_catalog(system: &impl Endpoints, product: &str) {
+    let url = format!("{}/catalog/products?limit=100", system.order_url());
     testkit::eventually("the product in order-svc's catalog", || async {
         let catalog: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
         catalog["items"]
@@ -58,7 +97,7 @@ pub(crate) async fn wait_for_catalog(system: &System, product: &str) {
 }
 
 /// Places the README's order as the demo customer and waits for CONFIRMED.
-pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
+pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
     let http = reqwest::Client::new();
     let (email, _, password) = DEMO_CUSTOMERS[0];
     let token = log_in(system, email, password).await["access_token"]
@@ -66,10 +105,7 @@ pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
         .unwrap()
         .to_owned();
     let products: Value = http
-        .get(format!(
-            "{}/products?sku=BOOK-1",
-            System::url(&system.inventory)
-        ))
+        .get(format!("{}/products?sku=BOOK-1", system.inventory_url()))
         .send()
         .await
         .unwrap()
@@ -79,7 +115,7 @@ pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
     let product = products["items"][0]["id"].as_str().unwrap().to_owned();
     wait_for_catalog(system, &product).await;
     let placed: Value = http
-        .post(format!("{}/orders", System::url(&system.order)))
+        .post(format!("{}/orders", system.order_url()))
         .bearer_auth(&token)
         .json(&json!({"lines": [{"product_id": product, "quantity": 2}]}))
         .send()
@@ -96,12 +132,9 @@ pub(crate) async fn confirmed_order(system: &System) -> (Uuid, String) {
     (order, token)
 }
 
-pub(crate) async fn status(system: &System, order: Uuid, token: &str) -> String {
+pub(crate) async fn status(system: &impl Endpoints, order: Uuid, token: &str) -> String {
     let response: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/orders/{order}/status",
-            System::url(&system.order)
-        ))
+        .get(format!("{}/orders/{order}/status", system.order_url()))
         .bearer_auth(token)
         .send()
         .await
