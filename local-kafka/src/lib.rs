@@ -41,6 +41,21 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 /// The Kafka version the pom fetches.
 pub const KAFKA_VERSION: &str = "4.1.1";
 
+/// Bumped whenever `infra/kafka/pom.xml` changes otherwise, so that a
+/// cache filled from an older pom is fetched again.
+const JARS_REVISION: u32 = 2;
+
+/// The broker's logging: INFO and above to its standard output, which is
+/// `kafka.log` (connections refused, authentication failures, errors).
+const LOG4J2_PROPERTIES: &str = "\
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = out
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+";
+
 /// The cache folder for downloaded artifacts.
 pub fn cache_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("OMS_CACHE_DIR") {
@@ -59,7 +74,7 @@ pub fn cache_dir() -> PathBuf {
 /// # Errors
 /// When Maven is missing or the download fails.
 pub fn ensure_jars() -> anyhow::Result<PathBuf> {
-    let home = cache_dir().join(format!("kafka-{KAFKA_VERSION}"));
+    let home = cache_dir().join(format!("kafka-{KAFKA_VERSION}-r{JARS_REVISION}"));
     let libs = home.join("libs");
     if libs.join(".complete").exists() {
         return Ok(libs);
@@ -313,6 +328,9 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
         }
     }
     let log = data_dir.join("kafka.log");
+    let logging = data_dir.join("log4j2.properties");
+    std::fs::write(&logging, LOG4J2_PROPERTIES)?;
+    let logging = format!("-Dlog4j2.configurationFile={}", logging.display());
     let java = [
         "java",
         "-Xms256m",
@@ -320,6 +338,7 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
         "-XX:+UseG1GC",
         "-XX:TieredStopAtLevel=1",
         "-Djava.awt.headless=true",
+        &logging,
         "-cp",
         &classpath,
         "kafka.Kafka",

@@ -487,9 +487,10 @@ pub async fn applied_everything_before(
 /// password, a mechanism the broker does not offer) or a TLS failure (a
 /// certificate the client does not trust, or not for the broker's name)
 /// is a [`ConfigurationError`] in one line, since waiting will not fix it.
+/// Three refusals in a row decide: a single one can be spurious.
 ///
 /// # Errors
-/// [`TopicsError::Configuration`] on a refusal; [`TopicsError::Unreachable`]
+/// [`TopicsError::Configuration`] on three refusals without an answer; [`TopicsError::Unreachable`]
 /// when no metadata came within 10 s.
 pub async fn check_access(settings: &KafkaSettings) -> Result<(), TopicsError> {
     let settings = settings.clone();
@@ -514,7 +515,7 @@ pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError
     loop {
         // Serves the client's error events into the watch.
         client.poll(Duration::from_millis(100));
-        if let Some(reason) = client.context().refusal() {
+        if let Some(reason) = client.context().refusal(REFUSALS_THAT_DECIDE) {
             return Err(ConfigurationError {
                 property: None,
                 variable: None,
@@ -546,19 +547,29 @@ pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError
     }
 }
 
-/// Keeps the first refusal a client hears of: an authentication or TLS
-/// error, which the client library would otherwise retry for ever.
+/// How many refusals in a row, with no metadata between them, make the
+/// access check give up: one could be spurious (a SCRAM exchange that
+/// fails although the password is right happens), three are not.
+const REFUSALS_THAT_DECIDE: usize = 3;
+
+/// Counts the refusals a client hears of (authentication or TLS errors,
+/// which the client library would otherwise retry for ever) and keeps the
+/// first one's reason.
 #[derive(Default)]
 struct RefusalWatch {
-    refusal: std::sync::Mutex<Option<String>>,
+    refusals: std::sync::Mutex<(usize, Option<String>)>,
 }
 
 impl RefusalWatch {
-    fn refusal(&self) -> Option<String> {
-        self.refusal
+    /// The first refusal's reason, once there were `at_least` of them.
+    fn refusal(&self, at_least: usize) -> Option<String> {
+        let refusals = self
+            .refusals
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (refusals.0 >= at_least)
+            .then(|| refusals.1.clone())
+            .flatten()
     }
 }
 
@@ -580,10 +591,12 @@ impl ClientContext for RefusalWatch {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
         );
         if refused {
-            self.refusal
+            let mut refusals = self
+                .refusals
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get_or_insert_with(|| reason.to_owned());
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            refusals.0 += 1;
+            refusals.1.get_or_insert_with(|| reason.to_owned());
         } else {
             tracing::debug!(error = %error, reason, "Kafka client error during the access check");
         }
