@@ -2,13 +2,12 @@
 //! each secret `OMS_X`, and refuses a secret given both ways.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use rstest::rstest;
 use serde_json::json;
 use testkit::{Backend, TestDatabasePrefix};
 
-use crate::starting::{BOUND, data_dir, exit_of, lines_of, oms_up};
+use crate::starting::{data_dir, exit_of, lines_of, oms_up, read_until};
 
 /// The admin password, the key-encryption key and (on PostgreSQL) the
 /// database URL come from files: the admin signs in with the file's
@@ -44,29 +43,17 @@ async fn oms_up_reads_its_secrets_from_files(#[case] backend: Backend) {
     }
     let mut child = command.spawn().unwrap();
     let lines = lines_of(&mut child);
-    let started = Instant::now();
-    let mut printed = Vec::new();
-    let customer = loop {
-        match lines.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                let found = line
-                    .trim()
-                    .strip_prefix("customer-svc")
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(str::to_owned);
-                printed.push(line);
-                if let Some(url) = found {
-                    break url;
-                }
-            }
-            Err(_) if started.elapsed() > BOUND || child.try_wait().unwrap().is_some() => {
-                child.kill().ok();
-                child.wait().ok();
-                panic!("oms up did not come up:\n{}", printed.join("\n"));
-            }
-            Err(_) => {}
+    let mut customer = String::new();
+    read_until(&mut child, &lines, "come up", |line| {
+        let found = line
+            .trim()
+            .strip_prefix("customer-svc")
+            .and_then(|rest| rest.split_whitespace().next());
+        if let Some(url) = found {
+            customer = url.to_owned();
         }
-    };
+        !customer.is_empty()
+    });
     let signed_in = reqwest::Client::new()
         .post(format!("{customer}/auth/token"))
         .json(&json!({"email": "admin@oms.local", "password": "from a file, not the environment"}))

@@ -75,6 +75,40 @@ pub(crate) fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     receiver
 }
 
+/// Reads the child's lines until `done` has seen enough (it is given each
+/// line and answers whether that was the last one needed); kills the child
+/// and fails the test, naming `what` and everything printed, when that
+/// takes longer than [`BOUND`] or the child exits first.
+pub(crate) fn read_until(
+    child: &mut Child,
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    mut done: impl FnMut(&str) -> bool,
+) {
+    let started = Instant::now();
+    let mut printed = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let enough = done(&line);
+                printed.push(line);
+                if enough {
+                    return;
+                }
+            }
+            Err(_) if started.elapsed() > BOUND || child.try_wait().unwrap().is_some() => {
+                child.kill().ok();
+                child.wait().ok();
+                panic!(
+                    "oms up did not {what} within {BOUND:?}:\n{}",
+                    printed.join("\n")
+                );
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Waits up to [`BOUND`] for the child to exit; kills it and fails the
 /// test when it does not.
 pub(crate) fn exit_of(child: &mut Child, what: &str) -> std::process::ExitStatus {
@@ -160,28 +194,18 @@ async fn waiting_for_an_unreachable_broker_is_said_and_ends_at_ctrl_c(#[case] ba
         .spawn()
         .unwrap();
     let lines = lines_of(&mut child);
-    let started = Instant::now();
-    let mut printed = Vec::new();
     let mut waiting = 0;
-    while waiting < 2 {
-        match lines.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                if line.contains("waiting for Kafka") && line.contains(&closed.to_string()) {
-                    waiting += 1;
-                }
-                printed.push(line);
+    read_until(
+        &mut child,
+        &lines,
+        "say twice that it waits for Kafka",
+        |line| {
+            if line.contains("waiting for Kafka") && line.contains(&closed.to_string()) {
+                waiting += 1;
             }
-            Err(_) if started.elapsed() > BOUND => {
-                child.kill().ok();
-                child.wait().ok();
-                panic!(
-                    "oms up did not say twice within {BOUND:?} that it waits for Kafka:\n{}",
-                    printed.join("\n")
-                );
-            }
-            Err(_) => {}
-        }
-    }
+            waiting == 2
+        },
+    );
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
