@@ -12,7 +12,9 @@ use local_kafka::{LocalKafka, SaslSslListener, ScramUser, StartOptions};
 use rstest::rstest;
 use testkit::{Backend, TestDatabasePrefix};
 
-use crate::starting::{data_dir, exit_of, lines_of, oms_up, oms_up_with_prefix, read_until};
+use crate::starting::{
+    data_dir, exit_of, lines_of, oms_up, oms_up_with_prefix, read_until, stop_with_ctrl_c,
+};
 use crate::up::{PrintedUrls, confirmed_order};
 
 const USER: &str = "oms-test";
@@ -219,11 +221,7 @@ async fn the_saga_and_the_operators_tools_run_over_sasl_ssl_with_the_readmes_rec
         "oms dlq list over SASL_SSL:\n{listed}"
     );
 
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    exit_of(&mut child, "after Ctrl-C");
+    stop_with_ctrl_c(&mut child);
     std::fs::remove_dir_all(&dir).ok();
 }
 

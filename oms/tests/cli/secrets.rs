@@ -1,13 +1,11 @@
 //! Secrets as files: `oms up` (like every service) reads `OMS_X_FILE` for
 //! each secret `OMS_X`, and refuses a secret given both ways.
 
-use std::process::Command;
-
 use rstest::rstest;
 use serde_json::json;
 use testkit::{Backend, TestDatabasePrefix};
 
-use crate::starting::{data_dir, exit_of, lines_of, oms_up, read_until};
+use crate::starting::{data_dir, exit_of, lines_of, oms_up, read_until, stop_with_ctrl_c};
 
 /// The admin password, the key-encryption key and (on PostgreSQL) the
 /// database URL come from files: the admin signs in with the file's
@@ -61,11 +59,7 @@ async fn oms_up_reads_its_secrets_from_files(#[case] backend: Backend) {
         .await
         .unwrap();
     let status = signed_in.status();
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    exit_of(&mut child, "after Ctrl-C");
+    stop_with_ctrl_c(&mut child);
     assert_eq!(status, 200, "the admin password of the file");
     assert!(
         !dir.join("admin-password").exists(),

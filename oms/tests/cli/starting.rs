@@ -109,6 +109,15 @@ pub(crate) fn read_until(
     }
 }
 
+/// Sends the child SIGINT, as Ctrl-C does, and waits for it to exit.
+pub(crate) fn stop_with_ctrl_c(child: &mut Child) {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    exit_of(child, "after Ctrl-C");
+}
+
 /// Waits up to [`BOUND`] for the child to exit; kills it and fails the
 /// test when it does not.
 pub(crate) fn exit_of(child: &mut Child, what: &str) -> std::process::ExitStatus {
@@ -206,11 +215,7 @@ async fn waiting_for_an_unreachable_broker_is_said_and_ends_at_ctrl_c(#[case] ba
             waiting == 2
         },
     );
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    exit_of(&mut child, "after Ctrl-C");
+    stop_with_ctrl_c(&mut child);
     std::fs::remove_dir_all(&dir).ok();
 }
 
