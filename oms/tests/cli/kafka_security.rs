@@ -1,5 +1,5 @@
 //! The system over a Kafka that requires TLS and SASL, as every managed
-//! Kafka does, configured with the README's own recipe: a broker with a
+//! Kafka does, configured with the production guide's own recipe (docs/production.md): a broker with a
 //! SASL_SSL listener only clients use (SCRAM-SHA-512, a certificate signed
 //! by a CA made at its start), `oms up`'s three services placing and
 //! confirming an order through it, and the operator's tools reading it.
@@ -44,14 +44,15 @@ fn secured_broker() -> &'static SaslSslListener {
         .expect("the SASL_SSL listener")
 }
 
-/// The variables of the README's "Kafka with SASL and TLS" recipe, as it
-/// prints them (values included).
+/// The variables of the production guide's "Kafka with SASL and TLS"
+/// recipe (`docs/production.md`, linked from the README), as it prints
+/// them (values included).
 fn readme_recipe() -> Vec<(String, String)> {
-    let readme = std::fs::read_to_string(testkit::repo_root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(testkit::repo_root().join("docs/production.md")).unwrap();
     let section = readme
         .split("**Kafka with SASL and TLS.**")
         .nth(1)
-        .expect("the README's Kafka with SASL and TLS recipe");
+        .expect("the production guide's Kafka with SASL and TLS recipe");
     let block = section
         .split("```sh")
         .nth(1)
@@ -68,7 +69,7 @@ fn readme_recipe() -> Vec<(String, String)> {
 }
 
 /// The recipe with this broker's address, CA and user in place of the
-/// README's examples; the protocol and mechanism as the README says.
+/// guide's examples; the protocol and mechanism as the guide says.
 fn recipe_for(listener: &SaslSslListener, password: &str) -> Vec<(String, String)> {
     let recipe = readme_recipe();
     let names: Vec<&str> = recipe.iter().map(|(n, _)| n.as_str()).collect();
@@ -82,7 +83,7 @@ fn recipe_for(listener: &SaslSslListener, password: &str) -> Vec<(String, String
             "OMS_KAFKA_SASL_PASSWORD",
             "OMS_KAFKA_SSL_CA_LOCATION",
         ],
-        "the README's recipe changed: {recipe:?}"
+        "the production guide's recipe changed: {recipe:?}"
     );
     recipe
         .into_iter()
@@ -145,7 +146,7 @@ fn text(output: &Output) -> String {
 }
 
 /// The three services place and confirm an order through the SASL_SSL
-/// listener with the README's recipe; `oms tail`, `oms replay --dry-run`
+/// listener with the production guide's recipe; `oms tail`, `oms replay --dry-run`
 /// and `oms dlq list` read the same topics through it.
 #[rstest]
 #[case::postgres(Backend::Postgres)]
