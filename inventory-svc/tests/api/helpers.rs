@@ -60,7 +60,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     common.jwks_url = jwks_url;
     // A manual clock: holds expire only when a test moves it.
     let clock = Clock::manual(chrono::Utc::now());
-    TestApp::start(common, clock, database).await
+    TestApp::around(common, clock, database).await
 }
 
 fn settings(database_url: &str, common: &CommonSettings, clock: &Clock) -> inventory_svc::Settings {
@@ -86,7 +86,7 @@ impl TestApp {
 
     /// Starts inventory-svc with `common` on `database`, and the test's
     /// tokens, producer and readers around it.
-    async fn start(common: CommonSettings, clock: Clock, database: Arc<TestDatabase>) -> Self {
+    async fn around(common: CommonSettings, clock: Clock, database: Arc<TestDatabase>) -> Self {
         let app = start(&database.url, &common, &clock).await;
         let kafka = common.kafka();
         let signer = signer();
@@ -134,7 +134,7 @@ impl TestApp {
         common.topic_prefix = topic_prefix;
         common.topic_partitions = 2;
         common.jwks_url = jwks_url;
-        Self::start(common, clock, _database).await
+        Self::around(common, clock, _database).await
     }
 
     /// A second instance on the same database, topics and consumer group.

@@ -46,12 +46,16 @@ pub struct Connection {
 impl Connection {
     /// The Kafka settings.
     pub fn kafka(&self) -> KafkaSettings {
+        self.kafka_with(KafkaSettings::properties_from_env(std::env::vars()))
+    }
+
+    fn kafka_with(&self, client_properties: Vec<(String, String)>) -> KafkaSettings {
         KafkaSettings {
             bootstrap_servers: self.kafka.clone(),
             topics: TopicNames::new(self.topic_prefix.clone()),
             partitions: 1,
             replication_factor: 1,
-            client_properties: KafkaSettings::properties_from_env(std::env::vars()),
+            client_properties,
         }
     }
 
@@ -63,8 +67,7 @@ impl Connection {
     /// # Errors
     /// That line, or a broker that does not answer within 10 s.
     pub fn checked_kafka(&self) -> anyhow::Result<KafkaSettings> {
-        let mut kafka = self.kafka();
-        kafka.client_properties = KafkaSettings::checked_properties_from_env(std::env::vars())?;
+        let kafka = self.kafka_with(KafkaSettings::checked_properties_from_env(std::env::vars())?);
         kafka.validate()?;
         events::plumbing::kafka::check_access_blocking(&kafka)?;
         Ok(kafka)
