@@ -198,6 +198,11 @@ impl KafkaSettings {
     /// and the [`client_properties`](Self::client_properties) set.
     pub fn client_config(&self, client_id: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
+        self.set_client_properties(&mut config, client_id);
+        config
+    }
+
+    fn set_client_properties(&self, config: &mut ClientConfig, client_id: &str) {
         config
             .set("bootstrap.servers", &self.bootstrap_servers)
             .set("client.id", client_id)
@@ -205,7 +210,6 @@ impl KafkaSettings {
         for (property, value) in &self.client_properties {
             config.set(property, value);
         }
-        config
     }
 
     /// The idempotent producer every service uses: `acks=all`,
@@ -217,18 +221,21 @@ impl KafkaSettings {
     /// # Errors
     /// When librdkafka refuses the configuration.
     pub fn producer(&self, client_id: &str) -> anyhow::Result<FutureProducer> {
+        Ok(self.producer_config(client_id).create()?)
+    }
+
+    fn producer_config(&self, client_id: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "60000");
-        for (property, value) in self.client_config(client_id).config_map() {
-            config.set(property, value);
-        }
-        Ok(config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create()?)
+        // Not through `ClientConfig::config_map`: that view replaces
+        // `sasl.password` with a placeholder, and a producer built from it
+        // signs in with the placeholder.
+        self.set_client_properties(&mut config, client_id);
+        config.set("enable.idempotence", "true").set("acks", "all");
+        config
     }
 }
 
@@ -487,11 +494,10 @@ pub async fn applied_everything_before(
 /// password, a mechanism the broker does not offer) or a TLS failure (a
 /// certificate the client does not trust, or not for the broker's name)
 /// is a [`ConfigurationError`] in one line, since waiting will not fix it.
-/// Three refusals in a row decide: a single one can be spurious.
 ///
 /// # Errors
-/// [`TopicsError::Configuration`] on three refusals without an answer; [`TopicsError::Unreachable`]
-/// when no metadata came within 10 s.
+/// [`TopicsError::Configuration`] when the broker refused the client;
+/// [`TopicsError::Unreachable`] when no metadata came within 10 s.
 pub async fn check_access(settings: &KafkaSettings) -> Result<(), TopicsError> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || check_access_blocking(&settings))
@@ -515,7 +521,7 @@ pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError
     loop {
         // Serves the client's error events into the watch.
         client.poll(Duration::from_millis(100));
-        if let Some(reason) = client.context().refusal(REFUSALS_THAT_DECIDE) {
+        if let Some(reason) = client.context().refusal() {
             return Err(ConfigurationError {
                 property: None,
                 variable: None,
@@ -547,29 +553,20 @@ pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError
     }
 }
 
-/// How many refusals in a row, with no metadata between them, make the
-/// access check give up: one could be spurious (a SCRAM exchange that
-/// fails although the password is right happens), three are not.
-const REFUSALS_THAT_DECIDE: usize = 3;
-
-/// Counts the refusals a client hears of (authentication or TLS errors,
-/// which the client library would otherwise retry for ever) and keeps the
-/// first one's reason.
+/// Keeps the first refusal a client hears of (an authentication or TLS
+/// error, which the client library would otherwise retry for ever).
 #[derive(Default)]
 struct RefusalWatch {
-    refusals: std::sync::Mutex<(usize, Option<String>)>,
+    first_refusal: std::sync::Mutex<Option<String>>,
 }
 
 impl RefusalWatch {
-    /// The first refusal's reason, once there were `at_least` of them.
-    fn refusal(&self, at_least: usize) -> Option<String> {
-        let refusals = self
-            .refusals
+    /// The first refusal's reason, if there was one.
+    fn refusal(&self) -> Option<String> {
+        self.first_refusal
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (refusals.0 >= at_least)
-            .then(|| refusals.1.clone())
-            .flatten()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -591,12 +588,10 @@ impl ClientContext for RefusalWatch {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
         );
         if refused {
-            let mut refusals = self
-                .refusals
+            self.first_refusal
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            refusals.0 += 1;
-            refusals.1.get_or_insert_with(|| reason.to_owned());
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert_with(|| reason.to_owned());
         } else {
             tracing::debug!(error = %error, reason, "Kafka client error during the access check");
         }
@@ -673,5 +668,22 @@ mod tests {
         let mut wrong = settings.clone();
         wrong.client_properties = vec![("security.protocol".into(), "carrier_pigeon".into())];
         assert!(wrong.producer("test").is_err());
+    }
+
+    #[test]
+    fn the_producer_signs_in_with_the_configured_password() {
+        let settings = KafkaSettings {
+            bootstrap_servers: "broker:9093".into(),
+            topics: TopicNames::new(String::new()),
+            partitions: 1,
+            replication_factor: 1,
+            client_properties: vec![
+                ("sasl.username".into(), "order-svc".into()),
+                ("sasl.password".into(), "s3cret".into()),
+            ],
+        };
+        let config = settings.producer_config("test");
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+        assert_eq!(config.get("acks"), Some("all"));
     }
 }

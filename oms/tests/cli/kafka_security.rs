@@ -152,10 +152,6 @@ fn text(output: &Output) -> String {
 #[case::postgres(Backend::Postgres)]
 #[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
-#[ignore = "issue 25, in progress: inside a service process, some clients' bootstrap \
-            connections are refused as invalid credentials again and again although the \
-            password is right (librdkafka 2.12.1; Debian's and the vendored OpenSSL alike), \
-            while separate processes authenticate; see the closing note"]
 async fn the_saga_and_the_operators_tools_run_over_sasl_ssl_with_the_readmes_recipe(
     #[case] backend: Backend,
 ) {
