@@ -251,9 +251,14 @@ async fn create_databases(server: &str, prefix: &str) -> anyhow::Result<Vec<(Str
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
         "--database-prefix must be lower-case letters, digits and underscores, not {prefix:?}"
     );
-    let admin = Database::connect(server)
-        .await
-        .context("the PostgreSQL server is unreachable")?;
+    // The driver's error already names its cause (unreachable, refused
+    // password, a certificate that does not verify): one line, no chain.
+    let admin = Database::connect(server).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the PostgreSQL server at {}: {e}",
+            service_kit::database::redact(server)
+        )
+    })?;
     let mut urls = Vec::new();
     for service in ["order", "inventory", "customer"] {
         let name = format!("{prefix}{service}");

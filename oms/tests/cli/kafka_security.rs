@@ -5,7 +5,7 @@
 //! confirming an order through it, and the operator's tools reading it.
 //! A wrong password ends a start, and a tool, with one line.
 
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use local_kafka::{LocalKafka, SaslSslListener, ScramUser, StartOptions};
@@ -13,9 +13,10 @@ use rstest::rstest;
 use testkit::{Backend, TestDatabasePrefix};
 
 use crate::starting::{
-    data_dir, exit_of, lines_of, oms_up, oms_up_with_prefix, read_until, stop_with_ctrl_c,
+    data_dir, exit_of, lines_of, oms_up, oms_up_with_prefix, output_text, served_urls,
+    stop_with_ctrl_c,
 };
-use crate::up::{PrintedUrls, confirmed_order};
+use crate::up::confirmed_order;
 
 const USER: &str = "oms-test";
 const PASSWORD: &str = "scram-password-1";
@@ -117,34 +118,6 @@ fn oms_tool(recipe: &[(String, String)], prefix: &str, args: &[&str]) -> Output 
         .unwrap()
 }
 
-/// Reads the addresses `oms up` prints once it serves.
-fn served_urls(child: &mut Child) -> PrintedUrls {
-    let lines = lines_of(child);
-    let (mut order, mut inventory, mut customer) = (None, None, None);
-    read_until(child, &lines, "serve over SASL_SSL", |line| {
-        match line.split_whitespace().collect::<Vec<_>>()[..] {
-            ["order-svc", url, ..] => order = Some(url.to_owned()),
-            ["inventory-svc", url, ..] => inventory = Some(url.to_owned()),
-            ["customer-svc", url, ..] => customer = Some(url.to_owned()),
-            _ => {}
-        }
-        order.is_some() && inventory.is_some() && customer.is_some()
-    });
-    PrintedUrls {
-        order: order.unwrap(),
-        inventory: inventory.unwrap(),
-        customer: customer.unwrap(),
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// The three services place and confirm an order through the SASL_SSL
 /// listener with the production guide's recipe; `oms tail`, `oms replay --dry-run`
 /// and `oms dlq list` read the same topics through it.
@@ -168,7 +141,7 @@ async fn the_saga_and_the_operators_tools_run_over_sasl_ssl_with_the_readmes_rec
         .envs(recipe.iter().map(|(n, v)| (n, v)))
         .spawn()
         .unwrap();
-    let urls = served_urls(&mut child);
+    let urls = served_urls(&mut child, "serve over SASL_SSL");
     let (order, _) = confirmed_order(&urls).await;
 
     let tail = oms_tool(
@@ -183,7 +156,7 @@ async fn the_saga_and_the_operators_tools_run_over_sasl_ssl_with_the_readmes_rec
             "--no-follow",
         ],
     );
-    let tailed = text(&tail);
+    let tailed = output_text(&tail);
     assert!(tail.status.success(), "oms tail: {tailed}");
     assert!(
         tailed.contains(&order.to_string()) && tailed.contains("OrderConfirmed"),
@@ -203,7 +176,7 @@ async fn the_saga_and_the_operators_tools_run_over_sasl_ssl_with_the_readmes_rec
             "--dry-run",
         ],
     );
-    let planned = text(&replay);
+    let planned = output_text(&replay);
     assert!(replay.status.success(), "oms replay --dry-run: {planned}");
     assert!(
         planned.contains(&format!("{prefix}orders")),
@@ -211,7 +184,7 @@ async fn the_saga_and_the_operators_tools_run_over_sasl_ssl_with_the_readmes_rec
     );
 
     let dlq = oms_tool(&recipe, &prefix, &["dlq", "list"]);
-    let listed = text(&dlq);
+    let listed = output_text(&dlq);
     assert!(dlq.status.success(), "oms dlq list: {listed}");
     assert!(
         listed.contains(&format!("{prefix}orders.dlq keeps dead letters")),
@@ -253,7 +226,7 @@ async fn a_wrong_kafka_password_ends_the_start_with_one_line() {
     std::fs::remove_dir_all(&dir).ok();
 
     let dlq = oms_tool(&recipe, &testkit::topic_prefix(), &["dlq", "list"]);
-    let listed = text(&dlq);
+    let listed = output_text(&dlq);
     assert!(!dlq.status.success(), "{listed}");
     assert!(
         listed.lines().count() == 1 && listed.contains("SASL authentication error"),

@@ -8,6 +8,7 @@ mod docker;
 mod kafka_security;
 mod monitoring;
 mod ops;
+mod postgres_tls;
 mod secrets;
 mod starting;
 mod traces;

@@ -6,13 +6,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
 use testkit::{Backend, TestDatabasePrefix};
 use uuid::Uuid;
+
+use crate::up::PrintedUrls;
 
 /// How long a test waits for `oms up` to do what it must before failing.
 pub(crate) const BOUND: Duration = Duration::from_secs(45);
@@ -107,6 +109,36 @@ pub(crate) fn read_until(
             Err(_) => {}
         }
     }
+}
+
+/// Reads the addresses `oms up` prints once it serves; fails the test,
+/// naming `what`, when they do not come (see [`read_until`]).
+pub(crate) fn served_urls(child: &mut Child, what: &str) -> PrintedUrls {
+    let lines = lines_of(child);
+    let (mut order, mut inventory, mut customer) = (None, None, None);
+    read_until(child, &lines, what, |line| {
+        match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["order-svc", url, ..] => order = Some(url.to_owned()),
+            ["inventory-svc", url, ..] => inventory = Some(url.to_owned()),
+            ["customer-svc", url, ..] => customer = Some(url.to_owned()),
+            _ => {}
+        }
+        order.is_some() && inventory.is_some() && customer.is_some()
+    });
+    PrintedUrls {
+        order: order.unwrap(),
+        inventory: inventory.unwrap(),
+        customer: customer.unwrap(),
+    }
+}
+
+/// What a finished command printed, standard output then standard error.
+pub(crate) fn output_text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// Sends the child SIGINT, as Ctrl-C does, and waits for it to exit.
