@@ -26,6 +26,9 @@
 #![forbid(unsafe_code)]
 
 pub mod certificates;
+mod cluster;
+
+pub use cluster::{ClusterOptions, LocalCluster, start_cluster};
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -47,7 +50,7 @@ const JARS_REVISION: u32 = 2;
 
 /// The broker's logging: INFO and above to its standard output, which is
 /// `kafka.log` (connections refused, authentication failures, errors).
-const LOG4J2_PROPERTIES: &str = "\
+pub(crate) const LOG4J2_PROPERTIES: &str = "\
 rootLogger.level = INFO
 rootLogger.appenderRef.out.ref = out
 appender.out.type = Console
@@ -330,6 +333,40 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
     let log = data_dir.join("kafka.log");
     let logging = data_dir.join("log4j2.properties");
     std::fs::write(&logging, LOG4J2_PROPERTIES)?;
+    let cleanup = options.remove_data_on_exit.then_some(data_dir);
+    let pid = spawn_broker(
+        &classpath,
+        &logging,
+        &properties,
+        &log,
+        options.watch_pid,
+        cleanup,
+    )?;
+    let bootstrap = format!("127.0.0.1:{broker_port}");
+    let ours = Broker {
+        pid,
+        cluster_id: cluster_id(&log_dirs)?,
+        log: &log,
+    };
+    wait_until_ready(&bootstrap, &ours, Duration::from_secs(60))?;
+    Ok(LocalKafka {
+        bootstrap,
+        pid,
+        sasl_ssl,
+    })
+}
+
+/// Starts a broker's JVM in a process group of its own, its output to
+/// `log`, and returns its pid. With `watch_pid`, a watchdog stops it when
+/// that process exits, then removes `cleanup` (when given).
+pub(crate) fn spawn_broker(
+    classpath: &str,
+    logging: &Path,
+    properties: &Path,
+    log: &Path,
+    watch_pid: Option<u32>,
+    cleanup: Option<&Path>,
+) -> anyhow::Result<u32> {
     let logging = format!("-Dlog4j2.configurationFile={}", logging.display());
     let java = [
         "java",
@@ -340,7 +377,7 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
         "-Djava.awt.headless=true",
         &logging,
         "-cp",
-        &classpath,
+        classpath,
         "kafka.Kafka",
     ]
     .iter()
@@ -349,12 +386,11 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
     .collect::<Vec<_>>()
     .join(" ");
     let log_q = shell_quote(&log.to_string_lossy());
-    let cleanup = if options.remove_data_on_exit {
-        format!("rm -rf {}", shell_quote(&data_dir.to_string_lossy()))
-    } else {
-        "true".to_owned()
+    let cleanup = match cleanup {
+        Some(dir) => format!("rm -rf {}", shell_quote(&dir.to_string_lossy())),
+        None => "true".to_owned(),
     };
-    let script = match options.watch_pid {
+    let script = match watch_pid {
         Some(pid) => format!(
             "{java} >{log_q} 2>&1 & child=$!; echo $child; \
              while kill -0 {pid} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
@@ -376,26 +412,14 @@ pub fn start(options: &StartOptions) -> anyhow::Result<LocalKafka> {
         let stdout = watchdog.stdout.take().expect("piped stdout");
         std::io::BufReader::new(stdout).read_line(&mut first_line)?;
     }
-    let pid: u32 = first_line.trim().parse().context("the broker's pid")?;
-    let bootstrap = format!("127.0.0.1:{broker_port}");
-    let ours = Broker {
-        pid,
-        cluster_id: cluster_id(&log_dirs)?,
-        log: &log,
-    };
-    wait_until_ready(&bootstrap, &ours, Duration::from_secs(60))?;
-    Ok(LocalKafka {
-        bootstrap,
-        pid,
-        sasl_ssl,
-    })
+    first_line.trim().parse().context("the broker's pid")
 }
 
 /// The broker [`start`] launched, to tell it from another on the same port.
-struct Broker<'a> {
-    pid: u32,
-    cluster_id: String,
-    log: &'a Path,
+pub(crate) struct Broker<'a> {
+    pub(crate) pid: u32,
+    pub(crate) cluster_id: String,
+    pub(crate) log: &'a Path,
 }
 
 impl Broker<'_> {
@@ -422,7 +446,7 @@ fn cluster_id(log_dirs: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("no cluster.id in {}", meta.display()))
 }
 
-fn wait_until_ready(bootstrap: &str, ours: &Broker<'_>, limit: Duration) -> anyhow::Result<()> {
+pub(crate) fn wait_until_ready(bootstrap: &str, ours: &Broker<'_>, limit: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     while TcpStream::connect(bootstrap).is_err() {
         ours.ensure_alive()?;
@@ -463,7 +487,7 @@ fn wait_until_ready(bootstrap: &str, ours: &Broker<'_>, limit: Duration) -> anyh
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

@@ -8,7 +8,8 @@
 //! | `OMS_KAFKA_<PROPERTY>_FILE` | (unset) | a file holding that property's value (`OMS_KAFKA_SASL_PASSWORD_FILE`); other secrets likewise ([`crate::secrets`]) |
 //! | `OMS_TOPIC_PREFIX` | (empty) | prefix of every topic and consumer group name |
 //! | `OMS_TOPIC_PARTITIONS` | `6` | partitions of topics a service creates |
-//! | `OMS_TOPIC_REPLICATION_FACTOR` | `1` | replication factor of topics a service creates |
+//! | `OMS_TOPIC_REPLICATION_FACTOR` | the cluster's brokers, at most 3 | replication factor of topics a service creates |
+//! | `OMS_TOPIC_MIN_INSYNC_REPLICAS` | `2` from 3 replicas on, else `1` | `min.insync.replicas` of those topics: with `acks=all`, how many replicas hold a record before it counts as written |
 //! | `OMS_DATA_DIR` | `data` | where SQLite databases live when no database URL is set |
 //! | `OMS_DATABASE_MAX_CONNECTIONS` | `10` | size of each service's connection pool |
 //! | `OMS_SQLITE_SYNCHRONOUS` | `full` | SQLite durability: `full` (a commit survives a power cut) or `normal` (faster; a power cut may lose the last commits) |
@@ -60,9 +61,14 @@ pub struct CommonSettings {
     /// Partitions of the topics a service creates.
     #[arg(long, env = "OMS_TOPIC_PARTITIONS", default_value_t = 6)]
     pub topic_partitions: i32,
-    /// Replication factor of the topics a service creates.
-    #[arg(long, env = "OMS_TOPIC_REPLICATION_FACTOR", default_value_t = 1)]
-    pub topic_replication_factor: i32,
+    /// Replication factor of the topics a service creates (default: the
+    /// cluster's brokers, at most 3).
+    #[arg(long, env = "OMS_TOPIC_REPLICATION_FACTOR")]
+    pub topic_replication_factor: Option<i32>,
+    /// `min.insync.replicas` of the topics a service creates (default: 2
+    /// from 3 replicas on, else 1).
+    #[arg(long, env = "OMS_TOPIC_MIN_INSYNC_REPLICAS")]
+    pub topic_min_insync_replicas: Option<i32>,
     /// Folder of the SQLite databases used when no database URL is given.
     #[arg(long, env = "OMS_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -147,7 +153,8 @@ impl CommonSettings {
             kafka_bootstrap: kafka_bootstrap.into(),
             topic_prefix: String::new(),
             topic_partitions: 6,
-            topic_replication_factor: 1,
+            topic_replication_factor: None,
+            topic_min_insync_replicas: None,
             data_dir: PathBuf::from("data"),
             database_max_connections: 10,
             sqlite_synchronous: SqliteDurability::Full,
@@ -260,6 +267,7 @@ impl CommonSettings {
             topics: TopicNames::new(self.topic_prefix.clone()),
             partitions: self.topic_partitions,
             replication_factor: self.topic_replication_factor,
+            min_insync_replicas: self.topic_min_insync_replicas,
             client_properties: KafkaSettings::properties_from_env(std::env::vars()),
         }
     }

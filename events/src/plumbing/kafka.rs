@@ -44,8 +44,12 @@ pub struct KafkaSettings {
     pub topics: TopicNames,
     /// Partitions of topics this service creates.
     pub partitions: i32,
-    /// Replication factor of topics this service creates.
-    pub replication_factor: i32,
+    /// Replication factor of topics this service creates; `None`: the
+    /// cluster's brokers, at most 3 (see [`KafkaSettings::replication`]).
+    pub replication_factor: Option<i32>,
+    /// `min.insync.replicas` of topics this service creates; `None`: 2
+    /// from 3 replicas on, else 1.
+    pub min_insync_replicas: Option<i32>,
     /// Further librdkafka properties for every client (SASL, TLS): see
     /// [`KafkaSettings::properties_from_env`].
     pub client_properties: Vec<(String, String)>,
@@ -224,6 +228,34 @@ impl KafkaSettings {
         Ok(self.producer_config(client_id).create()?)
     }
 
+    /// The replication factor and `min.insync.replicas` of the topics this
+    /// service creates on a cluster of `brokers`: as configured, else the
+    /// brokers (at most 3) and 2 from 3 replicas on (else 1), so that one
+    /// broker of three may be down while every write still reaches two.
+    ///
+    /// # Errors
+    /// A [`ConfigurationError`] when `min.insync.replicas` is not between
+    /// 1 and the replication factor: no write could ever succeed.
+    pub fn replication(&self, brokers: usize) -> Result<(i32, i32), ConfigurationError> {
+        let factor = self
+            .replication_factor
+            .unwrap_or_else(|| i32::try_from(brokers.clamp(1, 3)).unwrap_or(3));
+        let min_insync = self
+            .min_insync_replicas
+            .unwrap_or(if factor >= 3 { 2 } else { 1 });
+        if !(1..=factor).contains(&min_insync) {
+            return Err(ConfigurationError {
+                property: None,
+                variable: Some("OMS_TOPIC_MIN_INSYNC_REPLICAS".into()),
+                message: format!(
+                    "min.insync.replicas {min_insync} is not between 1 and the replication \
+                     factor {factor}: no write could succeed"
+                ),
+            });
+        }
+        Ok((factor, min_insync))
+    }
+
     fn producer_config(&self, client_id: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
@@ -316,7 +348,9 @@ pub async fn ensure_topics_retaining(
     settings.validate()?;
     probe(settings).await?;
     // Before any other client: a refused one would log its failure too.
-    check_access(settings).await?;
+    let brokers = check_access(settings).await?;
+    let (replication_factor, min_insync_replicas) = settings.replication(brokers)?;
+    let min_insync_replicas = min_insync_replicas.to_string();
     let admin: AdminClient<DefaultClientContext> = settings
         .client_config("oms-admin")
         .create()
@@ -333,8 +367,9 @@ pub async fn ensure_topics_retaining(
             let topic = NewTopic::new(
                 name,
                 settings.partitions,
-                TopicReplication::Fixed(settings.replication_factor),
-            );
+                TopicReplication::Fixed(replication_factor),
+            )
+            .set("min.insync.replicas", &min_insync_replicas);
             match (compacted, dead_letters) {
                 (true, _) => topic.set("cleanup.policy", "compact"),
                 (_, true) => topic.set("retention.ms", &retention_ms),
@@ -495,10 +530,12 @@ pub async fn applied_everything_before(
 /// certificate the client does not trust, or not for the broker's name)
 /// is a [`ConfigurationError`] in one line, since waiting will not fix it.
 ///
+/// Answers how many brokers the cluster has.
+///
 /// # Errors
 /// [`TopicsError::Configuration`] when the broker refused the client;
 /// [`TopicsError::Unreachable`] when no metadata came within 10 s.
-pub async fn check_access(settings: &KafkaSettings) -> Result<(), TopicsError> {
+pub async fn check_access(settings: &KafkaSettings) -> Result<usize, TopicsError> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || check_access_blocking(&settings))
         .await
@@ -512,7 +549,7 @@ pub async fn check_access(settings: &KafkaSettings) -> Result<(), TopicsError> {
 ///
 /// # Errors
 /// As [`check_access`].
-pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError> {
+pub fn check_access_blocking(settings: &KafkaSettings) -> Result<usize, TopicsError> {
     let client: BaseProducer<RefusalWatch> = settings
         .client_config("oms-access-check")
         .create_with_context(RefusalWatch::default())
@@ -538,7 +575,7 @@ pub fn check_access_blocking(settings: &KafkaSettings) -> Result<(), TopicsError
             .client()
             .fetch_metadata(None, Duration::from_millis(500))
         {
-            Ok(metadata) if !metadata.brokers().is_empty() => return Ok(()),
+            Ok(metadata) if !metadata.brokers().is_empty() => return Ok(metadata.brokers().len()),
             result if started.elapsed() > ACCESS_TIMEOUT => {
                 return Err(TopicsError::Unreachable {
                     bootstrap: settings.bootstrap_servers.clone(),
@@ -649,7 +686,8 @@ mod tests {
             bootstrap_servers: "broker:9093".into(),
             topics: TopicNames::new(String::new()),
             partitions: 1,
-            replication_factor: 1,
+            replication_factor: None,
+            min_insync_replicas: None,
             client_properties: KafkaSettings::properties_from_env(vars),
         };
         assert_eq!(
@@ -671,12 +709,37 @@ mod tests {
     }
 
     #[test]
+    fn topics_replicate_to_three_brokers_with_two_in_sync_unless_configured() {
+        let mut settings = KafkaSettings {
+            bootstrap_servers: "broker:9092".into(),
+            topics: TopicNames::new(String::new()),
+            partitions: 6,
+            replication_factor: None,
+            min_insync_replicas: None,
+            client_properties: Vec::new(),
+        };
+        assert_eq!(settings.replication(1).unwrap(), (1, 1));
+        assert_eq!(settings.replication(2).unwrap(), (2, 1));
+        assert_eq!(settings.replication(3).unwrap(), (3, 2));
+        assert_eq!(settings.replication(9).unwrap(), (3, 2));
+        settings.replication_factor = Some(5);
+        assert_eq!(settings.replication(9).unwrap(), (5, 2));
+        settings.min_insync_replicas = Some(6);
+        let refused = settings.replication(9).unwrap_err();
+        assert_eq!(
+            refused.variable.as_deref(),
+            Some("OMS_TOPIC_MIN_INSYNC_REPLICAS")
+        );
+    }
+
+    #[test]
     fn the_producer_signs_in_with_the_configured_password() {
         let settings = KafkaSettings {
             bootstrap_servers: "broker:9093".into(),
             topics: TopicNames::new(String::new()),
             partitions: 1,
-            replication_factor: 1,
+            replication_factor: None,
+            min_insync_replicas: None,
             client_properties: vec![
                 ("sasl.username".into(), "order-svc".into()),
                 ("sasl.password".into(), "s3cret".into()),

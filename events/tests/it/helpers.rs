@@ -70,7 +70,8 @@ pub async fn harness(backend: Backend) -> Harness {
         bootstrap_servers: bootstrap,
         topics: TopicNames::new(testkit::topic_prefix()),
         partitions: 3,
-        replication_factor: 1,
+        replication_factor: None,
+        min_insync_replicas: None,
         client_properties: Vec::new(),
     };
     ensure_topics(&kafka, &Topic::ALL).await.unwrap();

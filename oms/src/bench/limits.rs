@@ -213,7 +213,8 @@ async fn kafka_raw(bootstrap: &str, prefix: &str, seconds: u64) -> anyhow::Resul
         bootstrap_servers: bootstrap.to_owned(),
         topics: TopicNames::new(prefix.to_owned()),
         partitions: 6,
-        replication_factor: 1,
+        replication_factor: None,
+        min_insync_replicas: None,
         client_properties: events::plumbing::KafkaSettings::properties_from_env(std::env::vars()),
     };
     let topic = format!("{prefix}oms-bench-raw-{}", Uuid::now_v7().simple());

@@ -59,7 +59,8 @@ impl Observer {
             bootstrap_servers: system.kafka.clone(),
             topics: TopicNames::new(system.topic_prefix.clone()),
             partitions: 1,
-            replication_factor: 1,
+            replication_factor: None,
+            min_insync_replicas: None,
             client_properties: events::plumbing::KafkaSettings::properties_from_env(
                 std::env::vars(),
             ),

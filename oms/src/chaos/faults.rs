@@ -230,7 +230,8 @@ fn kafka(cluster: &Cluster) -> events::plumbing::KafkaSettings {
         bootstrap_servers: cluster.broker.bootstrap(),
         topics: events::TopicNames::new(cluster.topic_prefix.clone()),
         partitions: 6,
-        replication_factor: 1,
+        replication_factor: None,
+        min_insync_replicas: None,
         client_properties: Vec::new(),
     }
 }

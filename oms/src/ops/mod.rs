@@ -54,7 +54,8 @@ impl Connection {
             bootstrap_servers: self.kafka.clone(),
             topics: TopicNames::new(self.topic_prefix.clone()),
             partitions: 1,
-            replication_factor: 1,
+            replication_factor: None,
+            min_insync_replicas: None,
             client_properties,
         }
     }
