@@ -12,7 +12,7 @@
 //! data, as a crashed machine that comes back would. The data is never
 //! removed here: it lives under the caller's directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,10 @@ use base64::Engine;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::{Broker, LOG4J2_PROPERTIES, ensure_jars, free_port, spawn_broker, wait_until_ready};
+use crate::{
+    Broker, LOG4J2_PROPERTIES, alive, ensure_jars, free_port, signal, spawn_broker,
+    wait_until_gone, wait_until_ready,
+};
 
 /// How to start a cluster.
 #[derive(Debug, Clone)]
@@ -181,9 +184,7 @@ impl LocalCluster {
 
     /// Whether node `id` runs.
     pub fn is_running(&self, id: u32) -> bool {
-        self.node(id)
-            .and_then(|n| n.pid)
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        self.node(id).and_then(|n| n.pid).is_some_and(alive)
     }
 
     /// SIGKILL of node `id`, as a crashed machine; it stays down until
@@ -192,15 +193,8 @@ impl LocalCluster {
         if let Some(node) = self.nodes.iter_mut().find(|n| n.id == id)
             && let Some(pid) = node.pid.take()
         {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            let started = Instant::now();
-            while Path::new(&format!("/proc/{pid}")).exists()
-                && started.elapsed() < Duration::from_secs(10)
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            signal("-KILL", pid);
+            wait_until_gone(&[pid], Duration::from_secs(10));
         }
     }
 
@@ -260,23 +254,17 @@ impl LocalCluster {
         }
     }
 
-    /// Stops every node (SIGTERM), waiting up to 30 s for each.
+    /// Stops every node: SIGTERM to all at once (one by one, the last
+    /// brokers would wait for a controller quorum that is already gone),
+    /// then SIGKILL to those still running after 15 s.
     pub fn stop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(pid) = node.pid.take() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
-                let started = Instant::now();
-                while Path::new(&format!("/proc/{pid}")).exists()
-                    && started.elapsed() < Duration::from_secs(30)
-                {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
+        let pids: Vec<u32> = self.nodes.iter_mut().filter_map(|n| n.pid.take()).collect();
+        for &pid in &pids {
+            signal("-TERM", pid);
+        }
+        wait_until_gone(&pids, Duration::from_secs(15));
+        for &pid in pids.iter().filter(|&&pid| alive(pid)) {
+            signal("-KILL", pid);
         }
     }
 

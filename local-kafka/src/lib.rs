@@ -174,15 +174,10 @@ impl LocalKafka {
     /// Stops the broker (SIGTERM: a controlled shutdown that keeps its data)
     /// and waits up to 30 s for it to exit, then kills it.
     pub fn stop(&self) {
-        let pid = self.pid.to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let gone = || !Path::new(&format!("/proc/{pid}")).exists();
-        let started = Instant::now();
-        while !gone() && started.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if !gone() {
-            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        signal("-TERM", self.pid);
+        wait_until_gone(&[self.pid], Duration::from_secs(30));
+        if alive(self.pid) {
+            signal("-KILL", self.pid);
         }
     }
 }
@@ -425,7 +420,7 @@ pub(crate) struct Broker<'a> {
 impl Broker<'_> {
     /// Fails when the JVM has exited (it could not bind its ports, say).
     fn ensure_alive(&self) -> anyhow::Result<()> {
-        if Path::new(&format!("/proc/{}", self.pid)).exists() {
+        if alive(self.pid) {
             return Ok(());
         }
         bail!(
@@ -446,7 +441,11 @@ fn cluster_id(log_dirs: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("no cluster.id in {}", meta.display()))
 }
 
-pub(crate) fn wait_until_ready(bootstrap: &str, ours: &Broker<'_>, limit: Duration) -> anyhow::Result<()> {
+pub(crate) fn wait_until_ready(
+    bootstrap: &str,
+    ours: &Broker<'_>,
+    limit: Duration,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     while TcpStream::connect(bootstrap).is_err() {
         ours.ensure_alive()?;
@@ -493,4 +492,30 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+pub(crate) fn signal(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether `pid` runs: a zombie (dead, not yet reaped by its watchdog,
+/// which looks once a second) does not.
+pub(crate) fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the parenthesised command name.
+        stat.rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+pub(crate) fn wait_until_gone(pids: &[u32], limit: Duration) {
+    let started = Instant::now();
+    while pids.iter().any(|&pid| alive(pid)) && started.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

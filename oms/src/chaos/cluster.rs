@@ -64,6 +64,18 @@ pub struct Postgres {
     dir: PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    tls: Option<PathBuf>,
+}
+
+/// The certificate a [`Postgres`] serves TLS with, and the CA file that
+/// verifies it.
+pub struct ServerTls {
+    /// The server's certificate (PEM).
+    pub certificate_pem: String,
+    /// Its private key (PEM).
+    pub key_pem: String,
+    /// Where the CA's certificate is, for the clients' `sslrootcert`.
+    pub ca_file: PathBuf,
 }
 
 impl Postgres {
@@ -73,32 +85,58 @@ impl Postgres {
     /// # Errors
     /// When Debian's PostgreSQL 15 is missing or does not start.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, None)
+    }
+
+    /// As [`start`](Self::start); with `tls`, the server accepts TLS
+    /// connections only, with that certificate.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub fn start_with(dir: &Path, tls: Option<&ServerTls>) -> anyhow::Result<Self> {
         anyhow::ensure!(
             Path::new(PG_BIN).join("initdb").exists(),
             "PostgreSQL 15 is not installed (scripts/postgres.sh installs it)"
         );
         std::fs::create_dir_all(dir)?;
+        if let Some(tls) = tls {
+            std::fs::write(dir.join("server.crt"), &tls.certificate_pem)?;
+            local_kafka::certificates::write_private(&dir.join("server.key"), &tls.key_pem)?;
+        }
         run(Command::new("chown")
             .args(["-R", "postgres:postgres"])
             .arg(dir))?;
         run(as_postgres("initdb")
             .args(["-U", "postgres", "--auth=trust", "-D"])
             .arg(dir.join("data")))?;
+        if tls.is_some() {
+            // TLS or nothing: a connection without it finds no rule that lets it in.
+            let rules = dir.join("data/pg_hba.conf");
+            std::fs::write(&rules, "hostssl all all 127.0.0.1/32 trust\n")?;
+            run(Command::new("chown").arg("postgres:postgres").arg(&rules))?;
+        }
         let postgres = Self {
             dir: dir.to_path_buf(),
             port: free_port()?,
+            tls: tls.map(|t| t.ca_file.clone()),
         };
         postgres.pg_ctl(&["start"])?;
         Ok(postgres)
     }
 
     fn pg_ctl(&self, action: &[&str]) -> anyhow::Result<()> {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on \
              -c max_connections=300",
             self.port,
             self.dir.display()
         );
+        if self.tls.is_some() {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+                dir = self.dir.display()
+            ));
+        }
         run(as_postgres("pg_ctl")
             .arg("-D")
             .arg(self.dir.join("data"))
@@ -122,6 +160,18 @@ impl Postgres {
         format!(
             "postgres://postgres@127.0.0.1:{}/{name}?sslmode=disable",
             self.port
+        )
+    }
+
+    /// The URL of database `name` on `host`, verifying the server's
+    /// certificate against the CA file and its name against `host`
+    /// (`sslmode=verify-full`); for a server started with TLS.
+    pub fn verified_url(&self, host: &str, name: &str) -> String {
+        let ca_file = self.tls.as_deref().unwrap_or(Path::new("no-ca-file"));
+        format!(
+            "postgres://postgres@{host}:{}/{name}?sslmode=verify-full&sslrootcert={}",
+            self.port,
+            ca_file.display()
         )
     }
 
@@ -153,12 +203,25 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A Kafka broker of the suite's own, on a fixed port so that it can be
-/// killed and started again on the same data.
+/// The suite's Kafka: one broker on a fixed port, or a replicated
+/// cluster of three (`oms chaos --brokers 3`); either can be killed and
+/// started again on the same data.
 pub struct Broker {
-    options: local_kafka::StartOptions,
-    running: Option<local_kafka::LocalKafka>,
+    kafka: Kafka,
 }
+
+enum Kafka {
+    Single {
+        options: local_kafka::StartOptions,
+        running: Option<local_kafka::LocalKafka>,
+    },
+    Replicated(local_kafka::LocalCluster),
+}
+
+/// How long a killed node of a cluster stays down: longer than the
+/// cluster's session timeout, so that it is fenced and its partitions get
+/// new leaders while the load goes on.
+const NODE_DOWNTIME: Duration = Duration::from_secs(6);
 
 impl Broker {
     /// Starts a broker with its data under `dir`.
@@ -174,53 +237,136 @@ impl Broker {
             sasl_ssl: None,
         };
         let running = Some(local_kafka::start(&options)?);
-        Ok(Self { options, running })
+        Ok(Self {
+            kafka: Kafka::Single { options, running },
+        })
     }
 
-    /// `host:port`.
+    /// Starts a cluster of `brokers` with its data under `dir`.
+    ///
+    /// # Errors
+    /// When it does not come up.
+    pub fn start_cluster(dir: &Path, brokers: u32) -> anyhow::Result<Self> {
+        let cluster = local_kafka::start_cluster(&local_kafka::ClusterOptions {
+            data_dir: dir.to_path_buf(),
+            brokers,
+            watch_pid: Some(std::process::id()),
+        })?;
+        Ok(Self {
+            kafka: Kafka::Replicated(cluster),
+        })
+    }
+
+    /// `host:port[,host:port…]`.
     pub fn bootstrap(&self) -> String {
-        format!(
-            "127.0.0.1:{}",
-            self.options.broker_port.expect("a fixed port")
-        )
+        match &self.kafka {
+            Kafka::Single { options, .. } => {
+                format!("127.0.0.1:{}", options.broker_port.expect("a fixed port"))
+            }
+            Kafka::Replicated(cluster) => cluster.bootstrap.clone(),
+        }
     }
 
-    /// SIGKILL, then a start on the same data.
+    /// SIGKILL, then a start on the same data. On a cluster, of a node
+    /// that is not the active controller, down for [`NODE_DOWNTIME`].
     ///
     /// # Errors
     /// When it does not come back.
     pub fn crash_restart(&mut self) -> anyhow::Result<()> {
-        if let Some(broker) = self.running.take() {
-            kill_9(broker.pid);
+        match &mut self.kafka {
+            Kafka::Single { options, running } => {
+                if let Some(broker) = running.take() {
+                    kill_9(broker.pid);
+                }
+                *running = Some(local_kafka::start(options)?);
+                Ok(())
+            }
+            Kafka::Replicated(cluster) => {
+                let controller = cluster.active_controller()?;
+                let victim = cluster
+                    .node_ids()
+                    .into_iter()
+                    .rev()
+                    .find(|&id| id != controller)
+                    .context("a cluster of one has no other broker")?;
+                crash_node(cluster, victim)
+            }
         }
-        self.running = Some(local_kafka::start(&self.options)?);
-        Ok(())
     }
 
-    /// SIGKILL; it stays down until [`start_again`](Self::start_again).
-    pub fn kill(&mut self) {
-        if let Some(broker) = self.running.take() {
-            kill_9(broker.pid);
-        }
-    }
-
-    /// Starts it on the same data (after [`kill`](Self::kill)).
+    /// SIGKILL of the cluster's active controller, down for
+    /// [`NODE_DOWNTIME`] (the others elect a new one), then a start on the
+    /// same data. One broker is its own controller: the same as
+    /// [`crash_restart`](Self::crash_restart).
     ///
     /// # Errors
     /// When it does not come back.
-    pub fn start_again(&mut self) -> anyhow::Result<()> {
-        if self.running.is_none() {
-            self.running = Some(local_kafka::start(&self.options)?);
+    pub fn crash_restart_controller(&mut self) -> anyhow::Result<()> {
+        match &mut self.kafka {
+            Kafka::Single { .. } => self.crash_restart(),
+            Kafka::Replicated(cluster) => {
+                let controller = cluster.active_controller()?;
+                crash_node(cluster, controller)
+            }
         }
-        Ok(())
+    }
+
+    /// SIGKILL of every broker; they stay down until
+    /// [`start_again`](Self::start_again).
+    pub fn kill(&mut self) {
+        match &mut self.kafka {
+            Kafka::Single { running, .. } => {
+                if let Some(broker) = running.take() {
+                    kill_9(broker.pid);
+                }
+            }
+            Kafka::Replicated(cluster) => {
+                for id in cluster.node_ids() {
+                    cluster.kill(id);
+                }
+            }
+        }
+    }
+
+    /// Starts them on the same data (after [`kill`](Self::kill)).
+    ///
+    /// # Errors
+    /// When they do not come back.
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        match &mut self.kafka {
+            Kafka::Single { options, running } => {
+                if running.is_none() {
+                    *running = Some(local_kafka::start(options)?);
+                }
+                Ok(())
+            }
+            Kafka::Replicated(cluster) => {
+                for id in cluster.node_ids() {
+                    cluster.start_node(id)?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Stops it (SIGTERM).
     pub fn stop(&mut self) {
-        if let Some(broker) = self.running.take() {
-            broker.stop();
+        match &mut self.kafka {
+            Kafka::Single { running, .. } => {
+                if let Some(broker) = running.take() {
+                    broker.stop();
+                }
+            }
+            Kafka::Replicated(cluster) => cluster.stop(),
         }
     }
+}
+
+fn crash_node(cluster: &mut local_kafka::LocalCluster, id: u32) -> anyhow::Result<()> {
+    tracing::info!(node = id, "chaos: SIGKILL of a Kafka node");
+    cluster.kill(id);
+    std::thread::sleep(NODE_DOWNTIME);
+    cluster.start_node(id)
 }
 
 /// Removes every `OMS_*` variable this process has from `command`'s
@@ -342,9 +488,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts PostgreSQL, the broker and `order`, `inventory` and
-    /// `customer` instances of each service, from the binaries in
-    /// `binaries`, with all data under `work`.
+    /// Starts PostgreSQL, `brokers` Kafka brokers (one, or a replicated
+    /// cluster) and `order`, `inventory` and `customer` instances of each
+    /// service, from the binaries in `binaries`, with all data under `work`.
     ///
     /// # Errors
     /// When something does not come up.
@@ -352,6 +498,7 @@ impl Cluster {
         work: &Path,
         binaries: &Path,
         counts: [(Service, usize); 3],
+        brokers: u32,
         saga_deadline_secs: u64,
     ) -> anyhow::Result<Self> {
         for (service, _) in counts {
@@ -373,7 +520,11 @@ impl Cluster {
                 .await?;
         }
         admin.close().await?;
-        let broker = Broker::start(&work.join("kafka"))?;
+        let broker = if brokers > 1 {
+            Broker::start_cluster(&work.join("kafka"), brokers)?
+        } else {
+            Broker::start(&work.join("kafka"))?
+        };
         let mut cluster = Self {
             work: work.to_path_buf(),
             binaries: binaries.to_path_buf(),

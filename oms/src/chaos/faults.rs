@@ -40,6 +40,10 @@ pub(super) async fn inject(
             let broker = &mut cluster.broker;
             tokio::task::block_in_place(|| broker.crash_restart())?;
         }
+        Fault::KillController => {
+            let broker = &mut cluster.broker;
+            tokio::task::block_in_place(|| broker.crash_restart_controller())?;
+        }
         Fault::CrashPostgres => {
             let postgres = &cluster.postgres;
             tokio::task::block_in_place(|| postgres.crash_restart())?;

@@ -21,6 +21,14 @@
 //! 100 lines placed while the broker is away. And on the SQLite
 //! default: `oms up` killed with SIGKILL mid-load and started again on its
 //! data directory (scenario `kill-oms-up-sqlite`).
+//!
+//! ## The cluster form
+//! `oms chaos --brokers 3`: the same system on a replicated cluster of
+//! three brokers (topics with three replicas, two in sync, `acks=all`),
+//! with the faults a cluster is for ([`Fault::CLUSTER`]): a broker killed
+//! with SIGKILL mid-load and started again after its partitions moved, then
+//! the active controller killed the same way, then a third inventory-svc
+//! joining its group and leaving.
 
 pub mod checks;
 pub mod cluster;
@@ -68,6 +76,10 @@ pub struct ChaosArgs {
     /// Keep the work directory (logs, databases) afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Kafka brokers: 1, or a replicated cluster (3: the cluster form, with
+    /// its own scenarios).
+    #[arg(long, default_value_t = 1)]
+    pub brokers: u32,
 }
 
 /// One fault.
@@ -75,8 +87,11 @@ pub struct ChaosArgs {
 pub enum Fault {
     /// SIGKILL of an instance of the service, then a restart.
     Kill(Service),
-    /// Broker SIGKILL and restart.
+    /// Broker SIGKILL and restart (on a cluster: a broker that is not the
+    /// active controller, down until its partitions moved).
     KillBroker,
+    /// SIGKILL of the cluster's active controller, then its restart.
+    KillController,
     /// PostgreSQL `restart -m immediate`.
     CrashPostgres,
     /// A third inventory-svc joins its group, then leaves.
@@ -111,6 +126,18 @@ impl Fault {
         Fault::HundredLineBacklog,
     ];
 
+    /// The faults of the cluster form, in the order they run.
+    pub const CLUSTER: [Fault; 3] = [Fault::KillBroker, Fault::KillController, Fault::Rebalance];
+
+    /// The faults the suite runs against `brokers` brokers.
+    pub fn for_brokers(brokers: u32) -> &'static [Fault] {
+        if brokers > 1 {
+            &Self::CLUSTER
+        } else {
+            &Self::ALL
+        }
+    }
+
     /// Its name on the command line and in the table.
     pub fn name(self) -> &'static str {
         match self {
@@ -118,6 +145,7 @@ impl Fault {
             Fault::Kill(Service::Customer) => "kill-customer",
             Fault::Kill(Service::Order) => "kill-order",
             Fault::KillBroker => "kill-broker",
+            Fault::KillController => "kill-controller",
             Fault::CrashPostgres => "crash-postgres",
             Fault::Rebalance => "rebalance",
             Fault::Duplicates => "duplicates",
@@ -216,11 +244,14 @@ pub async fn run(args: &ChaosArgs) -> anyhow::Result<Report> {
             (Service::Inventory, 2),
             (Service::Customer, 2),
         ],
+        args.brokers,
         args.saga_deadline_secs,
     )
     .await?;
     let mut outcome = scenarios(&mut cluster, args).await;
+    // `oms up` runs one broker of its own: not a scenario of the cluster form.
     if let Ok(report) = &mut outcome
+        && args.brokers == 1
         && (args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == SQLITE_SCENARIO))
     {
         match sqlite_oms_up(&cluster, args, &binaries, &work).await {
@@ -263,8 +294,10 @@ async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Re
         seed,
         outcomes: Vec::new(),
     };
-    let chosen: Vec<Fault> = Fault::ALL
-        .into_iter()
+    let faults = Fault::for_brokers(args.brokers);
+    let chosen: Vec<Fault> = faults
+        .iter()
+        .copied()
         .filter(|f| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == f.name()))
         .collect();
     let mut round = 0;
@@ -298,7 +331,7 @@ async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Re
         while started.elapsed() < Duration::from_secs(args.random_secs) {
             round += 1;
             let faults: Vec<Fault> = (0..3)
-                .map(|_| Fault::ALL[(random.next_u64() % Fault::ALL.len() as u64) as usize])
+                .map(|_| faults[(random.next_u64() % faults.len() as u64) as usize])
                 .collect();
             let name = format!(
                 "random: {}",

@@ -19,6 +19,7 @@ async fn every_fault_under_load_breaks_no_promise() {
         saga_deadline_secs: 8,
         quiet_timeout_secs: 120,
         keep: false,
+        brokers: 1,
     };
     let report = run(&args).await.expect("the chaos suite runs");
     println!("{}", report.markdown());

@@ -2,6 +2,7 @@
 //! services, on SQLite (as `oms up` uses by default) and on PostgreSQL.
 
 mod bench;
+mod cluster;
 mod concurrency;
 mod dlq;
 mod docker;
