@@ -24,7 +24,7 @@ CACHE=$HOME/.cache/oms
 
 fail() { printf 'k8s-check: %s\n' "$*" >&2; exit 1; }
 
-venv=$CACHE/kubernetes-validate-1.37.0
+venv=$CACHE/kubernetes-validate-${VALIDATOR#*==}
 validator=$venv/bin/kubernetes-validate
 # The marker is written last, so an interrupted install is made again.
 if [[ ! -f $venv/.installed ]]; then
