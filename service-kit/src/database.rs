@@ -4,6 +4,16 @@
 //! (`sqlite://path?mode=rwc`) as the embedded default. Migrations run at
 //! start-up on both.
 //!
+//! ## Instances that start together migrate once
+//! On PostgreSQL, [`connect_and_migrate`] applies the migrations under an
+//! advisory lock of the database, so that instances starting at once (a
+//! release rolling out, an autoscaler adding several) take turns: the
+//! first applies each pending migration, the others wait and find none.
+//! Without it two of them ran the same `CREATE TABLE` and one failed to
+//! start. The lock is held on a connection of its own, not one of the
+//! pool, and ends with it, so an instance killed while migrating leaves
+//! none behind.
+//!
 //! ## SQLite, and what it guarantees
 //! - **WAL journal**, so that readers never block the writer or each other.
 //! - **`synchronous`** (`OMS_SQLITE_SYNCHRONOUS`): `full` by default, so a
@@ -26,7 +36,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
 /// How durable SQLite commits are (`OMS_SQLITE_SYNCHRONOUS`).
@@ -137,8 +148,48 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     let connection = Database::connect(options)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to the database at {}: {e}", redact(url)))?;
-    M::up(&connection, None).await?;
+    migrate::<M>(&connection).await?;
     Ok(ServiceDatabase { connection, lock })
+}
+
+/// Key of the PostgreSQL advisory lock held while migrating ("oms_migr");
+/// advisory locks belong to one database, so services sharing a server
+/// never wait for each other.
+const MIGRATION_LOCK_KEY: i64 = 0x6f6d_735f_6d69_6772;
+
+/// Applies `M`'s pending migrations; on PostgreSQL under the migration lock
+/// (see the [module docs](self)). SQLite needs no lock: the file lock keeps
+/// every other process out.
+async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        M::up(db, None).await?;
+        return Ok(());
+    }
+    // Outside the pool: with `OMS_DATABASE_MAX_CONNECTIONS=1` the
+    // migrations would otherwise wait for the connection holding the lock.
+    let mut holder = db
+        .get_postgres_connection_pool()
+        .connect_options()
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open a connection for the migration lock: {e}"))?;
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .fetch_one(&mut holder)
+        .await?;
+    if !taken {
+        tracing::info!("another instance is migrating the database; waiting for it to finish");
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut holder)
+            .await?;
+    }
+    let migrated = M::up(db, None).await;
+    // Ending the session releases the lock, also when the migration failed.
+    if let Err(error) = holder.close().await {
+        tracing::warn!(error = %error, "closing the migration lock's connection failed");
+    }
+    Ok(migrated?)
 }
 
 /// A PostgreSQL URL whose host is this machine and that does not choose an

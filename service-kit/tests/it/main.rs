@@ -5,4 +5,5 @@
 mod helpers;
 mod http_api;
 mod jwt;
+mod migrations;
 mod server;
