@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh [extra cargo test arguments]
 #
-# First run on a fresh machine: installs PostgreSQL 15 and Prometheus from
+# First run on a fresh machine: installs PostgreSQL 15 and Prometheus (with promtool) from
 # Debian's packages if missing (about a minute), fetches the Kafka jars into ~/.cache/oms with
 # Maven (under a minute), and compiles the workspace (about 6 minutes on two
 # cores). Later runs reuse all three.
@@ -25,14 +25,16 @@ if [ -z "${OMS_DATABASE_URL:-}" ]; then
   export OMS_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres
 fi
 
-# The monitoring test scrapes the services with a real Prometheus.
-if ! command -v prometheus >/dev/null 2>&1; then
+# The monitoring test scrapes the services with a real Prometheus and checks
+# the alerting rules with promtool; Debian's package has both.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   echo "test.sh: installing Prometheus from Debian's packages" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null \
     || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive \
          apt-get install -y --no-install-recommends prometheus >/dev/null; }
 fi
 need prometheus "apt-get install prometheus"
+need promtool "apt-get install prometheus"
 
 if [ -z "${OMS_KAFKA_BOOTSTRAP:-}" ]; then
   cargo build --quiet --locked -p local-kafka --bin oms-local-kafka

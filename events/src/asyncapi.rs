@@ -5,9 +5,10 @@
 //! - One channel per topic and per dead-letter topic, addressed
 //!   `{prefix}<topic>` (the deployment's `OMS_TOPIC_PREFIX`), with its key
 //!   and its Kafka binding (partitions, compaction).
-//! - One message per event type and version: its headers, its key, its
-//!   payload (the whole envelope: the record's value) by reference to the
-//!   schema file beside the document, and an example record.
+//! - One message per event type and version: its headers (ours, and the
+//!   CloudEvents binding's binary-mode `ce_*` and `content-type`), its key,
+//!   its payload (the whole envelope: the record's value) by reference to
+//!   the schema file beside the document, and an example record.
 //! - One `send` operation per topic (its one publisher) and one `receive`
 //!   operation per consumer group of the system.
 //!
@@ -16,6 +17,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::cloudevents::{self, Attributes};
 use crate::envelope::{EVENT_TYPES, EventTypeInfo};
 use crate::topics::{SUBSCRIPTIONS, Topic, headers};
 
@@ -97,7 +99,7 @@ pub fn document() -> Value {
         "info": {
             "title": "OMS events",
             "version": "1",
-            "description": "The events of the order management system on Kafka: the saga between order-svc, inventory-svc and customer-svc, and the catalog. Every record's value is an event envelope (JSON); its key is the aggregate id; its headers name the type and version and carry a W3C trace context. Delivery is at least once: deduplicate by `event_id`. Within a key, records are in order.",
+            "description": "The events of the order management system on Kafka: the saga between order-svc, inventory-svc and customer-svc, and the catalog. Every record's value is an event envelope (JSON); its key is the aggregate id; its headers name the type and version, carry a W3C trace context, and make it a CloudEvent in the Kafka binding's binary content mode (`ce_*`, `content-type`; the CloudEvent's `data` is the whole envelope). Delivery is at least once: deduplicate by `event_id`. Within a key, records are in order.",
             "license": { "name": "Apache-2.0" },
         },
         "defaultContentType": "application/json",
@@ -193,6 +195,49 @@ fn trace_headers() -> Map<String, Value> {
     properties
 }
 
+/// The CloudEvents binding's binary-mode headers of `info`'s records
+/// ([`crate::cloudevents`]).
+fn cloud_event_headers(info: &EventTypeInfo) -> Map<String, Value> {
+    let mut properties = Map::new();
+    for (name, schema) in [
+        (
+            headers::CE_SPECVERSION,
+            json!({ "type": "string", "const": cloudevents::SPEC_VERSION, "description": "CloudEvents (Kafka protocol binding, binary content mode): the specification version." }),
+        ),
+        (
+            headers::CE_ID,
+            json!({ "type": "string", "format": "uuid", "description": "CloudEvents `id`: the envelope's `event_id`." }),
+        ),
+        (
+            headers::CE_TYPE,
+            json!({ "type": "string", "const": cloudevents::event_type(info.event_type), "description": "CloudEvents `type`: the `event_type` with a reverse-DNS prefix; it carries no version (see `ce_dataschema`)." }),
+        ),
+        (
+            headers::CE_SOURCE,
+            json!({ "type": "string", "const": cloudevents::source(info.topic.publisher()), "description": "CloudEvents `source`: `/` and the envelope's `producer`." }),
+        ),
+        (
+            headers::CE_TIME,
+            json!({ "type": "string", "format": "date-time", "description": "CloudEvents `time`: the envelope's `occurred_at`, RFC 3339 in UTC." }),
+        ),
+        (
+            headers::CE_SUBJECT,
+            json!({ "type": "string", "format": "uuid", "description": format!("CloudEvents `subject`: the record's key, the {}.", info.topic.key()) }),
+        ),
+        (
+            headers::CE_DATASCHEMA,
+            json!({ "type": "string", "const": cloudevents::schema_id(info.event_type, info.schema_version), "description": "CloudEvents `dataschema`: the `$id` of the schema of the value (the whole envelope, which is the CloudEvent's `data`)." }),
+        ),
+        (
+            headers::CONTENT_TYPE,
+            json!({ "type": "string", "const": cloudevents::DATA_CONTENT_TYPE, "description": "CloudEvents `datacontenttype`." }),
+        ),
+    ] {
+        properties.insert(name.into(), schema);
+    }
+    properties
+}
+
 fn message(info: &EventTypeInfo) -> Value {
     let mut properties = trace_headers();
     properties.insert(
@@ -203,6 +248,7 @@ fn message(info: &EventTypeInfo) -> Value {
         headers::SCHEMA_VERSION.into(),
         json!({ "type": "string", "const": info.schema_version.to_string() }),
     );
+    properties.extend(cloud_event_headers(info));
     let mut message = json!({
         "name": info.event_type,
         "title": format!("{} v{}", info.event_type, info.schema_version),
@@ -213,7 +259,19 @@ fn message(info: &EventTypeInfo) -> Value {
         "contentType": "application/json",
         "headers": {
             "type": "object",
-            "required": [headers::EVENT_TYPE, headers::SCHEMA_VERSION, headers::TRACEPARENT],
+            "required": [
+                headers::EVENT_TYPE,
+                headers::SCHEMA_VERSION,
+                headers::TRACEPARENT,
+                headers::CE_SPECVERSION,
+                headers::CE_ID,
+                headers::CE_TYPE,
+                headers::CE_SOURCE,
+                headers::CE_TIME,
+                headers::CE_SUBJECT,
+                headers::CE_DATASCHEMA,
+                headers::CONTENT_TYPE,
+            ],
             "properties": properties,
         },
         "payload": {
@@ -228,13 +286,22 @@ fn message(info: &EventTypeInfo) -> Value {
     if let Some(example) =
         crate::examples::envelope_of_version(info.event_type, info.schema_version)
     {
+        let mut example_headers = Map::new();
+        example_headers.insert(headers::EVENT_TYPE.into(), info.event_type.into());
+        example_headers.insert(
+            headers::SCHEMA_VERSION.into(),
+            info.schema_version.to_string().into(),
+        );
+        for (name, value) in Attributes::of(&example).headers() {
+            example_headers.insert(name.into(), value.into());
+        }
+        example_headers.insert(
+            headers::TRACEPARENT.into(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        );
         message["examples"] = json!([{
             "name": info.event_type,
-            "headers": {
-                headers::EVENT_TYPE: info.event_type,
-                headers::SCHEMA_VERSION: info.schema_version.to_string(),
-                headers::TRACEPARENT: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            },
+            "headers": example_headers,
             "payload": example.to_json(),
         }]);
     }
@@ -273,7 +340,7 @@ fn dead_letter_message() -> Value {
     json!({
         "name": "DeadLetter",
         "title": "Dead letter",
-        "summary": "A record a consumer could not use: the original key, value and headers, and why.",
+        "summary": "A record a consumer could not use: the original key, value and headers (the CloudEvents ones too, when it had them), and why.",
         "headers": {
             "type": "object",
             "required": [headers::DLQ_ORIGINAL_TOPIC, headers::DLQ_ERROR_CODE, headers::DLQ_ERROR],

@@ -419,12 +419,7 @@ fn envelope_schema<P: EventPayload>() -> serde_json::Value {
         .expect("a struct's schema is an object");
     object.insert(
         "$id".into(),
-        format!(
-            "https://oms.example/schemas/{}.v{}.schema.json",
-            P::EVENT_TYPE,
-            P::SCHEMA_VERSION
-        )
-        .into(),
+        crate::cloudevents::schema_id(P::EVENT_TYPE, P::SCHEMA_VERSION).into(),
     );
     object.insert("title".into(), P::EVENT_TYPE.into());
     object.insert(

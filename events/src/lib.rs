@@ -18,6 +18,9 @@
 //! - [`topics`]: topic names (with a configurable prefix), header names,
 //!   who publishes each topic and every consumer group that reads it.
 //! - [`asyncapi`]: the AsyncAPI 3 document of all of it (`schemas/asyncapi.json`).
+//! - [`cloudevents`]: the CloudEvents attributes every record also carries
+//!   in its headers (the Kafka binding's binary mode), mapped from its
+//!   envelope.
 //! - `plumbing` (feature `plumbing`): what every service uses to move events:
 //!   producer, transactional outbox and its relay, batched at-least-once
 //!   consumer with inbox de-duplication and dead letters, topic creation,
@@ -31,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod asyncapi;
+pub mod cloudevents;
 pub mod envelope;
 pub mod examples;
 pub mod ids;

@@ -174,8 +174,9 @@ impl TopicNames {
 pub const DEAD_LETTER_SUFFIX: &str = ".dlq";
 
 /// Kafka header names. Every event record carries [`EVENT_TYPE`](headers::EVENT_TYPE),
-/// [`SCHEMA_VERSION`](headers::SCHEMA_VERSION) and, when traced,
-/// [`TRACEPARENT`](headers::TRACEPARENT)/[`TRACESTATE`](headers::TRACESTATE).
+/// [`SCHEMA_VERSION`](headers::SCHEMA_VERSION), the CloudEvents binary-mode
+/// headers (`ce_*` and `content-type`, see [`crate::cloudevents`]) and, when
+/// traced, [`TRACEPARENT`](headers::TRACEPARENT)/[`TRACESTATE`](headers::TRACESTATE).
 /// A dead letter keeps its original headers and adds the `dlq.*` ones.
 pub mod headers {
     /// The event type, e.g. `OrderPlaced`.
@@ -186,6 +187,22 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     /// W3C vendor trace state.
     pub const TRACESTATE: &str = "tracestate";
+    /// CloudEvents: the specification version, `1.0`.
+    pub const CE_SPECVERSION: &str = "ce_specversion";
+    /// CloudEvents: the event's id (our `event_id`).
+    pub const CE_ID: &str = "ce_id";
+    /// CloudEvents: the event's type, e.g. `example.oms.OrderPlaced`.
+    pub const CE_TYPE: &str = "ce_type";
+    /// CloudEvents: who produced it, e.g. `/order-svc`.
+    pub const CE_SOURCE: &str = "ce_source";
+    /// CloudEvents: when it happened (our `occurred_at`, RFC 3339 UTC).
+    pub const CE_TIME: &str = "ce_time";
+    /// CloudEvents: what it is about: the record's key.
+    pub const CE_SUBJECT: &str = "ce_subject";
+    /// CloudEvents: the URL (`$id`) of the JSON Schema of the record's value.
+    pub const CE_DATASCHEMA: &str = "ce_dataschema";
+    /// CloudEvents: the value's media type, `application/json`.
+    pub const CONTENT_TYPE: &str = "content-type";
     /// Dead letter: the topic the record was read from.
     pub const DLQ_ORIGINAL_TOPIC: &str = "dlq.original_topic";
     /// Dead letter: its partition.

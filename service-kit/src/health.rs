@@ -1,17 +1,30 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 //!
 //! Metrics every service exports (besides HTTP request counts and latency):
-//! `oms_consumer_lag` (per group, topic, partition), `oms_outbox_backlog`,
-//! `oms_outbox_published_total`, `oms_batch_duration_seconds` and
-//! `oms_batch_phase_seconds` (per consumer group, and phase: begin, inbox,
-//! load, apply, save, outbox, commit), `oms_events_processed_total`,
-//! `oms_events_duplicate_total` (per group), `oms_group_commit_items`, and
-//! `oms_dead_letters_total` (per topic and error code),
-//! `oms_outbox_parked_total` (rows set aside after repeated failures),
-//! `oms_outbox_producer_rebuilt_total`, `oms_consumer_batch_retries_total`
-//! (per group) and `oms_outbox_relay_retries_total` (failed rounds), and
-//! the HTTP server's `oms_http_connections_open` and
-//! `oms_http_connections_refused_total` (per reason).
+//! `oms_consumer_lag`, `oms_outbox_backlog`, `oms_outbox_published_total`,
+//! `oms_batch_duration_seconds` and `oms_batch_phase_seconds` (and phase:
+//! begin, inbox, load, apply, save, outbox, commit),
+//! `oms_events_processed_total`, `oms_events_duplicate_total`,
+//! `oms_group_commit_items`, `oms_dead_letters_total` (and `error_type`,
+//! the dead letter's code), `oms_outbox_parked_total` (rows set aside after
+//! repeated failures), `oms_outbox_producer_rebuilt_total`,
+//! `oms_consumer_batch_retries_total` and `oms_outbox_relay_retries_total`
+//! (failed rounds), and the HTTP server's `oms_http_connections_open` and
+//! `oms_http_connections_refused_total` (per reason). order-svc adds
+//! `oms_orders{status}`, `oms_orders_decided_last_minute` and
+//! `oms_order_decision_seconds{outcome}`.
+//!
+//! Labels about Kafka are OpenTelemetry's messaging attribute names with
+//! their dots made underscores (Prometheus allows none):
+//! `messaging_consumer_group_name`, `messaging_destination_name` (the
+//! topic), `messaging_destination_partition_id`.
+//!
+//! Every latency is a histogram in seconds, so that a
+//! `histogram_quantile` over the sum of the instances' bucket rates gives
+//! the quantile of the whole system; buckets span 1 ms to 10 s, and 10 ms
+//! to 5 minutes for `oms_order_decision_seconds` (an order waits for its
+//! saga's deadline, 30 s by default). `oms_group_commit_items` counts
+//! requests, with buckets from 1 to 500.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -19,7 +32,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -42,7 +55,22 @@ pub fn prometheus() -> PrometheusHandle {
                 .set_buckets(&[
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                 ])
-                .expect("bucket list is not empty");
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("oms_order_decision_seconds".into()),
+                        &[
+                            0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                            120.0, 300.0,
+                        ],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("oms_group_commit_items".into()),
+                        &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+                    )
+                })
+                .expect("bucket lists are not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {

@@ -34,7 +34,8 @@ pub async fn kafka_bootstrap() -> &'static str {
 }
 
 /// Publishes `envelope` to `topic` as the outbox relay does: keyed by its
-/// aggregate id, with the relay's headers (its type and schema version).
+/// aggregate id, with the relay's headers (its type, schema version and
+/// CloudEvents attributes).
 ///
 /// # Panics
 /// When the broker does not acknowledge the record.
@@ -46,6 +47,7 @@ pub async fn publish(
     let record_headers = events::plumbing::outbox::record_headers(
         envelope.event.event_type(),
         envelope.event.schema_version(),
+        Some(&events::cloudevents::Attributes::of(envelope)),
         &events::plumbing::trace::TraceContext::default(),
     );
     send(
@@ -60,7 +62,8 @@ pub async fn publish(
 
 /// Produces `payload` as it is (poison, for instance), keyed by `key`, with
 /// the relay's headers for `event_type` and the `schema_version` the
-/// payload names (1 when it names none).
+/// payload names (1 when it names none), and CloudEvents headers when the
+/// payload is an envelope.
 ///
 /// # Panics
 /// When the broker does not acknowledge the record.
@@ -79,6 +82,7 @@ pub async fn produce(
     let record_headers = events::plumbing::outbox::record_headers(
         event_type,
         schema_version,
+        events::cloudevents::Attributes::of_record(payload, key).as_ref(),
         &events::plumbing::trace::TraceContext::default(),
     );
     send(producer, topic, key, payload, record_headers).await;

@@ -38,9 +38,20 @@
 //!   (serialization failure, deadlock, a lock wait, a key another
 //!   instance took), the batch is rolled back and retried with exponential
 //!   back-off until it succeeds or the consumer is shut down. Every retry
-//!   is counted (`oms_consumer_batch_retries_total{group}`), and a batch
-//!   that takes longer than [`ConsumerSettings::stall_after`] makes
-//!   [`ConsumerHealth::stalled`] (and so `/readyz`) name the group.
+//!   is counted
+//!   (`oms_consumer_batch_retries_total{messaging_consumer_group_name}`),
+//!   and a batch that takes longer than [`ConsumerSettings::stall_after`]
+//!   makes [`ConsumerHealth::stalled`] (and so `/readyz`) name the group.
+//!
+//! ## Telemetry
+//! Each record is handled in a span that follows OpenTelemetry's messaging
+//! conventions (`process <topic>`, kind consumer, `messaging.system`,
+//! `messaging.destination.name`, `messaging.destination.partition.id`,
+//! `messaging.kafka.offset`, `messaging.consumer.group.name`,
+//! `messaging.message.id`), child of the trace context in the record's
+//! headers. Metrics carry the same names as labels, dots made underscores
+//! (Prometheus allows no dots): `messaging_consumer_group_name`,
+//! `messaging_destination_name`, `messaging_destination_partition_id`.
 //!
 //! ## Batching
 //! The consumer waits for one record, then takes whatever else is already
@@ -190,7 +201,9 @@ impl ConsumerHealth {
     }
 }
 
-/// Publishes consumer lag per partition from librdkafka's statistics.
+/// Publishes consumer lag per partition from librdkafka's statistics
+/// (`oms_consumer_lag`, labelled with the OpenTelemetry messaging attribute
+/// names, dots made underscores).
 struct LagReporter {
     group: String,
 }
@@ -199,15 +212,20 @@ impl ClientContext for LagReporter {
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in statistics.topics {
             for (partition, p) in stats.partitions {
-                if partition >= 0 && p.consumer_lag >= 0 {
-                    metrics::gauge!(
-                        "oms_consumer_lag",
-                        "group" => self.group.clone(),
-                        "topic" => topic.clone(),
-                        "partition" => partition.to_string()
-                    )
-                    .set(p.consumer_lag as f64);
+                if partition < 0 {
+                    continue;
                 }
+                // A partition this instance does not consume (never had, or
+                // lost in a rebalance) reports -1: it owes nothing there, and
+                // a stale figure would outlive the rebalance (dashboards
+                // take the max over instances).
+                metrics::gauge!(
+                    "oms_consumer_lag",
+                    "messaging_consumer_group_name" => self.group.clone(),
+                    "messaging_destination_name" => topic.clone(),
+                    "messaging_destination_partition_id" => partition.to_string()
+                )
+                .set(p.consumer_lag.max(0) as f64);
             }
         }
     }
@@ -416,7 +434,7 @@ impl<H: EventHandler> EventConsumer<H> {
             while let Err(error) = self.dead_letter(&batch[index], rejection).await {
                 failures = failures.saturating_add(1);
                 let delay = backoff(failures);
-                metrics::counter!("oms_consumer_batch_retries_total", "group" => self.settings.group_id.clone())
+                metrics::counter!("oms_consumer_batch_retries_total", "messaging_consumer_group_name" => self.settings.group_id.clone())
                     .increment(1);
                 tracing::warn!(
                     error = format!("{error:#}"),
@@ -528,7 +546,7 @@ impl<H: EventHandler> EventConsumer<H> {
             };
             failures = failures.saturating_add(1);
             let delay = backoff(failures);
-            metrics::counter!("oms_consumer_batch_retries_total", "group" => self.settings.group_id.clone())
+            metrics::counter!("oms_consumer_batch_retries_total", "messaging_consumer_group_name" => self.settings.group_id.clone())
                 .increment(1);
             tracing::warn!(
                 group = self.settings.group_id,
@@ -595,7 +613,7 @@ impl<H: EventHandler> EventConsumer<H> {
                 .await?;
             let duplicates = wanted.len() - fresh.len();
             if duplicates > 0 {
-                metrics::counter!("oms_events_duplicate_total", "group" => self.settings.group_id.clone())
+                metrics::counter!("oms_events_duplicate_total", "messaging_consumer_group_name" => self.settings.group_id.clone())
                     .increment(duplicates as u64);
                 tracing::debug!(duplicates, "duplicate events skipped");
             }
@@ -611,17 +629,27 @@ impl<H: EventHandler> EventConsumer<H> {
         let mut state = self.handler.load(&txn, &envelopes).await?;
         phases.lap("load");
         let mut pending = Vec::new();
+        let mut after_commit = Vec::new();
         for (&index, envelope) in fresh.iter().zip(&envelopes) {
             let record = &records[index];
+            // OpenTelemetry's messaging conventions: a consumer span named
+            // `process <topic>`, with the attributes every tracing backend
+            // knows; our own ids beside them.
             let span = tracing::info_span!(
                 "handle_event",
-                consumer = %self.settings.inbox_name,
+                otel.name = %format_args!("process {}", record.topic),
+                otel.kind = "consumer",
+                messaging.system = "kafka",
+                messaging.operation.type = "process",
+                messaging.operation.name = "process",
+                messaging.destination.name = %record.topic,
+                messaging.destination.partition.id = %record.partition,
+                messaging.kafka.offset = record.offset,
+                messaging.consumer.group.name = %self.settings.group_id,
+                messaging.message.id = %envelope.event_id,
                 event_type = envelope.event.event_type(),
                 event_id = %envelope.event_id,
                 correlation_id = %envelope.correlation_id,
-                topic = %record.topic,
-                partition = record.partition,
-                offset = record.offset,
                 order_id = tracing::field::Empty,
                 product_id = tracing::field::Empty,
             );
@@ -634,6 +662,7 @@ impl<H: EventHandler> EventConsumer<H> {
                 outbox: &self.outbox,
                 cause: envelope,
                 pending: &mut pending,
+                after_commit: &mut after_commit,
             };
             let result = span.in_scope(|| self.handler.apply(&mut state, envelope, &mut emitter));
             match result {
@@ -656,9 +685,12 @@ impl<H: EventHandler> EventConsumer<H> {
         phases.lap("outbox");
         txn.commit().await?;
         phases.lap("commit");
-        metrics::counter!("oms_events_processed_total", "group" => self.settings.group_id.clone())
+        for action in after_commit {
+            action();
+        }
+        metrics::counter!("oms_events_processed_total", "messaging_consumer_group_name" => self.settings.group_id.clone())
             .increment(wanted_count as u64);
-        metrics::histogram!("oms_batch_duration_seconds", "group" => self.settings.group_id.clone())
+        metrics::histogram!("oms_batch_duration_seconds", "messaging_consumer_group_name" => self.settings.group_id.clone())
             .record(started.elapsed().as_secs_f64());
         Ok(emitted)
     }
@@ -784,7 +816,13 @@ impl<H: EventHandler> EventConsumer<H> {
             .send(record, Timeout::After(Duration::from_secs(30)))
             .await
             .map_err(|(error, _)| anyhow::anyhow!("could not write to {dlq_topic}: {error}"))?;
-        metrics::counter!("oms_dead_letters_total", "topic" => original.to_owned(), "code" => rejection.code).increment(1);
+        metrics::counter!(
+            "oms_dead_letters_total",
+            "messaging_destination_name" => original.to_owned(),
+            "messaging_consumer_group_name" => self.settings.group_id.clone(),
+            "error_type" => rejection.code
+        )
+        .increment(1);
         tracing::warn!(
             topic = original,
             partition = message.partition(),
@@ -820,7 +858,8 @@ impl<H: EventHandler> EventConsumer<H> {
     }
 }
 
-/// Times the phases of a batch (`oms_batch_phase_seconds{group, phase}`),
+/// Times the phases of a batch
+/// (`oms_batch_phase_seconds{messaging_consumer_group_name, phase}`),
 /// so that an operator sees where a slow batch spends its time.
 struct Phases<'a> {
     group: &'a str,
@@ -837,7 +876,7 @@ impl<'a> Phases<'a> {
 
     fn lap(&mut self, phase: &'static str) {
         let now = Instant::now();
-        metrics::histogram!("oms_batch_phase_seconds", "group" => self.group.to_owned(), "phase" => phase)
+        metrics::histogram!("oms_batch_phase_seconds", "messaging_consumer_group_name" => self.group.to_owned(), "phase" => phase)
             .record((now - self.since).as_secs_f64());
         self.since = now;
     }

@@ -58,6 +58,9 @@ pub struct ReceivedRecord {
     pub offset: i64,
 }
 
+/// What runs once a batch's transaction committed.
+pub(super) type AfterCommit = Box<dyn FnOnce() + Send>;
+
 /// Collects the events a handler causes while it applies a batch; the
 /// consumer writes them to the outbox with one statement, in the batch's
 /// transaction, after [`EventHandler::save`].
@@ -65,6 +68,7 @@ pub struct Emitter<'a> {
     pub(super) outbox: &'a Outbox,
     pub(super) cause: &'a Envelope,
     pub(super) pending: &'a mut Vec<PendingEvent>,
+    pub(super) after_commit: &'a mut Vec<AfterCommit>,
 }
 
 impl Emitter<'_> {
@@ -75,6 +79,14 @@ impl Emitter<'_> {
         let envelope = self.outbox.envelope_caused_by(event, self.cause);
         self.pending.push(PendingEvent::traced(envelope.clone()));
         envelope
+    }
+
+    /// Runs `action` once the batch's transaction committed, and never when
+    /// it rolled back (a batch can be applied more than once before one
+    /// attempt commits): for what must count only what happened, such as
+    /// a metric of the decisions a batch made.
+    pub fn once_committed(&mut self, action: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(action));
     }
 }
 

@@ -40,6 +40,13 @@
 //!   new producer. Readiness reports a relay that had rows waiting and
 //!   published none for [`RelaySettings::stall_after`] ([`RelayHealth`]);
 //!   every failed round is counted in `oms_outbox_relay_retries_total`.
+//! - **Records a CloudEvents consumer reads as they are**: each record also
+//!   carries the CloudEvents Kafka binding's binary-mode headers, mapped
+//!   from its envelope ([`crate::cloudevents`]); its value is the envelope.
+//! - **Traced by OpenTelemetry's messaging conventions**: each round that
+//!   publishes is a `send` span (kind producer, `messaging.system`,
+//!   `messaging.batch.message_count`, `messaging.client.id`) linked to the
+//!   spans that wrote its rows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,11 +64,14 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::database::{WriteTransaction, begin_write, key_chunks, statement_chunks};
 use super::kafka::KafkaSettings;
 use super::storage::outbox_message;
 use super::trace::TraceContext;
+use crate::cloudevents::Attributes;
 use crate::envelope::{Envelope, Event};
 use crate::topics::{Topic, TopicNames, headers};
 
@@ -522,7 +532,7 @@ impl OutboxRelay {
             self.health.progressed();
             return Ok(RelayOutcome::Empty);
         }
-        let results = self.publish(&rows).await;
+        let results = self.publish(&rows).instrument(self.send_span(&rows)).await;
         let mut acknowledged = Vec::with_capacity(rows.len());
         let mut failed = Vec::new();
         for (row, result) in rows.iter().zip(results) {
@@ -573,6 +583,33 @@ impl OutboxRelay {
             published: acknowledged.len(),
             failed: failed.len(),
         })
+    }
+
+    /// The span of one round's publication, by OpenTelemetry's messaging
+    /// conventions for a batch sent to several topics: `send`, kind
+    /// producer, linked to the span that wrote each row (the records'
+    /// `traceparent` still names the writer, so consumers join its trace).
+    fn send_span(&self, rows: &[outbox_message::Model]) -> tracing::Span {
+        let span = tracing::info_span!(
+            "publish_outbox",
+            otel.name = "send",
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.operation.name = "send",
+            messaging.batch.message_count = rows.len(),
+            messaging.client.id = %self.client_id,
+        );
+        for row in rows {
+            let written_by = TraceContext {
+                traceparent: row.traceparent.clone(),
+                tracestate: row.tracestate.clone(),
+            };
+            if let Some(context) = written_by.span_context() {
+                span.add_link(context);
+            }
+        }
+        span
     }
 
     /// Counts a failed attempt of `row` (when `counts`), keeps its error,
@@ -732,9 +769,19 @@ impl OutboxRelay {
             error: format!("{error:#}"),
             own: true,
         })?;
+        let cloud_event = Attributes::of_record(row.payload.as_bytes(), &row.message_key);
+        if cloud_event.is_none() {
+            // Rows are written from envelopes only; one that is not is
+            // still published, as it is, for its consumers to dead-letter.
+            tracing::warn!(
+                outbox_id = row.id,
+                "outbox row holds no event envelope; published without CloudEvents headers"
+            );
+        }
         let record_headers = record_headers(
             &row.event_type,
             u32::try_from(row.schema_version).unwrap_or_default(),
+            cloud_event.as_ref(),
             &TraceContext {
                 traceparent: row.traceparent.clone(),
                 tracestate: row.tracestate.clone(),
@@ -794,11 +841,17 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 }
 
 /// The headers of an event record, as the relay sends them: its type, its
-/// schema version and, when it has one, its trace context. Tests that
-/// publish records use the same function.
-pub fn record_headers(event_type: &str, schema_version: u32, trace: &TraceContext) -> OwnedHeaders {
+/// schema version, its CloudEvents attributes (binary mode, see
+/// [`crate::cloudevents`]) and, when it has one, its trace context. Tests
+/// that publish records use the same function.
+pub fn record_headers(
+    event_type: &str,
+    schema_version: u32,
+    cloud_event: Option<&Attributes>,
+    trace: &TraceContext,
+) -> OwnedHeaders {
     let version = schema_version.to_string();
-    let mut record_headers = OwnedHeaders::new_with_capacity(4)
+    let mut record_headers = OwnedHeaders::new_with_capacity(12)
         .insert(Header {
             key: headers::EVENT_TYPE,
             value: Some(event_type),
@@ -807,6 +860,15 @@ pub fn record_headers(event_type: &str, schema_version: u32, trace: &TraceContex
             key: headers::SCHEMA_VERSION,
             value: Some(version.as_str()),
         });
+    for (key, value) in cloud_event
+        .iter()
+        .flat_map(|attributes| attributes.headers())
+    {
+        record_headers = record_headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
     if let Some(traceparent) = &trace.traceparent {
         record_headers = record_headers.insert(Header {
             key: headers::TRACEPARENT,

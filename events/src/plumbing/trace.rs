@@ -39,6 +39,21 @@ impl TraceContext {
         }
     }
 
+    /// The span this context names, to link to; `None` without a valid
+    /// `traceparent`.
+    pub fn span_context(&self) -> Option<opentelemetry::trace::SpanContext> {
+        use opentelemetry::trace::TraceContextExt;
+        let traceparent = self.traceparent.as_ref()?;
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        carrier.insert(headers::TRACEPARENT.into(), traceparent.clone());
+        if let Some(tracestate) = &self.tracestate {
+            carrier.insert(headers::TRACESTATE.into(), tracestate.clone());
+        }
+        let context = TraceContextPropagator::new().extract(&carrier);
+        let span_context = context.span().span_context().clone();
+        span_context.is_valid().then_some(span_context)
+    }
+
     /// Makes this context the parent of `span`. Does nothing when there is no
     /// `traceparent` or it is malformed: a bad header never fails a record.
     pub fn set_as_parent_of(&self, span: &tracing::Span) {

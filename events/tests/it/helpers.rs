@@ -411,3 +411,105 @@ impl EventHandler for RecordingHandler {
         Ok(())
     }
 }
+
+/// A Kafka record as the CloudEvents SDK reads it in the Kafka binding's
+/// binary content mode: `ce_*` headers are attributes (or extensions),
+/// `content-type` is `datacontenttype`, the value is `data`. The SDK's own
+/// rdkafka binding is built for rdkafka 0.38, so this is the same reader
+/// over its generic deserializer API; the SDK builds and validates the
+/// event (spec version, required attributes, time and URL formats).
+pub struct CloudEventRecord {
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub value: Option<Vec<u8>>,
+}
+
+impl CloudEventRecord {
+    pub fn of(message: &OwnedMessage) -> Self {
+        use rdkafka::message::Headers;
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .filter_map(|h| Some((h.key.to_owned(), h.value?.to_vec())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            headers,
+            value: message.payload().map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The event, as a CloudEvents consumer gets it.
+    pub fn into_event(self) -> cloudevents::message::Result<cloudevents::Event> {
+        cloudevents::message::MessageDeserializer::into_event(self)
+    }
+}
+
+fn utf8(bytes: Vec<u8>) -> cloudevents::message::Result<String> {
+    String::from_utf8(bytes).map_err(|e| cloudevents::message::Error::Other {
+        source: Box::new(e),
+    })
+}
+
+impl cloudevents::message::BinaryDeserializer for CloudEventRecord {
+    fn deserialize_binary<R: Sized, V: cloudevents::message::BinarySerializer<R>>(
+        self,
+        mut visitor: V,
+    ) -> cloudevents::message::Result<R> {
+        use cloudevents::event::SpecVersion;
+        use cloudevents::message::{Error, MessageAttributeValue};
+        let spec_version = self
+            .headers
+            .iter()
+            .find(|(name, _)| name == "ce_specversion")
+            .ok_or(Error::WrongEncoding {})?;
+        let spec_version = SpecVersion::try_from(utf8(spec_version.1.clone())?.as_str())?;
+        let attributes = spec_version.attribute_names();
+        visitor = visitor.set_spec_version(spec_version)?;
+        for (name, value) in self.headers {
+            let value = MessageAttributeValue::String(utf8(value)?);
+            if name == "content-type" {
+                visitor = visitor.set_attribute("datacontenttype", value)?;
+            } else if let Some(attribute) = name.strip_prefix("ce_") {
+                if attribute == "specversion" {
+                    continue;
+                }
+                visitor = if attributes.contains(&attribute) {
+                    visitor.set_attribute(attribute, value)?
+                } else {
+                    visitor.set_extension(attribute, value)?
+                };
+            }
+        }
+        match self.value {
+            Some(value) => visitor.end_with_data(value),
+            None => visitor.end(),
+        }
+    }
+}
+
+impl cloudevents::message::StructuredDeserializer for CloudEventRecord {
+    fn deserialize_structured<R: Sized, V: cloudevents::message::StructuredSerializer<R>>(
+        self,
+        _visitor: V,
+    ) -> cloudevents::message::Result<R> {
+        // Our records are in binary mode only.
+        Err(cloudevents::message::Error::WrongEncoding {})
+    }
+}
+
+impl cloudevents::message::MessageDeserializer for CloudEventRecord {
+    fn encoding(&self) -> cloudevents::message::Encoding {
+        if self
+            .headers
+            .iter()
+            .any(|(name, _)| name == "ce_specversion")
+        {
+            cloudevents::message::Encoding::BINARY
+        } else {
+            cloudevents::message::Encoding::UNKNOWN
+        }
+    }
+}

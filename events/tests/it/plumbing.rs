@@ -10,7 +10,9 @@ use events::{Envelope, Event, EventPayload, OrderRejected, Participant, Topic, e
 use rdkafka::Message;
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::helpers::{Harness, REFUSED_BY_THE_DATABASE, eventually, harness, header};
+use crate::helpers::{
+    CloudEventRecord, Harness, REFUSED_BY_THE_DATABASE, eventually, harness, header,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -93,6 +95,86 @@ async fn every_event_type_travels_from_outbox_to_consumer_intact(#[case] backend
     assert_eq!(
         h.count("SELECT COUNT(*) FROM inbox_messages").await,
         every as i64
+    );
+}
+
+/// Every record the relay publishes is a CloudEvent in the Kafka binding's
+/// binary mode: the CNCF CloudEvents SDK reads each one from the raw record,
+/// and its attributes are the envelope's, its data the envelope itself.
+#[tokio::test]
+async fn a_cloudevents_reader_reads_every_record_the_relay_publishes() {
+    use cloudevents::AttributesReader;
+    use cloudevents::event::SpecVersion;
+
+    let h = harness(Backend::Postgres).await;
+    h.spawn_relay();
+    let written = h.enqueue(examples::all()).await;
+    let mut read = 0;
+    for topic in Topic::ALL {
+        let expected: Vec<&Envelope> = written
+            .iter()
+            .filter(|e| e.event.topic() == topic)
+            .collect();
+        let records = h
+            .read_topic(&h.kafka.topics.name(topic), expected.len())
+            .await;
+        for record in &records {
+            let event = CloudEventRecord::of(record)
+                .into_event()
+                .unwrap_or_else(|e| panic!("a record on {topic} is no CloudEvent: {e}"));
+            let envelope = expected
+                .iter()
+                .find(|e| e.event_id.to_string() == event.id())
+                .unwrap_or_else(|| panic!("ce_id {} names no event written", event.id()));
+            let event_type = envelope.event.event_type();
+            let version = envelope.event.schema_version();
+            assert_eq!(event.specversion(), SpecVersion::V10);
+            assert_eq!(event.ty(), format!("example.oms.{event_type}"));
+            assert_eq!(event.source(), "/plumbing-test");
+            assert_eq!(event.time(), Some(&envelope.occurred_at));
+            assert_eq!(event.subject(), Some(envelope.key().to_string().as_str()));
+            assert_eq!(
+                event.dataschema().map(|url| url.as_str()),
+                Some(
+                    format!("https://oms.example/schemas/{event_type}.v{version}.schema.json")
+                        .as_str()
+                )
+            );
+            assert_eq!(event.datacontenttype(), Some("application/json"));
+            let Some(cloudevents::Data::Binary(data)) = event.data() else {
+                panic!(
+                    "{event_type}: the data is not the record's value: {:?}",
+                    event.data()
+                );
+            };
+            assert_eq!(
+                &Envelope::from_bytes(data).unwrap(),
+                *envelope,
+                "the data of {event_type} is its envelope"
+            );
+            read += 1;
+        }
+    }
+    assert_eq!(read, written.len());
+
+    // The reader validates: the same record with its time in another
+    // format, or without its source, is refused.
+    let records = h.read_topic(&h.kafka.topics.name(Topic::Orders), 1).await;
+    let mut bad_time = CloudEventRecord::of(&records[0]);
+    for (name, value) in &mut bad_time.headers {
+        if name == "ce_time" {
+            *value = b"22 November 2026, 10:00".to_vec();
+        }
+    }
+    assert!(
+        bad_time.into_event().is_err(),
+        "a time that is not RFC 3339"
+    );
+    let mut no_source = CloudEventRecord::of(&records[0]);
+    no_source.headers.retain(|(name, _)| name != "ce_source");
+    assert!(
+        no_source.into_event().is_err(),
+        "a CloudEvent without source"
     );
 }
 
@@ -590,7 +672,13 @@ async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test"))),
     );
 
-    h.spawn_relay();
+    let relay =
+        OutboxRelay::new(h.db.clone(), &h.kafka, &h.outbox, RelaySettings::default()).unwrap();
+    tokio::spawn(
+        relay
+            .run_until_stopped(h.shutdown.clone())
+            .with_subscriber(dispatch.clone()),
+    );
     let group = "traced";
     let consumer = {
         let mut settings =
@@ -638,21 +726,65 @@ async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
         "{traceparent} is not in trace {trace_id}"
     );
 
+    let topic = h.kafka.topics.name(Topic::Orders);
+    let process = format!("process {topic}");
     eventually("the consumer span exported", WAIT, || async {
         let _ = provider.force_flush();
         exporter
             .get_finished_spans()
             .unwrap()
             .iter()
-            .any(|s| s.name == "handle_event")
+            .any(|s| s.name == process)
     })
     .await;
     let spans = exporter.get_finished_spans().unwrap();
-    let handled = spans.iter().find(|s| s.name == "handle_event").unwrap();
+    let handled = spans.iter().find(|s| s.name == process).unwrap();
     assert_eq!(
         handled.span_context.trace_id(),
         trace_id,
         "the consumer's span belongs to the request's trace"
+    );
+    // OpenTelemetry's messaging conventions.
+    assert_eq!(handled.span_kind, opentelemetry::trace::SpanKind::Consumer);
+    let attribute = |key: &str| {
+        handled
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+            .unwrap_or_else(|| panic!("the span has no {key}: {:?}", handled.attributes))
+    };
+    assert_eq!(attribute("messaging.system"), "kafka");
+    assert_eq!(attribute("messaging.operation.type"), "process");
+    assert_eq!(attribute("messaging.destination.name"), topic);
+    assert_eq!(
+        attribute("messaging.destination.partition.id"),
+        records[0].partition().to_string()
+    );
+    assert_eq!(
+        attribute("messaging.kafka.offset"),
+        records[0].offset().to_string()
+    );
+    assert_eq!(attribute("messaging.consumer.group.name"), h.group(group));
+    assert_eq!(
+        Some(attribute("messaging.message.id")),
+        header(&records[0], headers::CE_ID),
+        "the message id is the event id"
+    );
+
+    // The relay's round is a producer span linked to the request's span.
+    let sent = spans
+        .iter()
+        .find(|s| s.name == "send")
+        .expect("the relay's send span");
+    assert_eq!(sent.span_kind, opentelemetry::trace::SpanKind::Producer);
+    assert!(
+        sent.links
+            .links
+            .iter()
+            .any(|link| link.span_context.trace_id() == trace_id),
+        "the send span links to the span that wrote the row: {:?}",
+        sent.links
     );
 }
 

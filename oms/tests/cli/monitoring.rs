@@ -1,6 +1,8 @@
 //! The monitoring kit works: a real Prometheus (Debian's package) scrapes
-//! the three services with the repository's scrape configuration, and
-//! every query of the Grafana dashboard returns data.
+//! the three services with the repository's scrape configuration and loads
+//! its alerting rules, and every query of the Grafana dashboard returns
+//! data; the dashboard names no data source of ours; `promtool` finds the
+//! rules valid and each one firing on the series its unit tests give it.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -36,13 +38,52 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts Prometheus on the repository's scrape configuration, its targets
-/// pointed at `system` and scraped every second.
-async fn start_prometheus(system: &System, dir: &std::path::Path) -> Prometheus {
-    let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+/// Where Debian's `prometheus` package, or a hand install, put `tool`.
+///
+/// # Panics
+/// When it is not installed: these tests must not pass without it.
+fn prometheus_tool(tool: &str) -> PathBuf {
+    ["/usr/bin", "/usr/local/bin"]
         .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("Prometheus is installed (apt-get install prometheus; scripts/test.sh does)");
+        .map(|dir| std::path::Path::new(dir).join(tool))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| {
+            panic!("{tool} is not installed (apt-get install prometheus; scripts/test.sh does)")
+        })
+}
+
+/// Runs `promtool` with `args` in `infra/prometheus`; its output, after
+/// asserting that it succeeded.
+fn promtool(args: &[&str]) -> String {
+    let output = Command::new(prometheus_tool("promtool"))
+        .args(args)
+        .current_dir(repo_file("infra/prometheus"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+/// The alert names of `infra/prometheus/alerts.yml`.
+fn alert_names() -> Vec<String> {
+    std::fs::read_to_string(repo_file("infra/prometheus/alerts.yml"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- alert: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Starts Prometheus on the repository's scrape configuration and alerting
+/// rules, its targets pointed at `system`, scraped and evaluated every
+/// second.
+async fn start_prometheus(system: &System, dir: &std::path::Path) -> Prometheus {
+    let binary = prometheus_tool("prometheus");
     let config = std::fs::read_to_string(repo_file("infra/prometheus/prometheus.yml"))
         .unwrap()
         .replace("15s", "1s")
@@ -60,6 +101,11 @@ async fn start_prometheus(system: &System, dir: &std::path::Path) -> Prometheus 
         );
     let config_path = dir.join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
+    std::fs::copy(
+        repo_file("infra/prometheus/alerts.yml"),
+        dir.join("alerts.yml"),
+    )
+    .unwrap();
     let port = free_port();
     let child = Command::new(binary)
         .arg(format!("--config.file={}", config_path.display()))
@@ -88,25 +134,102 @@ async fn start_prometheus(system: &System, dir: &std::path::Path) -> Prometheus 
     prometheus
 }
 
-/// Every query of every panel of the dashboard.
-fn dashboard_queries() -> Vec<(String, String)> {
-    let dashboard: Value = serde_json::from_str(
+fn dashboard() -> Value {
+    serde_json::from_str(
         &std::fs::read_to_string(repo_file("infra/grafana/dashboards/oms.json")).unwrap(),
     )
-    .unwrap();
-    dashboard["panels"]
+    .unwrap()
+}
+
+/// Every query of every panel of the dashboard, as Grafana sends it to
+/// Prometheus: `$__rate_interval` becomes a window (Grafana makes it at
+/// least four scrape intervals; a minute is that for our 15 s).
+fn dashboard_queries() -> Vec<(String, String)> {
+    dashboard()["panels"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|panel| {
             let title = panel["title"].as_str().unwrap().to_owned();
-            panel["targets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(move |t| (title.clone(), t["expr"].as_str().unwrap().to_owned()))
+            panel["targets"].as_array().unwrap().iter().map(move |t| {
+                let expr = t["expr"].as_str().unwrap();
+                (title.clone(), expr.replace("$__rate_interval", "1m"))
+            })
         })
         .collect()
+}
+
+/// The dashboard can be imported into any Grafana: every panel and query
+/// takes its data source from a variable, not from our provisioning's uid,
+/// and every rate is over Grafana's `$__rate_interval`, which follows the
+/// scrape interval of the Prometheus it meets.
+#[test]
+fn the_dashboard_names_no_data_source_and_rates_over_the_rate_interval() {
+    let dashboard = dashboard();
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(
+        variables.iter().any(|v| v["name"] == "datasource"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "a data source variable of type prometheus: {variables:?}"
+    );
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10, "{panels:?}");
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap();
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+        for target in panel["targets"].as_array().unwrap() {
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{title}");
+            let expr = target["expr"].as_str().unwrap();
+            assert_eq!(
+                expr.matches("rate(").count(),
+                expr.matches("[$__rate_interval]").count(),
+                "{title}: every rate is over $__rate_interval: {expr}"
+            );
+        }
+    }
+    // Latencies are histograms in seconds, which sum across instances; no
+    // gauge of one instance's quantiles in milliseconds.
+    let text = serde_json::to_string(&dashboard).unwrap();
+    for old in ["_ms", "by (quantile)"] {
+        assert!(!text.contains(old), "the dashboard still has {old}");
+    }
+}
+
+/// `promtool check rules` finds every rule valid, and `promtool test rules`
+/// sees each one fire on the series its unit tests give it (and stay quiet
+/// on healthy ones): a rule that can never fire fails here.
+#[test]
+fn the_alerting_rules_are_valid_and_each_fires_when_it_should() {
+    let alerts = alert_names();
+    for expected in [
+        "OmsConsumerLagGrowing",
+        "OmsOutboxRelayStalled",
+        "OmsOutboxRowsSetAside",
+        "OmsDeadLettersArriving",
+        "OmsDeadlineCancellationsHigh",
+        "OmsHttp5xxRate",
+    ] {
+        assert!(
+            alerts.iter().any(|a| a == expected),
+            "{expected} in {alerts:?}"
+        );
+    }
+    let checked = promtool(&["check", "rules", "alerts.yml"]);
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", alerts.len())),
+        "{checked}"
+    );
+    let unit_tests =
+        std::fs::read_to_string(repo_file("infra/prometheus/alerts.test.yml")).unwrap();
+    for alert in &alerts {
+        assert!(
+            unit_tests.contains(&format!("alertname: {alert}")),
+            "alerts.test.yml tests {alert}"
+        );
+    }
+    let tested = promtool(&["test", "rules", "alerts.test.yml"]);
+    assert!(tested.contains("SUCCESS"), "{tested}");
 }
 
 #[tokio::test]
@@ -143,7 +266,7 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
     .await;
 
     let queries = dashboard_queries();
-    assert!(queries.len() >= 9, "{queries:?}");
+    assert!(queries.len() >= 12, "{queries:?}");
     for (title, expr) in &queries {
         let url = format!("{}/api/v1/query", prometheus.url);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -198,6 +321,38 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
             "{job} is not scraped: {jobs:?}"
         );
     }
+    // The alerting rules are loaded, and each evaluates without error.
+    let alerts = alert_names();
+    testkit::eventually("every alerting rule evaluated", || async {
+        let rules: Value = http
+            .get(format!("{}/api/v1/rules", prometheus.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let evaluated: Vec<(String, String)> = rules["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|group| group["rules"].as_array().unwrap().iter())
+            .map(|rule| {
+                assert!(
+                    rule["lastError"].as_str().unwrap_or_default().is_empty(),
+                    "{rule}"
+                );
+                (
+                    rule["name"].as_str().unwrap().to_owned(),
+                    rule["health"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        alerts
+            .iter()
+            .all(|alert| evaluated.contains(&(alert.clone(), "ok".to_owned())))
+    })
+    .await;
     drop(prometheus);
     system.stop().await.unwrap();
 }

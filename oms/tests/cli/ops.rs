@@ -11,9 +11,6 @@ use oms::ops::Connection;
 use oms::ops::dlq::Selection;
 use oms::ops::replay::ReplayArgs;
 use oms::up::{self, DEMO_CUSTOMERS, System};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureRecord;
-use rdkafka::util::Timeout;
 use rstest::rstest;
 use serde_json::{Value, json};
 use testkit::{Backend, TestDatabasePrefix};
@@ -183,34 +180,16 @@ impl World {
         !report.lag.is_empty() && report.lag.iter().all(|l| l.lag == 0)
     }
 
+    /// Publishes `event` to `orders` as order-svc's relay would.
     async fn publish(&self, event: impl Into<Event>) -> Envelope {
         let kafka = self.connection.kafka();
         let envelope = Envelope::new(event, "order-svc");
-        let topic = kafka.topics.name(Topic::Orders);
-        let key = envelope.key().to_string();
-        let payload = envelope.to_bytes();
-        let record_headers = OwnedHeaders::new()
-            .insert(Header {
-                key: headers::EVENT_TYPE,
-                value: Some(envelope.event.event_type()),
-            })
-            .insert(Header {
-                key: headers::SCHEMA_VERSION,
-                value: Some("1"),
-            });
-        kafka
-            .producer("test")
-            .unwrap()
-            .send(
-                FutureRecord::to(&topic)
-                    .key(&key)
-                    .payload(&payload)
-                    .headers(record_headers),
-                Timeout::After(Duration::from_secs(10)),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        testkit::publish(
+            &kafka.producer("test").unwrap(),
+            &kafka.topics.name(Topic::Orders),
+            &envelope,
+        )
+        .await;
         envelope
     }
 
@@ -489,7 +468,7 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
     let (ada, _) = world.ada().await;
     let order = Uuid::now_v7();
     // Delivered before it was ever placed: customer-svc cannot settle it.
-    world
+    let delivered = world
         .publish(OrderDelivered {
             order_id: order.into(),
         })
@@ -611,6 +590,25 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
         types.contains(&"OrderPlaced") && types.contains(&"CreditSettled"),
         "{types:?}"
     );
+    // Every copy (the original, its dead letter and the two re-driven
+    // ones) is the same CloudEvent: a CloudEvents consumer deduplicates
+    // them by id.
+    let copies: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["value"]["event_type"] == "OrderDelivered")
+        .collect();
+    assert_eq!(copies.len(), 4, "{copies:?}");
+    for copy in copies {
+        assert_eq!(
+            copy["headers"][headers::CE_ID],
+            delivered.event_id.to_string(),
+            "{copy}"
+        );
+        assert_eq!(
+            copy["headers"][headers::CE_TYPE],
+            "example.oms.OrderDelivered"
+        );
+    }
     world.system.stop().await.unwrap();
     std::fs::remove_dir_all(&world.data_dir).ok();
 }

@@ -17,7 +17,7 @@ use sea_orm::DatabaseConnection;
 use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::saga::{self, Details, Outcome};
+use crate::app::saga::{self, Decision, Details, Outcome};
 use crate::domain::SagaInput;
 use crate::persistence::{idempotency, orders};
 
@@ -64,10 +64,12 @@ impl DeadlineSweeper {
         let now = self.clock.now();
         let txn = begin_write(&self.db).await?;
         let due = orders::overdue(&txn, now, 100).await?;
-        let mut cancelled = 0;
+        let mut decisions = Vec::new();
         for order_id in due {
             if let Outcome::Moved {
-                event: Some(event), ..
+                event: Some(event),
+                decision,
+                ..
             } = saga::apply(
                 &txn,
                 order_id,
@@ -79,10 +81,12 @@ impl DeadlineSweeper {
             {
                 saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
                 tracing::info!(%order_id, "order cancelled at its saga deadline");
-                cancelled += 1;
+                decisions.extend(decision);
             }
         }
         self.outbox.commit(txn).await?;
+        let cancelled = decisions.len();
+        decisions.into_iter().for_each(Decision::record);
         // Outside the locking transaction, in bounded batches, over an index.
         idempotency::delete_expired(&self.db, now).await?;
         Ok(cancelled)

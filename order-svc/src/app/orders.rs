@@ -14,7 +14,7 @@ use events::plumbing::{
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::{Caller, Clock};
 
-use crate::app::saga::{self, Details, Outcome};
+use crate::app::saga::{self, Decision, Details, Outcome};
 use crate::domain::OrderFilter;
 use crate::domain::saga::is_terminal;
 use crate::domain::{IdempotencyKey, NewOrder, SagaInput};
@@ -274,6 +274,7 @@ impl OrderDesk {
     ) -> Result<OrderWithLines, OrderError> {
         let txn = begin_write(&self.db).await?;
         let now = self.clock.now().trunc_subsecs(6);
+        let mut decided = None;
         let order = match saga::apply(&txn, id, input, details, now).await? {
             Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
             Outcome::NotAllowed { order, allowed } => {
@@ -290,15 +291,21 @@ impl OrderDesk {
                 });
             }
             Outcome::Ignored(order) => order,
-            Outcome::Moved { order, event } => {
+            Outcome::Moved {
+                order,
+                event,
+                decision,
+            } => {
                 if let Some(event) = event {
                     saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
                 }
+                decided = decision;
                 order
             }
         };
         let lines = orders::lines(&txn, id).await?;
         self.outbox.commit(txn).await?;
+        decided.into_iter().for_each(Decision::record);
         Ok(OrderWithLines { order, lines })
     }
 
@@ -358,6 +365,15 @@ impl OrderDesk {
     /// A database error.
     pub async fn metrics(&self) -> Result<OrderMetrics, OrderError> {
         metrics_at(&self.db, self.clock.now()).await
+    }
+
+    /// Counts by status and decisions of the last minute, as of now: the
+    /// cheap part of [`metrics`](Self::metrics).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn counts(&self) -> Result<OrderCounts, OrderError> {
+        counts_at(&self.db, self.clock.now()).await
     }
 
     /// Prices `new` from the catalog copy read through `conn`.
@@ -576,6 +592,30 @@ pub struct OrderMetrics {
     pub decided_last_minute: u64,
 }
 
+/// Orders per status, and how many were decided in the last minute.
+#[derive(Debug, Clone)]
+pub struct OrderCounts {
+    /// Orders per status.
+    pub counts: Vec<(OrderStatus, u64)>,
+    /// Orders decided in the last minute.
+    pub decided_last_minute: u64,
+}
+
+/// Orders per status, and those decided in the minute before `now`.
+async fn counts_at(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<OrderCounts, OrderError> {
+    use OrderStatus::*;
+    let mut counts = Vec::new();
+    for status in [Pending, Confirmed, Rejected, Cancelled, Shipped, Delivered] {
+        counts.push((status, orders::count_in(db, status).await?));
+    }
+    let decided_last_minute =
+        orders::count_decided_since(db, now - chrono::Duration::minutes(1)).await?;
+    Ok(OrderCounts {
+        counts,
+        decided_last_minute,
+    })
+}
+
 /// Counts by status, and placement→decision latencies of the last 10,000
 /// decided orders, as of `now`.
 async fn metrics_at(
@@ -583,10 +623,10 @@ async fn metrics_at(
     now: DateTime<Utc>,
 ) -> Result<OrderMetrics, OrderError> {
     use OrderStatus::*;
-    let mut counts = Vec::new();
-    for status in [Pending, Confirmed, Rejected, Cancelled, Shipped, Delivered] {
-        counts.push((status, orders::count_in(db, status).await?));
-    }
+    let OrderCounts {
+        counts,
+        decided_last_minute,
+    } = counts_at(db, now).await?;
     let mut to_confirmed_ms = Vec::new();
     let mut to_rejected_ms = Vec::new();
     let mut to_decision_ms = Vec::new();
@@ -600,8 +640,6 @@ async fn metrics_at(
             Pending | Cancelled => {}
         }
     }
-    let decided_last_minute =
-        orders::count_decided_since(db, now - chrono::Duration::minutes(1)).await?;
     Ok(OrderMetrics {
         counts,
         to_confirmed_ms,
@@ -622,12 +660,13 @@ pub fn quantile(sorted_millis: &[i64], q: f64) -> Option<i64> {
     sorted_millis.get(rank).copied()
 }
 
-/// Exports the figures of [`OrderDesk::metrics`] as Prometheus gauges every
-/// `interval` until `shutdown`: `oms_orders{status}`,
-/// `oms_order_decision_ms{quantile}` (placement to decision, last 10,000
-/// decisions) and `oms_orders_decided_last_minute`. They are read from the
-/// database, so every instance reports the same figures; dashboards take
-/// their `max`.
+/// Exports [`OrderDesk::counts`] as Prometheus gauges every
+/// `interval` until `shutdown`: `oms_orders{status}` and
+/// `oms_orders_decided_last_minute`. They are read from the database, so
+/// every instance reports the same figures; dashboards take their `max`.
+/// Decision latency is not among them: each decision is counted where it is
+/// made, in the histogram `oms_order_decision_seconds` ([`saga::Decision`]),
+/// which sums across instances.
 pub async fn export_metrics(
     desk: OrderDesk,
     interval: std::time::Duration,
@@ -639,20 +678,11 @@ pub async fn export_metrics(
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        match desk.metrics().await {
+        match desk.counts().await {
             Ok(figures) => {
                 for (status, count) in &figures.counts {
                     #[allow(clippy::cast_precision_loss)]
                     metrics::gauge!("oms_orders", "status" => status.as_str()).set(*count as f64);
-                }
-                let mut millis = figures.to_decision_ms;
-                millis.sort_unstable();
-                for (label, q) in [("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99)] {
-                    if let Some(value) = quantile(&millis, q) {
-                        #[allow(clippy::cast_precision_loss)]
-                        metrics::gauge!("oms_order_decision_ms", "quantile" => label)
-                            .set(value as f64);
-                    }
                 }
                 #[allow(clippy::cast_precision_loss)]
                 metrics::gauge!("oms_orders_decided_last_minute")

@@ -151,9 +151,16 @@ impl EventHandler for SagaReplies {
         });
         batch.timeline.push(saga::timeline_entry(envelope));
         match outcome {
-            Some(Outcome::Moved { order, event }) => {
+            Some(Outcome::Moved {
+                order,
+                event,
+                decision,
+            }) => {
                 if let Some(stored) = batch.orders.get_mut(order_id) {
                     *stored = order;
+                }
+                if let Some(decision) = decision {
+                    emitter.once_committed(move || decision.record());
                 }
                 if let Some(event) = event {
                     let emitted = emitter.emit(event);

@@ -1,7 +1,9 @@
 //! Applying the saga's state machine ([`crate::domain::saga`]) to stored
 //! orders. Every transition locks the order row, writes the order, and
 //! returns the event it causes; the caller writes that event to the outbox
-//! and the timeline in the same transaction ([`emit`]).
+//! and the timeline in the same transaction ([`emit`]). A transition that
+//! decides an order (it leaves PENDING) also returns that [`Decision`],
+//! which the caller records once its transaction committed.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use events::plumbing::Outbox;
@@ -41,6 +43,8 @@ pub enum Outcome {
         order: order::Model,
         /// The event the transition causes.
         event: Option<Event>,
+        /// Set when the order left PENDING.
+        decision: Option<Decision>,
     },
     /// Nothing changed (duplicate, late reply, terminal order).
     Ignored(order::Model),
@@ -102,9 +106,14 @@ pub fn decide(
         Transition::Apply { next, emit } => (next, emit),
     };
     let now = now.trunc_subsecs(6);
+    let decided = status == OrderStatus::Pending && next.status != OrderStatus::Pending;
+    let decision = emit.as_ref().filter(|_| decided).map(|emit| Decision {
+        outcome: outcome_of(emit),
+        after: (now - current.created_at).to_std().unwrap_or_default(),
+    });
     let event = emit.map(|emit| event_for(&current, emit, details));
     let mut order = current;
-    if status == OrderStatus::Pending && next.status != OrderStatus::Pending {
+    if decided {
         order.decided_at = Some(now);
     }
     order.status = next.status;
@@ -120,7 +129,46 @@ pub fn decide(
         }
         _ => {}
     }
-    Outcome::Moved { order, event }
+    Outcome::Moved {
+        order,
+        event,
+        decision,
+    }
+}
+
+/// An order leaving PENDING: how, and how long after it was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// `confirmed`, `rejected`, `cancelled_at_deadline`,
+    /// `cancelled_hold_released` or `cancelled_on_request`.
+    pub outcome: &'static str,
+    /// From placement to decision.
+    pub after: std::time::Duration,
+}
+
+impl Decision {
+    /// Counts it in `oms_order_decision_seconds{outcome}`, a histogram of
+    /// the time from placement to decision. Call it once the decision
+    /// committed: each instance counts its own, and a sum of their rates
+    /// is the system's.
+    pub fn record(self) {
+        metrics::histogram!("oms_order_decision_seconds", "outcome" => self.outcome)
+            .record(self.after.as_secs_f64());
+    }
+}
+
+/// The `outcome` label of a transition that emits `emit` (only the first
+/// five leave PENDING).
+fn outcome_of(emit: &Emit) -> &'static str {
+    match emit {
+        Emit::Confirmed => "confirmed",
+        Emit::Rejected(..) => "rejected",
+        Emit::CancelledAtDeadline => "cancelled_at_deadline",
+        Emit::CancelledForReleasedHold(..) => "cancelled_hold_released",
+        Emit::Cancelled => "cancelled_on_request",
+        Emit::Shipped => "shipped",
+        Emit::Delivered => "delivered",
+    }
 }
 
 fn event_for(order: &order::Model, emit: Emit, details: &Details) -> Event {

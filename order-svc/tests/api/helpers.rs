@@ -337,6 +337,23 @@ impl System {
             .expect("the order exists")
     }
 
+    /// The value of one series of order-svc's `/metrics`, e.g.
+    /// `oms_orders{status="PENDING"}`; 0 while it is not there.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.orders.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
     /// Waits until the order has `status`.
     pub async fn wait_status(&self, id: Uuid, status: &str) -> Value {
         self.wait_order(id, status, |order| order["status"] == status)

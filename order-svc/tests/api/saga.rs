@@ -26,9 +26,17 @@ async fn an_order_is_confirmed_when_stock_and_credit_are_reserved(#[case] backen
     let system = spawn_system(backend).await;
     let book = system.product("BOOK", 1_999, 10).await;
     let (customer, token) = system.customer(10_000).await;
+    const CONFIRMATIONS: &str = r#"oms_order_decision_seconds_count{outcome="confirmed"}"#;
+    let counted_before = system.metric(CONFIRMATIONS).await;
     let order = system.place(&token, customer, &[(book, 2)]).await;
 
     let confirmed = system.wait_status(order, "CONFIRMED").await;
+    // The saga's consumer counts the decision once its batch committed
+    // (other tests of this binary share the recorder: the count only grows).
+    eventually("the confirmation counted", || async {
+        system.metric(CONFIRMATIONS).await > counted_before
+    })
+    .await;
     assert_eq!(
         confirmed["total"],
         json!({"amount_minor": 3998, "currency": "EUR"})
@@ -180,6 +188,9 @@ async fn an_order_is_cancelled_at_its_deadline_and_the_late_reservation_released
     let (customer, token) = system.customer(10_000).await;
     system.stop_inventory().await;
 
+    const DEADLINE_CANCELLATIONS: &str =
+        r#"oms_order_decision_seconds_count{outcome="cancelled_at_deadline"}"#;
+    let counted_before = system.metric(DEADLINE_CANCELLATIONS).await;
     let order = system.place(&token, customer, &[(book, 4)]).await;
     eventually("customer-svc's reply recorded", || async {
         system
@@ -205,6 +216,12 @@ async fn an_order_is_cancelled_at_its_deadline_and_the_late_reservation_released
         !timeline.contains(&"StockReserved".to_owned()),
         "inventory was down"
     );
+    // Counted where it was decided, once committed (other tests of this
+    // binary share the recorder, so the count only has to grow).
+    eventually("the deadline cancellation counted", || async {
+        system.metric(DEADLINE_CANCELLATIONS).await > counted_before
+    })
+    .await;
     eventually("credit released", || async {
         system.reserved_credit(customer).await == 0
     })
