@@ -670,6 +670,17 @@ async fn probe(settings: &KafkaSettings) -> Result<(), TopicsError> {
 mod tests {
     use super::*;
 
+    fn settings_with(client_properties: Vec<(String, String)>) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: "broker:9093".into(),
+            topics: TopicNames::new(String::new()),
+            partitions: 1,
+            replication_factor: None,
+            min_insync_replicas: None,
+            client_properties,
+        }
+    }
+
     #[test]
     fn oms_kafka_variables_become_librdkafka_properties_of_every_client() {
         let vars = [
@@ -682,14 +693,7 @@ mod tests {
             ("OMS_TOPIC_PREFIX", "x"),
         ]
         .map(|(n, v)| (n.to_owned(), v.to_owned()));
-        let settings = KafkaSettings {
-            bootstrap_servers: "broker:9093".into(),
-            topics: TopicNames::new(String::new()),
-            partitions: 1,
-            replication_factor: None,
-            min_insync_replicas: None,
-            client_properties: KafkaSettings::properties_from_env(vars),
-        };
+        let settings = settings_with(KafkaSettings::properties_from_env(vars));
         assert_eq!(
             settings.client_properties,
             [
@@ -710,14 +714,7 @@ mod tests {
 
     #[test]
     fn topics_replicate_to_three_brokers_with_two_in_sync_unless_configured() {
-        let mut settings = KafkaSettings {
-            bootstrap_servers: "broker:9092".into(),
-            topics: TopicNames::new(String::new()),
-            partitions: 6,
-            replication_factor: None,
-            min_insync_replicas: None,
-            client_properties: Vec::new(),
-        };
+        let mut settings = settings_with(Vec::new());
         assert_eq!(settings.replication(1).unwrap(), (1, 1));
         assert_eq!(settings.replication(2).unwrap(), (2, 1));
         assert_eq!(settings.replication(3).unwrap(), (3, 2));
@@ -734,17 +731,10 @@ mod tests {
 
     #[test]
     fn the_producer_signs_in_with_the_configured_password() {
-        let settings = KafkaSettings {
-            bootstrap_servers: "broker:9093".into(),
-            topics: TopicNames::new(String::new()),
-            partitions: 1,
-            replication_factor: None,
-            min_insync_replicas: None,
-            client_properties: vec![
-                ("sasl.username".into(), "order-svc".into()),
-                ("sasl.password".into(), "s3cret".into()),
-            ],
-        };
+        let settings = settings_with(vec![
+            ("sasl.username".into(), "order-svc".into()),
+            ("sasl.password".into(), "s3cret".into()),
+        ]);
         let config = settings.producer_config("test");
         assert_eq!(config.get("sasl.password"), Some("s3cret"));
         assert_eq!(config.get("acks"), Some("all"));

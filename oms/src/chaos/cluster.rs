@@ -221,7 +221,7 @@ enum Kafka {
 /// How long a killed node of a cluster stays down: longer than the
 /// cluster's session timeout, so that it is fenced and its partitions get
 /// new leaders while the load goes on.
-const NODE_DOWNTIME: Duration = Duration::from_secs(6);
+pub const NODE_DOWNTIME: Duration = Duration::from_secs(6);
 
 impl Broker {
     /// Starts a broker with its data under `dir`.

@@ -82,6 +82,25 @@ pub struct ChaosArgs {
     pub brokers: u32,
 }
 
+impl ChaosArgs {
+    /// The short form the test suite runs: every scenario of `brokers`
+    /// once, 30 orders/s for 12 s each, a fixed seed, no random faults.
+    pub fn short_form(brokers: u32) -> Self {
+        Self {
+            rate: 30,
+            scenario_secs: 12,
+            random_secs: 0,
+            seed: Some(42),
+            scenarios: Vec::new(),
+            binaries: None,
+            saga_deadline_secs: 8,
+            quiet_timeout_secs: 120,
+            keep: false,
+            brokers,
+        }
+    }
+}
+
 /// One fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

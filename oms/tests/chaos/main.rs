@@ -10,16 +10,8 @@ use oms::chaos::{ChaosArgs, run};
 async fn every_fault_under_load_breaks_no_promise() {
     testkit::init_tracing();
     let args = ChaosArgs {
-        rate: 30,
         scenario_secs: 10,
-        random_secs: 0,
-        seed: Some(42),
-        scenarios: Vec::new(),
-        binaries: None,
-        saga_deadline_secs: 8,
-        quiet_timeout_secs: 120,
-        keep: false,
-        brokers: 1,
+        ..ChaosArgs::short_form(1)
     };
     let report = run(&args).await.expect("the chaos suite runs");
     println!("{}", report.markdown());

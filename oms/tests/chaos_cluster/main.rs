@@ -11,18 +11,7 @@ use oms::chaos::{ChaosArgs, Fault, run};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_and_the_controller_die_under_load_and_no_promise_breaks() {
     testkit::init_tracing();
-    let args = ChaosArgs {
-        rate: 30,
-        scenario_secs: 12,
-        random_secs: 0,
-        seed: Some(42),
-        scenarios: Vec::new(),
-        binaries: None,
-        saga_deadline_secs: 8,
-        quiet_timeout_secs: 120,
-        keep: false,
-        brokers: 3,
-    };
+    let args = ChaosArgs::short_form(3);
     let report = run(&args).await.expect("the cluster form runs");
     println!("{}", report.markdown());
     let ran: Vec<&str> = report

@@ -271,15 +271,7 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
         let url = format!("{}/api/v1/query", prometheus.url);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         loop {
-            let answer: Value = http
-                .get(&url)
-                .query(&[("query", expr.as_str())])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = prometheus_api(&http, &url, &[("query", expr.as_str())]).await;
             assert_eq!(answer["status"], "success", "{title}: {expr}: {answer}");
             if answer["data"]["result"]
                 .as_array()
@@ -295,15 +287,8 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
         }
     }
     // Every service is a target that is up.
-    let targets: Value = http
-        .get(format!("{}/api/v1/query", prometheus.url))
-        .query(&[("query", "up")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let query = format!("{}/api/v1/query", prometheus.url);
+    let targets = prometheus_api(&http, &query, &[("query", "up")]).await;
     let jobs: Vec<(String, String)> = targets["data"]["result"]
         .as_array()
         .unwrap()
@@ -324,14 +309,7 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
     // The alerting rules are loaded, and each evaluates without error.
     let alerts = alert_names();
     testkit::eventually("every alerting rule evaluated", || async {
-        let rules: Value = http
-            .get(format!("{}/api/v1/rules", prometheus.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let rules = prometheus_api(&http, &format!("{}/api/v1/rules", prometheus.url), &[]).await;
         let evaluated: Vec<(String, String)> = rules["data"]["groups"]
             .as_array()
             .unwrap()
@@ -355,4 +333,16 @@ async fn prometheus_scrapes_every_service_and_every_dashboard_query_returns_data
     .await;
     drop(prometheus);
     system.stop().await.unwrap();
+}
+
+/// The JSON answer of Prometheus's HTTP API at `url` for `query`.
+async fn prometheus_api(http: &reqwest::Client, url: &str, query: &[(&str, &str)]) -> Value {
+    http.get(url)
+        .query(query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
