@@ -19,9 +19,6 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
-# vendor/sqlx-core is a dependency (a [patch] of Cargo.toml), not ours:
-# it belongs to the cached layer, and the recipe does not carry it.
-COPY vendor vendor
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
     -p order-svc -p inventory-svc -p customer-svc -p oms
 COPY . .
