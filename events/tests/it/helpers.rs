@@ -217,6 +217,26 @@ impl Harness {
 
     /// Every record of a broker topic, read from the beginning until `count`
     /// records arrived (or 30 s passed, then the test fails).
+    /// For each topic, the envelopes of `written` that belong on it and
+    /// the records read from it, as many as those envelopes.
+    pub async fn read_published<'a>(
+        &self,
+        written: &'a [Envelope],
+    ) -> Vec<(Topic, Vec<&'a Envelope>, Vec<OwnedMessage>)> {
+        let mut published = Vec::new();
+        for topic in Topic::ALL {
+            let expected: Vec<&Envelope> = written
+                .iter()
+                .filter(|e| e.event.topic() == topic)
+                .collect();
+            let records = self
+                .read_topic(&self.kafka.topics.name(topic), expected.len())
+                .await;
+            published.push((topic, expected, records));
+        }
+        published
+    }
+
     pub async fn read_topic(&self, topic_name: &str, count: usize) -> Vec<OwnedMessage> {
         let consumer: StreamConsumer = self
             .kafka

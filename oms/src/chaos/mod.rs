@@ -208,6 +208,20 @@ impl Report {
         self.outcomes.iter().all(|o| o.violations.is_empty())
     }
 
+    /// What makes a run worthless or wrong, scenario by scenario: one that
+    /// placed no order (it proved nothing), one that broke a promise.
+    pub fn problems(&self) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .flat_map(|o| {
+                let idle = (o.placed == 0).then(|| format!("{} placed no order", o.scenario));
+                let broken = (!o.violations.is_empty())
+                    .then(|| format!("{} broke a promise: {:#?}", o.scenario, o.violations));
+                idle.into_iter().chain(broken)
+            })
+            .collect()
+    }
+
     /// The table, in Markdown.
     pub fn markdown(&self) -> String {
         let mut out = String::from(

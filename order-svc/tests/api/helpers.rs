@@ -337,19 +337,24 @@ impl System {
             .expect("the order exists")
     }
 
-    /// The value of one series of order-svc's `/metrics`, e.g.
-    /// `oms_orders{status="PENDING"}`; 0 while it is not there.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.orders.address))
+    /// The `/metrics` text of `service`.
+    pub async fn metrics_of(&self, service: &Service) -> String {
+        self.client
+            .get(format!("{}/metrics", service.address))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines()
+            .unwrap()
+    }
+
+    /// The value of one series of order-svc's `/metrics`, e.g.
+    /// `oms_orders{status="PENDING"}`; 0 while it is not there.
+    pub async fn metric(&self, series: &str) -> f64 {
+        self.metrics_of(&self.orders)
+            .await
+            .lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .map_or(0.0, |value| value.trim().parse().unwrap())
     }

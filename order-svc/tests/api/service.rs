@@ -183,16 +183,9 @@ async fn a_consumer_stuck_on_a_batch_makes_its_service_unready(#[case] backend: 
         // SQLite's writer gives up after its busy timeout and the batch is
         // retried; PostgreSQL's waits in the lock.
         testkit::eventually("the stuck batch's retries counted", || async {
-            let metrics = system
-                .client
-                .get(format!("{}/metrics", system.inventory.address))
-                .send()
+            system
+                .metrics_of(&system.inventory)
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            metrics
                 .lines()
                 .any(|l| l.starts_with("oms_consumer_batch_retries_total") && l.contains(&group))
         })
