@@ -12,7 +12,7 @@
 //!   `GET /credit/audit` checks it.
 //! - **Idempotent**: duplicates, replays and out-of-order releases change
 //!   nothing twice (inbox + the saga's participant protocol,
-//!   [`events::plumbing::participant`], shared with inventory-svc, whose
+//!   [`event_runtime::participant`], shared with inventory-svc, whose
 //!   states [`domain::credit`] names).
 //! - **Tokens**: EdDSA JWTs signed with keys kept sealed in the database and
 //!   published at `/.well-known/jwks.json`; rotation keeps old tokens valid

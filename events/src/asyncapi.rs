@@ -226,7 +226,7 @@ fn cloud_event_headers(info: &EventTypeInfo) -> Map<String, Value> {
         ),
         (
             headers::CE_DATASCHEMA,
-            json!({ "type": "string", "const": cloudevents::schema_id(info.event_type, info.schema_version), "description": "CloudEvents `dataschema`: the `$id` of the schema of the value (the whole envelope, which is the CloudEvent's `data`)." }),
+            json!({ "type": "string", "const": crate::envelope::schema_id(info.event_type, info.schema_version), "description": "CloudEvents `dataschema`: the `$id` of the schema of the value (the whole envelope, which is the CloudEvent's `data`)." }),
         ),
         (
             headers::CONTENT_TYPE,

@@ -29,7 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, schema_id};
 use crate::topics::headers;
 
 /// The CloudEvents version our headers follow.
@@ -51,12 +51,6 @@ pub fn event_type(event_type: &str) -> String {
 /// URI-reference: `/order-svc`.
 pub fn source(producer: &str) -> String {
     format!("/{producer}")
-}
-
-/// The `$id` of the JSON Schema of `event_type` version `schema_version`,
-/// which is also its CloudEvents `dataschema`.
-pub fn schema_id(event_type: &str, schema_version: u32) -> String {
-    format!("https://oms.example/schemas/{event_type}.v{schema_version}.schema.json")
 }
 
 /// The CloudEvents attributes of one event, as they travel in its record's

@@ -411,6 +411,12 @@ struct TypedEnvelope<P> {
     payload: P,
 }
 
+/// The `$id` of the JSON Schema of `event_type` version `schema_version`,
+/// which is also its CloudEvents `dataschema` (see [`crate::cloudevents`]).
+pub fn schema_id(event_type: &str, schema_version: u32) -> String {
+    format!("https://oms.example/schemas/{event_type}.v{schema_version}.schema.json")
+}
+
 fn envelope_schema<P: EventPayload>() -> serde_json::Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(TypedEnvelope<P>))
         .expect("a schema serializes to JSON");
@@ -419,7 +425,7 @@ fn envelope_schema<P: EventPayload>() -> serde_json::Value {
         .expect("a struct's schema is an object");
     object.insert(
         "$id".into(),
-        crate::cloudevents::schema_id(P::EVENT_TYPE, P::SCHEMA_VERSION).into(),
+        schema_id(P::EVENT_TYPE, P::SCHEMA_VERSION).into(),
     );
     object.insert("title".into(), P::EVENT_TYPE.into());
     object.insert(

@@ -1,6 +1,6 @@
 //! Typed ids: an [`OrderId`] can never be passed where a [`ProductId`] is
 //! wanted. Each is a UUID on the wire (the same JSON Schema as a bare
-//! UUID: `{"type": "string", "format": "uuid"}`) and, with the `plumbing`
+//! UUID: `{"type": "string", "format": "uuid"}`) and, with the `sea-orm`
 //! feature, a typed database column, so an id read from a table or an
 //! event needs no conversion that could fail.
 
@@ -19,7 +19,7 @@ macro_rules! typed_id {
         )]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
-        #[cfg_attr(feature = "plumbing", derive(sea_orm::DeriveValueType))]
+        #[cfg_attr(feature = "sea-orm", derive(sea_orm::DeriveValueType))]
         #[serde(transparent)]
         pub struct $name(Uuid);
 
@@ -87,7 +87,7 @@ macro_rules! typed_id {
             }
         }
 
-        #[cfg(feature = "plumbing")]
+        #[cfg(feature = "sea-orm")]
         impl sea_orm::TryFromU64 for $name {
             fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
                 Err(sea_orm::DbErr::ConvertFromU64(stringify!($name)))

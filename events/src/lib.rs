@@ -1,9 +1,11 @@
-//! # events: the OMS event contract, and the plumbing that carries it
+//! # events: the OMS event contract
 //!
-//! This crate is the one place where the system's events are defined. With
-//! default features it holds **types only** (serde, schemars, uuid, chrono):
-//! a program outside this workspace that subscribes to our topics depends on
-//! it with `default-features = false` and gets no database or broker client.
+//! This crate is the one place where the system's events are defined. It
+//! holds **types only** (serde, schemars, uuid, chrono): a program outside
+//! this workspace that subscribes to our topics depends on it and gets no
+//! database or broker client. How the events move (outbox, relay, consumer,
+//! inbox, dead letters, the saga's participant protocol) is the
+//! `event-runtime` crate's business.
 //!
 //! ## Layout
 //! - [`envelope`]: the [`Envelope`] every event travels in, the closed
@@ -11,7 +13,8 @@
 //! - [`payloads`]: one struct per event type.
 //! - [`primitives`]: money, currency, quantity, address; validated on decode.
 //! - [`ids`]: typed ids ([`OrderId`], [`ProductId`], [`CustomerId`],
-//!   [`EventId`]): UUIDs on the wire, typed database columns with `plumbing`.
+//!   [`EventId`]): UUIDs on the wire, typed database columns with the
+//!   `sea-orm` feature.
 //! - [`examples`]: one example of every event type (also in the schemas).
 //! - [`schema`]: the published JSON Schema of each type: the envelope's
 //!   schema with the type's example.
@@ -21,12 +24,6 @@
 //! - [`cloudevents`]: the CloudEvents attributes every record also carries
 //!   in its headers (the Kafka binding's binary mode), mapped from its
 //!   envelope.
-//! - `plumbing` (feature `plumbing`): what every service uses to move events:
-//!   producer, transactional outbox and its relay, batched at-least-once
-//!   consumer with inbox de-duplication and dead letters, topic creation,
-//!   trace propagation, and the saga's participant protocol that
-//!   inventory-svc and customer-svc share. Start at `plumbing`'s own docs
-//!   for the guarantees.
 //!
 //! The JSON Schemas in the repository's `schemas/` folder are generated from
 //! these types ([`event_schema`]); a test fails when the two drift apart.
@@ -42,9 +39,6 @@ pub mod payloads;
 pub mod primitives;
 pub mod schema;
 pub mod topics;
-
-#[cfg(feature = "plumbing")]
-pub mod plumbing;
 
 pub use envelope::{
     DecodeError, EVENT_TYPES, Envelope, Event, EventPayload, EventTypeInfo, RawEnvelope,

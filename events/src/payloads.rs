@@ -14,38 +14,21 @@ use crate::ids::{CustomerId, OrderId, ProductId};
 use crate::primitives::{Money, Quantity, ShippingAddress};
 
 /// The lifecycle states of an order, as seen by every service and client.
-///
-/// With the `plumbing` feature it is also a typed database column (stored
-/// as its wire spelling), so a stored status never needs parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(
-    feature = "plumbing",
-    derive(sea_orm::EnumIter, sea_orm::DeriveActiveEnum),
-    sea_orm(
-        rs_type = "String",
-        db_type = "String(sea_orm::sea_query::StringLen::N(16))"
-    )
-)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     /// Placed; the saga is waiting for stock and credit.
-    #[cfg_attr(feature = "plumbing", sea_orm(string_value = "PENDING"))]
     Pending,
     /// Stock and credit are reserved.
-    #[cfg_attr(feature = "plumbing", sea_orm(string_value = "CONFIRMED"))]
     Confirmed,
     /// A participant refused; terminal.
-    #[cfg_attr(feature = "plumbing", sea_orm(string_value = "REJECTED"))]
     Rejected,
     /// Cancelled by a person or by the saga's deadline; terminal.
-    #[cfg_attr(feature = "plumbing", sea_orm(string_value = "CANCELLED"))]
     Cancelled,
     /// Handed to a carrier.
-    #[cfg_attr(feature = "plumbing", sea_orm(string_value = "SHIPPED"))]
     Shipped,
     /// Received by the customer; terminal.
-    #[cfg_attr(feature = "plumbing", sea_orm(string_value = "DELIVERED"))]
     Delivered,
 }
 

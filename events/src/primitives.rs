@@ -65,9 +65,9 @@ pub struct Money {
         feature = "openapi",
         schema(minimum = 0, maximum = 1_000_000_000_000_000i64)
     )]
-    pub amount_minor: i64,
+    amount_minor: i64,
     /// ISO 4217 currency code.
-    pub currency: Currency,
+    currency: Currency,
 }
 
 impl Money {
@@ -91,6 +91,16 @@ impl Money {
 }
 
 impl Money {
+    /// The amount in the currency's minor unit (1999 is 19.99 EUR).
+    pub fn amount_minor(&self) -> i64 {
+        self.amount_minor
+    }
+
+    /// The currency.
+    pub fn currency(&self) -> &Currency {
+        &self.currency
+    }
+
     /// Builds an amount from stored parts: minor units and a currency code.
     ///
     /// # Errors

@@ -12,7 +12,7 @@
 //!   reservations hold; `GET /stock/audit` checks it.
 //! - **Idempotent**: duplicates, replays and out-of-order releases change
 //!   nothing twice (inbox + the saga's participant protocol,
-//!   [`events::plumbing::participant`], shared with customer-svc, whose
+//!   [`event_runtime::participant`], shared with customer-svc, whose
 //!   states [`domain::reservation`] names).
 //!
 //! ## Layout

@@ -180,7 +180,7 @@ pub struct UpArgs {
     pub topic_prefix: String,
     /// Hours the broker keeps dead letters (the dead-letter topics'
     /// `retention.ms`, set at each start).
-    #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = events::plumbing::kafka::DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
+    #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = event_runtime::kafka::DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
     pub dlq_retention_hours: u64,
     /// Also create a few products and customers, so the README's walk-through works at once.
     #[arg(long)]

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use event_runtime::GroupCommitSettings;
 use events::Topic;
-use events::plumbing::GroupCommitSettings;
 use events::topics::subscription;
 use service_kit::{App, ServiceBuilder};
 

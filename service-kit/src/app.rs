@@ -15,12 +15,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use events::Topic;
-use events::plumbing::kafka::{TopicsError, ensure_topics_retaining};
-use events::plumbing::{
+use event_runtime::kafka::{TopicsError, ensure_topics_retaining};
+use event_runtime::{
     ConsumerHealth, ConsumerSettings, EventConsumer, EventHandler, KafkaSettings, Outbox,
     OutboxRelay, RelayHealth, RelaySettings, Retention,
 };
+use events::Topic;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::task::JoinHandle;

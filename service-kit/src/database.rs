@@ -23,7 +23,7 @@
 //!   corrupts the database.
 //! - **`busy_timeout`** (`OMS_SQLITE_BUSY_TIMEOUT_MS`, default 5000): how
 //!   long a writer waits for the write lock. Every write transaction takes
-//!   the lock when it begins ([`events::plumbing::database::begin_write`]),
+//!   the lock when it begins ([`event_runtime::database::begin_write`]),
 //!   so concurrent requests queue instead of failing.
 //! - **One process per database file.** [`connect_and_migrate`] holds an
 //!   exclusive lock on `<file>.lock` for as long as the service runs; a

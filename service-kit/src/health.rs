@@ -40,7 +40,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use events::plumbing::{ConsumerHealth, RelayHealth};
+use event_runtime::{ConsumerHealth, RelayHealth};
 
 use crate::extract::Json;
 use crate::problem::Problem;
@@ -98,7 +98,7 @@ impl Probes {
     /// When the Kafka client cannot be created.
     pub fn new(
         db: DatabaseConnection,
-        kafka: &events::plumbing::KafkaSettings,
+        kafka: &event_runtime::KafkaSettings,
         service: &str,
     ) -> anyhow::Result<Self> {
         Ok(Self {

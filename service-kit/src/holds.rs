@@ -7,7 +7,7 @@
 //! | `OMS_SAGA_DEADLINE_SECS` | `30` | the deadline of an order whose `OrderPlaced` (version 1) carries none: its `occurred_at` plus this; the same variable order-svc sets its deadlines by |
 //!
 //! [`HoldSweeper`] runs the expiry in each participant; the rules are
-//! [`events::plumbing::participant`]'s.
+//! [`event_runtime::participant`]'s.
 
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ impl HoldSettings {
     }
 }
 
-/// Gives back the holds nobody decided ([`events::plumbing::expire_holds`]),
+/// Gives back the holds nobody decided ([`event_runtime::expire_holds`]),
 /// in rounds: a round that finds a full batch is followed at once by the
 /// next, otherwise the sweeper sleeps [`HoldSweeper::idle`] on its clock
 /// (a test moves a manual clock instead of waiting). Several instances
@@ -60,7 +60,7 @@ pub struct HoldSweeper<P> {
     /// The database.
     pub db: sea_orm::DatabaseConnection,
     /// The outbox for the release events.
-    pub outbox: events::plumbing::Outbox,
+    pub outbox: event_runtime::Outbox,
     /// What "now" is.
     pub clock: crate::Clock,
     /// The grace period after an order's deadline.
@@ -69,7 +69,7 @@ pub struct HoldSweeper<P> {
     pub idle: Duration,
     /// The broker, asked whether the participant has seen every decision
     /// published before the cutoff.
-    pub kafka: events::plumbing::KafkaSettings,
+    pub kafka: event_runtime::KafkaSettings,
     /// The participant's consumer group of the `orders` topic.
     pub group: String,
 }
@@ -77,7 +77,7 @@ pub struct HoldSweeper<P> {
 /// Holds released per round at most.
 const BATCH: u64 = 100;
 
-impl<P: events::plumbing::Participant> HoldSweeper<P> {
+impl<P: event_runtime::Participant> HoldSweeper<P> {
     /// Sweeps until `shutdown` is cancelled.
     pub async fn run_until_stopped(self, shutdown: tokio_util::sync::CancellationToken) {
         loop {
@@ -125,7 +125,7 @@ impl<P: events::plumbing::Participant> HoldSweeper<P> {
         {
             return Ok(Round::Released(0));
         }
-        let seen = events::plumbing::kafka::applied_everything_before(
+        let seen = event_runtime::kafka::applied_everything_before(
             &self.kafka,
             &self.group,
             events::Topic::Orders,
@@ -140,7 +140,7 @@ impl<P: events::plumbing::Participant> HoldSweeper<P> {
             );
             return Ok(Round::ConsumerBehind);
         }
-        let released = events::plumbing::expire_holds(
+        let released = event_runtime::expire_holds(
             &self.participant,
             &self.db,
             &self.outbox,

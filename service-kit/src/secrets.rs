@@ -9,7 +9,7 @@
 //! | `OMS_ORDER_DATABASE_URL`, `OMS_INVENTORY_DATABASE_URL`, `OMS_CUSTOMER_DATABASE_URL` | each service (the URL holds its password) |
 //! | `OMS_DATABASE_URL` | `oms up` |
 //! | `OMS_CUSTOMER_DATABASE_URL`, `OMS_NEW_ADMIN_PASSWORD` | `oms admin reset-password` |
-//! | `OMS_KAFKA_<PROPERTY>` (`OMS_KAFKA_SASL_PASSWORD`, …) | every service and `oms up` ([`events::plumbing::kafka`]) |
+//! | `OMS_KAFKA_<PROPERTY>` (`OMS_KAFKA_SASL_PASSWORD`, …) | every service and `oms up` ([`event_runtime::kafka`]) |
 //!
 //! What it guarantees: the value is the file's content without its trailing
 //! line break (`echo secret > file` works); a variable given both ways, an

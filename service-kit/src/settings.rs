@@ -33,9 +33,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use event_runtime::kafka::{ConfigurationError, DEFAULT_DEAD_LETTER_RETENTION_HOURS};
+use event_runtime::{KafkaSettings, RetentionSettings};
 use events::TopicNames;
-use events::plumbing::kafka::{ConfigurationError, DEFAULT_DEAD_LETTER_RETENTION_HOURS};
-use events::plumbing::{KafkaSettings, RetentionSettings};
 
 use crate::database::{DatabaseSettings, SqliteDurability};
 

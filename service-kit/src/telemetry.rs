@@ -133,14 +133,14 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request");
             let _entered = span.enter();
-            let context = events::plumbing::trace::TraceContext::current();
+            let context = event_runtime::trace::TraceContext::current();
             let traceparent = context.traceparent.expect("a traceparent");
             assert_eq!(traceparent.len(), 55, "{traceparent}");
             assert!(traceparent.starts_with("00-"), "{traceparent}");
             let child = tracing::info_span!("record");
             let child_context = {
                 let _entered = child.enter();
-                events::plumbing::trace::TraceContext::current()
+                event_runtime::trace::TraceContext::current()
                     .traceparent
                     .unwrap()
             };

@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use event_runtime::KafkaSettings;
 use events::Envelope;
-use events::plumbing::KafkaSettings;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::{Message, Offset, TopicPartitionList};

@@ -44,11 +44,11 @@ pub async fn publish(
     topic: &str,
     envelope: &events::Envelope,
 ) {
-    let record_headers = events::plumbing::outbox::record_headers(
+    let record_headers = event_runtime::outbox::record_headers(
         envelope.event.event_type(),
         envelope.event.schema_version(),
         Some(&events::cloudevents::Attributes::of(envelope)),
-        &events::plumbing::trace::TraceContext::default(),
+        &event_runtime::trace::TraceContext::default(),
     );
     send(
         producer,
@@ -79,11 +79,11 @@ pub async fn produce(
         .and_then(|v| v["schema_version"].as_u64())
         .and_then(|v| u32::try_from(v).ok())
         .unwrap_or(1);
-    let record_headers = events::plumbing::outbox::record_headers(
+    let record_headers = event_runtime::outbox::record_headers(
         event_type,
         schema_version,
         events::cloudevents::Attributes::of_record(payload, key).as_ref(),
-        &events::plumbing::trace::TraceContext::default(),
+        &event_runtime::trace::TraceContext::default(),
     );
     send(producer, topic, key, payload, record_headers).await;
 }

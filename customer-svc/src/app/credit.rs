@@ -1,6 +1,6 @@
 //! Credit reservations: customer-svc's resource in the order saga,
 //! set-based. The protocol (which event holds, releases or settles, and
-//! when it does nothing) is [`events::plumbing::participant`], the same as
+//! when it does nothing) is [`event_runtime::participant`], the same as
 //! inventory's; this module supplies the credit.
 //!
 //! A batch of order events is applied in three steps, inside the
@@ -32,8 +32,8 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use events::plumbing::participant::{self, ManualRelease};
-use events::plumbing::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
+use event_runtime::participant::{self, ManualRelease};
+use event_runtime::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
 use events::{
     CreditReleased, CreditReserved, CreditSettled, CustomerId, CustomerRejected,
     CustomerRejectionReason, Event, Money, OrderId, OrderPlaced, ReleaseReason,
@@ -120,8 +120,8 @@ impl Holdings for CreditBatch {
 
     /// Validates the ordering customer and holds the order's total.
     fn hold(&mut self, placed: &OrderPlaced) -> Result<Event, DbErr> {
-        let amount = placed.total.amount_minor;
-        let currency = placed.total.currency.as_str();
+        let amount = placed.total.amount_minor();
+        let currency = placed.total.currency().as_str();
         let refusal = match self.customers.get(placed.customer_id) {
             None => Some((
                 CustomerRejectionReason::UnknownCustomer,

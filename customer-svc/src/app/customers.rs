@@ -14,7 +14,7 @@
 //!   would give the admin role to whoever chose its password.
 
 use chrono::{SubsecRound, Utc};
-use events::plumbing::begin_write;
+use event_runtime::begin_write;
 use events::{Currency, CustomerId, Money};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 use service_kit::{ClientAddress, Role};

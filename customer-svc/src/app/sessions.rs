@@ -33,7 +33,7 @@ use uuid::Uuid;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SubsecRound, Utc};
-use events::plumbing::begin_write;
+use event_runtime::begin_write;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use service_kit::{ClientAddress, Clock};
 use sha2::{Digest, Sha256};

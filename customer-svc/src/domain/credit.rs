@@ -1,5 +1,5 @@
 //! The life of one order's credit reservation: the saga's participant
-//! protocol ([`events::plumbing::participant`]) in customer-svc's words.
+//! protocol ([`event_runtime::participant`]) in customer-svc's words.
 //!
 //! ```text
 //!                 OrderPlaced, customer active, total fits
@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use events::plumbing::Phase;
+use event_runtime::Phase;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

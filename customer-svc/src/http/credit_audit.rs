@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use events::plumbing::participant::ManualRelease;
+use event_runtime::participant::ManualRelease;
 use events::{CustomerId, OrderId};
 use serde::{Deserialize, Serialize};
 use service_kit::holds::OlderThan;

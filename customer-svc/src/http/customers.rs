@@ -167,14 +167,14 @@ async fn create_customer(
                     CustomerError::Forbidden("only an admin may set a credit limit").into(),
                 );
             }
-            if limit.currency != state.currency {
+            if *limit.currency() != state.currency {
                 return Err(CustomerError::invalid(
                     "credit_limit.currency",
                     format!("credit lines are in {}", state.currency),
                 )
                 .into());
             }
-            parse_credit_limit(limit.amount_minor)?
+            parse_credit_limit(limit.amount_minor())?
         }
     };
     let new = NewCustomer {
@@ -267,14 +267,14 @@ async fn update_customer(
     let credit_limit_minor = match request.credit_limit {
         Some(limit) => {
             let current = customers::get(&state.db, id).await?;
-            if limit.currency.as_str() != current.currency {
+            if limit.currency().as_str() != current.currency {
                 return Err(CustomerError::invalid(
                     "credit_limit.currency",
                     format!("the credit line is in {}", current.currency),
                 )
                 .into());
             }
-            Some(parse_credit_limit(limit.amount_minor)?)
+            Some(parse_credit_limit(limit.amount_minor())?)
         }
         None => None,
     };

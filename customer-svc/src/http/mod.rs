@@ -29,7 +29,7 @@ pub struct AppState {
     /// The service's database.
     pub db: DatabaseConnection,
     /// Its outbox (credit released by hand).
-    pub outbox: events::plumbing::Outbox,
+    pub outbox: event_runtime::Outbox,
     /// What "now" is (the age of credit reservations).
     pub clock: service_kit::Clock,
     /// The token signing keys.

@@ -3,10 +3,10 @@
 //! order has none, so that of two concurrent deciders exactly one wins.
 
 use chrono::{DateTime, Utc};
-use events::OrderId;
-use events::plumbing::{
+use event_runtime::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
 };
+use events::OrderId;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,

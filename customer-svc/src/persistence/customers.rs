@@ -5,8 +5,8 @@
 //! refuses a figure past the limit besides.
 
 use chrono::{DateTime, Utc};
+use event_runtime::{find_many_for_update as find_many_locked, save_columns};
 use events::CustomerId;
-use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,

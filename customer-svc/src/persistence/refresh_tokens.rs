@@ -1,8 +1,8 @@
 //! Repository functions for refresh tokens.
 
 use chrono::{DateTime, Utc};
+use event_runtime::for_update;
 use events::CustomerId;
-use events::plumbing::for_update;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -110,6 +110,6 @@ pub async fn delete_expired(
     conn: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    events::plumbing::retention::delete_before(conn, "refresh_tokens", "expires_at", cutoff, 5_000)
+    event_runtime::retention::delete_before(conn, "refresh_tokens", "expires_at", cutoff, 5_000)
         .await
 }

@@ -132,7 +132,7 @@ async fn suspended_and_unknown_customers_are_rejected_with_the_reason(#[case] ba
     let unknown = Uuid::now_v7();
     let (usd_buyer, _) = app.customer_with_limit(10_000).await;
     let mut in_dollars = order_placed(Uuid::now_v7(), usd_buyer, 100);
-    in_dollars.total.currency = events::Currency::parse("USD").unwrap();
+    in_dollars.total = events::Money::parse(in_dollars.total.amount_minor(), "USD").unwrap();
 
     app.publish(order_placed(Uuid::now_v7(), suspended, 100))
         .await;

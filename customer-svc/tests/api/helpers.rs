@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use events::plumbing::KafkaSettings;
+use event_runtime::KafkaSettings;
 use events::{Currency, Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic};
 use rdkafka::producer::FutureProducer;
 use reqwest::StatusCode;

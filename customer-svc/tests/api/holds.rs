@@ -53,7 +53,7 @@ async fn a_forged_order_placed_is_released_after_its_deadline_and_grace(#[case] 
         panic!("no CreditReleased: {all:?}");
     };
     assert_eq!(release.order_id, order.into());
-    assert_eq!(release.amount.amount_minor, 3_998);
+    assert_eq!(release.amount.amount_minor(), 3_998);
     assert_eq!(release.reason, Some(ReleaseReason::HoldExpired));
     assert_eq!(app.credit(customer).await["reserved"]["amount_minor"], 0);
     app.assert_credit_balanced().await;
@@ -264,7 +264,7 @@ async fn an_operator_releases_a_credit_hold_by_hand_once(#[case] backend: Backen
     };
     assert_eq!(release.order_id, order.into());
     assert_eq!(release.customer_id, customer.into());
-    assert_eq!(release.amount.amount_minor, 2_500);
+    assert_eq!(release.amount.amount_minor(), 2_500);
     assert_eq!(release.reason, Some(ReleaseReason::ReleasedByOperator));
     assert_eq!(
         app.credit(customer).await["reserved"]["amount_minor"],

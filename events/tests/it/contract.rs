@@ -224,9 +224,3 @@ fn the_asyncapi_document_is_valid_and_complete() {
         }
     }
 }
-
-/// An order's status is stored by order-svc as it is published.
-#[test]
-fn order_statuses_are_stored_as_they_are_published() {
-    testkit::assert_stored_as_serialized::<events::OrderStatus>();
-}

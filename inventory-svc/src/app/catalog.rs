@@ -11,7 +11,7 @@
 //! catalog does later.
 
 use chrono::{SubsecRound, Utc};
-use events::plumbing::{Outbox, begin_write};
+use event_runtime::{Outbox, begin_write};
 use events::{Money, ProductId, ProductUpserted};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
 
@@ -36,8 +36,8 @@ pub async fn create_product(
         id: ProductId::generate(),
         sku: new.sku.as_str().to_owned(),
         name: new.name.as_str().to_owned(),
-        unit_price_minor: new.unit_price.amount_minor,
-        currency: new.unit_price.currency.as_str().to_owned(),
+        unit_price_minor: new.unit_price.amount_minor(),
+        currency: new.unit_price.currency().as_str().to_owned(),
         active: new.active,
         available: new.initial_stock,
         reserved: 0,
@@ -122,8 +122,8 @@ pub async fn update_product(
         changes.name = Set(name.as_str().to_owned());
     }
     if let Some(price) = patch.unit_price {
-        changes.unit_price_minor = Set(price.amount_minor);
-        changes.currency = Set(price.currency.as_str().to_owned());
+        changes.unit_price_minor = Set(price.amount_minor());
+        changes.currency = Set(price.currency().as_str().to_owned());
     }
     if let Some(active) = patch.active {
         changes.active = Set(active);

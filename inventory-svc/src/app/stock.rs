@@ -1,6 +1,6 @@
 //! Reservations: inventory's resource in the order saga, set-based. The
 //! protocol (which event holds, releases or commits, and when it does
-//! nothing) is [`events::plumbing::participant`]; this module supplies the
+//! nothing) is [`event_runtime::participant`]; this module supplies the
 //! stock.
 //!
 //! A batch of order events is applied in three steps, inside the
@@ -34,8 +34,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use events::plumbing::participant::{self, ManualRelease};
-use events::plumbing::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
+use event_runtime::participant::{self, ManualRelease};
+use event_runtime::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
 use events::{
     Event, OrderId, OrderPlaced, ProductId, Quantity, ReleaseReason, ShortLine, ShortageKind,
     StockCommitted, StockLine, StockRejected, StockReleased, StockReserved,

@@ -10,10 +10,10 @@
 //!
 //! Delivery is at-least-once; the inbox and the reservation's recorded
 //! state make every effect happen once. The protocol is the saga's
-//! participant protocol ([`events::plumbing::participant`]), the same as
+//! participant protocol ([`event_runtime::participant`]), the same as
 //! customer-svc's; the resource is [`crate::app::stock::Stock`].
 
-use events::plumbing::ParticipantHandler;
+use event_runtime::ParticipantHandler;
 
 use crate::app::stock::Stock;
 

@@ -57,7 +57,7 @@ impl ProductName {
 
 /// A unit price: strictly positive.
 pub fn parse_unit_price(price: Money) -> Result<Money, InventoryError> {
-    if price.amount_minor <= 0 {
+    if price.amount_minor() <= 0 {
         return Err(InventoryError::invalid(
             "unit_price.amount_minor",
             "must be greater than 0",

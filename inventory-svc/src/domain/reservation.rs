@@ -1,5 +1,5 @@
 //! The life of one order's reservation: the saga's participant protocol
-//! ([`events::plumbing::participant`]) in inventory's words.
+//! ([`event_runtime::participant`]) in inventory's words.
 //!
 //! ```text
 //!                 OrderPlaced, all lines available
@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use events::plumbing::Phase;
+use event_runtime::Phase;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

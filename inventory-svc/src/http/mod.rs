@@ -4,7 +4,7 @@
 //! Reading the catalog is public; every write, reservations and the stock
 //! audit need an admin token.
 
-use events::plumbing::Outbox;
+use event_runtime::Outbox;
 use sea_orm::DatabaseConnection;
 use utoipa_axum::router::OpenApiRouter;
 

@@ -6,8 +6,8 @@
 //! can never take `available` below zero.
 
 use chrono::Utc;
+use event_runtime::{find_many_for_update as find_many_locked, save_columns};
 use events::ProductId;
-use events::plumbing::{find_many_for_update as find_many_locked, save_columns};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,

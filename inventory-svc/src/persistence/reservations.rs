@@ -4,7 +4,7 @@
 //! wins.
 
 use chrono::{DateTime, Utc};
-use events::plumbing::{
+use event_runtime::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, key_chunks,
     save_columns, statement_chunks,
 };

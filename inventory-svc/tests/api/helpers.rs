@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use events::plumbing::KafkaSettings;
+use event_runtime::KafkaSettings;
 use events::{Envelope, Event, Money, OrderLine, OrderPlaced, Quantity, Topic, TopicNames};
 use rdkafka::producer::FutureProducer;
 use reqwest::{Method, StatusCode};

@@ -332,7 +332,7 @@ async fn a_rejection_naming_many_lines_still_fits_the_event_contract(#[case] bac
     };
     assert_eq!(rejection.short_lines.len(), 60, "every line is named");
     assert!(rejection.reason.chars().count() <= 1000);
-    let checked = events::plumbing::validation::decode(rdkafka::Message::payload(record));
+    let checked = event_runtime::validation::decode(rdkafka::Message::payload(record));
     assert!(checked.is_ok(), "the reply breaks its schema: {checked:?}");
     assert_eq!(state_of(&app, order).await.as_deref(), Some("REJECTED"));
 }

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::BenchArgs;
 use crate::up::with_database;
+use event_runtime::KafkaSettings;
 use events::TopicNames;
-use events::plumbing::KafkaSettings;
 
 /// Transactions and messages one confirmed order needs, as the pipeline is
 /// built today: placing it, reserving stock, reserving credit, and applying
@@ -170,7 +170,7 @@ async fn sqlite_loop(args: &BenchArgs, seconds: u64) -> anyhow::Result<(String, 
     let mut product = 0u64;
     while started.elapsed() < Duration::from_secs(seconds) {
         product = (product * 7 + 13) % 1000 + 1;
-        let txn = events::plumbing::begin_write(&db).await?;
+        let txn = event_runtime::begin_write(&db).await?;
         let backend = DbBackend::Sqlite;
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
@@ -215,7 +215,7 @@ async fn kafka_raw(bootstrap: &str, prefix: &str, seconds: u64) -> anyhow::Resul
         partitions: 6,
         replication_factor: None,
         min_insync_replicas: None,
-        client_properties: events::plumbing::KafkaSettings::properties_from_env(std::env::vars()),
+        client_properties: event_runtime::KafkaSettings::properties_from_env(std::env::vars()),
     };
     let topic = format!("{prefix}oms-bench-raw-{}", Uuid::now_v7().simple());
     let admin: AdminClient<DefaultClientContext> =

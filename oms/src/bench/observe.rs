@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::system::System;
-use events::plumbing::KafkaSettings;
+use event_runtime::KafkaSettings;
 use events::{Topic, TopicNames};
 
 /// A decision as seen on the topic.
@@ -61,9 +61,7 @@ impl Observer {
             partitions: 1,
             replication_factor: None,
             min_insync_replicas: None,
-            client_properties: events::plumbing::KafkaSettings::properties_from_env(
-                std::env::vars(),
-            ),
+            client_properties: event_runtime::KafkaSettings::properties_from_env(std::env::vars()),
         };
         let topics: Vec<String> = [Topic::Orders, Topic::Inventory, Topic::Customers]
             .into_iter()

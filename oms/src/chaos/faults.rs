@@ -229,8 +229,8 @@ async fn hundred_line_backlog(
         .collect())
 }
 
-fn kafka(cluster: &Cluster) -> events::plumbing::KafkaSettings {
-    events::plumbing::KafkaSettings {
+fn kafka(cluster: &Cluster) -> event_runtime::KafkaSettings {
+    event_runtime::KafkaSettings {
         bootstrap_servers: cluster.broker.bootstrap(),
         topics: events::TopicNames::new(cluster.topic_prefix.clone()),
         partitions: 6,
@@ -316,7 +316,7 @@ async fn publish_poison(cluster: &Cluster) -> anyhow::Result<u64> {
             .to_json();
         overflowing["payload"]["total"]["amount_minor"] = (i64::MAX - 1).into();
         let mut oversized = envelope.clone();
-        oversized["padding"] = " ".repeat(2 * events::plumbing::MAX_RECORD_BYTES).into();
+        oversized["padding"] = " ".repeat(2 * event_runtime::MAX_RECORD_BYTES).into();
         let poison: Vec<Vec<u8>> = vec![
             b"{not json".to_vec(),
             serde_json::to_vec(

@@ -20,7 +20,7 @@ pub mod topics;
 
 use std::time::Duration;
 
-use events::plumbing::KafkaSettings;
+use event_runtime::KafkaSettings;
 use events::{Topic, TopicNames};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, OwnedMessage};
@@ -70,7 +70,7 @@ impl Connection {
     pub fn checked_kafka(&self) -> anyhow::Result<KafkaSettings> {
         let kafka = self.kafka_with(KafkaSettings::checked_properties_from_env(std::env::vars())?);
         kafka.validate()?;
-        events::plumbing::kafka::check_access_blocking(&kafka)?;
+        event_runtime::kafka::check_access_blocking(&kafka)?;
         Ok(kafka)
     }
 

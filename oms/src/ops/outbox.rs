@@ -1,10 +1,10 @@
 //! `oms outbox list|retry`: the outbox rows a service's relay set aside
-//! after repeated failures (see `events::plumbing::outbox`), and putting
+//! after repeated failures (see `event_runtime::outbox`), and putting
 //! them back in line once their cause is fixed. The relay then publishes
 //! them, and the rows of their keys that waited behind them, in order.
 
-use events::plumbing::OutboxRelay;
-use events::plumbing::storage::outbox_message;
+use event_runtime::OutboxRelay;
+use event_runtime::storage::outbox_message;
 use sea_orm::{Database, DatabaseConnection};
 use serde_json::{Value, json};
 

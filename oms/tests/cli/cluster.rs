@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use events::plumbing::KafkaSettings;
-use events::plumbing::kafka::ensure_topics;
+use event_runtime::KafkaSettings;
+use event_runtime::kafka::ensure_topics;
 use events::{Topic, TopicNames};
 use local_kafka::{ClusterOptions, LocalCluster, start_cluster};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};

@@ -2,9 +2,9 @@
 //! topic belongs to, and dead-letter topics keep their records for
 //! `OMS_DLQ_RETENTION_HOURS`. Kafka only: no database is involved.
 
+use event_runtime::{KafkaSettings, ensure_topics};
 use events::Topic;
 use events::headers;
-use events::plumbing::{KafkaSettings, ensure_topics};
 use oms::ops::Connection;
 use oms::ops::dlq::Selection;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
@@ -172,7 +172,7 @@ async fn dead_letter_topics_are_created_with_a_retention_of_their_own() {
 
     // A service started with another OMS_DLQ_RETENTION_HOURS corrects an
     // existing dead-letter topic.
-    events::plumbing::kafka::ensure_topics_retaining(
+    event_runtime::kafka::ensure_topics_retaining(
         &kafka,
         &Topic::ALL,
         std::time::Duration::from_secs(48 * 3600),

@@ -620,7 +620,7 @@ async fn a_dead_letter_redriven_after_its_cause_is_fixed_is_processed_once(
 #[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
 async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) {
-    use events::plumbing::{Outbox, begin_write};
+    use event_runtime::{Outbox, begin_write};
     use sea_orm::ConnectionTrait;
     let world = world(backend).await;
     let (_, order_url) = world.database_urls().swap_remove(0);
@@ -663,7 +663,7 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
 
     assert_eq!(oms::ops::outbox::retry(&args, &[]).await.unwrap(), 1);
     testkit::eventually("the retried row published", || async {
-        use events::plumbing::storage::outbox_message;
+        use event_runtime::storage::outbox_message;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         outbox_message::Entity::find()
             .filter(outbox_message::Column::EventId.eq(envelope.event_id))

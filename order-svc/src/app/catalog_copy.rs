@@ -2,18 +2,18 @@
 //! topic, read to price new orders and by `GET /catalog/products`.
 //!
 //! The copy is a projection: a product's row is replaced only by a newer
-//! catalog version ([`catalog_product::Model::supersedes`]), so a replayed
+//! catalog version ([`crate::domain::CatalogVersion::supersedes`]), so a replayed
 //! or reordered topic never takes it back in time and needs no inbox.
 
-use events::{Envelope, Event, EventPayload, ProductId, ProductUpserted};
+use events::{Envelope, EventPayload, ProductId, ProductUpserted};
 use std::collections::HashMap;
 
-use events::plumbing::{Emitter, EventHandler, HandlerError};
+use event_runtime::{Emitter, EventHandler, HandlerError};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
+use crate::domain::CatalogProduct;
 use crate::error::OrderError;
 use crate::persistence::catalog_copy;
-use crate::persistence::entities::catalog_product;
 
 /// Keeps the catalog copy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,7 +21,7 @@ pub struct CatalogSync;
 
 impl EventHandler for CatalogSync {
     /// The newest state of each product in the batch.
-    type Batch = HashMap<ProductId, catalog_product::Model>;
+    type Batch = HashMap<ProductId, CatalogProduct>;
 
     fn wants(&self, event_type: &str) -> bool {
         event_type == ProductUpserted::EVENT_TYPE
@@ -41,36 +41,14 @@ impl EventHandler for CatalogSync {
         envelope: &Envelope,
         _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
-        // Version 2 carries inventory-svc's counter; version 1 rows have none.
-        let (product_id, sku, name, unit_price, active, version) = match &envelope.event {
-            Event::ProductUpserted(p) => (
-                p.product_id,
-                &p.sku,
-                &p.name,
-                &p.unit_price,
-                p.active,
-                Some(i64::try_from(p.version).unwrap_or(i64::MAX)),
-            ),
-            Event::ProductUpsertedV1(p) => {
-                (p.product_id, &p.sku, &p.name, &p.unit_price, p.active, None)
-            }
-            _ => return Ok(()),
-        };
-        let row = catalog_product::Model {
-            product_id,
-            sku: sku.clone(),
-            name: name.clone(),
-            unit_price_minor: unit_price.amount_minor,
-            currency: unit_price.currency.as_str().to_owned(),
-            active,
-            version_at: envelope.occurred_at,
-            version,
+        let Some(product) = CatalogProduct::published_in(envelope) else {
+            return Ok(());
         };
         if batch
-            .get(&row.product_id)
-            .is_none_or(|known| row.supersedes(known))
+            .get(&product.product_id)
+            .is_none_or(|known| product.version.supersedes(&known.version))
         {
-            batch.insert(row.product_id, row);
+            batch.insert(product.product_id, product);
         }
         Ok(())
     }
@@ -88,7 +66,7 @@ pub async fn list(
     db: &DatabaseConnection,
     after: Option<ProductId>,
     limit: u64,
-) -> Result<(Vec<catalog_product::Model>, Option<ProductId>), OrderError> {
+) -> Result<(Vec<CatalogProduct>, Option<ProductId>), OrderError> {
     let rows = catalog_copy::list(db, after, limit + 1).await?;
     Ok(service_kit::pagination::split_page(rows, limit, |p| {
         p.product_id

@@ -12,13 +12,13 @@
 
 use std::time::Duration;
 
-use events::plumbing::{Outbox, begin_write};
+use event_runtime::{Outbox, begin_write};
 use sea_orm::DatabaseConnection;
 use service_kit::Clock;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::saga::{self, Decision, Details, Outcome};
-use crate::domain::SagaInput;
+use crate::app::saga;
+use crate::domain::{Applied, SagaInput};
 use crate::persistence::{idempotency, orders};
 
 /// Cancels overdue orders.
@@ -64,29 +64,23 @@ impl DeadlineSweeper {
         let now = self.clock.now();
         let txn = begin_write(&self.db).await?;
         let due = orders::overdue(&txn, now, 100).await?;
+        let mut cancelled = orders::find_many_for_update(&txn, &due).await?;
         let mut decisions = Vec::new();
-        for order_id in due {
-            if let Outcome::Moved {
-                event: Some(event),
-                decision,
-                ..
-            } = saga::apply(
-                &txn,
-                order_id,
-                &SagaInput::DeadlinePassed,
-                &Details::default(),
-                now,
-            )
-            .await?
-            {
-                saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
-                tracing::info!(%order_id, "order cancelled at its saga deadline");
+        let mut events = Vec::new();
+        cancelled.retain_mut(|order| match order.apply(SagaInput::DeadlinePassed, now) {
+            Ok(Applied::Moved { event, decision }) => {
+                tracing::info!(order_id = %order.id, "order cancelled at its saga deadline");
+                events.extend(event.map(|event| self.outbox.envelope(event)));
                 decisions.extend(decision);
+                true
             }
-        }
+            Ok(Applied::Unchanged) | Err(_) => false,
+        });
+        orders::save_all(&txn, &cancelled).await?;
+        saga::emit(&txn, events).await?;
         self.outbox.commit(txn).await?;
         let cancelled = decisions.len();
-        decisions.into_iter().for_each(Decision::record);
+        decisions.into_iter().for_each(saga::record);
         // Outside the locking transaction, in bounded batches, over an index.
         idempotency::delete_expired(&self.db, now).await?;
         Ok(cancelled)

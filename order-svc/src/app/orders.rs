@@ -1,25 +1,23 @@
 //! Order commands and queries behind the HTTP API.
 
-use events::{
-    Actor, ActorKind, CustomerId, Money, OrderId, OrderLine, OrderPlaced, OrderStatus, ProductId,
-    ShippingAddress, ShippingUpdated,
-};
+use events::{Actor, ActorKind, CustomerId, OrderId, OrderStatus, ProductId};
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use events::plumbing::{
+use event_runtime::{
     GroupCommit, GroupCommitSettings, GroupWriter, Outbox, PendingEvent, begin_write,
 };
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::{Caller, Clock};
 
-use crate::app::saga::{self, Decision, Details, Outcome};
-use crate::domain::OrderFilter;
-use crate::domain::saga::is_terminal;
-use crate::domain::{IdempotencyKey, NewOrder, SagaInput};
+use crate::app::saga;
+use crate::domain::saga::fulfilment_moves;
+use crate::domain::{
+    Applied, Carrier, IdempotencyKey, NewOrder, NotAllowed, Order, OrderFilter, OrderWithLines,
+    Reason, SagaInput, ShippingChange, TimelineEntry, TrackingNumber,
+};
 use crate::error::OrderError;
-use crate::persistence::entities::{idempotency_key, order, order_event, order_line};
 use crate::persistence::{catalog_copy, idempotency, orders};
 
 /// How orders are placed.
@@ -29,15 +27,6 @@ pub struct OrderPolicy {
     pub saga_deadline: Duration,
     /// How long an Idempotency-Key is remembered.
     pub idempotency_ttl: Duration,
-}
-
-/// An order with its lines.
-#[derive(Debug, Clone)]
-pub struct OrderWithLines {
-    /// The order.
-    pub order: order::Model,
-    /// Its lines.
-    pub lines: Vec<order_line::Model>,
 }
 
 /// A retry-safe request: the caller's key and the request, canonical.
@@ -66,8 +55,7 @@ pub enum Placed {
 /// OrderPlaced.
 #[derive(Debug, Clone)]
 pub struct Placement {
-    order: order::Model,
-    lines: Vec<order_line::Model>,
+    order: OrderWithLines,
     placed: PendingEvent,
 }
 
@@ -80,18 +68,13 @@ impl GroupWriter for PlacementWriter {
     type Item = Placement;
 
     async fn write(&self, txn: &DatabaseTransaction, items: &[Placement]) -> Result<(), DbErr> {
-        orders::insert_many(
-            txn,
-            items.iter().map(|p| p.order.clone()).collect(),
-            items.iter().flat_map(|p| p.lines.iter().cloned()).collect(),
-        )
-        .await?;
+        orders::insert_many(txn, &items.iter().map(|p| &p.order).collect::<Vec<_>>()).await?;
         Outbox::enqueue_many(txn, items.iter().map(|p| p.placed.clone()).collect()).await?;
         orders::record_events(
             txn,
             items
                 .iter()
-                .map(|p| saga::timeline_entry(&p.placed.envelope))
+                .map(|p| TimelineEntry::of(&p.placed.envelope))
                 .collect(),
         )
         .await
@@ -100,7 +83,7 @@ impl GroupWriter for PlacementWriter {
 
 /// Places orders. Orders without an idempotency key are group-committed:
 /// concurrent requests share one transaction (see
-/// [`events::plumbing::group_commit`]), and each still gets its own answer.
+/// [`event_runtime::group_commit`]), and each still gets its own answer.
 #[derive(Debug, Clone)]
 pub struct OrderDesk {
     db: DatabaseConnection,
@@ -151,32 +134,20 @@ impl OrderDesk {
         let now = self.clock.now().trunc_subsecs(6);
         let order_id = OrderId::generate();
         let Some(request) = idempotent else {
-            let placement = self.price(&self.db, &new, order_id, now).await?;
-            let created = OrderWithLines {
-                order: placement.order.clone(),
-                lines: placement.lines.clone(),
-            };
+            let placement = self.price(&self.db, new, order_id, now).await?;
+            let created = placement.order.clone();
             self.placements.submit(placement).await?;
             return Ok(Placed::New(created));
         };
         let txn = begin_write(&self.db).await?;
-        idempotency::delete_if_expired(&txn, caller.id, request.key.as_str(), now).await?;
-        let claimed = idempotency::claim(
-            &txn,
-            idempotency_key::Model {
-                customer_id: caller.id,
-                key: request.key.as_str().to_owned(),
-                request: request.request.clone(),
-                order_id,
-                response: String::new(),
-                expires_at: now
-                    + chrono::Duration::from_std(self.policy.idempotency_ttl)
-                        .unwrap_or(chrono::Duration::days(1)),
-            },
-        )
-        .await?;
-        if !claimed {
-            let first = idempotency::find(&txn, caller.id, request.key.as_str())
+        let key = request.key.as_str();
+        idempotency::delete_if_expired(&txn, caller.id, key, now).await?;
+        let expires_at = now
+            + chrono::Duration::from_std(self.policy.idempotency_ttl)
+                .unwrap_or(chrono::Duration::days(1));
+        if !idempotency::claim(&txn, caller.id, key, &request.request, order_id, expires_at).await?
+        {
+            let first = idempotency::find(&txn, caller.id, key)
                 .await?
                 .ok_or_else(|| {
                     DbErr::RecordNotFound(
@@ -190,21 +161,12 @@ impl OrderDesk {
                 Err(OrderError::IdempotencyKeyReused)
             };
         }
-        let placement = self.price(&*txn, &new, order_id, now).await?;
+        let placement = self.price(&*txn, new, order_id, now).await?;
         PlacementWriter
             .write(&txn, std::slice::from_ref(&placement))
             .await?;
-        let created = OrderWithLines {
-            order: placement.order,
-            lines: placement.lines,
-        };
-        let mut entry = idempotency_key::ActiveModel {
-            customer_id: sea_orm::ActiveValue::Unchanged(caller.id),
-            key: sea_orm::ActiveValue::Unchanged(request.key.as_str().to_owned()),
-            ..Default::default()
-        };
-        entry.response = Set(render(&created)?);
-        sea_orm::ActiveModelTrait::update(entry, &*txn).await?;
+        let created = placement.order;
+        idempotency::answer(&txn, caller.id, key, render(&created)?).await?;
         self.outbox.commit(txn).await?;
         Ok(Placed::New(created))
     }
@@ -217,10 +179,10 @@ impl OrderDesk {
         &self,
         caller: &Caller,
         id: OrderId,
-        reason: Option<String>,
+        reason: Option<Reason>,
     ) -> Result<OrderWithLines, OrderError> {
         visible_order(&self.db, caller, id).await?;
-        let actor = Actor {
+        let by = Actor {
             kind: if caller.is_admin() {
                 ActorKind::Admin
             } else {
@@ -228,12 +190,7 @@ impl OrderDesk {
             },
             id: Some(caller.id),
         };
-        let details = Details {
-            actor: Some(actor),
-            reason,
-            ..Default::default()
-        };
-        self.transition(id, &SagaInput::Cancel, OrderStatus::Cancelled, &details)
+        self.transition(id, SagaInput::Cancel { by, reason }, OrderStatus::Cancelled)
             .await
     }
 
@@ -241,72 +198,69 @@ impl OrderDesk {
     ///
     /// # Errors
     /// [`OrderError::InvalidTransition`] with the allowed transitions, or a database error.
-    pub async fn set_fulfilment_status(
+    pub async fn fulfil(
         &self,
         id: OrderId,
-        target: OrderStatus,
-        details: Details,
+        step: FulfilmentStep,
     ) -> Result<OrderWithLines, OrderError> {
-        let input = match target {
-            OrderStatus::Shipped => SagaInput::Ship,
-            OrderStatus::Delivered => SagaInput::Deliver,
-            other => {
+        let (input, target) = match step {
+            FulfilmentStep::Ship {
+                carrier,
+                tracking_number,
+            } => (
+                SagaInput::Ship {
+                    carrier,
+                    tracking_number,
+                },
+                OrderStatus::Shipped,
+            ),
+            FulfilmentStep::Deliver => (SagaInput::Deliver, OrderStatus::Delivered),
+            FulfilmentStep::Other(target) => {
                 let current = orders::find(&self.db, id)
                     .await?
                     .ok_or(OrderError::OrderNotFound(id))?;
-                let from: OrderStatus = current.status;
                 return Err(OrderError::InvalidTransition {
-                    from,
-                    to: other,
-                    allowed: fulfilment_moves(from),
+                    from: current.status,
+                    to: target,
+                    allowed: fulfilment_moves(current.status),
                 });
             }
         };
-        self.transition(id, &input, target, &details).await
+        self.transition(id, input, target).await
     }
 
+    /// Applies `input` to the order under its row lock, and writes the order
+    /// and the event it causes in one transaction.
     async fn transition(
         &self,
         id: OrderId,
-        input: &SagaInput,
+        input: SagaInput,
         target: OrderStatus,
-        details: &Details,
     ) -> Result<OrderWithLines, OrderError> {
         let txn = begin_write(&self.db).await?;
-        let now = self.clock.now().trunc_subsecs(6);
-        let mut decided = None;
-        let order = match saga::apply(&txn, id, input, details, now).await? {
-            Outcome::NotFound => return Err(OrderError::OrderNotFound(id)),
-            Outcome::NotAllowed { order, allowed } => {
-                let from = order.status;
-                let allowed = if matches!(input, SagaInput::Cancel) {
-                    allowed
-                } else {
-                    fulfilment_moves(from)
-                };
+        let mut order = orders::find_for_update(&txn, id)
+            .await?
+            .ok_or(OrderError::OrderNotFound(id))?;
+        let decision = match order.apply(input, self.clock.now()) {
+            Err(NotAllowed { from, allowed }) => {
                 return Err(OrderError::InvalidTransition {
                     from,
                     to: target,
                     allowed,
                 });
             }
-            Outcome::Ignored(order) => order,
-            Outcome::Moved {
-                order,
-                event,
-                decision,
-            } => {
-                if let Some(event) = event {
-                    saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
-                }
-                decided = decision;
-                order
+            Ok(Applied::Unchanged) => None,
+            Ok(Applied::Moved { event, decision }) => {
+                orders::save_all(&txn, [&order]).await?;
+                let events = event.map(|event| self.outbox.envelope(event));
+                saga::emit(&txn, events.into_iter().collect()).await?;
+                decision
             }
         };
-        let lines = orders::lines(&txn, id).await?;
+        let order = orders::with_lines(&txn, order).await?;
         self.outbox.commit(txn).await?;
-        decided.into_iter().for_each(Decision::record);
-        Ok(OrderWithLines { order, lines })
+        decision.into_iter().for_each(saga::record);
+        Ok(order)
     }
 
     /// Changes shipping details before delivery (owner or admin) and publishes
@@ -323,40 +277,15 @@ impl OrderDesk {
     ) -> Result<OrderWithLines, OrderError> {
         visible_order(&self.db, caller, id).await?;
         let txn = begin_write(&self.db).await?;
-        let current = orders::find_for_update(&txn, id)
+        let mut order = orders::find_for_update(&txn, id)
             .await?
             .ok_or(OrderError::OrderNotFound(id))?;
-        let status: OrderStatus = current.status;
-        if is_terminal(status) {
-            return Err(OrderError::ShippingLocked(status));
-        }
-        let mut changes = order::ActiveModel {
-            id: sea_orm::ActiveValue::Unchanged(id),
-            ..Default::default()
-        };
-        if let Some(carrier) = &change.carrier {
-            changes.carrier = Set(Some(carrier.clone()));
-        }
-        if let Some(tracking) = &change.tracking_number {
-            changes.tracking_number = Set(Some(tracking.clone()));
-        }
-        if let Some(address) = &change.shipping_address {
-            changes.shipping_address = Set(Some(
-                serde_json::to_string(address).expect("an address serializes"),
-            ));
-        }
-        changes.updated_at = Set(self.clock.now().trunc_subsecs(6));
-        let order = orders::save(&txn, changes).await?;
-        let event = ShippingUpdated {
-            order_id: id,
-            carrier: change.carrier,
-            tracking_number: change.tracking_number,
-            shipping_address: change.shipping_address,
-        };
-        saga::emit(&txn, &self.outbox, &self.outbox.envelope(event)).await?;
-        let lines = orders::lines(&txn, id).await?;
+        let event = order.change_shipping(change, self.clock.now())?;
+        orders::save_all(&txn, [&order]).await?;
+        saga::emit(&txn, vec![self.outbox.envelope(event)]).await?;
+        let order = orders::with_lines(&txn, order).await?;
         self.outbox.commit(txn).await?;
-        Ok(OrderWithLines { order, lines })
+        Ok(order)
     }
 
     /// Counts by status and decision latencies, as of now.
@@ -380,112 +309,37 @@ impl OrderDesk {
     async fn price(
         &self,
         conn: &impl ConnectionTrait,
-        new: &NewOrder,
+        new: NewOrder,
         order_id: OrderId,
         now: DateTime<Utc>,
     ) -> Result<Placement, OrderError> {
-        let ids: Vec<ProductId> = new.lines.iter().map(|l| l.product_id).collect();
-        let products: HashMap<ProductId, _> = catalog_copy::find_many(conn, &ids)
+        let catalog: HashMap<ProductId, _> = catalog_copy::find_many(conn, &new.product_ids())
             .await?
             .into_iter()
             .map(|p| (p.product_id, p))
             .collect();
-        let mut currency: Option<String> = None;
-        let mut total: i64 = 0;
-        let mut lines = Vec::with_capacity(new.lines.len());
-        for (line_no, line) in new.lines.iter().enumerate() {
-            let product = products
-                .get(&line.product_id)
-                .ok_or(OrderError::UnknownProduct(line.product_id))?;
-            if !product.active {
-                return Err(OrderError::InactiveProduct(line.product_id));
-            }
-            match &currency {
-                Some(existing) if *existing != product.currency => {
-                    return Err(OrderError::MixedCurrencies(
-                        existing.clone(),
-                        product.currency.clone(),
-                    ));
-                }
-                _ => currency = Some(product.currency.clone()),
-            }
-            let quantity = i64::from(line.quantity.get());
-            total = quantity
-                .checked_mul(product.unit_price_minor)
-                .and_then(|line_total| total.checked_add(line_total))
-                .filter(|&sum| sum <= events::Money::MAX_MINOR)
-                .ok_or_else(|| OrderError::invalid("lines", "the order total is too large"))?;
-            lines.push(order_line::Model {
-                order_id,
-                line_no: i32::try_from(line_no).unwrap_or(i32::MAX),
-                product_id: line.product_id,
-                quantity,
-                unit_price_minor: product.unit_price_minor,
-            });
-        }
-        let currency = currency
-            .ok_or_else(|| OrderError::invalid("lines", "at least one line is required"))?;
-        let money = |minor: i64| stored_money(minor, &currency);
-
-        // The participants learn the deadline too: a hold nobody decides
-        // expires a grace period after it.
-        let deadline_at = now
-            + chrono::Duration::from_std(self.policy.saga_deadline)
-                .unwrap_or(chrono::Duration::seconds(30));
-        let placed = OrderPlaced {
-            order_id,
-            customer_id: new.customer_id,
-            lines: new
-                .lines
-                .iter()
-                .zip(&lines)
-                .map(|(requested, stored)| {
-                    Ok(OrderLine {
-                        product_id: requested.product_id,
-                        quantity: requested.quantity,
-                        unit_price: money(stored.unit_price_minor)?,
-                    })
-                })
-                .collect::<Result<_, OrderError>>()?,
-            total: money(total)?,
-            shipping_address: new.shipping_address.clone(),
-            deadline_at,
-        };
-        let order = order::Model {
-            id: order_id,
-            customer_id: new.customer_id,
-            status: OrderStatus::Pending,
-            total_minor: total,
-            currency: currency.clone(),
-            shipping_address: new
-                .shipping_address
-                .as_ref()
-                .map(|a| serde_json::to_string(a).expect("an address serializes")),
-            carrier: new.carrier.clone(),
-            tracking_number: new.tracking_number.clone(),
-            stock_reserved: false,
-            credit_reserved: false,
-            deadline_at,
-            reason: None,
-            decided_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let (order, placed) = new.place(order_id, &catalog, self.policy.saga_deadline, now)?;
         Ok(Placement {
             order,
-            lines,
             placed: PendingEvent::traced(self.outbox.envelope(placed)),
         })
     }
 }
 
-/// The moves PATCH /orders/{id}/status may make from `status`.
-pub fn fulfilment_moves(status: OrderStatus) -> Vec<OrderStatus> {
-    match status {
-        OrderStatus::Confirmed => vec![OrderStatus::Shipped],
-        OrderStatus::Shipped => vec![OrderStatus::Delivered],
-        _ => vec![],
-    }
+/// A fulfilment step an admin asks for by the status it leads to.
+#[derive(Debug, Clone)]
+pub enum FulfilmentStep {
+    /// To SHIPPED, with the carrier and tracking number.
+    Ship {
+        /// The carrier.
+        carrier: Carrier,
+        /// Its tracking number.
+        tracking_number: TrackingNumber,
+    },
+    /// To DELIVERED.
+    Deliver,
+    /// Any other status: never a fulfilment step.
+    Other(OrderStatus),
 }
 
 /// One order, if the caller may see it. Other customers' orders are "not
@@ -499,8 +353,7 @@ pub async fn get_order(
     id: OrderId,
 ) -> Result<OrderWithLines, OrderError> {
     let order = visible_order(db, caller, id).await?;
-    let lines = orders::lines(db, id).await?;
-    Ok(OrderWithLines { order, lines })
+    Ok(orders::with_lines(db, order).await?)
 }
 
 /// The one authorization rule of orders: an admin acts on anyone's, a
@@ -513,7 +366,7 @@ async fn visible_order(
     db: &DatabaseConnection,
     caller: &Caller,
     id: OrderId,
-) -> Result<order::Model, OrderError> {
+) -> Result<Order, OrderError> {
     match orders::find(db, id).await? {
         Some(order) if may_act_for(caller, order.customer_id) => Ok(order),
         _ => Err(OrderError::OrderNotFound(id)),
@@ -545,12 +398,7 @@ pub async fn list_orders(
         limit,
         |o| o.id,
     );
-    let mut result = Vec::with_capacity(page.len());
-    for order in page {
-        let lines = orders::lines(db, order.id).await?;
-        result.push(OrderWithLines { order, lines });
-    }
-    Ok((result, next))
+    Ok((orders::all_with_lines(db, page).await?, next))
 }
 
 /// The order's timeline.
@@ -561,20 +409,9 @@ pub async fn timeline(
     db: &DatabaseConnection,
     caller: &Caller,
     id: OrderId,
-) -> Result<Vec<order_event::Model>, OrderError> {
+) -> Result<Vec<TimelineEntry>, OrderError> {
     visible_order(db, caller, id).await?;
     Ok(orders::timeline(db, id).await?)
-}
-
-/// New shipping details; absent fields stay.
-#[derive(Debug, Clone, Default)]
-pub struct ShippingChange {
-    /// Carrier.
-    pub carrier: Option<String>,
-    /// Tracking number.
-    pub tracking_number: Option<String>,
-    /// Address.
-    pub shipping_address: Option<ShippingAddress>,
 }
 
 /// Counts by status and decision latencies.
@@ -665,7 +502,7 @@ pub fn quantile(sorted_millis: &[i64], q: f64) -> Option<i64> {
 /// `oms_orders_decided_last_minute`. They are read from the database, so
 /// every instance reports the same figures; dashboards take their `max`.
 /// Decision latency is not among them: each decision is counted where it is
-/// made, in the histogram `oms_order_decision_seconds` ([`saga::Decision`]),
+/// made, in the histogram `oms_order_decision_seconds` ([`saga::record`]),
 /// which sums across instances.
 pub async fn export_metrics(
     desk: OrderDesk,
@@ -691,12 +528,4 @@ pub async fn export_metrics(
             Err(error) => tracing::warn!(error = %error, "could not read the order figures"),
         }
     }
-}
-
-/// Money in an order's currency.
-///
-/// # Errors
-/// When stored figures are corrupt.
-pub fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, OrderError> {
-    Money::parse(amount_minor, currency).map_err(|e| OrderError::Internal(e.into()))
 }

@@ -1,6 +1,6 @@
 //! The participants' replies applied to the saga, set-based: a batch
 //! reads the orders it touches with one locking statement, applies the
-//! saga's pure rules ([`crate::domain::saga`]) in memory, and writes the
+//! saga's rules ([`Order::apply`]) in memory, and writes the
 //! orders and the timeline entries with one statement each. Also the
 //! timeline's rebuild from records an operator re-drove.
 //!
@@ -25,13 +25,12 @@ use events::{
 };
 use std::collections::BTreeSet;
 
-use events::plumbing::{Emitter, EventHandler, HandlerError, Tracked};
+use event_runtime::{Emitter, EventHandler, HandlerError, Tracked};
 use sea_orm::{DatabaseTransaction, DbErr};
 use service_kit::Clock;
 
-use crate::app::saga::{self, Details, Outcome};
-use crate::domain::SagaInput;
-use crate::persistence::entities::{order, order_event};
+use crate::app::saga;
+use crate::domain::{Applied, Order, Reason, SagaInput, TimelineEntry};
 use crate::persistence::orders;
 
 /// Applies the participants' replies to the saga.
@@ -44,8 +43,8 @@ pub struct SagaReplies {
 /// The orders a batch of replies touches, and what it changes.
 #[derive(Debug, Default)]
 pub struct SagaBatch {
-    orders: Tracked<OrderId, order::Model>,
-    timeline: Vec<order_event::ActiveModel>,
+    orders: Tracked<OrderId, Order>,
+    timeline: Vec<TimelineEntry>,
 }
 
 impl EventHandler for SagaReplies {
@@ -101,29 +100,25 @@ impl EventHandler for SagaReplies {
             )));
         };
         if let Event::CreditReserved(reply) = &envelope.event
-            && (reply.customer_id != current.customer_id
-                || reply.amount.amount_minor != current.total_minor
-                || reply.amount.currency.as_str() != current.currency)
+            && (reply.customer_id != current.customer_id || reply.amount != current.total)
         {
             return Err(HandlerError::permanent(format!(
-                "CreditReserved for order {order_id} holds {} of customer {}; the order is {} {} \
+                "CreditReserved for order {order_id} holds {} of customer {}; the order is {} \
                  of customer {}",
-                reply.amount,
-                reply.customer_id,
-                current.total_minor,
-                current.currency,
-                current.customer_id
+                reply.amount, reply.customer_id, current.total, current.customer_id
             )));
         }
         let input = match &envelope.event {
             Event::StockReserved(_) => Some(SagaInput::Reserved(Participant::Inventory)),
             Event::CreditReserved(_) => Some(SagaInput::Reserved(Participant::Customer)),
-            Event::StockRejected(e) => {
-                Some(SagaInput::Refused(Participant::Inventory, e.reason.clone()))
-            }
-            Event::CustomerRejected(e) => {
-                Some(SagaInput::Refused(Participant::Customer, e.detail.clone()))
-            }
+            Event::StockRejected(e) => Some(SagaInput::Refused(
+                Participant::Inventory,
+                Reason::lenient(&e.reason),
+            )),
+            Event::CustomerRejected(e) => Some(SagaInput::Refused(
+                Participant::Customer,
+                Reason::lenient(&e.detail),
+            )),
             // A PENDING or CONFIRMED order can no longer be fulfilled.
             Event::StockReleased(StockReleased {
                 reason: Some(reason),
@@ -141,43 +136,34 @@ impl EventHandler for SagaReplies {
             )),
             _ => None,
         };
-        let outcome = input.map(|input| {
-            saga::decide(
-                current.clone(),
-                &input,
-                &Details::default(),
-                self.clock.now(),
-            )
-        });
-        batch.timeline.push(saga::timeline_entry(envelope));
-        match outcome {
-            Some(Outcome::Moved {
-                order,
-                event,
-                decision,
-            }) => {
+        batch.timeline.push(TimelineEntry::of(envelope));
+        let Some(input) = input else {
+            return Ok(());
+        };
+        let mut order = current.clone();
+        match order.apply(input, self.clock.now()) {
+            Ok(Applied::Moved { event, decision }) => {
                 if let Some(stored) = batch.orders.get_mut(order_id) {
                     *stored = order;
                 }
                 if let Some(decision) = decision {
-                    emitter.once_committed(move || decision.record());
+                    emitter.once_committed(move || saga::record(decision));
                 }
                 if let Some(event) = event {
                     let emitted = emitter.emit(event);
-                    batch.timeline.push(saga::timeline_entry(&emitted));
+                    batch.timeline.push(TimelineEntry::of(&emitted));
                 }
             }
-            Some(Outcome::Ignored(order)) => {
+            Ok(Applied::Unchanged) | Err(_) => {
                 tracing::info!(%order_id, status = %order.status, reply = envelope.event.event_type(), "reply changes nothing");
             }
-            _ => {}
         }
         Ok(())
     }
 
     async fn save(&self, txn: &DatabaseTransaction, batch: SagaBatch) -> Result<(), DbErr> {
         let changed = batch.orders.into_changes().changed;
-        orders::save_all(txn, changed.into_iter().map(|(_, order)| order).collect()).await?;
+        orders::save_all(txn, changed.iter().map(|(_, order)| order)).await?;
         orders::record_events(txn, batch.timeline).await
     }
 }
@@ -201,7 +187,7 @@ pub struct TimelineProjection;
 
 impl EventHandler for TimelineProjection {
     /// The known orders among the batch's keys, and the entries to record.
-    type Batch = (BTreeSet<OrderId>, Vec<order_event::ActiveModel>);
+    type Batch = (BTreeSet<OrderId>, Vec<TimelineEntry>);
 
     fn wants(&self, event_type: &str) -> bool {
         event_type != ProductUpserted::EVENT_TYPE
@@ -224,7 +210,7 @@ impl EventHandler for TimelineProjection {
         _emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         if known.contains(&envelope.order_id()) {
-            entries.push(saga::timeline_entry(envelope));
+            entries.push(TimelineEntry::of(envelope));
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! | `catalog` (projection) | ProductUpserted (`catalog`) | keeps the local catalog copy that prices new orders |
 //! | `timeline` (rebuild only) | events of `orders`, `inventory`, `customers` that an operator re-drove (`oms replay --copy-to`) | records them in their orders' timelines if missing |
 //!
-//! Each handler is set-based (see [`events::plumbing::EventHandler`]) and
+//! Each handler is set-based (see [`event_runtime::EventHandler`]) and
 //! lives in the application layer: [`crate::app::replies`] (the saga's
 //! replies and the timeline rebuild) and [`crate::app::catalog_copy`].
 //!

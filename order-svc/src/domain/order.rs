@@ -1,38 +1,331 @@
-//! What a valid order request is. The rules mirror the OrderPlaced schema,
-//! so an accepted order always produces an event every consumer accepts.
+//! The order aggregate: what an order is, how a request becomes one, and
+//! how its shipping details change. How it moves through the saga is
+//! [`super::saga`].
+//!
+//! Every field is a parsed value ([`Money`], [`Quantity`], [`Carrier`],
+//! [`Reason`], …), so an order read back from the database or built from
+//! a request is valid, and the rules below work on values, not on text.
 
-use events::{CustomerId, OrderStatus, ProductId, Quantity, ShippingAddress};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, Utc};
+use events::{
+    CustomerId, Money, OrderId, OrderLine as PlacedLine, OrderPlaced, OrderStatus, ProductId,
+    Quantity, ShippingAddress, ShippingUpdated,
+};
+
+use super::catalog::CatalogProduct;
+use super::values::{Carrier, Reason, TrackingNumber, line_quantity};
 use crate::error::OrderError;
 
-/// An `Idempotency-Key`: 1 to 255 printable ASCII characters, kept per
-/// customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
+/// Most lines in one order.
+pub const MAX_LINES: usize = 100;
 
-impl IdempotencyKey {
-    /// Parses the header's value.
+/// An order: who ordered what for how much, where it stands in the saga,
+/// and where it ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Order id (UUIDv7: ids sort by placement).
+    pub id: OrderId,
+    /// Who ordered.
+    pub customer_id: CustomerId,
+    /// Where the order stands.
+    pub status: OrderStatus,
+    /// The sum of the lines.
+    pub total: Money,
+    /// Where it ships, if given.
+    pub shipping_address: Option<ShippingAddress>,
+    /// Carrier, once known.
+    pub carrier: Option<Carrier>,
+    /// Tracking number, once known.
+    pub tracking_number: Option<TrackingNumber>,
+    /// inventory-svc reserved the stock.
+    pub stock_reserved: bool,
+    /// customer-svc reserved the credit.
+    pub credit_reserved: bool,
+    /// When a PENDING order is cancelled if still undecided.
+    pub deadline_at: DateTime<Utc>,
+    /// Why it was rejected or cancelled.
+    pub reason: Option<Reason>,
+    /// When it left PENDING.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// When it was placed.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A line of an order, at the price it was placed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    /// The product.
+    pub product_id: ProductId,
+    /// Units.
+    pub quantity: Quantity,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// quantity × unit price.
+    pub total: Money,
+}
+
+impl OrderLine {
+    /// A line of `quantity` units at `unit_price`.
     ///
     /// # Errors
-    /// [`OrderError::Invalid`] (field `Idempotency-Key`) when it is empty,
-    /// longer than 255 bytes, or holds anything but printable ASCII.
-    pub fn parse(raw: &[u8]) -> Result<Self, OrderError> {
-        std::str::from_utf8(raw)
-            .ok()
-            .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
-            .map(|k| Self(k.to_owned()))
-            .ok_or_else(|| {
-                OrderError::invalid(
-                    "Idempotency-Key",
-                    "must be 1-255 printable ASCII characters",
-                )
-            })
+    /// When the line's total is beyond [`Money::MAX_MINOR`].
+    pub fn priced(
+        product_id: ProductId,
+        quantity: Quantity,
+        unit_price: Money,
+    ) -> Result<Self, events::InvalidValue> {
+        let total = Money::new(
+            unit_price
+                .amount_minor()
+                .saturating_mul(i64::from(quantity.get())),
+            unit_price.currency().clone(),
+        )?;
+        Ok(Self {
+            product_id,
+            quantity,
+            unit_price,
+            total,
+        })
+    }
+}
+
+/// An order with its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderWithLines {
+    /// The order.
+    pub order: Order,
+    /// Its lines, in the order they were requested.
+    pub lines: Vec<OrderLine>,
+}
+
+/// One line as requested: a product and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RequestedLine {
+    product_id: ProductId,
+    quantity: Quantity,
+}
+
+/// A valid order request, not yet priced (prices come from the catalog,
+/// never from the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    customer_id: CustomerId,
+    lines: Vec<RequestedLine>,
+    shipping_address: Option<ShippingAddress>,
+    carrier: Option<Carrier>,
+    tracking_number: Option<TrackingNumber>,
+}
+
+impl NewOrder {
+    /// Checks the request's shape.
+    ///
+    /// # Errors
+    /// [`OrderError::Invalid`] for no lines, too many, a product twice, or
+    /// a quantity out of range.
+    pub fn parse(customer_id: CustomerId, lines: &[(ProductId, u32)]) -> Result<Self, OrderError> {
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            return Err(OrderError::invalid(
+                "lines",
+                format!("must hold 1 to {MAX_LINES} lines"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut parsed = Vec::with_capacity(lines.len());
+        for &(product_id, units) in lines {
+            if !seen.insert(product_id) {
+                return Err(OrderError::invalid(
+                    "lines",
+                    format!("product {product_id} appears twice; merge the lines"),
+                ));
+            }
+            parsed.push(RequestedLine {
+                product_id,
+                quantity: line_quantity(units)?,
+            });
+        }
+        Ok(Self {
+            customer_id,
+            lines: parsed,
+            shipping_address: None,
+            carrier: None,
+            tracking_number: None,
+        })
     }
 
-    /// The key.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The order with where and how it ships, as known at placement.
+    pub fn shipped_as(
+        mut self,
+        address: Option<ShippingAddress>,
+        carrier: Option<Carrier>,
+        tracking_number: Option<TrackingNumber>,
+    ) -> Self {
+        self.shipping_address = address;
+        self.carrier = carrier;
+        self.tracking_number = tracking_number;
+        self
+    }
+
+    /// Who orders.
+    pub fn customer_id(&self) -> CustomerId {
+        self.customer_id
+    }
+
+    /// The products it names, in request order.
+    pub fn product_ids(&self) -> Vec<ProductId> {
+        self.lines.iter().map(|l| l.product_id).collect()
+    }
+
+    /// The order priced from `catalog` (which holds at least the products
+    /// it names), PENDING until `deadline` after `now`, and its OrderPlaced.
+    ///
+    /// # Errors
+    /// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
+    /// [`OrderError::MixedCurrencies`], or [`OrderError::Invalid`] when the
+    /// total is beyond what an event carries.
+    pub fn place(
+        self,
+        id: OrderId,
+        catalog: &HashMap<ProductId, CatalogProduct>,
+        deadline: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(OrderWithLines, OrderPlaced), OrderError> {
+        let now = now.trunc_subsecs(6);
+        let too_large = || OrderError::invalid("lines", "the order total is too large");
+        let mut lines: Vec<OrderLine> = Vec::with_capacity(self.lines.len());
+        for requested in &self.lines {
+            let product = catalog
+                .get(&requested.product_id)
+                .ok_or(OrderError::UnknownProduct(requested.product_id))?;
+            if !product.active {
+                return Err(OrderError::InactiveProduct(requested.product_id));
+            }
+            if let Some(first) = lines.first()
+                && first.unit_price.currency() != product.unit_price.currency()
+            {
+                return Err(OrderError::MixedCurrencies(
+                    first.unit_price.currency().to_string(),
+                    product.unit_price.currency().to_string(),
+                ));
+            }
+            lines.push(
+                OrderLine::priced(
+                    requested.product_id,
+                    requested.quantity,
+                    product.unit_price.clone(),
+                )
+                .map_err(|_| too_large())?,
+            );
+        }
+        let first = lines.first().ok_or_else(|| {
+            OrderError::invalid("lines", format!("must hold 1 to {MAX_LINES} lines"))
+        })?;
+        let total_minor = lines
+            .iter()
+            .try_fold(0_i64, |sum, line| {
+                sum.checked_add(line.total.amount_minor())
+            })
+            .ok_or_else(too_large)?;
+        let total = Money::new(total_minor, first.unit_price.currency().clone())
+            .map_err(|_| too_large())?;
+        // The participants learn the deadline too: a hold nobody decides
+        // expires a grace period after it.
+        let deadline_at =
+            now + chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::seconds(30));
+        let placed = OrderPlaced {
+            order_id: id,
+            customer_id: self.customer_id,
+            lines: lines
+                .iter()
+                .map(|line| PlacedLine {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    unit_price: line.unit_price.clone(),
+                })
+                .collect(),
+            total: total.clone(),
+            shipping_address: self.shipping_address.clone(),
+            deadline_at,
+        };
+        let order = Order {
+            id,
+            customer_id: self.customer_id,
+            status: OrderStatus::Pending,
+            total,
+            shipping_address: self.shipping_address,
+            carrier: self.carrier,
+            tracking_number: self.tracking_number,
+            stock_reserved: false,
+            credit_reserved: false,
+            deadline_at,
+            reason: None,
+            decided_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok((OrderWithLines { order, lines }, placed))
+    }
+}
+
+/// New shipping details; absent fields stay.
+#[derive(Debug, Clone, Default)]
+pub struct ShippingChange {
+    /// Carrier.
+    pub carrier: Option<Carrier>,
+    /// Tracking number.
+    pub tracking_number: Option<TrackingNumber>,
+    /// Address.
+    pub shipping_address: Option<ShippingAddress>,
+}
+
+impl ShippingChange {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.carrier.is_none() && self.tracking_number.is_none() && self.shipping_address.is_none()
+    }
+}
+
+impl Order {
+    /// Whether no input moves the order any more.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self.status,
+            OrderStatus::Rejected | OrderStatus::Cancelled | OrderStatus::Delivered
+        )
+    }
+
+    /// Changes the shipping details at `now`, until the order is final.
+    ///
+    /// # Errors
+    /// [`OrderError::ShippingLocked`] once delivered, rejected or cancelled.
+    pub fn change_shipping(
+        &mut self,
+        change: ShippingChange,
+        now: DateTime<Utc>,
+    ) -> Result<ShippingUpdated, OrderError> {
+        if self.is_terminal() {
+            return Err(OrderError::ShippingLocked(self.status));
+        }
+        if let Some(carrier) = &change.carrier {
+            self.carrier = Some(carrier.clone());
+        }
+        if let Some(tracking_number) = &change.tracking_number {
+            self.tracking_number = Some(tracking_number.clone());
+        }
+        if let Some(address) = &change.shipping_address {
+            self.shipping_address = Some(address.clone());
+        }
+        self.updated_at = now.trunc_subsecs(6);
+        Ok(ShippingUpdated {
+            order_id: self.id,
+            carrier: change.carrier.map(String::from),
+            tracking_number: change.tracking_number.map(String::from),
+            shipping_address: change.shipping_address,
+        })
     }
 }
 
@@ -45,216 +338,101 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
 }
 
-/// Most lines in one order.
-pub const MAX_LINES: usize = 100;
-/// Most units of one product in one order.
-pub const MAX_QUANTITY: u32 = 10_000;
-
-/// One line as requested: a product and how many.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderLineRequest {
-    /// The product.
-    pub product_id: ProductId,
-    /// Units, 1 to [`MAX_QUANTITY`].
-    pub quantity: Quantity,
-}
-
-/// A validated order request (prices are looked up later, in the catalog).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOrder {
-    /// Who orders.
-    pub customer_id: CustomerId,
-    /// The lines, one per product.
-    pub lines: Vec<OrderLineRequest>,
-    /// Where to ship, if given.
-    pub shipping_address: Option<ShippingAddress>,
-    /// The carrier, if known at placement.
-    pub carrier: Option<String>,
-    /// The tracking number, if known at placement.
-    pub tracking_number: Option<String>,
-}
-
-impl NewOrder {
-    /// The order with the carrier and tracking number known at placement.
-    ///
-    /// # Errors
-    /// [`OrderError::Invalid`] when one is empty or longer than 100 characters.
-    pub fn with_shipping_details(
-        mut self,
-        carrier: Option<&str>,
-        tracking_number: Option<&str>,
-    ) -> Result<Self, OrderError> {
-        self.carrier = carrier
-            .map(|c| parse_shipping_text("shipping.carrier", c))
-            .transpose()?;
-        self.tracking_number = tracking_number
-            .map(|t| parse_shipping_text("shipping.tracking_number", t))
-            .transpose()?;
-        Ok(self)
-    }
-
-    /// Checks the request's shape.
-    ///
-    /// # Errors
-    /// [`OrderError::Invalid`] for no lines, too many, a product twice, a
-    /// quantity out of range, or an address field that breaks its rule.
-    pub fn parse(
-        customer_id: CustomerId,
-        lines: &[(ProductId, u32)],
-        shipping_address: Option<ShippingAddress>,
-    ) -> Result<Self, OrderError> {
-        if lines.is_empty() || lines.len() > MAX_LINES {
-            return Err(OrderError::invalid(
-                "lines",
-                format!("must hold 1 to {MAX_LINES} lines"),
-            ));
-        }
-        let mut seen = HashSet::new();
-        let mut parsed = Vec::with_capacity(lines.len());
-        for &(product_id, quantity) in lines {
-            if !seen.insert(product_id) {
-                return Err(OrderError::invalid(
-                    "lines",
-                    format!("product {product_id} appears twice; merge the lines"),
-                ));
-            }
-            if quantity == 0 || quantity > MAX_QUANTITY {
-                return Err(OrderError::invalid(
-                    "lines.quantity",
-                    format!("must be between 1 and {MAX_QUANTITY}"),
-                ));
-            }
-            let quantity = Quantity::new(quantity)
-                .map_err(|e| OrderError::invalid("lines.quantity", e.to_string()))?;
-            parsed.push(OrderLineRequest {
-                product_id,
-                quantity,
-            });
-        }
-        if let Some(address) = &shipping_address {
-            validate_address(address)?;
-        }
-        Ok(Self {
-            customer_id,
-            lines: parsed,
-            shipping_address,
-            carrier: None,
-            tracking_number: None,
-        })
-    }
-}
-
-/// Checks an address against the rules of the event schema.
-///
-/// # Errors
-/// [`OrderError::Invalid`] naming the field.
-pub fn validate_address(address: &ShippingAddress) -> Result<(), OrderError> {
-    let within = |value: &str, min: usize, max: usize| (min..=max).contains(&value.chars().count());
-    let checks: [(&'static str, bool, &str); 6] = [
-        (
-            "shipping_address.name",
-            within(&address.name, 1, 200),
-            "must be 1 to 200 characters",
-        ),
-        (
-            "shipping_address.line1",
-            within(&address.line1, 1, 200),
-            "must be 1 to 200 characters",
-        ),
-        (
-            "shipping_address.line2",
-            address.line2.as_deref().is_none_or(|l| within(l, 0, 200)),
-            "must be at most 200 characters",
-        ),
-        (
-            "shipping_address.city",
-            within(&address.city, 1, 100),
-            "must be 1 to 100 characters",
-        ),
-        (
-            "shipping_address.postal_code",
-            within(&address.postal_code, 1, 20),
-            "must be 1 to 20 characters",
-        ),
-        (
-            "shipping_address.country",
-            address.country.len() == 2 && address.country.bytes().all(|b| b.is_ascii_uppercase()),
-            "must be an ISO 3166-1 alpha-2 code such as DE",
-        ),
-    ];
-    match checks.into_iter().find(|(_, ok, _)| !ok) {
-        Some((field, _, rule)) => Err(OrderError::invalid(field, rule)),
-        None => Ok(()),
-    }
-}
-
-/// A carrier or tracking number: 1 to 100 characters, trimmed.
-///
-/// # Errors
-/// [`OrderError::Invalid`] naming `field`.
-pub fn parse_shipping_text(field: &'static str, raw: &str) -> Result<String, OrderError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 100 {
-        return Err(OrderError::invalid(field, "must be 1 to 100 characters"));
-    }
-    Ok(trimmed.to_owned())
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::domain::catalog::CatalogVersion;
+    use crate::domain::values::MAX_UNITS_PER_LINE;
 
-    #[test]
-    fn idempotency_keys_are_printable_ascii_of_bounded_length() {
-        assert_eq!(
-            IdempotencyKey::parse(b"order-42").unwrap().as_str(),
-            "order-42"
-        );
-        for bad in [&b""[..], b"with space", b"caf\xc3\xa9", &[b'k'; 256][..]] {
-            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+    pub(crate) fn product(price_minor: i64, currency: &str) -> CatalogProduct {
+        CatalogProduct {
+            product_id: ProductId::generate(),
+            sku: "SKU".into(),
+            name: "Thing".into(),
+            unit_price: Money::parse(price_minor, currency).unwrap(),
+            active: true,
+            version: CatalogVersion {
+                at: Utc::now(),
+                number: Some(1),
+            },
         }
     }
 
-    fn address() -> ShippingAddress {
-        ShippingAddress {
-            name: "Ada".into(),
-            line1: "1 Road".into(),
-            line2: None,
-            city: "London".into(),
-            postal_code: "N1".into(),
-            country: "GB".into(),
-        }
+    fn catalog(products: &[&CatalogProduct]) -> HashMap<ProductId, CatalogProduct> {
+        products
+            .iter()
+            .map(|p| (p.product_id, (*p).clone()))
+            .collect()
     }
 
     #[test]
     fn lines_are_bounded_unique_and_positive() {
         let customer = CustomerId::generate();
         let product = ProductId::generate();
-        assert!(NewOrder::parse(customer, &[], None).is_err());
-        assert!(NewOrder::parse(customer, &[(product, 0)], None).is_err());
-        assert!(NewOrder::parse(customer, &[(product, MAX_QUANTITY + 1)], None).is_err());
-        assert!(NewOrder::parse(customer, &[(product, 1), (product, 2)], None).is_err());
+        assert!(NewOrder::parse(customer, &[]).is_err());
+        assert!(NewOrder::parse(customer, &[(product, 0)]).is_err());
+        assert!(NewOrder::parse(customer, &[(product, MAX_UNITS_PER_LINE + 1)]).is_err());
+        assert!(NewOrder::parse(customer, &[(product, 1), (product, 2)]).is_err());
         let many: Vec<(ProductId, u32)> = (0..=MAX_LINES)
             .map(|_| (ProductId::generate(), 1))
             .collect();
-        assert!(NewOrder::parse(customer, &many, None).is_err());
+        assert!(NewOrder::parse(customer, &many).is_err());
         assert_eq!(
-            NewOrder::parse(customer, &[(product, 3)], Some(address()))
+            NewOrder::parse(customer, &[(product, 3)])
                 .unwrap()
-                .lines
-                .len(),
-            1
+                .product_ids(),
+            vec![product]
         );
     }
 
     #[test]
-    fn addresses_follow_the_event_schema() {
-        let mut bad = address();
-        bad.country = "gb".into();
-        assert!(validate_address(&bad).is_err());
-        let mut bad = address();
-        bad.postal_code = "x".repeat(21);
-        assert!(validate_address(&bad).is_err());
-        assert!(validate_address(&address()).is_ok());
+    fn an_order_is_priced_from_the_catalog_in_one_currency() {
+        let customer = CustomerId::generate();
+        let pen = product(250, "EUR");
+        let ink = product(1999, "EUR");
+        let dollars = product(100, "USD");
+        let (placed, event) =
+            NewOrder::parse(customer, &[(pen.product_id, 4), (ink.product_id, 1)])
+                .unwrap()
+                .place(
+                    OrderId::generate(),
+                    &catalog(&[&pen, &ink]),
+                    Duration::from_secs(30),
+                    Utc::now(),
+                )
+                .unwrap();
+        assert_eq!(placed.order.total, Money::parse(2999, "EUR").unwrap());
+        assert_eq!(placed.lines[0].total, Money::parse(1000, "EUR").unwrap());
+        assert_eq!(event.total, placed.order.total);
+        assert_eq!(placed.order.status, OrderStatus::Pending);
+
+        let mixed = NewOrder::parse(customer, &[(pen.product_id, 1), (dollars.product_id, 1)])
+            .unwrap()
+            .place(
+                OrderId::generate(),
+                &catalog(&[&pen, &dollars]),
+                Duration::from_secs(30),
+                Utc::now(),
+            );
+        assert!(matches!(mixed, Err(OrderError::MixedCurrencies(..))));
+        let unknown = NewOrder::parse(customer, &[(ProductId::generate(), 1)])
+            .unwrap()
+            .place(
+                OrderId::generate(),
+                &catalog(&[&pen]),
+                Duration::from_secs(30),
+                Utc::now(),
+            );
+        assert!(matches!(unknown, Err(OrderError::UnknownProduct(_))));
+        let dear = product(Money::MAX_MINOR, "EUR");
+        let too_large = NewOrder::parse(customer, &[(dear.product_id, 2)])
+            .unwrap()
+            .place(
+                OrderId::generate(),
+                &catalog(&[&dear]),
+                Duration::from_secs(30),
+                Utc::now(),
+            );
+        assert!(matches!(too_large, Err(OrderError::Invalid { .. })));
     }
 }

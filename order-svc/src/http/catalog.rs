@@ -8,8 +8,6 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use crate::app::catalog_copy;
-use crate::app::orders::stored_money;
-use crate::error::OrderError;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_catalog))
@@ -65,15 +63,13 @@ async fn list_catalog(
     let (page, next_cursor) = catalog_copy::list(&state.db, query.cursor, limit).await?;
     let items = page
         .into_iter()
-        .map(|p| {
-            Ok(CatalogProduct {
-                unit_price: stored_money(p.unit_price_minor, &p.currency)?,
-                product_id: p.product_id,
-                sku: p.sku,
-                name: p.name,
-                active: p.active,
-            })
+        .map(|p| CatalogProduct {
+            product_id: p.product_id,
+            sku: p.sku,
+            name: p.name,
+            unit_price: p.unit_price,
+            active: p.active,
         })
-        .collect::<Result<_, OrderError>>()?;
+        .collect();
     Ok(Json(CatalogPage { items, next_cursor }))
 }

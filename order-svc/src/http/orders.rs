@@ -1,4 +1,6 @@
-use events::{CustomerId, EventId, Money, OrderId, OrderStatus, ProductId, ShippingAddress};
+use events::{
+    CustomerId, EventId, Money, OrderId, OrderStatus, ProductId, Quantity, ShippingAddress,
+};
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
@@ -13,13 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::app::orders::{
-    self, IdempotentRequest, OrderWithLines, Placed, ShippingChange, stored_money,
+use crate::app::orders::{self, FulfilmentStep, IdempotentRequest, Placed};
+use crate::domain::values::shipping_address;
+use crate::domain::{
+    Carrier, IdempotencyKey, NewOrder, OrderFilter, OrderWithLines, Reason, ShippingChange,
+    TimelineEntry as Entry, TrackingNumber,
 };
-use crate::app::saga::Details;
-use crate::domain::OrderFilter;
-use crate::domain::order::{parse_shipping_text, validate_address};
-use crate::domain::{IdempotencyKey, NewOrder};
 use crate::error::OrderError;
 
 const TAG: &str = "orders";
@@ -84,7 +85,7 @@ pub struct OrderLineResponse {
     /// The product.
     pub product_id: ProductId,
     /// Units.
-    pub quantity: i64,
+    pub quantity: Quantity,
     /// Price of one unit.
     pub unit_price: Money,
     /// quantity × unit price.
@@ -120,41 +121,30 @@ pub struct OrderResponse {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<OrderWithLines> for OrderResponse {
-    type Error = OrderError;
-
-    fn try_from(OrderWithLines { order, lines }: OrderWithLines) -> Result<Self, Self::Error> {
-        let currency = order.currency.clone();
-        let money = |minor: i64| stored_money(minor, &currency);
-        Ok(Self {
-            status: order.status,
-            lines: lines
-                .iter()
-                .map(|l| {
-                    Ok(OrderLineResponse {
-                        product_id: l.product_id,
-                        quantity: l.quantity,
-                        unit_price: money(l.unit_price_minor)?,
-                        line_total: money(l.unit_price_minor.saturating_mul(l.quantity))?,
-                    })
-                })
-                .collect::<Result<_, OrderError>>()?,
-            total: money(order.total_minor)?,
-            shipping_address: order
-                .shipping_address
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| OrderError::Internal(e.into()))?,
+impl From<OrderWithLines> for OrderResponse {
+    fn from(OrderWithLines { order, lines }: OrderWithLines) -> Self {
+        Self {
             id: order.id,
             customer_id: order.customer_id,
-            carrier: order.carrier,
-            tracking_number: order.tracking_number,
-            reason: order.reason,
+            status: order.status,
+            lines: lines
+                .into_iter()
+                .map(|line| OrderLineResponse {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                    line_total: line.total,
+                })
+                .collect(),
+            total: order.total,
+            shipping_address: order.shipping_address,
+            carrier: order.carrier.map(String::from),
+            tracking_number: order.tracking_number.map(String::from),
+            reason: order.reason.map(String::from),
             deadline_at: order.deadline_at,
             created_at: order.created_at,
             updated_at: order.updated_at,
-        })
+        }
     }
 }
 
@@ -267,6 +257,18 @@ pub struct Latency {
     pub max: Option<i64>,
 }
 
+impl From<Entry> for TimelineEntry {
+    fn from(entry: Entry) -> Self {
+        Self {
+            event_id: entry.event_id,
+            event_type: entry.event_type,
+            producer: entry.producer,
+            occurred_at: entry.occurred_at,
+            reason: entry.reason,
+        }
+    }
+}
+
 impl Latency {
     fn of(mut millis: Vec<i64>) -> Self {
         millis.sort_unstable();
@@ -363,20 +365,27 @@ async fn place_order(
         }
         (a, b) => a.or(b),
     };
-    let new = NewOrder::parse(customer_id, &lines, address)?.with_shipping_details(
-        shipping.carrier.as_deref(),
-        shipping.tracking_number.as_deref(),
-    )?;
+    let new = NewOrder::parse(customer_id, &lines)?.shipped_as(
+        address.map(shipping_address).transpose()?,
+        shipping
+            .carrier
+            .map(|c| Carrier::parse("shipping.carrier", &c))
+            .transpose()?,
+        shipping
+            .tracking_number
+            .map(|t| TrackingNumber::parse("shipping.tracking_number", &t))
+            .transpose()?,
+    );
     let render = |created: &OrderWithLines| {
-        let response = OrderResponse::try_from(created.clone())?;
-        serde_json::to_string(&response).map_err(|e| OrderError::Internal(e.into()))
+        serde_json::to_string(&OrderResponse::from(created.clone()))
+            .map_err(|e| OrderError::Internal(e.into()))
     };
     let placed = state.desk.place(&caller, new, idempotent, render).await?;
     if let Placed::New(created) = &placed {
         tracing::Span::current().record("order_id", tracing::field::display(created.order.id));
     }
     match placed {
-        Placed::New(created) => Ok(accepted(created.try_into()?)),
+        Placed::New(created) => Ok(accepted(created.into())),
         Placed::Replayed(first_answer) => {
             let order: OrderResponse =
                 serde_json::from_str(&first_answer).map_err(|e| OrderError::Internal(e.into()))?;
@@ -406,10 +415,7 @@ async fn list_orders(
     };
     let (page, next_cursor) =
         orders::list_orders(&state.db, &caller, filter, query.cursor, limit).await?;
-    let items = page
-        .into_iter()
-        .map(OrderResponse::try_from)
-        .collect::<Result<_, _>>()?;
+    let items = page.into_iter().map(OrderResponse::from).collect();
     Ok(Json(OrderPage { items, next_cursor }))
 }
 
@@ -460,9 +466,7 @@ async fn get_order(
     Path(id): Path<OrderId>,
 ) -> Result<Json<OrderResponse>, Problem> {
     Ok(Json(
-        orders::get_order(&state.db, &caller, id)
-            .await?
-            .try_into()?,
+        orders::get_order(&state.db, &caller, id).await?.into(),
     ))
 }
 
@@ -480,11 +484,11 @@ async fn get_order_status(
     caller: Caller,
     Path(id): Path<OrderId>,
 ) -> Result<Json<OrderStatusResponse>, Problem> {
-    let order = OrderResponse::try_from(orders::get_order(&state.db, &caller, id).await?)?;
+    let order = orders::get_order(&state.db, &caller, id).await?.order;
     Ok(Json(OrderStatusResponse {
         order_id: id,
         status: order.status,
-        reason: order.reason,
+        reason: order.reason.map(String::from),
         updated_at: order.updated_at,
     }))
 }
@@ -506,13 +510,7 @@ async fn get_order_events(
     let events = orders::timeline(&state.db, &caller, id)
         .await?
         .into_iter()
-        .map(|e| TimelineEntry {
-            event_id: e.event_id,
-            event_type: e.event_type,
-            producer: e.producer,
-            occurred_at: e.occurred_at,
-            reason: e.reason,
-        })
+        .map(TimelineEntry::from)
         .collect();
     Ok(Json(Timeline {
         order_id: id,
@@ -551,15 +549,8 @@ async fn cancel_order(
         })?;
         request.reason
     };
-    if reason
-        .as_deref()
-        .is_some_and(|r| r.trim().is_empty() || r.chars().count() > 1000)
-    {
-        return Err(OrderError::invalid("reason", "must be 1 to 1000 characters").into());
-    }
-    Ok(Json(
-        state.desk.cancel(&caller, id, reason).await?.try_into()?,
-    ))
+    let reason = reason.map(|r| Reason::parse("reason", &r)).transpose()?;
+    Ok(Json(state.desk.cancel(&caller, id, reason).await?.into()))
 }
 
 /// Cancels an order, like `POST /orders/{id}/cancel`; the record is kept.
@@ -577,9 +568,7 @@ async fn delete_order(
     caller: Caller,
     Path(id): Path<OrderId>,
 ) -> Result<Json<OrderResponse>, Problem> {
-    Ok(Json(
-        state.desk.cancel(&caller, id, None).await?.try_into()?,
-    ))
+    Ok(Json(state.desk.cancel(&caller, id, None).await?.into()))
 }
 
 /// Fulfilment (admin): CONFIRMED → SHIPPED with carrier and tracking number,
@@ -633,25 +622,18 @@ async fn change_status(
     request: StatusChangeRequest,
 ) -> Result<Json<OrderResponse>, Problem> {
     caller.require_admin()?;
-    let status = request.status.0;
-    let mut details = Details::default();
-    if status == OrderStatus::Shipped {
-        details.carrier = Some(parse_shipping_text(
-            "carrier",
-            request.carrier.as_deref().unwrap_or_default(),
-        )?);
-        details.tracking_number = Some(parse_shipping_text(
-            "tracking_number",
-            request.tracking_number.as_deref().unwrap_or_default(),
-        )?);
-    }
-    Ok(Json(
-        state
-            .desk
-            .set_fulfilment_status(id, status, details)
-            .await?
-            .try_into()?,
-    ))
+    let step = match request.status.0 {
+        OrderStatus::Shipped => FulfilmentStep::Ship {
+            carrier: Carrier::parse("carrier", request.carrier.as_deref().unwrap_or_default())?,
+            tracking_number: TrackingNumber::parse(
+                "tracking_number",
+                request.tracking_number.as_deref().unwrap_or_default(),
+            )?,
+        },
+        OrderStatus::Delivered => FulfilmentStep::Deliver,
+        other => FulfilmentStep::Other(other),
+    };
+    Ok(Json(state.desk.fulfil(id, step).await?.into()))
 }
 
 /// Changes carrier, tracking number or address before delivery (its
@@ -675,23 +657,15 @@ async fn update_shipping(
     let change = ShippingChange {
         carrier: request
             .carrier
-            .as_deref()
-            .map(|c| parse_shipping_text("carrier", c))
+            .map(|c| Carrier::parse("carrier", &c))
             .transpose()?,
         tracking_number: request
             .tracking_number
-            .as_deref()
-            .map(|t| parse_shipping_text("tracking_number", t))
+            .map(|t| TrackingNumber::parse("tracking_number", &t))
             .transpose()?,
-        shipping_address: request.shipping_address,
+        shipping_address: request.shipping_address.map(shipping_address).transpose()?,
     };
-    if let Some(address) = &change.shipping_address {
-        validate_address(address)?;
-    }
-    if change.carrier.is_none()
-        && change.tracking_number.is_none()
-        && change.shipping_address.is_none()
-    {
+    if change.is_empty() {
         return Err(OrderError::invalid(
             "body",
             "carrier, tracking_number or shipping_address must be given",
@@ -703,6 +677,6 @@ async fn update_shipping(
             .desk
             .update_shipping(&caller, id, change)
             .await?
-            .try_into()?,
+            .into(),
     ))
 }

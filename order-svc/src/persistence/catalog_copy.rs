@@ -1,13 +1,51 @@
 //! Repository functions for the catalog copy.
 
+use event_runtime::{key_chunks, statement_chunks};
 use events::ProductId;
-use events::plumbing::{key_chunks, statement_chunks};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::entities::catalog_product;
+use crate::domain::{CatalogProduct, CatalogVersion};
+
+/// The product a row holds.
+///
+/// # Errors
+/// [`DbErr::Type`] when its price breaks the contract's rule.
+fn product_of(row: catalog_product::Model) -> Result<CatalogProduct, DbErr> {
+    Ok(CatalogProduct {
+        unit_price: events::Money::parse(row.unit_price_minor, &row.currency).map_err(|e| {
+            DbErr::Type(format!(
+                "product {}: the stored price is invalid: {e}",
+                row.product_id
+            ))
+        })?,
+        product_id: row.product_id,
+        sku: row.sku,
+        name: row.name,
+        active: row.active,
+        version: CatalogVersion {
+            at: row.version_at,
+            number: row.version,
+        },
+    })
+}
+
+/// The row that holds `product`.
+fn row_of(product: CatalogProduct) -> catalog_product::Model {
+    catalog_product::Model {
+        product_id: product.product_id,
+        sku: product.sku,
+        name: product.name,
+        unit_price_minor: product.unit_price.amount_minor(),
+        currency: product.unit_price.currency().as_str().to_owned(),
+        active: product.active,
+        version_at: product.version.at,
+        version: product.version.number,
+    }
+}
 
 /// Stores each product's state unless a newer one is stored already
 /// (by catalog version, see [`catalog_product::Model::supersedes`]), so
@@ -18,13 +56,13 @@ use super::entities::catalog_product;
 /// The database error.
 pub async fn upsert_many(
     conn: &impl ConnectionTrait,
-    products: Vec<catalog_product::Model>,
+    products: Vec<CatalogProduct>,
 ) -> Result<(), DbErr> {
     use catalog_product::Column as C;
     if products.is_empty() {
         return Ok(());
     }
-    // The same rule as `catalog_product::Model::supersedes`.
+    // The same rule as `CatalogVersion::supersedes`.
     let stored = |column: C| Expr::col((catalog_product::Entity, column));
     let incoming = |column: C| Expr::col((Alias::new("excluded"), column));
     let newer = incoming(C::Version)
@@ -50,7 +88,8 @@ pub async fn upsert_many(
         ])
         .action_and_where(newer)
         .to_owned();
-    for chunk in statement_chunks::<catalog_product::Entity, _>(products) {
+    let rows: Vec<catalog_product::Model> = products.into_iter().map(row_of).collect();
+    for chunk in statement_chunks::<catalog_product::Entity, _>(rows) {
         catalog_product::Entity::insert_many(
             chunk.into_iter().map(catalog_product::ActiveModel::from),
         )
@@ -68,7 +107,7 @@ pub async fn upsert_many(
 pub async fn find_many(
     conn: &impl ConnectionTrait,
     ids: &[ProductId],
-) -> Result<Vec<catalog_product::Model>, DbErr> {
+) -> Result<Vec<CatalogProduct>, DbErr> {
     let mut found = Vec::with_capacity(ids.len());
     for chunk in key_chunks(ids) {
         found.extend(
@@ -78,7 +117,7 @@ pub async fn find_many(
                 .await?,
         );
     }
-    Ok(found)
+    found.into_iter().map(product_of).collect()
 }
 
 /// Up to `limit` products after `after`, by id.
@@ -89,7 +128,7 @@ pub async fn list(
     conn: &impl ConnectionTrait,
     after: Option<ProductId>,
     limit: u64,
-) -> Result<Vec<catalog_product::Model>, DbErr> {
+) -> Result<Vec<CatalogProduct>, DbErr> {
     let mut query = catalog_product::Entity::find();
     if let Some(after) = after {
         query = query.filter(catalog_product::Column::ProductId.gt(after));
@@ -98,5 +137,8 @@ pub async fn list(
         .order_by_asc(catalog_product::Column::ProductId)
         .limit(limit)
         .all(conn)
-        .await
+        .await?
+        .into_iter()
+        .map(product_of)
+        .collect()
 }

@@ -1,21 +1,47 @@
 //! Repository functions for idempotency keys.
 
 use chrono::{DateTime, Utc};
-use events::CustomerId;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, TryInsertResult};
+use events::{CustomerId, OrderId};
+use sea_orm::ActiveValue::{Set, Unchanged};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    TryInsertResult,
+};
 
 use super::entities::idempotency_key;
 
-/// Claims `(customer, key)` for a request. Returns `false` when the key is
-/// taken; a concurrent claim of the same key waits for the first to commit
-/// or roll back (PostgreSQL's unique index), so exactly one request wins.
+/// A remembered request and the answer it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    /// The request, canonical JSON.
+    pub request: String,
+    /// The answer, JSON; empty until the request's transaction sets it.
+    pub response: String,
+}
+
+/// Claims `key` for `customer_id`'s `request`, which places `order_id`,
+/// until `expires_at`; `false` when the key is taken. A concurrent claim of
+/// the same key waits for the first to commit or roll back (PostgreSQL's
+/// unique index), so exactly one request wins.
 ///
 /// # Errors
 /// The database error.
 pub async fn claim(
     conn: &impl ConnectionTrait,
-    entry: idempotency_key::Model,
+    customer_id: CustomerId,
+    key: &str,
+    request: &str,
+    order_id: OrderId,
+    expires_at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let entry = idempotency_key::Model {
+        customer_id,
+        key: key.to_owned(),
+        request: request.to_owned(),
+        order_id,
+        response: String::new(),
+        expires_at,
+    };
     let result = idempotency_key::Entity::insert(idempotency_key::ActiveModel::from(entry))
         .on_conflict_do_nothing_on([
             idempotency_key::Column::CustomerId,
@@ -26,6 +52,27 @@ pub async fn claim(
     Ok(matches!(result, TryInsertResult::Inserted(1)))
 }
 
+/// Remembers the answer to the request that claimed `key`.
+///
+/// # Errors
+/// The database error.
+pub async fn answer(
+    conn: &impl ConnectionTrait,
+    customer_id: CustomerId,
+    key: &str,
+    response: String,
+) -> Result<(), DbErr> {
+    idempotency_key::ActiveModel {
+        customer_id: Unchanged(customer_id),
+        key: Unchanged(key.to_owned()),
+        response: Set(response),
+        ..Default::default()
+    }
+    .update(conn)
+    .await?;
+    Ok(())
+}
+
 /// The entry for `(customer, key)`.
 ///
 /// # Errors
@@ -34,10 +81,16 @@ pub async fn find(
     conn: &impl ConnectionTrait,
     customer_id: CustomerId,
     key: &str,
-) -> Result<Option<idempotency_key::Model>, DbErr> {
-    idempotency_key::Entity::find_by_id((customer_id, key.to_owned()))
-        .one(conn)
-        .await
+) -> Result<Option<Remembered>, DbErr> {
+    Ok(
+        idempotency_key::Entity::find_by_id((customer_id, key.to_owned()))
+            .one(conn)
+            .await?
+            .map(|row| Remembered {
+                request: row.request,
+                response: row.response,
+            }),
+    )
 }
 
 /// Forgets entries that expired before `now`, 1,000 per statement;
@@ -46,7 +99,7 @@ pub async fn find(
 /// # Errors
 /// The database error.
 pub async fn delete_expired(conn: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    events::plumbing::delete_before(conn, "idempotency_keys", "expires_at", now, 1_000).await
+    event_runtime::delete_before(conn, "idempotency_keys", "expires_at", now, 1_000).await
 }
 
 /// Forgets one expired entry, so its key can be claimed again.

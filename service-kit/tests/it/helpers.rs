@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use events::plumbing::{PlumbingMigration, later_migrations};
+use event_runtime::{PlumbingMigration, later_migrations};
 use futures::future::BoxFuture;
 use sea_orm_migration::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! Migrations, one file per step, run at start-up on PostgreSQL and SQLite alike.
 
-use events::plumbing::{PlumbingMigration, later_migrations};
+use event_runtime::{PlumbingMigration, later_migrations};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000002_create_inventory_tables;

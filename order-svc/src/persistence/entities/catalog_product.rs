@@ -25,22 +25,8 @@ pub struct Model {
     pub version_at: DateTimeUtc,
     /// inventory-svc's catalog version of the product (ProductUpserted v2);
     /// `None` for a row from a version-1 event. A row is replaced only by a
-    /// higher version (or, between version-1 rows, a later `occurred_at`).
+    /// newer one (`crate::domain::CatalogVersion::supersedes`).
     pub version: Option<i64>,
-}
-
-impl Model {
-    /// Whether `self` is at least as new as `stored`: by catalog version
-    /// when `self` has one (any version beats none), by time only between
-    /// two rows of version-1 events.
-    pub fn supersedes(&self, stored: &Model) -> bool {
-        match (self.version, stored.version) {
-            (Some(new), Some(old)) => new >= old,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => stored.version_at <= self.version_at,
-        }
-    }
 }
 
 /// No navigable relations are needed.
@@ -48,32 +34,3 @@ impl Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-#[cfg(test)]
-mod tests {
-    use super::{Model, ProductId};
-
-    fn row(version: Option<i64>, minutes: i64) -> Model {
-        Model {
-            product_id: ProductId::nil(),
-            sku: "S".into(),
-            name: "N".into(),
-            unit_price_minor: 1,
-            currency: "EUR".into(),
-            active: true,
-            version_at: chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minutes),
-            version,
-        }
-    }
-
-    #[test]
-    fn a_higher_version_wins_whatever_its_time_and_a_versionless_row_never_replaces_a_versioned_one()
-     {
-        assert!(row(Some(2), 0).supersedes(&row(Some(1), 60)));
-        assert!(!row(Some(1), 60).supersedes(&row(Some(2), 0)));
-        assert!(row(Some(1), 0).supersedes(&row(None, 60)));
-        assert!(!row(None, 120).supersedes(&row(Some(1), 0)));
-        assert!(row(None, 60).supersedes(&row(None, 0)));
-        assert!(!row(None, 0).supersedes(&row(None, 60)));
-    }
-}

@@ -33,7 +33,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, FutureProducer, Producer, ProducerContext};
 
-use crate::topics::{Topic, TopicNames};
+use events::topics::{Topic, TopicNames};
 
 /// Where the cluster is and how topics are laid out on it.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
-//! # plumbing: how events move, and what each piece guarantees
+//! # event-runtime: how events move, and what each piece guarantees
 //!
-//! Enabled by the `plumbing` feature. Every service uses the same pieces:
+//! The contract (what an event is) is the `events` crate; this crate moves
+//! events between the services' databases and Kafka. Every service uses
+//! the same pieces:
 //!
 //! | piece | guarantee | condition |
 //! |---|---|---|
@@ -32,6 +34,8 @@
 //!   customer-svc, each supplying its resource.
 //! - [`validation`]: every event checked against its JSON Schema on receipt.
 //! - [`trace`]: W3C trace context into and out of Kafka headers.
+
+#![forbid(unsafe_code)]
 
 pub mod consumer;
 pub mod database;

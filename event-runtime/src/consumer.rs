@@ -95,8 +95,8 @@ use super::outbox::{Outbox, backoff};
 use super::storage::inbox_message;
 use super::trace::TraceContext;
 use super::validation;
-use crate::envelope::Envelope;
-use crate::topics::{Topic, headers};
+use events::envelope::Envelope;
+use events::topics::{Topic, headers};
 
 /// Which group a consumer joins, what it reads, and how it batches.
 #[derive(Debug, Clone)]
@@ -705,7 +705,7 @@ impl<H: EventHandler> EventConsumer<H> {
         decoded: &[Option<Envelope>],
         wanted: &[usize],
     ) -> Result<Vec<usize>, DbErr> {
-        let mut first_of: HashMap<crate::ids::EventId, usize> =
+        let mut first_of: HashMap<events::ids::EventId, usize> =
             HashMap::with_capacity(wanted.len());
         let mut rows = Vec::with_capacity(wanted.len());
         let now = Utc::now();
@@ -764,7 +764,7 @@ impl<H: EventHandler> EventConsumer<H> {
             .topics
             .parse(original)
             .map(|t| self.kafka.topics.dead_letter(t))
-            .unwrap_or_else(|| format!("{original}{}", crate::topics::DEAD_LETTER_SUFFIX));
+            .unwrap_or_else(|| format!("{original}{}", events::topics::DEAD_LETTER_SUFFIX));
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let failed_at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);

@@ -53,9 +53,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use super::database::begin_write;
 use super::handler::{Emitter, EventHandler, HandlerError};
 use super::outbox::{Outbox, PendingEvent};
-use crate::envelope::{Envelope, Event, EventPayload};
-use crate::ids::OrderId;
-use crate::payloads::{
+use events::envelope::{Envelope, Event, EventPayload};
+use events::ids::OrderId;
+use events::payloads::{
     OrderCancelled, OrderConfirmed, OrderDelivered, OrderPlaced, OrderRejected, OrderShipped,
     ReleaseReason,
 };

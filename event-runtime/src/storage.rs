@@ -19,7 +19,7 @@ pub mod outbox_message {
         pub id: i64,
         /// The event's id.
         #[sea_orm(unique)]
-        pub event_id: crate::ids::EventId,
+        pub event_id: events::ids::EventId,
         /// Logical topic (`orders`, …); the relay adds the prefix.
         pub topic: String,
         /// The Kafka key (the aggregate id).
@@ -69,7 +69,7 @@ pub mod inbox_message {
         pub consumer: String,
         /// The applied event.
         #[sea_orm(primary_key, auto_increment = false)]
-        pub event_id: crate::ids::EventId,
+        pub event_id: events::ids::EventId,
         /// Where it was read from, for operators.
         pub topic: String,
         /// Partition it was read from.

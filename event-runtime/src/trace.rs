@@ -14,7 +14,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::topics::headers;
+use events::topics::headers;
 
 /// A captured trace context, as it travels in headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use sea_orm::{DatabaseTransaction, DbErr};
 
 use super::database::is_permanent;
 use super::outbox::{Outbox, PendingEvent};
-use crate::envelope::{Envelope, Event};
+use events::envelope::{Envelope, Event};
 
 /// Why a handler could not apply an event.
 #[derive(Debug, thiserror::Error)]

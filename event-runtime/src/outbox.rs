@@ -42,7 +42,7 @@
 //!   every failed round is counted in `oms_outbox_relay_retries_total`.
 //! - **Records a CloudEvents consumer reads as they are**: each record also
 //!   carries the CloudEvents Kafka binding's binary-mode headers, mapped
-//!   from its envelope ([`crate::cloudevents`]); its value is the envelope.
+//!   from its envelope ([`events::cloudevents`]); its value is the envelope.
 //! - **Traced by OpenTelemetry's messaging conventions**: each round that
 //!   publishes is a `send` span (kind producer, `messaging.system`,
 //!   `messaging.batch.message_count`, `messaging.client.id`) linked to the
@@ -71,9 +71,9 @@ use super::database::{WriteTransaction, begin_write, key_chunks, statement_chunk
 use super::kafka::KafkaSettings;
 use super::storage::outbox_message;
 use super::trace::TraceContext;
-use crate::cloudevents::Attributes;
-use crate::envelope::{Envelope, Event};
-use crate::topics::{Topic, TopicNames, headers};
+use events::cloudevents::Attributes;
+use events::envelope::{Envelope, Event};
+use events::topics::{Topic, TopicNames, headers};
 
 /// Wakes the relay of this process; cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -842,7 +842,7 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 
 /// The headers of an event record, as the relay sends them: its type, its
 /// schema version, its CloudEvents attributes (binary mode, see
-/// [`crate::cloudevents`]) and, when it has one, its trace context. Tests
+/// [`events::cloudevents`]) and, when it has one, its trace context. Tests
 /// that publish records use the same function.
 pub fn record_headers(
     event_type: &str,

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use events::plumbing::{
+use event_runtime::{
     ConsumerSettings, Emitter, EventConsumer, EventHandler, HandlerError, KafkaSettings, Outbox,
     OutboxRelay, PlumbingMigration, RelaySettings, ensure_topics, later_migrations,
 };
@@ -134,7 +134,7 @@ impl Harness {
 
     /// Writes events into the outbox in one transaction and wakes the relay.
     pub async fn enqueue(&self, events: impl IntoIterator<Item = Event>) -> Vec<Envelope> {
-        let txn = events::plumbing::begin_write(&self.db).await.unwrap();
+        let txn = event_runtime::begin_write(&self.db).await.unwrap();
         let mut written = Vec::new();
         for event in events {
             let envelope = self.outbox.envelope(event);

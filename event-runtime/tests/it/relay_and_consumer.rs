@@ -5,7 +5,7 @@ use rstest::rstest;
 use std::time::Duration;
 use testkit::Backend;
 
-use events::plumbing::{OutboxRelay, RelaySettings};
+use event_runtime::{OutboxRelay, RelaySettings};
 use events::{Envelope, Event, EventPayload, OrderRejected, Participant, Topic, examples, headers};
 use rdkafka::Message;
 use sea_orm::{ConnectionTrait, Database};
@@ -493,7 +493,7 @@ async fn a_record_too_large_to_copy_is_dead_lettered_by_its_coordinates() {
     let order_id = uuid::Uuid::now_v7();
     let key = order_id.to_string();
     let mut oversized = h.outbox.envelope(order_rejected(order_id, "big")).to_json();
-    oversized["padding"] = " ".repeat(2 * events::plumbing::MAX_RECORD_BYTES).into();
+    oversized["padding"] = " ".repeat(2 * event_runtime::MAX_RECORD_BYTES).into();
     h.produce_raw(
         &big_producer,
         Topic::Orders,
@@ -529,7 +529,7 @@ async fn a_record_too_large_to_copy_is_dead_lettered_by_its_coordinates() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(size > 2 * events::plumbing::MAX_RECORD_BYTES);
+    assert!(size > 2 * event_runtime::MAX_RECORD_BYTES);
     assert_eq!(
         header(&dead[0], headers::DLQ_ORIGINAL_OFFSET).as_deref(),
         Some("0")
@@ -667,10 +667,9 @@ async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
     );
     let group = "traced";
     let consumer = {
-        let mut settings =
-            events::plumbing::ConsumerSettings::new(h.group(group), &[Topic::Orders]);
+        let mut settings = event_runtime::ConsumerSettings::new(h.group(group), &[Topic::Orders]);
         settings.inbox_name = group.into();
-        events::plumbing::EventConsumer::new(
+        event_runtime::EventConsumer::new(
             h.db.clone(),
             &h.kafka,
             h.outbox.clone(),
@@ -777,11 +776,11 @@ async fn trace_context_flows_from_the_writer_to_the_consumer_span() {
 /// Writes each item as an `applied_events` row and emits one event per item;
 /// an item without a payload breaks the table's NOT NULL constraint.
 struct AppliedWriter {
-    outbox: events::plumbing::Outbox,
+    outbox: event_runtime::Outbox,
     largest_group: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl events::plumbing::GroupWriter for AppliedWriter {
+impl event_runtime::GroupWriter for AppliedWriter {
     type Item = (uuid::Uuid, Option<String>);
 
     async fn write(
@@ -811,12 +810,12 @@ impl events::plumbing::GroupWriter for AppliedWriter {
         let events = items
             .iter()
             .map(|(id, _)| {
-                events::plumbing::PendingEvent::traced(
+                event_runtime::PendingEvent::traced(
                     self.outbox.envelope(order_rejected(*id, "group commit")),
                 )
             })
             .collect();
-        events::plumbing::Outbox::enqueue_many(txn, events).await
+        event_runtime::Outbox::enqueue_many(txn, events).await
     }
 }
 
@@ -830,14 +829,14 @@ impl events::plumbing::GroupWriter for AppliedWriter {
 async fn group_commit_answers_each_caller_and_fails_only_the_bad_item(#[case] backend: Backend) {
     let h = harness(backend).await;
     let largest_group = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let group = events::plumbing::GroupCommit::start(
+    let group = event_runtime::GroupCommit::start(
         h.db.clone(),
         h.outbox.clone(),
         AppliedWriter {
             outbox: h.outbox.clone(),
             largest_group: largest_group.clone(),
         },
-        events::plumbing::GroupCommitSettings::default(),
+        event_runtime::GroupCommitSettings::default(),
     );
     let items: Vec<(uuid::Uuid, Option<String>)> = (0..50)
         .map(|i| (uuid::Uuid::now_v7(), (i != 17).then(|| format!("item {i}"))))
@@ -870,7 +869,7 @@ async fn group_commit_answers_each_caller_and_fails_only_the_bad_item(#[case] ba
 /// once the first is gone.
 #[tokio::test]
 async fn a_second_relay_on_one_postgresql_database_waits_and_takes_over() {
-    use events::plumbing::outbox::RelayOutcome;
+    use event_runtime::outbox::RelayOutcome;
     let h = harness(Backend::Postgres).await;
     let order_id = uuid::Uuid::now_v7();
     h.enqueue([order_rejected(order_id, "first")]).await;
@@ -922,7 +921,7 @@ async fn a_second_relay_on_one_postgresql_database_waits_and_takes_over() {
 #[case::sqlite(Backend::Sqlite)]
 #[tokio::test]
 async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] backend: Backend) {
-    use events::plumbing::outbox::RelayOutcome;
+    use event_runtime::outbox::RelayOutcome;
     let h = harness(backend).await;
     let stuck_order = uuid::Uuid::now_v7();
     let written = h
@@ -1018,8 +1017,8 @@ async fn a_row_that_keeps_failing_is_set_aside_and_blocks_only_its_key(#[case] b
 #[tokio::test]
 async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
     use chrono::{Duration as Age, Utc};
-    use events::plumbing::storage::{inbox_message, outbox_message};
-    use events::plumbing::{Retention, RetentionSettings};
+    use event_runtime::storage::{inbox_message, outbox_message};
+    use event_runtime::{Retention, RetentionSettings};
     use sea_orm::sea_query::Expr;
     use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let h = harness(backend).await;
@@ -1109,8 +1108,8 @@ async fn retention_deletes_only_what_is_past_its_age(#[case] backend: Backend) {
 /// builds a new producer, and the row goes out.
 #[tokio::test]
 async fn a_relay_whose_producer_fails_fatally_builds_a_new_one() {
-    use events::plumbing::KafkaSettings;
-    use events::plumbing::outbox::RelayOutcome;
+    use event_runtime::KafkaSettings;
+    use event_runtime::outbox::RelayOutcome;
     use rdkafka::mocking::MockCluster;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let h = harness(Backend::Sqlite).await;
@@ -1157,8 +1156,8 @@ async fn a_relay_whose_producer_fails_fatally_builds_a_new_one() {
 /// partition has a leader again every row goes out.
 #[tokio::test]
 async fn a_partition_without_a_leader_sets_no_row_aside() {
-    use events::plumbing::KafkaSettings;
-    use events::plumbing::outbox::RelayOutcome;
+    use event_runtime::KafkaSettings;
+    use event_runtime::outbox::RelayOutcome;
     use rdkafka::mocking::MockCluster;
     let h = harness(Backend::Sqlite).await;
     let mock = MockCluster::new(1).unwrap();
@@ -1231,7 +1230,7 @@ async fn a_partition_without_a_leader_sets_no_row_aside() {
 #[tokio::test]
 async fn a_group_has_applied_everything_before_a_cutoff_once_it_committed_past_it() {
     use chrono::{Duration as Age, Utc};
-    use events::plumbing::kafka::applied_everything_before;
+    use event_runtime::kafka::applied_everything_before;
     let h = harness(Backend::Sqlite).await;
     let group = h.group("watermark");
     let started = Utc::now() - Age::seconds(60);

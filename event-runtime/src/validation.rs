@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::envelope::{DecodeError, EVENT_TYPES, Envelope, RawEnvelope};
-use crate::schema::event_schema;
+use events::envelope::{DecodeError, EVENT_TYPES, Envelope, RawEnvelope};
+use events::schema::event_schema;
 
 static VALIDATORS: LazyLock<HashMap<(&'static str, u32), jsonschema::Validator>> =
     LazyLock::new(|| {
