@@ -31,7 +31,8 @@
 //!   offsets, dead letters.
 //! - [`participant`]: the participant side of the order saga (hold,
 //!   release with its tombstone, finish), once for inventory-svc and
-//!   customer-svc, each supplying its resource.
+//!   customer-svc, each supplying its resource; [`hold_table`]: the
+//!   queries of their records' tables.
 //! - [`validation`]: every event checked against its JSON Schema on receipt.
 //! - [`trace`]: W3C trace context into and out of Kafka headers.
 
@@ -41,6 +42,7 @@ pub mod consumer;
 pub mod database;
 pub mod group_commit;
 pub mod handler;
+pub mod hold_table;
 pub mod kafka;
 pub mod outbox;
 pub mod participant;
@@ -56,13 +58,15 @@ pub use database::{
 };
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use handler::{Changes, Emitter, EventHandler, HandlerError, ReceivedRecord, Tracked};
+pub use hold_table::{HoldColumn, HoldTable};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{
     Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
 };
 pub use participant::{
-    DEFAULT_SAGA_DEADLINE, FinishedBy, Holdings, ManualRelease, Participant, ParticipantHandler,
-    Phase, TOMBSTONE_REASON, expire_holds, placed_order, release_by_hand,
+    DEFAULT_SAGA_DEADLINE, FinishedBy, HoldRecord, HoldRecords, Holdings, ManualRelease,
+    Participant, ParticipantHandler, Phase, PhaseNames, TOMBSTONE_REASON, expire_holds,
+    placed_order, release_by_hand,
 };
 pub use retention::{Retention, RetentionSettings, delete_before};
 pub use storage::{

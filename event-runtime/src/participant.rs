@@ -43,7 +43,6 @@
 //! without a record, and [`on_release`] and [`on_finish`] decide the rest.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -51,7 +50,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 
 use super::database::begin_write;
-use super::handler::{Emitter, EventHandler, HandlerError};
+use super::handler::{Changes, Emitter, EventHandler, HandlerError, Tracked};
 use super::outbox::{Outbox, PendingEvent};
 use events::envelope::{Envelope, Event, EventPayload};
 use events::ids::OrderId;
@@ -63,9 +62,10 @@ use events::payloads::{
 /// The reason a tombstone records.
 pub const TOMBSTONE_REASON: &str = "released before reserved";
 
-/// Where an order's hold stands, in the protocol's words; each participant
-/// names its states its own way ([`Holdings::State`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an order's hold stands: the one state of every participant's
+/// record. Each participant spells the phases its own way in its table and
+/// its API ([`PhaseNames`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// The order's resource is held.
     Held,
@@ -76,6 +76,130 @@ pub enum Phase {
     Released,
     /// The finishing event took the resource for good.
     Finished,
+}
+
+/// How a participant spells each [`Phase`], stored and shown: inventory's
+/// stock is `RESERVED`, `REJECTED`, `RELEASED` or `COMMITTED`, customer-svc's
+/// credit the same but `SETTLED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseNames {
+    /// [`Phase::Held`].
+    pub held: &'static str,
+    /// [`Phase::Refused`].
+    pub refused: &'static str,
+    /// [`Phase::Released`].
+    pub released: &'static str,
+    /// [`Phase::Finished`].
+    pub finished: &'static str,
+}
+
+impl PhaseNames {
+    /// The name of `phase`.
+    pub fn name(&self, phase: Phase) -> &'static str {
+        match phase {
+            Phase::Held => self.held,
+            Phase::Refused => self.refused,
+            Phase::Released => self.released,
+            Phase::Finished => self.finished,
+        }
+    }
+
+    /// The phase named `name`; `None` for a name of no phase.
+    pub fn parse(&self, name: &str) -> Option<Phase> {
+        [
+            Phase::Held,
+            Phase::Refused,
+            Phase::Released,
+            Phase::Finished,
+        ]
+        .into_iter()
+        .find(|&phase| self.name(phase) == name)
+    }
+}
+
+/// One order's record at a participant: its phase, why it is there, until
+/// when an undecided hold may stay, and what it holds (`H`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRecord<H> {
+    /// The order.
+    pub order_id: OrderId,
+    /// Where it stands.
+    pub phase: Phase,
+    /// Why it was refused, or released by the participant itself.
+    pub reason: Option<String>,
+    /// The order's deadline while the record holds and the order is
+    /// undecided; `None` otherwise.
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// The first decision.
+    pub created_at: DateTime<Utc>,
+    /// The last change.
+    pub updated_at: DateTime<Utc>,
+    /// What it holds, or held.
+    pub held: H,
+}
+
+/// The records one batch read, and which it changed or added, at the
+/// batch's time.
+#[derive(Debug)]
+pub struct HoldRecords<H> {
+    records: Tracked<OrderId, HoldRecord<H>>,
+    now: DateTime<Utc>,
+}
+
+impl<H> HoldRecords<H> {
+    /// The records as read, for a batch at `now`.
+    pub fn loaded(records: impl IntoIterator<Item = HoldRecord<H>>, now: DateTime<Utc>) -> Self {
+        Self {
+            records: Tracked::loaded(records.into_iter().map(|r| (r.order_id, r))),
+            now,
+        }
+    }
+
+    /// The batch's time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// `order_id`'s record.
+    pub fn get(&self, order_id: OrderId) -> Option<&HoldRecord<H>> {
+        self.records.get(order_id)
+    }
+
+    /// `order_id`'s record, to change.
+    pub fn get_mut(&mut self, order_id: OrderId) -> Option<&mut HoldRecord<H>> {
+        self.records.get_mut(order_id)
+    }
+
+    /// Records the first decision about `order_id`, made now.
+    pub fn decide(
+        &mut self,
+        order_id: OrderId,
+        phase: Phase,
+        reason: Option<String>,
+        held: H,
+        deadline_at: Option<DateTime<Utc>>,
+    ) {
+        let record = HoldRecord {
+            order_id,
+            phase,
+            reason,
+            deadline_at,
+            created_at: self.now,
+            updated_at: self.now,
+            held,
+        };
+        self.records.add(order_id, record);
+    }
+
+    /// What the batch added and changed, each stamped with its time.
+    pub fn into_changes(self) -> Changes<OrderId, HoldRecord<H>> {
+        let now = self.now;
+        let mut changes = self.records.into_changes();
+        for (_, record) in changes.added.iter_mut().chain(changes.changed.iter_mut()) {
+            record.updated_at = now;
+        }
+        changes
+    }
 }
 
 /// The order event that finishes a hold.
@@ -148,11 +272,19 @@ pub fn on_finish(current: Option<Phase>) -> FinishDecision {
 /// applies each step of the protocol in memory; [`Participant::save`]
 /// writes the result.
 pub trait Holdings: Send {
-    /// The participant's name for a phase (stored, and shown by its API).
-    type State: Copy + fmt::Display + Into<Phase>;
+    /// What one record holds; its default is what a tombstone holds.
+    type Held: Default + Send;
 
-    /// The state of `order_id`'s record; `None` when there is none yet.
-    fn state(&self, order_id: OrderId) -> Option<Self::State>;
+    /// The batch's records.
+    fn records(&self) -> &HoldRecords<Self::Held>;
+
+    /// The batch's records, to change.
+    fn records_mut(&mut self) -> &mut HoldRecords<Self::Held>;
+
+    /// The phase of `order_id`'s record; `None` when there is none yet.
+    fn phase(&self, order_id: OrderId) -> Option<Phase> {
+        self.records().get(order_id).map(|record| record.phase)
+    }
 
     /// Holds what `placed` needs, or refuses it; records the decision and
     /// returns the reply (the participant's "reserved" or "rejected"
@@ -164,17 +296,35 @@ pub trait Holdings: Send {
     fn hold(&mut self, placed: &OrderPlaced) -> Result<Event, DbErr>;
 
     /// Records a release of an order without a record (a tombstone with
-    /// [`TOMBSTONE_REASON`]).
-    fn tombstone(&mut self, order_id: OrderId);
+    /// [`TOMBSTONE_REASON`], holding nothing).
+    fn tombstone(&mut self, order_id: OrderId) {
+        self.records_mut().decide(
+            order_id,
+            Phase::Released,
+            Some(TOMBSTONE_REASON.to_owned()),
+            Self::Held::default(),
+            None,
+        );
+    }
 
     /// The deadline of a held order that nobody decided yet; `None` once
     /// the order is decided (confirmed), for records that hold nothing, and
     /// for holds made before deadlines were recorded.
-    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>>;
+    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>> {
+        self.records()
+            .get(order_id)
+            .and_then(|record| record.deadline_at)
+    }
 
     /// Records that the order was decided (OrderConfirmed): its hold no
     /// longer expires.
-    fn confirm(&mut self, order_id: OrderId);
+    fn confirm(&mut self, order_id: OrderId) {
+        if self.deadline(order_id).is_some()
+            && let Some(record) = self.records_mut().get_mut(order_id)
+        {
+            record.deadline_at = None;
+        }
+    }
 
     /// Gives a held order's resource back, marks it released, and returns
     /// the reply, carrying `reason` when the participant releases on its
@@ -208,6 +358,8 @@ pub trait Participant: Send + Sync + 'static {
     const FINISH: &'static str;
     /// The resource, as the `resource` label of metrics ("stock").
     const RESOURCE: &'static str;
+    /// How the participant spells the phases of its records.
+    const PHASES: PhaseNames;
 
     /// Up to `limit` orders whose records still hold and are undecided,
     /// with a deadline at or before `cutoff`, earliest deadline first; read
@@ -298,7 +450,7 @@ impl<P: Participant> ParticipantHandler<P> {
         emitter: &mut Emitter<'_>,
         order_id: OrderId,
     ) -> Result<(), HandlerError> {
-        match on_release(holdings.state(order_id).map(Into::into)) {
+        match on_release(holdings.phase(order_id)) {
             ReleaseDecision::Nothing => {}
             ReleaseDecision::Tombstone => holdings.tombstone(order_id),
             ReleaseDecision::Release => {
@@ -313,15 +465,15 @@ impl<P: Participant> ParticipantHandler<P> {
         emitter: &mut Emitter<'_>,
         order_id: OrderId,
     ) -> Result<(), HandlerError> {
-        let state = holdings.state(order_id);
-        match on_finish(state.map(Into::into)) {
+        let phase = holdings.phase(order_id);
+        match on_finish(phase) {
             FinishDecision::Nothing => {}
             FinishDecision::Finish => {
                 emitter.emit(holdings.finish(order_id)?);
             }
             FinishDecision::Refuse => {
-                let holds = state.map_or(format!("has no {}", P::RECORD), |state| {
-                    format!("has a {state} {}", P::RECORD)
+                let holds = phase.map_or(format!("has no {}", P::RECORD), |phase| {
+                    format!("has a {} {}", P::PHASES.name(phase), P::RECORD)
                 });
                 return Err(HandlerError::permanent(format!(
                     "order {order_id} {holds}; nothing to {}",
@@ -365,13 +517,13 @@ impl<P: Participant> EventHandler for ParticipantHandler<P> {
         emitter: &mut Emitter<'_>,
     ) -> Result<(), HandlerError> {
         if let Some(placed) = placed_order(envelope, self.default_deadline) {
-            match holdings.state(placed.order_id) {
+            match holdings.phase(placed.order_id) {
                 None => {
                     emitter.emit(holdings.hold(&placed)?);
                 }
                 // Decided before: held, refused, or released first.
-                Some(state) => {
-                    tracing::info!(order_id = %placed.order_id, %state, "order already decided; nothing to hold");
+                Some(phase) => {
+                    tracing::info!(order_id = %placed.order_id, state = P::PHASES.name(phase), "order already decided; nothing to hold");
                 }
             }
             return Ok(());
@@ -430,7 +582,7 @@ pub async fn expire_holds<P: Participant>(
     let mut holdings = participant.load(&txn, &due, &[]).await?;
     let mut pending = Vec::new();
     for &order_id in &due {
-        let held = holdings.state(order_id).map(Into::into) == Some(Phase::Held);
+        let held = holdings.phase(order_id) == Some(Phase::Held);
         if held && holdings.deadline(order_id).is_some_and(|at| at <= cutoff) {
             let event = holdings.release(order_id, Some(ReleaseReason::HoldExpired))?;
             tracing::warn!(%order_id, resource = P::RESOURCE, "hold expired: nobody decided the order within its deadline and the grace period; released");
@@ -473,10 +625,10 @@ pub async fn release_by_hand<P: Participant>(
     let mut holdings = participant
         .load(&txn, &BTreeSet::from([order_id]), &[])
         .await?;
-    match holdings.state(order_id) {
+    match holdings.phase(order_id) {
         None => return Ok(ManualRelease::NotFound),
-        Some(state) if Into::<Phase>::into(state) != Phase::Held => {
-            return Ok(ManualRelease::NotHeld(state.to_string()));
+        Some(phase) if phase != Phase::Held => {
+            return Ok(ManualRelease::NotHeld(P::PHASES.name(phase).to_owned()));
         }
         Some(_) => {}
     }

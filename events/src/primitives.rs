@@ -35,6 +35,12 @@ impl Currency {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `XXX`, ISO 4217's code for "no currency": what an amount that was
+    /// never money (a record that holds nothing) is in.
+    pub fn none() -> Self {
+        Self("XXX".to_owned())
+    }
 }
 
 impl fmt::Display for Currency {
@@ -99,6 +105,39 @@ impl Money {
     /// The currency.
     pub fn currency(&self) -> &Currency {
         &self.currency
+    }
+
+    /// Nothing, in `currency`.
+    pub fn zero(currency: Currency) -> Self {
+        Self {
+            amount_minor: 0,
+            currency,
+        }
+    }
+
+    /// `self + other`; `None` in another currency or beyond
+    /// [`Money::MAX_MINOR`].
+    pub fn checked_add(&self, other: &Money) -> Option<Money> {
+        (self.currency == other.currency)
+            .then(|| self.amount_minor.checked_add(other.amount_minor))
+            .flatten()
+            .filter(|&sum| sum <= Self::MAX_MINOR)
+            .map(|amount_minor| Self {
+                amount_minor,
+                currency: self.currency.clone(),
+            })
+    }
+
+    /// `self - other`; `None` in another currency or below zero.
+    pub fn checked_sub(&self, other: &Money) -> Option<Money> {
+        (self.currency == other.currency)
+            .then(|| self.amount_minor.checked_sub(other.amount_minor))
+            .flatten()
+            .filter(|&rest| rest >= 0)
+            .map(|amount_minor| Self {
+                amount_minor,
+                currency: self.currency.clone(),
+            })
     }
 
     /// Builds an amount from stored parts: minor units and a currency code.
@@ -222,4 +261,25 @@ fn bounded_amount<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::
     let value = i64::deserialize(deserializer)?;
     check_amount(value).map_err(de::Error::custom)?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(amount_minor: i64) -> Money {
+        Money::parse(amount_minor, "EUR").unwrap()
+    }
+
+    #[test]
+    fn sums_and_differences_stay_in_one_currency_and_in_range() {
+        assert_eq!(eur(5).checked_add(&eur(7)), Some(eur(12)));
+        assert_eq!(eur(7).checked_sub(&eur(5)), Some(eur(2)));
+        assert_eq!(eur(5).checked_sub(&eur(7)), None);
+        assert_eq!(eur(Money::MAX_MINOR).checked_add(&eur(1)), None);
+        let dollars = Money::parse(5, "USD").unwrap();
+        assert_eq!(eur(5).checked_add(&dollars), None);
+        assert_eq!(eur(5).checked_sub(&dollars), None);
+        assert_eq!(Money::zero(Currency::none()).to_string(), "0 XXX");
+    }
 }

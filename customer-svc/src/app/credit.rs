@@ -33,17 +33,18 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use event_runtime::participant::{self, ManualRelease};
-use event_runtime::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
+use event_runtime::{
+    FinishedBy, HoldRecords, Holdings, Outbox, Participant, Phase, PhaseNames, Tracked,
+};
 use events::{
     CreditReleased, CreditReserved, CreditSettled, CustomerId, CustomerRejected,
-    CustomerRejectionReason, Event, Money, OrderId, OrderPlaced, ReleaseReason,
+    CustomerRejectionReason, Event, OrderId, OrderPlaced, ReleaseReason,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::Clock;
 
-use crate::domain::{CreditState, CustomerStatus};
+use crate::domain::{CREDIT_PHASES, CreditReservation, Customer, CustomerStatus, HeldCredit};
 use crate::error::CustomerError;
-use crate::persistence::entities::{credit_reservation, customer};
 use crate::persistence::{credit, customers};
 
 /// customer-svc's resource in the saga: credit, held per order.
@@ -68,6 +69,7 @@ impl Participant for Credit {
     const RECORD: &'static str = "credit reservation";
     const FINISH: &'static str = "settle";
     const RESOURCE: &'static str = "credit";
+    const PHASES: PhaseNames = CREDIT_PHASES;
 
     async fn expired<C: ConnectionTrait>(
         &self,
@@ -87,13 +89,12 @@ impl Participant for Credit {
         let ids: Vec<OrderId> = orders.iter().copied().collect();
         let found = credit::find_many_for_update(txn, &ids).await?;
         let mut customer_ids: BTreeSet<CustomerId> = placed.iter().map(|p| p.customer_id).collect();
-        customer_ids.extend(found.iter().map(|r| r.customer_id));
+        customer_ids.extend(found.iter().map(|r| r.held.customer_id));
         let customer_ids: Vec<CustomerId> = customer_ids.into_iter().collect();
         let customers = customers::find_many_for_update(txn, &customer_ids).await?;
         Ok(CreditBatch {
-            reservations: Tracked::loaded(found.into_iter().map(|row| (row.order_id, row))),
+            reservations: HoldRecords::loaded(found, self.clock.now()),
             customers: Tracked::loaded(customers.into_iter().map(|c| (c.id, c))),
-            now: self.clock.now(),
         })
     }
 
@@ -102,26 +103,28 @@ impl Participant for Credit {
     }
 }
 
-/// The rows a batch of order events touches, and what it changed.
-#[derive(Debug, Default)]
+/// The credit reservations and customers a batch of order events
+/// touches, and what it changed.
+#[derive(Debug)]
 pub struct CreditBatch {
-    reservations: Tracked<OrderId, credit_reservation::Model>,
-    customers: Tracked<CustomerId, customer::Model>,
-    /// The batch's time, on the service's clock.
-    now: DateTime<Utc>,
+    reservations: HoldRecords<HeldCredit>,
+    customers: Tracked<CustomerId, Customer>,
 }
 
 impl Holdings for CreditBatch {
-    type State = CreditState;
+    type Held = HeldCredit;
 
-    fn state(&self, order_id: OrderId) -> Option<CreditState> {
-        self.reservations.get(order_id).map(|row| row.state)
+    fn records(&self) -> &HoldRecords<HeldCredit> {
+        &self.reservations
+    }
+
+    fn records_mut(&mut self) -> &mut HoldRecords<HeldCredit> {
+        &mut self.reservations
     }
 
     /// Validates the ordering customer and holds the order's total.
     fn hold(&mut self, placed: &OrderPlaced) -> Result<Event, DbErr> {
-        let amount = placed.total.amount_minor();
-        let currency = placed.total.currency().as_str();
+        let total = &placed.total;
         let refusal = match self.customers.get(placed.customer_id) {
             None => Some((
                 CustomerRejectionReason::UnknownCustomer,
@@ -131,38 +134,32 @@ impl Holdings for CreditBatch {
                 CustomerRejectionReason::CustomerSuspended,
                 format!("customer {} is suspended", placed.customer_id),
             )),
-            Some(customer) if customer.currency != currency => Some((
+            Some(customer) if customer.credit.limit.currency() != total.currency() => Some((
                 CustomerRejectionReason::CreditLimitExceeded,
                 format!(
-                    "the order is in {currency}; the customer's credit line is in {}",
-                    customer.currency
+                    "the order is in {}; the customer's credit line is in {}",
+                    total.currency(),
+                    customer.credit.limit.currency()
                 ),
             )),
-            Some(customer)
-                if customer
-                    .credit_reserved_minor
-                    .checked_add(amount)
-                    .is_none_or(|held| held > customer.credit_limit_minor) =>
-            {
-                Some((
-                    CustomerRejectionReason::CreditLimitExceeded,
-                    format!(
-                        "order total {} exceeds the available credit of {} {currency}",
-                        placed.total,
-                        customer.credit_limit_minor - customer.credit_reserved_minor
-                    ),
-                ))
-            }
+            Some(customer) if !customer.credit.fits(total) => Some((
+                CustomerRejectionReason::CreditLimitExceeded,
+                format!(
+                    "order total {total} exceeds the available credit of {}",
+                    customer.credit.available()
+                ),
+            )),
             Some(_) => None,
         };
         if let Some((reason, detail)) = refusal {
-            self.record(
+            self.reservations.decide(
                 placed.order_id,
-                placed.customer_id,
-                0,
-                currency,
-                CreditState::Rejected,
+                Phase::Refused,
                 Some(detail.clone()),
+                HeldCredit {
+                    customer_id: placed.customer_id,
+                    amount: events::Money::zero(total.currency().clone()),
+                },
                 None,
             );
             return Ok(CustomerRejected {
@@ -174,49 +171,24 @@ impl Holdings for CreditBatch {
             .into());
         }
         if let Some(customer) = self.customers.get_mut(placed.customer_id) {
-            customer.credit_reserved_minor += amount;
+            customer.credit.hold(total);
         }
-        self.record(
+        self.reservations.decide(
             placed.order_id,
-            placed.customer_id,
-            amount,
-            currency,
-            CreditState::Reserved,
+            Phase::Held,
             None,
+            HeldCredit {
+                customer_id: placed.customer_id,
+                amount: total.clone(),
+            },
             Some(placed.deadline_at),
         );
         Ok(CreditReserved {
             order_id: placed.order_id,
             customer_id: placed.customer_id,
-            amount: placed.total.clone(),
+            amount: total.clone(),
         }
         .into())
-    }
-
-    fn tombstone(&mut self, order_id: OrderId) {
-        self.record(
-            order_id,
-            CustomerId::nil(),
-            0,
-            "XXX",
-            CreditState::Released,
-            Some(TOMBSTONE_REASON.to_owned()),
-            None,
-        );
-    }
-
-    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>> {
-        self.reservations
-            .get(order_id)
-            .and_then(|row| row.deadline_at)
-    }
-
-    fn confirm(&mut self, order_id: OrderId) {
-        if let Some(row) = self.reservations.get_mut(order_id)
-            && row.deadline_at.is_some()
-        {
-            row.deadline_at = None;
-        }
     }
 
     fn release(
@@ -224,28 +196,27 @@ impl Holdings for CreditBatch {
         order_id: OrderId,
         reason: Option<ReleaseReason>,
     ) -> Result<Event, DbErr> {
-        let mut row = self.unhold(order_id, CreditState::Released)?;
+        let held = self.unhold(order_id, Phase::Released)?;
         if let Some(reason) = reason
-            && let Some(held) = self.reservations.get_mut(order_id)
+            && let Some(record) = self.reservations.get_mut(order_id)
         {
-            held.reason = Some(reason.to_string());
-            row.reason = held.reason.clone();
+            record.reason = Some(reason.to_string());
         }
         Ok(CreditReleased {
             order_id,
-            customer_id: row.customer_id,
-            amount: stored_money(row.amount_minor, &row.currency)?,
+            customer_id: held.customer_id,
+            amount: held.amount,
             reason,
         }
         .into())
     }
 
     fn finish(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
-        let row = self.unhold(order_id, CreditState::Settled)?;
+        let held = self.unhold(order_id, Phase::Finished)?;
         Ok(CreditSettled {
             order_id,
-            customer_id: row.customer_id,
-            amount: stored_money(row.amount_minor, &row.currency)?,
+            customer_id: held.customer_id,
+            amount: held.amount,
         }
         .into())
     }
@@ -255,82 +226,36 @@ impl CreditBatch {
     /// Writes what the batch changed: new reservations, changed
     /// reservations, changed customers; one statement each.
     async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let now = self.now;
-        let touched = |(_, mut row): (OrderId, credit_reservation::Model)| {
-            row.updated_at = now;
-            row
-        };
-        let reservations = self.reservations.into_changes();
-        credit::insert_new(conn, reservations.added.into_iter().map(touched).collect()).await?;
-        credit::update_states(
-            conn,
-            reservations.changed.into_iter().map(touched).collect(),
-        )
-        .await?;
-        let changed: Vec<customer::Model> = self
-            .customers
-            .into_changes()
-            .changed
-            .into_iter()
-            .map(|(_, mut customer)| {
-                customer.updated_at = now;
-                customer
-            })
-            .collect();
-        customers::save_credit(conn, changed).await
-    }
-
-    #[expect(clippy::too_many_arguments, reason = "one per column of a new row")]
-    fn record(
-        &mut self,
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_minor: i64,
-        currency: &str,
-        state: CreditState,
-        reason: Option<String>,
-        deadline_at: Option<DateTime<Utc>>,
-    ) {
-        let now = self.now;
-        let row = credit_reservation::Model {
-            order_id,
-            customer_id,
-            amount_minor,
-            currency: currency.to_owned(),
-            state,
-            reason,
-            deadline_at,
-            created_at: now,
-            updated_at: now,
-        };
-        self.reservations.add(order_id, row);
+        let now = self.reservations.now();
+        credit::save(conn, self.reservations.into_changes()).await?;
+        let mut changed = self.customers.into_changes().changed;
+        for (_, customer) in &mut changed {
+            customer.updated_at = now;
+        }
+        customers::save_credit(conn, changed.iter().map(|(_, customer)| customer)).await
     }
 
     /// Gives a RESERVED order's amount back to its customer and moves the
-    /// reservation to `to`.
-    fn unhold(
-        &mut self,
-        order_id: OrderId,
-        to: CreditState,
-    ) -> Result<credit_reservation::Model, DbErr> {
-        let held = self
+    /// reservation to `to`; what it held.
+    fn unhold(&mut self, order_id: OrderId, to: Phase) -> Result<HeldCredit, DbErr> {
+        let record = self
             .reservations
             .get_mut(order_id)
             .ok_or_else(|| DbErr::RecordNotFound(format!("credit reservation of {order_id}")))?;
-        let customer = self
+        let held = record.held.clone();
+        let given_back = self
             .customers
             .get_mut(held.customer_id)
-            .filter(|c| c.credit_reserved_minor >= held.amount_minor)
-            .ok_or_else(|| {
-                DbErr::Custom(format!(
-                    "customer {} holds less than order {order_id}",
-                    held.customer_id
-                ))
-            })?;
-        customer.credit_reserved_minor -= held.amount_minor;
-        held.state = to;
-        held.deadline_at = None;
-        Ok(held.clone())
+            .is_some_and(|customer| customer.credit.give_back(&held.amount));
+        if !given_back {
+            return Err(DbErr::Custom(format!(
+                "customer {} holds less than order {order_id}",
+                held.customer_id
+            )));
+        }
+        record.phase = to;
+        record.deadline_at = None;
+        Ok(held)
     }
 }
 
@@ -341,7 +266,7 @@ impl CreditBatch {
 pub async fn reservation_of(
     conn: &impl ConnectionTrait,
     order_id: OrderId,
-) -> Result<Option<credit_reservation::Model>, CustomerError> {
+) -> Result<Option<CreditReservation>, CustomerError> {
     Ok(credit::find(conn, order_id).await?)
 }
 
@@ -356,7 +281,7 @@ pub async fn held_reservations(
     made_before: Option<DateTime<Utc>>,
     cursor: Option<OrderId>,
     limit: u64,
-) -> Result<Vec<credit_reservation::Model>, CustomerError> {
+) -> Result<Vec<CreditReservation>, CustomerError> {
     let after = match cursor {
         Some(order_id) => credit::find(conn, order_id)
             .await?
@@ -380,8 +305,4 @@ pub async fn release_by_hand(
 ) -> Result<ManualRelease, CustomerError> {
     let credit = Credit::new(clock.clone());
     Ok(participant::release_by_hand(&credit, db, outbox, order_id).await?)
-}
-
-fn stored_money(amount_minor: i64, currency: &str) -> Result<Money, DbErr> {
-    Money::parse(amount_minor, currency).map_err(|e| DbErr::Custom(e.to_string()))
 }

@@ -16,15 +16,14 @@
 use chrono::{SubsecRound, Utc};
 use event_runtime::begin_write;
 use events::{Currency, CustomerId, Money};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
+use sea_orm::DatabaseConnection;
 use service_kit::{ClientAddress, Role};
 
 use crate::app::passwords::Passwords;
 use crate::app::sessions::Sessions;
-use crate::domain::{CustomerName, CustomerStatus, Email, Password};
+use crate::domain::{CreditLine, Customer, CustomerName, CustomerStatus, Email, Password};
 use crate::error::CustomerError;
 use crate::persistence::customers::{self, CreditBooks};
-use crate::persistence::entities::customer;
 use crate::persistence::refresh_tokens;
 
 /// A customer to register.
@@ -53,7 +52,7 @@ pub async fn register(
     db: &DatabaseConnection,
     passwords: &Passwords,
     new: NewCustomer,
-) -> Result<customer::Model, CustomerError> {
+) -> Result<Customer, CustomerError> {
     register_as(db, passwords, new, false).await
 }
 
@@ -62,29 +61,32 @@ async fn register_as(
     passwords: &Passwords,
     new: NewCustomer,
     bootstrap_admin: bool,
-) -> Result<customer::Model, CustomerError> {
+) -> Result<Customer, CustomerError> {
     let now = Utc::now().trunc_subsecs(6);
-    let model = customer::Model {
+    let limit = Money::new(new.credit_limit_minor, new.currency.clone())
+        .map_err(|e| CustomerError::invalid("credit_limit.amount_minor", e.to_string()))?;
+    let customer = Customer {
         id: CustomerId::generate(),
-        email: new.email.as_str().to_owned(),
-        name: new.name.as_str().to_owned(),
+        email: new.email,
+        name: new.name,
         password_hash: passwords.hash(&new.password).await?,
         role: new.role,
         status: CustomerStatus::Active,
-        credit_limit_minor: new.credit_limit_minor,
-        currency: new.currency.as_str().to_owned(),
-        credit_reserved_minor: 0,
-        created_at: now,
-        updated_at: now,
+        credit: CreditLine {
+            reserved: Money::zero(new.currency),
+            limit,
+        },
         failed_logins: 0,
         locked_until: None,
         bootstrap_admin,
+        created_at: now,
+        updated_at: now,
     };
     let txn = begin_write(db).await?;
-    match customers::insert(&txn, model.clone()).await {
+    match customers::insert(&txn, &customer).await {
         Ok(()) => {
             txn.commit().await?;
-            Ok(model)
+            Ok(customer)
         }
         Err(error) if CustomerError::is_unique_violation(&error) => Err(CustomerError::EmailTaken),
         Err(error) => Err(error.into()),
@@ -95,10 +97,7 @@ async fn register_as(
 ///
 /// # Errors
 /// [`CustomerError::CustomerNotFound`], or a database error.
-pub async fn get(
-    db: &DatabaseConnection,
-    id: CustomerId,
-) -> Result<customer::Model, CustomerError> {
+pub async fn get(db: &DatabaseConnection, id: CustomerId) -> Result<Customer, CustomerError> {
     customers::find(db, id)
         .await?
         .ok_or(CustomerError::CustomerNotFound(id))
@@ -112,7 +111,7 @@ pub async fn list(
     db: &DatabaseConnection,
     after: Option<CustomerId>,
     limit: u64,
-) -> Result<(Vec<customer::Model>, Option<CustomerId>), CustomerError> {
+) -> Result<(Vec<Customer>, Option<CustomerId>), CustomerError> {
     let (page, next) = service_kit::pagination::split_page(
         customers::list(db, after, limit + 1).await?,
         limit,
@@ -141,7 +140,7 @@ pub async fn update(
     db: &DatabaseConnection,
     id: CustomerId,
     patch: CustomerPatch,
-) -> Result<customer::Model, CustomerError> {
+) -> Result<Customer, CustomerError> {
     let txn = begin_write(db).await?;
     if let Some(limit) = patch.credit_limit_minor
         && !customers::set_credit_limit(&txn, id, limit).await?
@@ -151,30 +150,27 @@ pub async fn update(
             .ok_or(CustomerError::CustomerNotFound(id))?;
         return Err(CustomerError::LimitBelowReserved {
             limit,
-            reserved: current.credit_reserved_minor,
+            reserved: current.credit.reserved.amount_minor(),
         });
     }
-    let mut changes = customer::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(id),
-        ..Default::default()
-    };
+    let mut customer = customers::find_for_update(&txn, id)
+        .await?
+        .ok_or(CustomerError::CustomerNotFound(id))?;
     if let Some(name) = patch.name {
-        changes.name = Set(name.as_str().to_owned());
+        customer.name = name;
     }
     if let Some(status) = patch.status {
-        changes.status = Set(status);
+        customer.status = status;
         if status == CustomerStatus::Suspended {
             refresh_tokens::revoke_customer(&txn, id, Utc::now()).await?;
         }
     }
-    changes.updated_at = Set(Utc::now().trunc_subsecs(6));
-    let updated = match customers::update(&txn, changes).await {
-        Ok(model) => model,
-        Err(DbErr::RecordNotUpdated) => return Err(CustomerError::CustomerNotFound(id)),
-        Err(error) => return Err(error.into()),
-    };
+    customer.updated_at = Utc::now().trunc_subsecs(6);
+    if !customers::save_profile(&txn, &customer).await? {
+        return Err(CustomerError::CustomerNotFound(id));
+    }
     txn.commit().await?;
-    Ok(updated)
+    Ok(customer)
 }
 
 /// Sets a new password and ends every sign-in of the customer. A
@@ -310,7 +306,7 @@ async fn retire_previous_admins(
     txn.commit().await?;
     for previous in retired {
         tracing::warn!(
-            email = previous.email,
+            email = previous.email.as_str(),
             id = %previous.id,
             "OMS_ADMIN_EMAIL changed: the admin account of the previous email is suspended"
         );
@@ -324,12 +320,4 @@ async fn retire_previous_admins(
 /// A database error.
 pub async fn credit_books(db: &DatabaseConnection) -> Result<Vec<CreditBooks>, CustomerError> {
     Ok(customers::credit_books(db).await?)
-}
-
-/// `amount_minor` in a stored customer's currency.
-///
-/// # Errors
-/// When the stored figures are corrupt.
-pub fn money(amount_minor: i64, currency: &str) -> Result<Money, CustomerError> {
-    Money::parse(amount_minor, currency).map_err(|e| CustomerError::Internal(e.into()))
 }

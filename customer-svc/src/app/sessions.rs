@@ -41,9 +41,9 @@ use sha2::{Digest, Sha256};
 use crate::app::passwords::Passwords;
 use crate::app::throttle::{Throttle, UnknownEmail, locked_until};
 use crate::app::tokens::{IssuedToken, KeyStore};
+use crate::domain::{Customer, RefreshToken};
 use crate::domain::{CustomerStatus, Email};
 use crate::error::CustomerError;
-use crate::persistence::entities::{customer, refresh_token};
 use crate::persistence::{customers, refresh_tokens};
 
 /// What signing in or refreshing hands out.
@@ -145,7 +145,7 @@ impl Sessions {
     /// [`CustomerError::Busy`], or a database error.
     pub async fn check_password(
         &self,
-        customer: &customer::Model,
+        customer: &Customer,
         password: &str,
     ) -> Result<(), CustomerError> {
         locked(customer, self.clock.now())?;
@@ -286,7 +286,7 @@ impl Sessions {
     async fn open(
         &self,
         conn: &impl ConnectionTrait,
-        customer: &customer::Model,
+        customer: &Customer,
         family_id: Uuid,
     ) -> Result<Session, CustomerError> {
         let access = self.keys.issue(customer.id, customer.role).await?;
@@ -297,7 +297,7 @@ impl Sessions {
         let now = self.clock.now().trunc_subsecs(6);
         refresh_tokens::insert(
             conn,
-            refresh_token::Model {
+            RefreshToken {
                 token_hash: digest(&refresh_token),
                 family_id,
                 customer_id: customer.id,
@@ -318,7 +318,7 @@ impl Sessions {
 }
 
 /// Refused while the account is locked.
-fn locked(customer: &customer::Model, now: DateTime<Utc>) -> Result<(), CustomerError> {
+fn locked(customer: &Customer, now: DateTime<Utc>) -> Result<(), CustomerError> {
     locked_until(customer.locked_until, now)
 }
 

@@ -55,7 +55,7 @@ pub struct Throttle {
 /// Wrong passwords in a row for an email, and until when it is locked.
 #[derive(Debug, Clone, Copy, Default)]
 struct Failures {
-    count: i32,
+    count: u32,
     locked_until: Option<DateTime<Utc>>,
 }
 
@@ -153,7 +153,8 @@ impl Throttle {
         let until = self
             .unknown_emails
             .lock()
-            .expect("the unknown-email counts are never poisoned")
+            // A panic elsewhere while counting leaves counts, not broken state.
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&email.0)
             .and_then(|f| f.locked_until);
         locked_until(until, now)
@@ -165,7 +166,8 @@ impl Throttle {
         let mut emails = self
             .unknown_emails
             .lock()
-            .expect("the unknown-email counts are never poisoned");
+            // A panic elsewhere while counting leaves counts, not broken state.
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let failures = emails.get(&email.0).copied().unwrap_or_default();
         let count = failures.count.saturating_add(1);
         let locked_until = self.lockout_for(count).map(|wait| {
@@ -196,10 +198,8 @@ impl Throttle {
 
     /// How long an account is locked after `failures` wrong passwords in a
     /// row; `None` below the threshold.
-    pub fn lockout_for(&self, failures: i32) -> Option<Duration> {
-        let beyond = u32::try_from(failures)
-            .ok()?
-            .checked_sub(self.lockout_after_failures)?;
+    pub fn lockout_for(&self, failures: u32) -> Option<Duration> {
+        let beyond = failures.checked_sub(self.lockout_after_failures)?;
         let factor = 1u32.checked_shl(beyond.min(31)).unwrap_or(u32::MAX);
         Some(self.lockout.saturating_mul(factor).min(MAX_LOCKOUT))
     }
@@ -241,8 +241,7 @@ mod tests {
         assert_eq!(throttle.lockout_for(6), Some(Duration::from_secs(60)));
         assert_eq!(throttle.lockout_for(7), Some(Duration::from_secs(120)));
         assert_eq!(throttle.lockout_for(12), Some(MAX_LOCKOUT));
-        assert_eq!(throttle.lockout_for(i32::MAX), Some(MAX_LOCKOUT));
-        assert_eq!(throttle.lockout_for(-1), None);
+        assert_eq!(throttle.lockout_for(u32::MAX), Some(MAX_LOCKOUT));
     }
 
     #[test]

@@ -41,7 +41,7 @@ use service_kit::auth::jwt::{KeySource, TokenSigner, jwks};
 use service_kit::{Clock, Role};
 use uuid::Uuid;
 
-use crate::persistence::entities::signing_key;
+use crate::domain::SigningKey;
 use crate::persistence::keys;
 
 /// Seals and opens private keys with the key-encryption key.
@@ -211,8 +211,8 @@ impl KeyStore {
     pub async fn ensure_key(&self) -> anyhow::Result<()> {
         let stored = keys::all(&self.db).await?;
         for key in &stored {
-            let pem = self.sealer.open(&key.kid, &key.private_key)?;
-            if !KeySealer::is_sealed(&key.private_key) {
+            let pem = self.sealer.open(&key.kid, &key.sealed_private_key)?;
+            if !KeySealer::is_sealed(&key.sealed_private_key) {
                 let sealed = self.sealer.seal(&key.kid, &pem)?;
                 keys::set_private_key(&self.db, &key.kid, sealed).await?;
                 tracing::info!(kid = key.kid, "sealed a signing key stored in plain PEM");
@@ -244,8 +244,8 @@ impl KeyStore {
             .unwrap_or(chrono::Duration::hours(1))
     }
 
-    fn signer(&self, key: signing_key::Model) -> anyhow::Result<TokenSigner> {
-        let pem = self.sealer.open(&key.kid, &key.private_key)?;
+    fn signer(&self, key: SigningKey) -> anyhow::Result<TokenSigner> {
+        let pem = self.sealer.open(&key.kid, &key.sealed_private_key)?;
         TokenSigner::from_ed25519_pem(key.kid, &pem)
     }
 
@@ -267,8 +267,8 @@ impl KeyStore {
         let txn = begin_write(&self.db).await?;
         keys::insert_current(
             &txn,
-            signing_key::Model {
-                private_key: self.sealer.seal(&kid, &pem)?,
+            SigningKey {
+                sealed_private_key: self.sealer.seal(&kid, &pem)?,
                 kid: kid.clone(),
                 created_at: now,
                 superseded_at: None,

@@ -12,58 +12,60 @@
 //! ```
 //!
 //! The rules of which step an event takes are the protocol's, the same as
-//! inventory's; this module names the states, as stored (a typed column)
-//! and shown.
+//! inventory's, and a credit reservation is the protocol's record
+//! ([`HoldRecord`]) of its [`event_runtime::Phase`]s; this module names
+//! them, as stored and shown.
 
-use std::fmt;
+use event_runtime::{HoldRecord, PhaseNames};
+use events::{Currency, CustomerId, Money};
 
-use event_runtime::Phase;
-use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+/// How customer-svc spells the phases of a credit reservation, stored and
+/// shown.
+pub const CREDIT_PHASES: PhaseNames = PhaseNames {
+    held: "RESERVED",
+    refused: "REJECTED",
+    released: "RELEASED",
+    finished: "SETTLED",
+};
 
-/// Where an order's credit reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-pub enum CreditState {
-    /// The order's total is held against the customer's credit.
-    #[sea_orm(string_value = "RESERVED")]
-    Reserved,
-    /// The order was refused; nothing is held.
-    #[sea_orm(string_value = "REJECTED")]
-    Rejected,
-    /// The hold was given back (or the order was cancelled before it was held).
-    #[sea_orm(string_value = "RELEASED")]
-    Released,
-    /// The order was delivered; the amount is no longer held.
-    #[sea_orm(string_value = "SETTLED")]
-    Settled,
+/// What a credit reservation holds: an order's total, of its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldCredit {
+    /// The customer named by the order (nil for an order released before
+    /// it was placed).
+    pub customer_id: CustomerId,
+    /// The order's total (nothing, for a refusal or a tombstone).
+    pub amount: Money,
 }
 
-impl From<CreditState> for Phase {
-    fn from(state: CreditState) -> Self {
-        match state {
-            CreditState::Reserved => Phase::Held,
-            CreditState::Rejected => Phase::Refused,
-            CreditState::Released => Phase::Released,
-            CreditState::Settled => Phase::Finished,
+/// A tombstone's: nobody's, nothing.
+impl Default for HeldCredit {
+    fn default() -> Self {
+        Self {
+            customer_id: CustomerId::nil(),
+            amount: Money::zero(Currency::none()),
         }
     }
 }
 
-/// Shown as it is stored.
-impl fmt::Display for CreditState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_value())
-    }
-}
+/// An order's credit reservation: the protocol's record, holding credit.
+pub type CreditReservation = HoldRecord<HeldCredit>;
 
 #[cfg(test)]
 mod tests {
+    use event_runtime::Phase;
+
     #[test]
-    fn states_are_stored_as_they_are_shown() {
-        testkit::assert_stored_as_serialized::<super::CreditState>();
+    fn every_phase_has_its_own_name() {
+        for phase in [
+            Phase::Held,
+            Phase::Refused,
+            Phase::Released,
+            Phase::Finished,
+        ] {
+            let name = super::CREDIT_PHASES.name(phase);
+            assert_eq!(super::CREDIT_PHASES.parse(name), Some(phase), "{name}");
+        }
+        assert_eq!(super::CREDIT_PHASES.parse("COMMITTED"), None);
     }
 }

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use crate::app::credit;
 use crate::app::customers;
-use crate::domain::CreditState;
+use crate::domain::{CREDIT_PHASES, CreditReservation};
 use crate::error::CustomerError;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -48,14 +48,14 @@ pub struct CreditReservationPage {
     pub next_cursor: Option<OrderId>,
 }
 
-impl From<crate::persistence::entities::credit_reservation::Model> for CreditReservationResponse {
-    fn from(reservation: crate::persistence::entities::credit_reservation::Model) -> Self {
+impl From<CreditReservation> for CreditReservationResponse {
+    fn from(reservation: CreditReservation) -> Self {
         Self {
             order_id: reservation.order_id,
-            state: reservation.state,
-            customer_id: reservation.customer_id,
-            amount_minor: reservation.amount_minor,
-            currency: reservation.currency,
+            state: CREDIT_PHASES.name(reservation.phase).to_owned(),
+            customer_id: reservation.held.customer_id,
+            amount_minor: reservation.held.amount.amount_minor(),
+            currency: reservation.held.amount.currency().as_str().to_owned(),
             reason: reservation.reason,
             created_at: reservation.created_at,
         }
@@ -137,7 +137,8 @@ pub struct CreditReservationResponse {
     /// The customer it named (nil for an order released before it was placed).
     pub customer_id: CustomerId,
     /// `RESERVED`, `REJECTED`, `RELEASED` or `SETTLED`.
-    pub state: CreditState,
+    #[schema(example = "RESERVED")]
+    pub state: String,
     /// The amount held or once held, in minor units.
     pub amount_minor: i64,
     /// Its currency.

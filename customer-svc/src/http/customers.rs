@@ -9,11 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::app::customers::{self, CustomerPatch, NewCustomer, money};
+use crate::app::customers::{self, CustomerPatch, NewCustomer};
 use crate::domain::customer::parse_credit_limit;
-use crate::domain::{CustomerName, CustomerStatus, Email, Password};
+use crate::domain::{Customer, CustomerName, CustomerStatus, Email, Password};
 use crate::error::CustomerError;
-use crate::persistence::entities::customer;
 
 const TAG: &str = "customers";
 
@@ -89,20 +88,18 @@ pub struct CustomerResponse {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<customer::Model> for CustomerResponse {
-    type Error = CustomerError;
-
-    fn try_from(customer: customer::Model) -> Result<Self, Self::Error> {
-        Ok(Self {
+impl From<Customer> for CustomerResponse {
+    fn from(customer: Customer) -> Self {
+        Self {
+            id: customer.id,
+            email: customer.email.as_str().to_owned(),
+            name: customer.name.as_str().to_owned(),
             role: customer.role,
             status: customer.status,
-            credit_limit: money(customer.credit_limit_minor, &customer.currency)?,
-            id: customer.id,
-            email: customer.email,
-            name: customer.name,
+            credit_limit: customer.credit.limit,
             created_at: customer.created_at,
             updated_at: customer.updated_at,
-        })
+        }
     }
 }
 
@@ -193,7 +190,7 @@ async fn create_customer(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(customer.try_into()?),
+        Json(customer.into()),
     ))
 }
 
@@ -213,10 +210,7 @@ async fn list_customers(
     caller.require_admin()?;
     let limit = service_kit::pagination::page_size(query.limit)?;
     let (page, next_cursor) = customers::list(&state.db, query.cursor, limit).await?;
-    let items = page
-        .into_iter()
-        .map(CustomerResponse::try_from)
-        .collect::<Result<_, _>>()?;
+    let items = page.into_iter().map(CustomerResponse::from).collect();
     Ok(Json(CustomerPage { items, next_cursor }))
 }
 
@@ -236,7 +230,7 @@ async fn get_customer(
     Path(id): Path<CustomerId>,
 ) -> Result<Json<CustomerResponse>, Problem> {
     caller.require_self_or_admin(id)?;
-    Ok(Json(customers::get(&state.db, id).await?.try_into()?))
+    Ok(Json(customers::get(&state.db, id).await?.into()))
 }
 
 /// Changes a customer: the name (the customer or an admin), status and
@@ -267,10 +261,10 @@ async fn update_customer(
     let credit_limit_minor = match request.credit_limit {
         Some(limit) => {
             let current = customers::get(&state.db, id).await?;
-            if limit.currency().as_str() != current.currency {
+            if limit.currency() != current.credit.limit.currency() {
                 return Err(CustomerError::invalid(
                     "credit_limit.currency",
-                    format!("the credit line is in {}", current.currency),
+                    format!("the credit line is in {}", current.credit.limit.currency()),
                 )
                 .into());
             }
@@ -292,9 +286,7 @@ async fn update_customer(
             CustomerError::invalid("body", "name, status or credit_limit must be given").into(),
         );
     }
-    Ok(Json(
-        customers::update(&state.db, id, patch).await?.try_into()?,
-    ))
+    Ok(Json(customers::update(&state.db, id, patch).await?.into()))
 }
 
 /// A customer's credit: limit, reserved for open orders, available.
@@ -316,12 +308,9 @@ async fn get_credit(
     let customer = customers::get(&state.db, id).await?;
     Ok(Json(CreditResponse {
         customer_id: id,
-        limit: money(customer.credit_limit_minor, &customer.currency)?,
-        reserved: money(customer.credit_reserved_minor, &customer.currency)?,
-        available: money(
-            customer.credit_limit_minor - customer.credit_reserved_minor,
-            &customer.currency,
-        )?,
+        available: customer.credit.available(),
+        limit: customer.credit.limit,
+        reserved: customer.credit.reserved,
     }))
 }
 

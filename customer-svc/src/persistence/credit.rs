@@ -1,20 +1,60 @@
-//! Repository functions for credit reservations. The consumer reads them
-//! locked and decides in memory; a new decision is inserted only if the
-//! order has none, so that of two concurrent deciders exactly one wins.
+//! Repository functions for credit reservations, as the domain's
+//! [`CreditReservation`]s. The consumer reads them locked and decides in
+//! memory; a new decision is inserted only if the order has none, so that
+//! of two concurrent deciders exactly one wins. The queries every
+//! participant shares are [`event_runtime::hold_table`]'s.
 
 use chrono::{DateTime, Utc};
-use event_runtime::{
-    find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
-};
-use events::OrderId;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
-
-use crate::domain::CreditState;
+use event_runtime::handler::Changes;
+use event_runtime::hold_table::{self, phase_of};
+use events::{Money, OrderId};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use super::entities::credit_reservation;
+use crate::domain::{CREDIT_PHASES, CreditReservation, HeldCredit};
+
+/// The credit reservation a row holds.
+///
+/// # Errors
+/// [`DbErr::Type`] when a stored value breaks its type's rule.
+fn reservation_of(row: credit_reservation::Model) -> Result<CreditReservation, DbErr> {
+    let order_id = row.order_id;
+    Ok(CreditReservation {
+        order_id,
+        phase: phase_of::<credit_reservation::Entity>(order_id, &row.state)?,
+        reason: row.reason,
+        deadline_at: row.deadline_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        held: HeldCredit {
+            customer_id: row.customer_id,
+            amount: Money::parse(row.amount_minor, &row.currency).map_err(|e| {
+                DbErr::Type(format!(
+                    "order {order_id}: the stored amount is invalid: {e}"
+                ))
+            })?,
+        },
+    })
+}
+
+/// The row that holds `reservation`.
+fn row_of(reservation: &CreditReservation) -> credit_reservation::Model {
+    credit_reservation::Model {
+        order_id: reservation.order_id,
+        customer_id: reservation.held.customer_id,
+        amount_minor: reservation.held.amount.amount_minor(),
+        currency: reservation.held.amount.currency().as_str().to_owned(),
+        state: CREDIT_PHASES.name(reservation.phase).to_owned(),
+        reason: reservation.reason.clone(),
+        deadline_at: reservation.deadline_at,
+        created_at: reservation.created_at,
+        updated_at: reservation.updated_at,
+    }
+}
+
+fn reservations_of(rows: Vec<credit_reservation::Model>) -> Result<Vec<CreditReservation>, DbErr> {
+    rows.into_iter().map(reservation_of).collect()
+}
 
 /// An order's credit reservation.
 ///
@@ -23,10 +63,11 @@ use super::entities::credit_reservation;
 pub async fn find(
     conn: &impl ConnectionTrait,
     order_id: OrderId,
-) -> Result<Option<credit_reservation::Model>, DbErr> {
-    credit_reservation::Entity::find_by_id(order_id)
-        .one(conn)
-        .await
+) -> Result<Option<CreditReservation>, DbErr> {
+    hold_table::find::<credit_reservation::Entity>(conn, order_id)
+        .await?
+        .map(reservation_of)
+        .transpose()
 }
 
 /// The credit reservations of `order_ids` that exist, locked (by order
@@ -37,48 +78,27 @@ pub async fn find(
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     order_ids: &[OrderId],
-) -> Result<Vec<credit_reservation::Model>, DbErr> {
-    find_many_locked::<credit_reservation::Entity, _>(
-        conn,
-        credit_reservation::Column::OrderId,
-        order_ids,
-    )
-    .await
+) -> Result<Vec<CreditReservation>, DbErr> {
+    hold_table::find_many_for_update::<credit_reservation::Entity>(conn, order_ids)
+        .await
+        .and_then(reservations_of)
 }
 
-/// Inserts decisions about orders that had none; returns how many were
-/// inserted (fewer when another writer decided some meanwhile).
+/// Writes what a batch decided: new reservations and the changed ones,
+/// one statement each.
 ///
 /// # Errors
-/// The database error.
-pub async fn insert_new(
+/// The database error, or a write conflict when another instance decided
+/// one of the new reservations meanwhile (the batch retries).
+pub async fn save(
     conn: &impl ConnectionTrait,
-    rows: Vec<credit_reservation::Model>,
+    changes: Changes<OrderId, CreditReservation>,
 ) -> Result<(), DbErr> {
-    insert_new_rows::<credit_reservation::ActiveModel>(
-        conn,
-        rows,
-        credit_reservation::Column::OrderId,
-    )
-    .await
-}
-
-/// Saves the state and time of existing (locked) reservations.
-///
-/// # Errors
-/// The database error.
-pub async fn update_states(
-    conn: &impl ConnectionTrait,
-    rows: Vec<credit_reservation::Model>,
-) -> Result<(), DbErr> {
-    use credit_reservation::Column as C;
-    save_columns::<credit_reservation::ActiveModel>(
-        conn,
-        rows,
-        C::OrderId,
-        [C::State, C::Reason, C::DeadlineAt, C::UpdatedAt],
-    )
-    .await
+    let rows =
+        |records: &[(OrderId, CreditReservation)]| records.iter().map(|(_, r)| row_of(r)).collect();
+    hold_table::insert_new::<credit_reservation::ActiveModel>(conn, rows(&changes.added)).await?;
+    hold_table::save_decisions::<credit_reservation::ActiveModel>(conn, rows(&changes.changed))
+        .await
 }
 
 /// Up to `limit` orders whose credit reservation holds, undecided, with a
@@ -92,18 +112,7 @@ pub async fn expired(
     cutoff: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<OrderId>, DbErr> {
-    use credit_reservation::Column as C;
-    credit_reservation::Entity::find()
-        .select_only()
-        .column(C::OrderId)
-        .filter(C::DeadlineAt.lte(cutoff))
-        .filter(C::State.eq(CreditState::Reserved))
-        .order_by_asc(C::DeadlineAt)
-        .order_by_asc(C::OrderId)
-        .limit(limit)
-        .into_tuple()
-        .all(conn)
-        .await
+    hold_table::expired::<credit_reservation::Entity>(conn, cutoff, limit).await
 }
 
 /// Up to `limit` credit reservations that hold (RESERVED), made at or
@@ -117,27 +126,8 @@ pub async fn held_since(
     made_before: Option<DateTime<Utc>>,
     after: Option<(DateTime<Utc>, OrderId)>,
     limit: u64,
-) -> Result<Vec<credit_reservation::Model>, DbErr> {
-    use credit_reservation::Column as C;
-    let mut query = credit_reservation::Entity::find().filter(C::State.eq(CreditState::Reserved));
-    // No bound rather than a far-off one: SQLite compares times as text,
-    // and a year beyond 9999 does not sort after this one.
-    if let Some(made_before) = made_before {
-        query = query.filter(C::CreatedAt.lte(made_before));
-    }
-    if let Some((created_at, order_id)) = after {
-        query = query.filter(
-            Condition::any().add(C::CreatedAt.gt(created_at)).add(
-                Condition::all()
-                    .add(C::CreatedAt.eq(created_at))
-                    .add(C::OrderId.gt(order_id)),
-            ),
-        );
-    }
-    query
-        .order_by_asc(C::CreatedAt)
-        .order_by_asc(C::OrderId)
-        .limit(limit)
-        .all(conn)
+) -> Result<Vec<CreditReservation>, DbErr> {
+    hold_table::held_since::<credit_reservation::Entity>(conn, made_before, after, limit)
         .await
+        .and_then(reservations_of)
 }

@@ -6,23 +6,80 @@
 
 use chrono::{DateTime, Utc};
 use event_runtime::{find_many_for_update as find_many_locked, save_columns};
-use events::CustomerId;
+use events::{CustomerId, Money};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use service_kit::Role;
 
 use super::entities::customer;
-use crate::domain::CustomerStatus;
+use crate::domain::{CreditLine, Customer, CustomerName, CustomerStatus, Email};
+
+/// The customer a row holds.
+///
+/// # Errors
+/// [`DbErr::Type`] when a stored value breaks its type's rule.
+fn customer_of(row: customer::Model) -> Result<Customer, DbErr> {
+    let id = row.id;
+    let corrupt = |what: &str, error: String| {
+        DbErr::Type(format!(
+            "customer {id}: the stored {what} is invalid: {error}"
+        ))
+    };
+    let money = |minor: i64, what: &str| {
+        Money::parse(minor, &row.currency).map_err(|e| corrupt(what, e.to_string()))
+    };
+    Ok(Customer {
+        id,
+        email: Email::parse(&row.email).map_err(|e| corrupt("email", e.to_string()))?,
+        name: CustomerName::parse(&row.name).map_err(|e| corrupt("name", e.to_string()))?,
+        credit: CreditLine {
+            limit: money(row.credit_limit_minor, "credit limit")?,
+            reserved: money(row.credit_reserved_minor, "reserved credit")?,
+        },
+        password_hash: row.password_hash,
+        role: row.role,
+        status: row.status,
+        failed_logins: u32::try_from(row.failed_logins).unwrap_or(0),
+        locked_until: row.locked_until,
+        bootstrap_admin: row.bootstrap_admin,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The row that holds `customer`.
+fn row_of(customer: &Customer) -> customer::Model {
+    customer::Model {
+        id: customer.id,
+        email: customer.email.as_str().to_owned(),
+        name: customer.name.as_str().to_owned(),
+        password_hash: customer.password_hash.clone(),
+        role: customer.role,
+        status: customer.status,
+        credit_limit_minor: customer.credit.limit.amount_minor(),
+        currency: customer.credit.limit.currency().as_str().to_owned(),
+        credit_reserved_minor: customer.credit.reserved.amount_minor(),
+        created_at: customer.created_at,
+        updated_at: customer.updated_at,
+        failed_logins: i32::try_from(customer.failed_logins).unwrap_or(i32::MAX),
+        locked_until: customer.locked_until,
+        bootstrap_admin: customer.bootstrap_admin,
+    }
+}
+
+fn customers_of(rows: Vec<customer::Model>) -> Result<Vec<Customer>, DbErr> {
+    rows.into_iter().map(customer_of).collect()
+}
 
 /// Inserts a customer.
 ///
 /// # Errors
 /// The database error (a duplicate email is a unique violation).
-pub async fn insert(conn: &impl ConnectionTrait, model: customer::Model) -> Result<(), DbErr> {
-    customer::Entity::insert(customer::ActiveModel::from(model))
+pub async fn insert(conn: &impl ConnectionTrait, customer: &Customer) -> Result<(), DbErr> {
+    customer::Entity::insert(customer::ActiveModel::from(row_of(customer)))
         .exec_without_returning(conn)
         .await?;
     Ok(())
@@ -32,11 +89,12 @@ pub async fn insert(conn: &impl ConnectionTrait, model: customer::Model) -> Resu
 ///
 /// # Errors
 /// The database error.
-pub async fn find(
-    conn: &impl ConnectionTrait,
-    id: CustomerId,
-) -> Result<Option<customer::Model>, DbErr> {
-    customer::Entity::find_by_id(id).one(conn).await
+pub async fn find(conn: &impl ConnectionTrait, id: CustomerId) -> Result<Option<Customer>, DbErr> {
+    customer::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .map(customer_of)
+        .transpose()
 }
 
 /// The customer with this (normalized) email.
@@ -46,11 +104,13 @@ pub async fn find(
 pub async fn find_by_email(
     conn: &impl ConnectionTrait,
     email: &str,
-) -> Result<Option<customer::Model>, DbErr> {
+) -> Result<Option<Customer>, DbErr> {
     customer::Entity::find()
         .filter(customer::Column::Email.eq(email))
         .one(conn)
-        .await
+        .await?
+        .map(customer_of)
+        .transpose()
 }
 
 /// Up to `limit` customers after `after`, by id.
@@ -61,7 +121,7 @@ pub async fn list(
     conn: &impl ConnectionTrait,
     after: Option<CustomerId>,
     limit: u64,
-) -> Result<Vec<customer::Model>, DbErr> {
+) -> Result<Vec<Customer>, DbErr> {
     let mut query = customer::Entity::find();
     if let Some(after) = after {
         query = query.filter(customer::Column::Id.gt(after));
@@ -71,17 +131,26 @@ pub async fn list(
         .limit(limit)
         .all(conn)
         .await
+        .and_then(customers_of)
 }
 
-/// Applies the set fields of `changes`; returns the row as it is now.
+/// Saves a customer's name and status as `customer` holds them; `false`
+/// when there is no such customer.
 ///
 /// # Errors
-/// The database error; `RecordNotUpdated` when the customer does not exist.
-pub async fn update(
-    conn: &impl ConnectionTrait,
-    changes: customer::ActiveModel,
-) -> Result<customer::Model, DbErr> {
-    changes.update(conn).await
+/// The database error.
+pub async fn save_profile(conn: &impl ConnectionTrait, customer: &Customer) -> Result<bool, DbErr> {
+    let result = customer::Entity::update_many()
+        .col_expr(customer::Column::Name, Expr::value(customer.name.as_str()))
+        .col_expr(customer::Column::Status, Expr::value(customer.status))
+        .col_expr(
+            customer::Column::UpdatedAt,
+            Expr::value(customer.updated_at),
+        )
+        .filter(customer::Column::Id.eq(customer.id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// The customer with this id, locked until the transaction ends.
@@ -91,7 +160,7 @@ pub async fn update(
 pub async fn find_for_update(
     conn: &impl ConnectionTrait,
     id: CustomerId,
-) -> Result<Option<customer::Model>, DbErr> {
+) -> Result<Option<Customer>, DbErr> {
     Ok(find_many_for_update(conn, &[id]).await?.pop())
 }
 
@@ -103,9 +172,10 @@ pub async fn find_for_update(
 pub async fn record_failed_login(
     conn: &impl ConnectionTrait,
     id: CustomerId,
-    failures: i32,
+    failures: u32,
     locked_until: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
+    let failures = i32::try_from(failures).unwrap_or(i32::MAX);
     customer::Entity::update_many()
         .col_expr(customer::Column::FailedLogins, Expr::value(failures))
         .col_expr(customer::Column::LockedUntil, Expr::value(locked_until))
@@ -181,7 +251,7 @@ pub async fn mark_bootstrap_admin(
 pub async fn retire_bootstrap_admins_except(
     conn: &impl ConnectionTrait,
     keep: CustomerId,
-) -> Result<Vec<customer::Model>, DbErr> {
+) -> Result<Vec<Customer>, DbErr> {
     let retired = customer::Entity::find()
         .filter(customer::Column::BootstrapAdmin.eq(true))
         .filter(customer::Column::Id.ne(keep))
@@ -199,7 +269,7 @@ pub async fn retire_bootstrap_admins_except(
             .exec(conn)
             .await?;
     }
-    Ok(retired)
+    customers_of(retired)
 }
 
 /// Sets the credit limit unless it is below what is reserved now. Returns
@@ -230,8 +300,10 @@ pub async fn set_credit_limit(
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     ids: &[CustomerId],
-) -> Result<Vec<customer::Model>, DbErr> {
-    find_many_locked::<customer::Entity, _>(conn, customer::Column::Id, ids).await
+) -> Result<Vec<Customer>, DbErr> {
+    find_many_locked::<customer::Entity, _>(conn, customer::Column::Id, ids)
+        .await
+        .and_then(customers_of)
 }
 
 /// Saves the held credit of existing (locked) customers, one statement for
@@ -239,11 +311,12 @@ pub async fn find_many_for_update(
 ///
 /// # Errors
 /// The database error (more than the limit breaks a `CHECK` constraint).
-pub async fn save_credit(
+pub async fn save_credit<'a>(
     conn: &impl ConnectionTrait,
-    rows: Vec<customer::Model>,
+    customers: impl IntoIterator<Item = &'a Customer>,
 ) -> Result<(), DbErr> {
     use customer::Column as C;
+    let rows = customers.into_iter().map(row_of).collect();
     let columns = [C::CreditReservedMinor, C::UpdatedAt];
     save_columns::<customer::ActiveModel>(conn, rows, C::Id, columns).await
 }

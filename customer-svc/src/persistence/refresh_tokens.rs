@@ -8,15 +8,46 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::entities::refresh_token;
+use crate::domain::RefreshToken;
+
+impl From<refresh_token::Model> for RefreshToken {
+    fn from(row: refresh_token::Model) -> Self {
+        Self {
+            token_hash: row.token_hash,
+            family_id: row.family_id,
+            customer_id: row.customer_id,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            rotated_at: row.rotated_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+impl From<RefreshToken> for refresh_token::Model {
+    fn from(token: RefreshToken) -> Self {
+        Self {
+            token_hash: token.token_hash,
+            family_id: token.family_id,
+            customer_id: token.customer_id,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            rotated_at: token.rotated_at,
+            revoked_at: token.revoked_at,
+        }
+    }
+}
 
 /// Stores a new refresh token.
 ///
 /// # Errors
 /// The database error.
-pub async fn insert(conn: &impl ConnectionTrait, token: refresh_token::Model) -> Result<(), DbErr> {
-    refresh_token::Entity::insert(refresh_token::ActiveModel::from(token))
-        .exec_without_returning(conn)
-        .await?;
+pub async fn insert(conn: &impl ConnectionTrait, token: RefreshToken) -> Result<(), DbErr> {
+    refresh_token::Entity::insert(refresh_token::ActiveModel::from(
+        refresh_token::Model::from(token),
+    ))
+    .exec_without_returning(conn)
+    .await?;
     Ok(())
 }
 
@@ -27,11 +58,12 @@ pub async fn insert(conn: &impl ConnectionTrait, token: refresh_token::Model) ->
 pub async fn find(
     conn: &impl ConnectionTrait,
     token_hash: &str,
-) -> Result<Option<refresh_token::Model>, DbErr> {
-    refresh_token::Entity::find()
+) -> Result<Option<RefreshToken>, DbErr> {
+    Ok(refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(token_hash))
         .one(conn)
-        .await
+        .await?
+        .map(RefreshToken::from))
 }
 
 /// The token with this hash, locked until the transaction ends.
@@ -41,10 +73,13 @@ pub async fn find(
 pub async fn find_for_update(
     conn: &impl ConnectionTrait,
     token_hash: &str,
-) -> Result<Option<refresh_token::Model>, DbErr> {
+) -> Result<Option<RefreshToken>, DbErr> {
     let query =
         refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(token_hash));
-    for_update(query, conn).one(conn).await
+    Ok(for_update(query, conn)
+        .one(conn)
+        .await?
+        .map(RefreshToken::from))
 }
 
 /// Marks a token exchanged for its successor.

@@ -12,13 +12,14 @@
 
 use chrono::{SubsecRound, Utc};
 use event_runtime::{Outbox, begin_write};
-use events::{Money, ProductId, ProductUpserted};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr};
+use events::ProductId;
+use sea_orm::DatabaseConnection;
 
-use crate::domain::ProductFilter;
-use crate::domain::{NewProduct, ProductPatch, StockAdjustment, StockMovementKind};
+use crate::domain::{
+    NewProduct, PricePoint, Product, ProductFilter, ProductPatch, StockAdjustment,
+    StockMovementKind,
+};
 use crate::error::InventoryError;
-use crate::persistence::entities::{product, product_price};
 use crate::persistence::products::{self, StockBooks};
 
 /// Creates a product with its initial stock.
@@ -29,45 +30,30 @@ pub async fn create_product(
     db: &DatabaseConnection,
     outbox: &Outbox,
     new: NewProduct,
-) -> Result<product::Model, InventoryError> {
-    // Microseconds: what the database keeps, so the answer equals later reads.
-    let now = Utc::now().trunc_subsecs(6);
-    let model = product::Model {
-        id: ProductId::generate(),
-        sku: new.sku.as_str().to_owned(),
-        name: new.name.as_str().to_owned(),
-        unit_price_minor: new.unit_price.amount_minor(),
-        currency: new.unit_price.currency().as_str().to_owned(),
-        active: new.active,
-        available: new.initial_stock,
-        reserved: 0,
-        committed: 0,
-        created_at: now,
-        updated_at: now,
-        catalog_version: 1,
-    };
+) -> Result<Product, InventoryError> {
+    let product = Product::create(new, Utc::now());
     let txn = begin_write(db).await?;
-    if let Err(error) = products::insert(&txn, model.clone()).await {
+    if let Err(error) = products::insert(&txn, &product).await {
         return Err(if InventoryError::is_unique_violation(&error) {
-            InventoryError::SkuTaken(model.sku)
+            InventoryError::SkuTaken(product.sku.as_str().to_owned())
         } else {
             error.into()
         });
     }
     products::record_movement(
         &txn,
-        model.id,
+        product.id,
         StockMovementKind::Initial,
-        new.initial_stock,
+        product.stock.available,
         "initial stock",
     )
     .await?;
-    products::record_price(&txn, &model).await?;
+    products::record_price(&txn, &product).await?;
     outbox
-        .enqueue(&txn, &outbox.envelope(catalog_event(&model)?))
+        .enqueue(&txn, &outbox.envelope(product.catalog_event()))
         .await?;
     outbox.commit(txn).await?;
-    Ok(model)
+    Ok(product)
 }
 
 /// Whether `quantity` units of a product can be reserved now: the product
@@ -79,9 +65,9 @@ pub async fn availability(
     db: &DatabaseConnection,
     id: ProductId,
     quantity: u32,
-) -> Result<(product::Model, bool), InventoryError> {
+) -> Result<(Product, bool), InventoryError> {
     let product = get_product(db, id).await?;
-    let reservable = product.active && product.available >= i64::from(quantity);
+    let reservable = product.can_reserve(i64::from(quantity));
     Ok((product, reservable))
 }
 
@@ -94,7 +80,7 @@ pub async fn price_history(
     id: ProductId,
     before: Option<i64>,
     limit: u64,
-) -> Result<(Vec<product_price::Model>, Option<i64>), InventoryError> {
+) -> Result<(Vec<PricePoint>, Option<i64>), InventoryError> {
     get_product(db, id).await?;
     let (page, next) = service_kit::pagination::split_page(
         products::prices(db, id, before, limit + 1).await?,
@@ -114,33 +100,18 @@ pub async fn update_product(
     outbox: &Outbox,
     id: ProductId,
     patch: ProductPatch,
-) -> Result<product::Model, InventoryError> {
+) -> Result<Product, InventoryError> {
     let txn = begin_write(db).await?;
-    let price_changes = patch.unit_price.is_some();
-    let mut changes = product::ActiveModel::default();
-    if let Some(name) = patch.name {
-        changes.name = Set(name.as_str().to_owned());
-    }
-    if let Some(price) = patch.unit_price {
-        changes.unit_price_minor = Set(price.amount_minor());
-        changes.currency = Set(price.currency().as_str().to_owned());
-    }
-    if let Some(active) = patch.active {
-        changes.active = Set(active);
-    }
-    changes.updated_at = Set(Utc::now());
-    // The update returns the row as committed transactions left it, so the
-    // event carries the product's whole current state, not just this patch.
-    let updated = match products::update_catalog(&txn, id, changes).await {
-        Ok(model) => model,
-        Err(DbErr::RecordNotUpdated) => return Err(InventoryError::ProductNotFound(id)),
-        Err(error) => return Err(error.into()),
-    };
-    if price_changes {
+    // The update returns the product as committed transactions left it, so
+    // the event carries its whole current state, not just this patch.
+    let updated = products::update_catalog(&txn, id, &patch, Utc::now().trunc_subsecs(6))
+        .await?
+        .ok_or(InventoryError::ProductNotFound(id))?;
+    if patch.unit_price.is_some() {
         products::record_price(&txn, &updated).await?;
     }
     outbox
-        .enqueue(&txn, &outbox.envelope(catalog_event(&updated)?))
+        .enqueue(&txn, &outbox.envelope(updated.catalog_event()))
         .await?;
     outbox.commit(txn).await?;
     Ok(updated)
@@ -155,7 +126,7 @@ pub async fn adjust_stock(
     db: &DatabaseConnection,
     id: ProductId,
     adjustment: StockAdjustment,
-) -> Result<product::Model, InventoryError> {
+) -> Result<Product, InventoryError> {
     let txn = begin_write(db).await?;
     if !products::adjust_available(&txn, id, adjustment.delta).await? {
         let product = products::find(&txn, id)
@@ -163,7 +134,7 @@ pub async fn adjust_stock(
             .ok_or(InventoryError::ProductNotFound(id))?;
         return Err(InventoryError::InsufficientStock {
             product_id: id,
-            available: product.available,
+            available: product.stock.available,
             delta: adjustment.delta,
         });
     }
@@ -189,7 +160,7 @@ pub async fn adjust_stock(
 pub async fn get_product(
     db: &DatabaseConnection,
     id: ProductId,
-) -> Result<product::Model, InventoryError> {
+) -> Result<Product, InventoryError> {
     products::find(db, id)
         .await?
         .ok_or(InventoryError::ProductNotFound(id))
@@ -204,7 +175,7 @@ pub async fn list_products(
     filter: &ProductFilter,
     after: Option<ProductId>,
     limit: u64,
-) -> Result<(Vec<product::Model>, Option<ProductId>), InventoryError> {
+) -> Result<(Vec<Product>, Option<ProductId>), InventoryError> {
     let (page, next) = service_kit::pagination::split_page(
         products::list(db, filter, after, limit + 1).await?,
         limit,
@@ -219,29 +190,4 @@ pub async fn list_products(
 /// A database error.
 pub async fn stock_books(db: &DatabaseConnection) -> Result<Vec<StockBooks>, InventoryError> {
     Ok(products::stock_books(db, None).await?)
-}
-
-/// The unit price of a stored product.
-pub fn unit_price(product: &product::Model) -> Result<Money, InventoryError> {
-    stored_price(product.unit_price_minor, &product.currency)
-}
-
-/// A price as stored: minor units and currency.
-///
-/// # Errors
-/// When the stored figures are corrupt.
-pub fn stored_price(amount_minor: i64, currency: &str) -> Result<Money, InventoryError> {
-    Money::parse(amount_minor, currency)
-        .map_err(|e| InventoryError::Database(DbErr::Custom(format!("stored price: {e}"))))
-}
-
-fn catalog_event(product: &product::Model) -> Result<ProductUpserted, InventoryError> {
-    Ok(ProductUpserted {
-        product_id: product.id,
-        sku: product.sku.clone(),
-        name: product.name.clone(),
-        unit_price: unit_price(product)?,
-        active: product.active,
-        version: u64::try_from(product.catalog_version.max(1)).unwrap_or(1),
-    })
 }

@@ -35,7 +35,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use event_runtime::participant::{self, ManualRelease};
-use event_runtime::{FinishedBy, Holdings, Outbox, Participant, TOMBSTONE_REASON, Tracked};
+use event_runtime::{
+    FinishedBy, HoldRecords, Holdings, Outbox, Participant, Phase, PhaseNames, Tracked,
+};
 use events::{
     Event, OrderId, OrderPlaced, ProductId, Quantity, ReleaseReason, ShortLine, ShortageKind,
     StockCommitted, StockLine, StockRejected, StockReleased, StockReserved,
@@ -43,9 +45,8 @@ use events::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::Clock;
 
-use crate::domain::ReservationState;
+use crate::domain::{Product, RESERVATION_PHASES, Reservation, ReservationLine};
 use crate::error::InventoryError;
-use crate::persistence::entities::{product, reservation, reservation_line};
 use crate::persistence::{products, reservations};
 
 /// inventory-svc's resource in the saga: stock, held per order.
@@ -70,6 +71,7 @@ impl Participant for Stock {
     const RECORD: &'static str = "reservation";
     const FINISH: &'static str = "ship";
     const RESOURCE: &'static str = "stock";
+    const PHASES: PhaseNames = RESERVATION_PHASES;
 
     async fn expired<C: ConnectionTrait>(
         &self,
@@ -88,39 +90,20 @@ impl Participant for Stock {
     ) -> Result<StockBatch, DbErr> {
         let ids: Vec<OrderId> = orders.iter().copied().collect();
         let found = reservations::find_many_for_update(txn, &ids).await?;
-        let known: Vec<OrderId> = found.iter().map(|r| r.order_id).collect();
-        let mut lines: BTreeMap<OrderId, Vec<(ProductId, i64)>> = BTreeMap::new();
-        for line in reservations::lines_of(txn, &known).await? {
-            lines
-                .entry(line.order_id)
-                .or_default()
-                .push((line.product_id, line.quantity));
-        }
         let mut product_ids: BTreeSet<ProductId> = placed
             .iter()
             .flat_map(|p| p.lines.iter().map(|l| l.product_id))
             .collect();
-        product_ids.extend(lines.values().flatten().map(|&(product, _)| product));
+        product_ids.extend(
+            found
+                .iter()
+                .flat_map(|r| r.held.iter().map(|l| l.product_id)),
+        );
         let product_ids: Vec<ProductId> = product_ids.into_iter().collect();
         let products = products::find_many_for_update(txn, &product_ids).await?;
-        let reservations = found.into_iter().map(|row| {
-            let mut held_lines = lines.remove(&row.order_id).unwrap_or_default();
-            held_lines.sort_unstable();
-            (
-                row.order_id,
-                Held {
-                    state: row.state,
-                    reason: row.reason,
-                    lines: held_lines,
-                    deadline_at: row.deadline_at,
-                    created_at: row.created_at,
-                },
-            )
-        });
         Ok(StockBatch {
-            reservations: Tracked::loaded(reservations),
+            reservations: HoldRecords::loaded(found, self.clock.now()),
             products: Tracked::loaded(products.into_iter().map(|p| (p.id, p))),
-            now: self.clock.now(),
         })
     }
 
@@ -129,31 +112,23 @@ impl Participant for Stock {
     }
 }
 
-/// One order's reservation as the batch sees it.
-#[derive(Debug, Clone)]
-struct Held {
-    state: ReservationState,
-    reason: Option<String>,
-    lines: Vec<(ProductId, i64)>,
-    /// The order's deadline while it holds and is undecided.
-    deadline_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-/// The rows a batch of order events touches, and what it changed.
-#[derive(Debug, Default)]
+/// The reservations and products a batch of order events touches, and
+/// what it changed.
+#[derive(Debug)]
 pub struct StockBatch {
-    reservations: Tracked<OrderId, Held>,
-    products: Tracked<ProductId, product::Model>,
-    /// The batch's time, on the service's clock.
-    now: DateTime<Utc>,
+    reservations: HoldRecords<Vec<ReservationLine>>,
+    products: Tracked<ProductId, Product>,
 }
 
 impl Holdings for StockBatch {
-    type State = ReservationState;
+    type Held = Vec<ReservationLine>;
 
-    fn state(&self, order_id: OrderId) -> Option<ReservationState> {
-        self.reservations.get(order_id).map(|held| held.state)
+    fn records(&self) -> &HoldRecords<Vec<ReservationLine>> {
+        &self.reservations
+    }
+
+    fn records_mut(&mut self) -> &mut HoldRecords<Vec<ReservationLine>> {
+        &mut self.reservations
     }
 
     /// Reserves every line of `placed`, or none.
@@ -165,9 +140,9 @@ impl Holdings for StockBatch {
         let short_lines = self.shortages(&wanted)?;
         if !short_lines.is_empty() {
             let reason = describe(&short_lines);
-            self.record(
+            self.reservations.decide(
                 placed.order_id,
-                ReservationState::Rejected,
+                Phase::Refused,
                 Some(reason.clone()),
                 Vec::new(),
                 None,
@@ -179,19 +154,25 @@ impl Holdings for StockBatch {
             }
             .into());
         }
-        for (&product_id, &quantity) in &wanted {
-            let product = self.product_mut(product_id)?;
-            product.available -= quantity;
-            product.reserved += quantity;
+        let lines: Vec<ReservationLine> = wanted
+            .into_iter()
+            .map(|(product_id, units)| ReservationLine { product_id, units })
+            .collect();
+        for line in &lines {
+            if !self.product_mut(line.product_id)?.reserve(line.units) {
+                return Err(DbErr::Custom(format!(
+                    "product {} has fewer units than it had a moment ago",
+                    line.product_id
+                )));
+            }
         }
-        let lines: Vec<(ProductId, i64)> = wanted.into_iter().collect();
         let reply = StockReserved {
             order_id: placed.order_id,
             lines: stock_lines(&lines)?,
         };
-        self.record(
+        self.reservations.decide(
             placed.order_id,
-            ReservationState::Reserved,
+            Phase::Held,
             None,
             lines,
             Some(placed.deadline_at),
@@ -199,36 +180,12 @@ impl Holdings for StockBatch {
         Ok(reply.into())
     }
 
-    fn tombstone(&mut self, order_id: OrderId) {
-        self.record(
-            order_id,
-            ReservationState::Released,
-            Some(TOMBSTONE_REASON.to_owned()),
-            Vec::new(),
-            None,
-        );
-    }
-
-    fn deadline(&self, order_id: OrderId) -> Option<DateTime<Utc>> {
-        self.reservations
-            .get(order_id)
-            .and_then(|held| held.deadline_at)
-    }
-
-    fn confirm(&mut self, order_id: OrderId) {
-        if let Some(held) = self.reservations.get_mut(order_id)
-            && held.deadline_at.is_some()
-        {
-            held.deadline_at = None;
-        }
-    }
-
     fn release(
         &mut self,
         order_id: OrderId,
         reason: Option<ReleaseReason>,
     ) -> Result<Event, DbErr> {
-        let lines = self.move_reserved(order_id, ReservationState::Released)?;
+        let lines = self.move_reserved(order_id, Phase::Released)?;
         if let (Some(reason), Some(held)) = (reason, self.reservations.get_mut(order_id)) {
             held.reason = Some(reason.to_string());
         }
@@ -241,7 +198,7 @@ impl Holdings for StockBatch {
     }
 
     fn finish(&mut self, order_id: OrderId) -> Result<Event, DbErr> {
-        let lines = self.move_reserved(order_id, ReservationState::Committed)?;
+        let lines = self.move_reserved(order_id, Phase::Finished)?;
         Ok(StockCommitted {
             order_id,
             lines: stock_lines(&lines)?,
@@ -254,100 +211,57 @@ impl StockBatch {
     /// Writes what the batch changed: new reservations and their lines,
     /// changed reservations, changed products; one statement each.
     async fn save(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let now = self.now;
-        let reservations = self.reservations.into_changes();
-        let row = |(order_id, held): &(OrderId, Held)| reservation::Model {
-            order_id: *order_id,
-            state: held.state,
-            reason: held.reason.clone(),
-            deadline_at: held.deadline_at,
-            created_at: held.created_at,
-            updated_at: now,
-        };
-        let lines = reservations
-            .added
-            .iter()
-            .flat_map(|(order_id, held)| {
-                held.lines
-                    .iter()
-                    .map(|&(product_id, quantity)| (*order_id, product_id, quantity))
-            })
-            .collect();
-        reservations::insert_new(conn, reservations.added.iter().map(row).collect()).await?;
-        reservations::insert_lines(conn, lines).await?;
-        reservations::update_states(conn, reservations.changed.iter().map(row).collect()).await?;
-        let changed: Vec<product::Model> = self
-            .products
-            .into_changes()
-            .changed
-            .into_iter()
-            .map(|(_, mut product)| {
-                product.updated_at = now;
-                product
-            })
-            .collect();
-        products::save_stock(conn, changed).await
-    }
-
-    fn record(
-        &mut self,
-        order_id: OrderId,
-        state: ReservationState,
-        reason: Option<String>,
-        lines: Vec<(ProductId, i64)>,
-        deadline_at: Option<DateTime<Utc>>,
-    ) {
-        self.reservations.add(
-            order_id,
-            Held {
-                state,
-                reason,
-                lines,
-                deadline_at,
-                created_at: self.now,
-            },
-        );
+        let now = self.reservations.now();
+        reservations::save(conn, self.reservations.into_changes()).await?;
+        let mut changed = self.products.into_changes().changed;
+        for (_, product) in &mut changed {
+            product.updated_at = now;
+        }
+        products::save_stock(conn, changed.iter().map(|(_, product)| product)).await
     }
 
     /// Moves a RESERVED order's units out of `reserved`: back to
-    /// `available` (a release) or to `committed` (a shipment).
+    /// `available` (released) or to `committed` (finished by a shipment).
     fn move_reserved(
         &mut self,
         order_id: OrderId,
-        to: ReservationState,
-    ) -> Result<Vec<(ProductId, i64)>, DbErr> {
+        to: Phase,
+    ) -> Result<Vec<ReservationLine>, DbErr> {
         let lines = self
             .reservations
             .get(order_id)
-            .map(|held| held.lines.clone())
+            .map(|held| held.held.clone())
             .unwrap_or_default();
-        for &(product_id, quantity) in &lines {
+        let short = |product_id| {
+            DbErr::Custom(format!(
+                "product {product_id} holds fewer reserved units than order {order_id}"
+            ))
+        };
+        for line in &lines {
             if self
                 .products
-                .get(product_id)
-                .is_none_or(|p| p.reserved < quantity)
+                .get(line.product_id)
+                .is_none_or(|p| p.stock.reserved < line.units)
             {
-                return Err(DbErr::Custom(format!(
-                    "product {product_id} holds fewer reserved units than order {order_id}"
-                )));
+                return Err(short(line.product_id));
             }
         }
-        for &(product_id, quantity) in &lines {
-            let product = self.product_mut(product_id)?;
-            product.reserved -= quantity;
-            match to {
-                ReservationState::Committed => product.committed += quantity,
-                _ => product.available += quantity,
+        for line in &lines {
+            if !self
+                .product_mut(line.product_id)?
+                .unreserve(line.units, to == Phase::Finished)
+            {
+                return Err(short(line.product_id));
             }
         }
         if let Some(held) = self.reservations.get_mut(order_id) {
-            held.state = to;
+            held.phase = to;
             held.deadline_at = None;
         }
         Ok(lines)
     }
 
-    fn product_mut(&mut self, id: ProductId) -> Result<&mut product::Model, DbErr> {
+    fn product_mut(&mut self, id: ProductId) -> Result<&mut Product, DbErr> {
         self.products
             .get_mut(id)
             .ok_or_else(|| DbErr::RecordNotFound(format!("product {id}")))
@@ -360,11 +274,12 @@ impl StockBatch {
             let (available, problem) = match self.products.get(product_id) {
                 None => (0, Some(ShortageKind::UnknownProduct)),
                 Some(product) if !product.active => {
-                    (product.available, Some(ShortageKind::InactiveProduct))
+                    (product.stock.available, Some(ShortageKind::InactiveProduct))
                 }
-                Some(product) if product.available < quantity => {
-                    (product.available, Some(ShortageKind::InsufficientStock))
-                }
+                Some(product) if product.stock.available < quantity => (
+                    product.stock.available,
+                    Some(ShortageKind::InsufficientStock),
+                ),
                 Some(_) => (0, None),
             };
             if let Some(problem) = problem {
@@ -380,19 +295,17 @@ impl StockBatch {
     }
 }
 
-/// An order's reservation and its lines (by product id), for the admin API.
+/// An order's reservation with its lines (by product id), for the admin API.
 ///
 /// # Errors
 /// [`InventoryError::ReservationNotFound`], or the database error.
 pub async fn reservation_of(
     conn: &impl ConnectionTrait,
     order_id: OrderId,
-) -> Result<(reservation::Model, Vec<reservation_line::Model>), InventoryError> {
-    let reservation = reservations::find(conn, order_id)
+) -> Result<Reservation, InventoryError> {
+    reservations::find(conn, order_id)
         .await?
-        .ok_or(InventoryError::ReservationNotFound(order_id))?;
-    let lines = reservations::lines(conn, order_id).await?;
-    Ok((reservation, lines))
+        .ok_or(InventoryError::ReservationNotFound(order_id))
 }
 
 /// A page of the reservations that hold (made at or before `made_before`
@@ -406,31 +319,15 @@ pub async fn held_reservations(
     made_before: Option<DateTime<Utc>>,
     cursor: Option<OrderId>,
     limit: u64,
-) -> Result<Vec<HeldReservation>, InventoryError> {
+) -> Result<Vec<Reservation>, InventoryError> {
     let after = match cursor {
         Some(order_id) => reservations::find(conn, order_id)
             .await?
             .map(|r| (r.created_at, r.order_id)),
         None => None,
     };
-    let rows = reservations::held_since(conn, made_before, after, limit).await?;
-    let ids: Vec<OrderId> = rows.iter().map(|r| r.order_id).collect();
-    let mut lines: BTreeMap<OrderId, Vec<reservation_line::Model>> = BTreeMap::new();
-    for line in reservations::lines_of(conn, &ids).await? {
-        lines.entry(line.order_id).or_default().push(line);
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let mut held = lines.remove(&row.order_id).unwrap_or_default();
-            held.sort_by_key(|l| l.product_id);
-            (row, held)
-        })
-        .collect())
+    Ok(reservations::held_since(conn, made_before, after, limit).await?)
 }
-
-/// A reservation with its lines.
-pub type HeldReservation = (reservation::Model, Vec<reservation_line::Model>);
 
 /// Releases an order's reservation on an operator's word: StockReleased
 /// with the reason `RELEASED_BY_OPERATOR`, in one transaction with the
@@ -444,7 +341,7 @@ pub async fn release_by_hand(
     outbox: &Outbox,
     clock: &Clock,
     order_id: OrderId,
-) -> Result<HeldReservation, InventoryError> {
+) -> Result<Reservation, InventoryError> {
     let stock = Stock::new(clock.clone());
     match participant::release_by_hand(&stock, db, outbox, order_id).await? {
         ManualRelease::Released(_) => reservation_of(db, order_id).await,
@@ -481,13 +378,13 @@ fn describe(short: &[ShortLine]) -> String {
     }
 }
 
-fn stock_lines(lines: &[(ProductId, i64)]) -> Result<Vec<StockLine>, DbErr> {
+fn stock_lines(lines: &[ReservationLine]) -> Result<Vec<StockLine>, DbErr> {
     lines
         .iter()
-        .map(|&(product_id, quantity)| {
+        .map(|line| {
             Ok(StockLine {
-                product_id,
-                quantity: quantity_of(quantity)?,
+                product_id: line.product_id,
+                quantity: quantity_of(line.units)?,
             })
         })
         .collect()

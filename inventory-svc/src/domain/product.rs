@@ -1,6 +1,9 @@
-//! Products and stock adjustments.
+//! The product aggregate: its catalog data, its stock figures and the
+//! rules that move units between them, and the values a product is made
+//! of, each parsed once at the edge.
 
-use events::Money;
+use chrono::{DateTime, SubsecRound, Utc};
+use events::{Money, ProductId, ProductUpserted};
 
 use crate::error::InventoryError;
 
@@ -144,6 +147,121 @@ pub fn parse_initial_stock(units: i64) -> Result<i64, InventoryError> {
     Ok(units)
 }
 
+/// A product of the catalog, with its stock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    /// Product id.
+    pub id: ProductId,
+    /// Its SKU, unique.
+    pub sku: Sku,
+    /// Display name.
+    pub name: ProductName,
+    /// Price of one unit.
+    pub unit_price: Money,
+    /// Whether it can be ordered.
+    pub active: bool,
+    /// Where its units are.
+    pub stock: StockLevels,
+    /// One more with every change to its catalog data; copies of the
+    /// catalog keep the highest.
+    pub catalog_version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a product's units are: each unit is in exactly one place, and no
+/// figure goes below zero (the database's `CHECK` constraints besides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StockLevels {
+    /// Units that can be reserved now.
+    pub available: i64,
+    /// Units held for open orders.
+    pub reserved: i64,
+    /// Units shipped.
+    pub committed: i64,
+}
+
+impl Product {
+    /// A new product made at `now`, at catalog version 1.
+    pub fn create(new: NewProduct, now: DateTime<Utc>) -> Self {
+        // Microseconds: what the database keeps, so the answer equals later reads.
+        let now = now.trunc_subsecs(6);
+        Self {
+            id: ProductId::generate(),
+            sku: new.sku,
+            name: new.name,
+            unit_price: new.unit_price,
+            active: new.active,
+            stock: StockLevels {
+                available: new.initial_stock,
+                reserved: 0,
+                committed: 0,
+            },
+            catalog_version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Whether `units` of it can be reserved now.
+    pub fn can_reserve(&self, units: i64) -> bool {
+        self.active && self.stock.available >= units
+    }
+
+    /// Moves `units` from available to reserved; `false` (and nothing
+    /// moves) when fewer are available.
+    pub fn reserve(&mut self, units: i64) -> bool {
+        if self.stock.available < units {
+            return false;
+        }
+        self.stock.available -= units;
+        self.stock.reserved += units;
+        true
+    }
+
+    /// Moves `units` out of reserved: back to available, or (`shipped`)
+    /// to committed; `false` (and nothing moves) when fewer are reserved.
+    pub fn unreserve(&mut self, units: i64, shipped: bool) -> bool {
+        if self.stock.reserved < units {
+            return false;
+        }
+        self.stock.reserved -= units;
+        if shipped {
+            self.stock.committed += units;
+        } else {
+            self.stock.available += units;
+        }
+        true
+    }
+
+    /// The ProductUpserted that publishes its catalog data.
+    pub fn catalog_event(&self) -> ProductUpserted {
+        ProductUpserted {
+            product_id: self.id,
+            sku: self.sku.as_str().to_owned(),
+            name: self.name.as_str().to_owned(),
+            unit_price: self.unit_price.clone(),
+            active: self.active,
+            version: u64::try_from(self.catalog_version.max(1)).unwrap_or(1),
+        }
+    }
+}
+
+/// One price a product has had, from when it took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePoint {
+    /// Its position in the history (a cursor).
+    pub id: i64,
+    /// The price.
+    pub unit_price: Money,
+    /// When it took effect.
+    pub effective_at: DateTime<Utc>,
+    /// The product's catalog version that carried it.
+    pub catalog_version: i64,
+}
+
 /// Filters of the product list.
 #[derive(Debug, Clone, Default)]
 pub struct ProductFilter {
@@ -163,6 +281,35 @@ mod tests {
         assert!(Sku::parse("").is_err());
         assert!(Sku::parse("has space").is_err());
         assert!(Sku::parse(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn units_move_between_available_reserved_and_committed_and_never_below_zero() {
+        let mut product = Product::create(
+            NewProduct {
+                sku: Sku::parse("PEN").unwrap(),
+                name: ProductName::parse("Pen").unwrap(),
+                unit_price: Money::parse(250, "EUR").unwrap(),
+                initial_stock: 5,
+                active: true,
+            },
+            Utc::now(),
+        );
+        assert!(product.can_reserve(5) && !product.can_reserve(6));
+        assert!(!product.reserve(6));
+        assert!(product.reserve(4));
+        assert!(!product.unreserve(5, false));
+        assert!(product.unreserve(1, false));
+        assert!(product.unreserve(3, true));
+        assert_eq!(
+            product.stock,
+            StockLevels {
+                available: 2,
+                reserved: 0,
+                committed: 3
+            }
+        );
+        assert_eq!(product.catalog_event().version, 1);
     }
 
     #[test]

@@ -11,53 +11,32 @@
 //!     └── OrderRejected / OrderCancelled before OrderPlaced ──▶ RELEASED (no lines)
 //! ```
 //!
-//! The rules of which step an event takes are the protocol's; this module
-//! names the states, as stored (a typed column) and shown.
+//! The rules of which step an event takes are the protocol's, and a
+//! reservation is the protocol's record ([`HoldRecord`]) of its
+//! [`event_runtime::Phase`]s; this module names them, as stored and shown.
 
-use std::fmt;
+use event_runtime::{HoldRecord, PhaseNames};
+use events::ProductId;
 
-use event_runtime::Phase;
-use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+/// How inventory spells the phases of a reservation, stored and shown.
+pub const RESERVATION_PHASES: PhaseNames = PhaseNames {
+    held: "RESERVED",
+    refused: "REJECTED",
+    released: "RELEASED",
+    finished: "COMMITTED",
+};
 
-/// Where an order's reservation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[derive(EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-pub enum ReservationState {
-    /// Every line is held for the order.
-    #[sea_orm(string_value = "RESERVED")]
-    Reserved,
-    /// The order could not be reserved; nothing is held.
-    #[sea_orm(string_value = "REJECTED")]
-    Rejected,
-    /// The hold was given back (or the order was cancelled before it was held).
-    #[sea_orm(string_value = "RELEASED")]
-    Released,
-    /// The units left stock with the shipment.
-    #[sea_orm(string_value = "COMMITTED")]
-    Committed,
+/// Units of one product that a reservation holds (or held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ReservationLine {
+    /// The product.
+    pub product_id: ProductId,
+    /// Units.
+    pub units: i64,
 }
 
-impl From<ReservationState> for Phase {
-    fn from(state: ReservationState) -> Self {
-        match state {
-            ReservationState::Reserved => Phase::Held,
-            ReservationState::Rejected => Phase::Refused,
-            ReservationState::Released => Phase::Released,
-            ReservationState::Committed => Phase::Finished,
-        }
-    }
-}
-
-/// Shown as it is stored.
-impl fmt::Display for ReservationState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_value())
-    }
-}
+/// An order's reservation: the protocol's record, holding lines of units.
+pub type Reservation = HoldRecord<Vec<ReservationLine>>;
 
 /// Kinds of entries in the stock ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +59,19 @@ impl StockMovementKind {
 
 #[cfg(test)]
 mod tests {
+    use event_runtime::Phase;
+
     #[test]
-    fn states_are_stored_as_they_are_shown() {
-        testkit::assert_stored_as_serialized::<super::ReservationState>();
+    fn every_phase_has_its_own_name() {
+        for phase in [
+            Phase::Held,
+            Phase::Refused,
+            Phase::Released,
+            Phase::Finished,
+        ] {
+            let name = super::RESERVATION_PHASES.name(phase);
+            assert_eq!(super::RESERVATION_PHASES.parse(name), Some(phase), "{name}");
+        }
+        assert_eq!(super::RESERVATION_PHASES.parse("SETTLED"), None);
     }
 }

@@ -12,9 +12,8 @@ use super::AppState;
 use crate::app::catalog;
 use crate::domain::ProductFilter;
 use crate::domain::product::{parse_initial_stock, parse_unit_price};
-use crate::domain::{NewProduct, ProductName, ProductPatch, Sku, StockAdjustment};
+use crate::domain::{NewProduct, Product, ProductName, ProductPatch, Sku, StockAdjustment};
 use crate::error::InventoryError;
-use crate::persistence::entities::product;
 
 const TAG: &str = "products";
 
@@ -108,24 +107,22 @@ pub struct ProductResponse {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<product::Model> for ProductResponse {
-    type Error = InventoryError;
-
-    fn try_from(product: product::Model) -> Result<Self, Self::Error> {
-        Ok(Self {
-            unit_price: catalog::unit_price(&product)?,
+impl From<Product> for ProductResponse {
+    fn from(product: Product) -> Self {
+        Self {
             id: product.id,
-            sku: product.sku,
-            name: product.name,
+            sku: product.sku.as_str().to_owned(),
+            name: product.name.as_str().to_owned(),
+            unit_price: product.unit_price,
             active: product.active,
             stock: StockLevels {
-                available: product.available,
-                reserved: product.reserved,
-                committed: product.committed,
+                available: product.stock.available,
+                reserved: product.stock.reserved,
+                committed: product.stock.committed,
             },
             created_at: product.created_at,
             updated_at: product.updated_at,
-        })
+        }
     }
 }
 
@@ -258,7 +255,7 @@ async fn create_product(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(product.try_into()?),
+        Json(product.into()),
     ))
 }
 
@@ -280,10 +277,7 @@ async fn list_products(
     };
     let (page, next_cursor) =
         catalog::list_products(&state.db, &filter, query.cursor, limit).await?;
-    let items = page
-        .into_iter()
-        .map(ProductResponse::try_from)
-        .collect::<Result<_, _>>()?;
+    let items = page.into_iter().map(ProductResponse::from).collect();
     Ok(Json(ProductPage { items, next_cursor }))
 }
 
@@ -299,7 +293,7 @@ async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<ProductId>,
 ) -> Result<Json<ProductResponse>, Problem> {
-    Ok(Json(catalog::get_product(&state.db, id).await?.try_into()?))
+    Ok(Json(catalog::get_product(&state.db, id).await?.into()))
 }
 
 /// Changes a product's name, price or active flag (admin).
@@ -337,7 +331,7 @@ async fn update_product(
     Ok(Json(
         catalog::update_product(&state.db, &state.outbox, id, patch)
             .await?
-            .try_into()?,
+            .into(),
     ))
 }
 
@@ -364,7 +358,7 @@ async fn adjust_stock(
     Ok(Json(
         catalog::adjust_stock(&state.db, id, adjustment)
             .await?
-            .try_into()?,
+            .into(),
     ))
 }
 
@@ -387,7 +381,7 @@ async fn get_availability(
     Ok(Json(Availability {
         product_id: id,
         requested: quantity,
-        available: product.available,
+        available: product.stock.available,
         reservable,
     }))
 }
@@ -412,7 +406,7 @@ async fn validate_quantity(
     Ok(Json(QuantityValidation {
         product_id: id,
         quantity,
-        available: product.available,
+        available: product.stock.available,
         valid,
     }))
 }
@@ -435,14 +429,12 @@ async fn get_prices(
     let (page, next_cursor) = catalog::price_history(&state.db, id, query.cursor, limit).await?;
     let items = page
         .into_iter()
-        .map(|p| {
-            Ok(PriceEntry {
-                unit_price: catalog::stored_price(p.unit_price_minor, &p.currency)?,
-                effective_at: p.effective_at,
-                catalog_version: p.catalog_version,
-            })
+        .map(|p| PriceEntry {
+            unit_price: p.unit_price,
+            effective_at: p.effective_at,
+            catalog_version: p.catalog_version,
         })
-        .collect::<Result<_, InventoryError>>()?;
+        .collect();
     Ok(Json(PriceHistory {
         product_id: id,
         items,

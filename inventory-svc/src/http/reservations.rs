@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use crate::app::stock;
-use crate::domain::ReservationState;
+use crate::domain::{RESERVATION_PHASES, Reservation};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -44,17 +44,18 @@ pub struct ReservationPage {
     pub next_cursor: Option<OrderId>,
 }
 
-impl From<stock::HeldReservation> for ReservationResponse {
-    fn from((reservation, lines): stock::HeldReservation) -> Self {
+impl From<Reservation> for ReservationResponse {
+    fn from(reservation: Reservation) -> Self {
         Self {
             order_id: reservation.order_id,
-            state: reservation.state,
+            state: RESERVATION_PHASES.name(reservation.phase).to_owned(),
             reason: reservation.reason,
-            lines: lines
+            lines: reservation
+                .held
                 .into_iter()
                 .map(|l| ReservationLine {
                     product_id: l.product_id,
-                    quantity: l.quantity,
+                    quantity: l.units,
                 })
                 .collect(),
             created_at: reservation.created_at,
@@ -89,7 +90,7 @@ async fn list_held_reservations(
         .map(|older_than| older_than.cutoff(now));
     let rows = stock::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
     let (page, next_cursor) =
-        service_kit::pagination::split_page(rows, limit, |(reservation, _)| reservation.order_id);
+        service_kit::pagination::split_page(rows, limit, |reservation| reservation.order_id);
     Ok(Json(ReservationPage {
         items: page.into_iter().map(ReservationResponse::from).collect(),
         next_cursor,
@@ -133,7 +134,8 @@ pub struct ReservationResponse {
     /// The order.
     pub order_id: OrderId,
     /// `RESERVED`, `REJECTED`, `RELEASED` or `COMMITTED`.
-    pub state: ReservationState,
+    #[schema(example = "RESERVED")]
+    pub state: String,
     /// Why it was rejected, or released without being reserved.
     pub reason: Option<String>,
     /// The units held (RESERVED), given back (RELEASED) or shipped (COMMITTED).

@@ -5,9 +5,9 @@
 //! the update takes, so concurrent reservations, in one process or many,
 //! can never take `available` below zero.
 
-use chrono::Utc;
-use event_runtime::{find_many_for_update as find_many_locked, save_columns};
-use events::ProductId;
+use chrono::{DateTime, Utc};
+use event_runtime::{Phase, find_many_for_update as find_many_locked, save_columns};
+use events::{Money, ProductId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
@@ -15,14 +15,70 @@ use sea_orm::{
 };
 
 use super::entities::{product, product_price, stock_movement};
-use crate::domain::{ProductFilter, StockMovementKind};
+use crate::domain::{
+    PricePoint, Product, ProductFilter, ProductName, ProductPatch, RESERVATION_PHASES, Sku,
+    StockLevels, StockMovementKind,
+};
+
+/// A stored value that breaks its type's rule.
+fn corrupt(what: &str, id: ProductId, error: impl std::fmt::Display) -> DbErr {
+    DbErr::Type(format!(
+        "product {id}: the stored {what} is invalid: {error}"
+    ))
+}
+
+/// The product a row holds.
+///
+/// # Errors
+/// [`DbErr::Type`] when a stored value breaks its type's rule.
+fn product_of(row: product::Model) -> Result<Product, DbErr> {
+    let id = row.id;
+    Ok(Product {
+        id,
+        sku: Sku::parse(&row.sku).map_err(|e| corrupt("SKU", id, e))?,
+        name: ProductName::parse(&row.name).map_err(|e| corrupt("name", id, e))?,
+        unit_price: Money::parse(row.unit_price_minor, &row.currency)
+            .map_err(|e| corrupt("price", id, e))?,
+        active: row.active,
+        stock: StockLevels {
+            available: row.available,
+            reserved: row.reserved,
+            committed: row.committed,
+        },
+        catalog_version: row.catalog_version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The row that holds `product`.
+fn row_of(product: &Product) -> product::Model {
+    product::Model {
+        id: product.id,
+        sku: product.sku.as_str().to_owned(),
+        name: product.name.as_str().to_owned(),
+        unit_price_minor: product.unit_price.amount_minor(),
+        currency: product.unit_price.currency().as_str().to_owned(),
+        active: product.active,
+        available: product.stock.available,
+        reserved: product.stock.reserved,
+        committed: product.stock.committed,
+        created_at: product.created_at,
+        updated_at: product.updated_at,
+        catalog_version: product.catalog_version,
+    }
+}
+
+fn products_of(rows: Vec<product::Model>) -> Result<Vec<Product>, DbErr> {
+    rows.into_iter().map(product_of).collect()
+}
 
 /// Inserts a product.
 ///
 /// # Errors
 /// The database error (a duplicate SKU is a unique violation).
-pub async fn insert(conn: &impl ConnectionTrait, model: product::Model) -> Result<(), DbErr> {
-    product::Entity::insert(product::ActiveModel::from(model))
+pub async fn insert(conn: &impl ConnectionTrait, product: &Product) -> Result<(), DbErr> {
+    product::Entity::insert(product::ActiveModel::from(row_of(product)))
         .exec_without_returning(conn)
         .await?;
     Ok(())
@@ -32,11 +88,12 @@ pub async fn insert(conn: &impl ConnectionTrait, model: product::Model) -> Resul
 ///
 /// # Errors
 /// The database error.
-pub async fn find(
-    conn: &impl ConnectionTrait,
-    id: ProductId,
-) -> Result<Option<product::Model>, DbErr> {
-    product::Entity::find_by_id(id).one(conn).await
+pub async fn find(conn: &impl ConnectionTrait, id: ProductId) -> Result<Option<Product>, DbErr> {
+    product::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .map(product_of)
+        .transpose()
 }
 
 /// The products among `ids` that exist, by id, locked until the
@@ -47,8 +104,10 @@ pub async fn find(
 pub async fn find_many_for_update(
     conn: &impl ConnectionTrait,
     ids: &[ProductId],
-) -> Result<Vec<product::Model>, DbErr> {
-    find_many_locked::<product::Entity, _>(conn, product::Column::Id, ids).await
+) -> Result<Vec<Product>, DbErr> {
+    find_many_locked::<product::Entity, _>(conn, product::Column::Id, ids)
+        .await
+        .and_then(products_of)
 }
 
 /// Saves the stock figures of existing (locked) products, one statement
@@ -56,11 +115,12 @@ pub async fn find_many_for_update(
 ///
 /// # Errors
 /// The database error (a figure below zero breaks a `CHECK` constraint).
-pub async fn save_stock(
+pub async fn save_stock<'a>(
     conn: &impl ConnectionTrait,
-    rows: Vec<product::Model>,
+    products: impl IntoIterator<Item = &'a Product>,
 ) -> Result<(), DbErr> {
     use product::Column as C;
+    let rows = products.into_iter().map(row_of).collect();
     let columns = [C::Available, C::Reserved, C::Committed, C::UpdatedAt];
     save_columns::<product::ActiveModel>(conn, rows, C::Id, columns).await
 }
@@ -74,7 +134,7 @@ pub async fn list(
     filter: &ProductFilter,
     after: Option<ProductId>,
     limit: u64,
-) -> Result<Vec<product::Model>, DbErr> {
+) -> Result<Vec<Product>, DbErr> {
     let mut condition = Condition::all();
     if let Some(active) = filter.active {
         condition = condition.add(product::Column::Active.eq(active));
@@ -91,18 +151,34 @@ pub async fn list(
         .limit(limit)
         .all(conn)
         .await
+        .and_then(products_of)
 }
 
-/// Applies the set fields of `changes` to the catalog data of product
-/// `id`, adds one to its catalog version, and returns the row as it is now.
+/// Applies `patch` to the catalog data of product `id` at `now`, adds one
+/// to its catalog version, and returns the product as it is now (as
+/// committed transactions left it, not just this patch); `None` when
+/// there is no such product.
 ///
 /// # Errors
-/// The database error; `RecordNotUpdated` when the product does not exist.
+/// The database error.
 pub async fn update_catalog(
     conn: &impl ConnectionTrait,
     id: ProductId,
-    changes: product::ActiveModel,
-) -> Result<product::Model, DbErr> {
+    patch: &ProductPatch,
+    now: DateTime<Utc>,
+) -> Result<Option<Product>, DbErr> {
+    let mut changes = product::ActiveModel::default();
+    if let Some(name) = &patch.name {
+        changes.name = Set(name.as_str().to_owned());
+    }
+    if let Some(price) = &patch.unit_price {
+        changes.unit_price_minor = Set(price.amount_minor());
+        changes.currency = Set(price.currency().as_str().to_owned());
+    }
+    if let Some(active) = patch.active {
+        changes.active = Set(active);
+    }
+    changes.updated_at = Set(now);
     product::Entity::update_many()
         .set(changes)
         .col_expr(
@@ -114,7 +190,8 @@ pub async fn update_catalog(
         .await?
         .into_iter()
         .next()
-        .ok_or(DbErr::RecordNotUpdated)
+        .map(product_of)
+        .transpose()
 }
 
 /// Adds `delta` to available stock unless that would take it below zero.
@@ -219,11 +296,13 @@ pub async fn stock_books(
                 AS ledger_total,
             CAST(COALESCE((SELECT SUM(l.quantity) FROM reservation_lines l
                 JOIN reservations r ON r.order_id = l.order_id
-                WHERE l.product_id = p.id AND r.state = 'RESERVED'), 0) AS BIGINT) AS reserved_by_orders,
+                WHERE l.product_id = p.id AND r.state = '{held}'), 0) AS BIGINT) AS reserved_by_orders,
             CAST(COALESCE((SELECT SUM(l.quantity) FROM reservation_lines l
                 JOIN reservations r ON r.order_id = l.order_id
-                WHERE l.product_id = p.id AND r.state = 'COMMITTED'), 0) AS BIGINT) AS committed_by_orders
-         FROM products p {filter} ORDER BY p.id"
+                WHERE l.product_id = p.id AND r.state = '{finished}'), 0) AS BIGINT) AS committed_by_orders
+         FROM products p {filter} ORDER BY p.id",
+        held = RESERVATION_PHASES.name(Phase::Held),
+        finished = RESERVATION_PHASES.name(Phase::Finished),
     );
     let values: Vec<sea_orm::Value> = product_id.into_iter().map(Into::into).collect();
     StockBooks::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
@@ -236,24 +315,23 @@ pub async fn stock_books(
 ///
 /// # Errors
 /// The database error.
-pub async fn record_price(
-    conn: &impl ConnectionTrait,
-    product: &product::Model,
-) -> Result<(), DbErr> {
+pub async fn record_price(conn: &impl ConnectionTrait, product: &Product) -> Result<(), DbErr> {
     let newest = product_price::Entity::find()
         .filter(product_price::Column::ProductId.eq(product.id))
         .order_by_desc(product_price::Column::Id)
         .one(conn)
         .await?;
-    if newest.is_some_and(|p| {
-        p.unit_price_minor == product.unit_price_minor && p.currency == product.currency
-    }) {
+    let (amount_minor, currency) = (
+        product.unit_price.amount_minor(),
+        product.unit_price.currency().as_str(),
+    );
+    if newest.is_some_and(|p| p.unit_price_minor == amount_minor && p.currency == currency) {
         return Ok(());
     }
     product_price::Entity::insert(product_price::ActiveModel {
         product_id: Set(product.id),
-        unit_price_minor: Set(product.unit_price_minor),
-        currency: Set(product.currency.clone()),
+        unit_price_minor: Set(amount_minor),
+        currency: Set(currency.to_owned()),
         effective_at: Set(product.updated_at),
         catalog_version: Set(product.catalog_version),
         ..Default::default()
@@ -273,7 +351,7 @@ pub async fn prices(
     product_id: ProductId,
     before: Option<i64>,
     limit: u64,
-) -> Result<Vec<product_price::Model>, DbErr> {
+) -> Result<Vec<PricePoint>, DbErr> {
     let mut query =
         product_price::Entity::find().filter(product_price::Column::ProductId.eq(product_id));
     if let Some(before) = before {
@@ -283,5 +361,16 @@ pub async fn prices(
         .order_by_desc(product_price::Column::Id)
         .limit(limit)
         .all(conn)
-        .await
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(PricePoint {
+                id: row.id,
+                unit_price: Money::parse(row.unit_price_minor, &row.currency)
+                    .map_err(|e| corrupt("price history", product_id, e))?,
+                effective_at: row.effective_at,
+                catalog_version: row.catalog_version,
+            })
+        })
+        .collect()
 }

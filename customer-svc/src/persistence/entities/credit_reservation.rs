@@ -1,9 +1,10 @@
 //! `credit_reservations`: one row per order customer-svc has heard of.
 
+use event_runtime::{HoldColumn, HoldTable, PhaseNames};
 use events::{CustomerId, OrderId};
 use sea_orm::entity::prelude::*;
 
-use crate::domain::CreditState;
+use crate::domain::CREDIT_PHASES;
 
 /// An order's credit reservation (see `domain::credit`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,8 +19,8 @@ pub struct Model {
     pub amount_minor: i64,
     /// Its currency.
     pub currency: String,
-    /// Where it stands.
-    pub state: CreditState,
+    /// Its phase, as [`CREDIT_PHASES`] spells it.
+    pub state: String,
     /// Why it was rejected, when it was.
     pub reason: Option<String>,
     /// The order's deadline while the reservation holds and the order is
@@ -36,3 +37,18 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl HoldTable for Entity {
+    const PHASES: PhaseNames = CREDIT_PHASES;
+
+    fn column(column: HoldColumn) -> Column {
+        match column {
+            HoldColumn::OrderId => Column::OrderId,
+            HoldColumn::State => Column::State,
+            HoldColumn::Reason => Column::Reason,
+            HoldColumn::DeadlineAt => Column::DeadlineAt,
+            HoldColumn::CreatedAt => Column::CreatedAt,
+            HoldColumn::UpdatedAt => Column::UpdatedAt,
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! `reservations`: one row per order inventory has heard of.
 
+use event_runtime::{HoldColumn, HoldTable, PhaseNames};
 use events::OrderId;
 use sea_orm::entity::prelude::*;
 
-use crate::domain::ReservationState;
+use crate::domain::RESERVATION_PHASES;
 
 /// An order's reservation and its state (see `domain::reservation`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +13,8 @@ pub struct Model {
     /// The order.
     #[sea_orm(primary_key, auto_increment = false)]
     pub order_id: OrderId,
-    /// Where it stands.
-    pub state: ReservationState,
+    /// Its phase, as [`RESERVATION_PHASES`] spells it.
+    pub state: String,
     /// Why it was rejected, when it was.
     pub reason: Option<String>,
     /// The order's deadline while the reservation holds and the order is
@@ -30,3 +31,18 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl HoldTable for Entity {
+    const PHASES: PhaseNames = RESERVATION_PHASES;
+
+    fn column(column: HoldColumn) -> Column {
+        match column {
+            HoldColumn::OrderId => Column::OrderId,
+            HoldColumn::State => Column::State,
+            HoldColumn::Reason => Column::Reason,
+            HoldColumn::DeadlineAt => Column::DeadlineAt,
+            HoldColumn::CreatedAt => Column::CreatedAt,
+            HoldColumn::UpdatedAt => Column::UpdatedAt,
+        }
+    }
+}
