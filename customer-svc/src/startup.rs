@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use events::topics::subscription;
 use events::{Currency, Topic};
 use service_kit::auth::jwt::JwtAuthenticator;
-use service_kit::holds::HoldSweeper;
 use service_kit::{App, Clock, Role, ServiceBuilder};
 
 use tokio_util::sync::CancellationToken;
@@ -20,15 +18,10 @@ use crate::app::sessions::Sessions;
 use crate::app::throttle::Throttle;
 use crate::app::tokens::{KeySealer, KeyStore, LocalKeys};
 use crate::config::{DEFAULT_ADMIN_PASSWORD, Settings};
-use crate::consumer::OrderEvents;
 use crate::domain::{Email, Password};
 use crate::error::CustomerError;
 use crate::http::AppState;
 use crate::persistence::migrations::Migrator;
-
-/// How often the hold sweeper looks for expired credit reservations: far
-/// below the default grace of five minutes.
-const HOLD_SWEEP_IDLE: Duration = Duration::from_secs(5);
 
 /// The topics customer-svc publishes to or consumes from.
 pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Customers];
@@ -110,26 +103,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         "credential-housekeeping",
         housekeeping(sessions.clone(), settings.clock.clone(), shutdown),
     );
-    builder.consume(
-        "saga",
-        subscription(crate::SERVICE_NAME, "saga"),
-        OrderEvents::new(
-            Credit::new(settings.clock.clone()),
-            settings.holds.default_deadline(),
-        ),
+    builder.take_part_in_saga(
+        Credit::new(settings.clock.clone()),
+        &settings.holds,
+        settings.clock.clone(),
     )?;
-    let sweeper = HoldSweeper {
-        participant: Credit::new(settings.clock.clone()),
-        db: builder.db().clone(),
-        outbox: builder.outbox().clone(),
-        clock: settings.clock.clone(),
-        grace: settings.holds.grace(),
-        idle: HOLD_SWEEP_IDLE,
-        kafka: builder.kafka().clone(),
-        group: builder.consumer_group("saga"),
-    };
-    let token = builder.shutdown_token();
-    builder.spawn("hold sweeper", sweeper.run_until_stopped(token));
     let state = AppState {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),

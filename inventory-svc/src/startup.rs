@@ -2,22 +2,15 @@
 //! sweeper, HTTP.
 
 use events::Topic;
-use events::topics::subscription;
-use service_kit::holds::HoldSweeper;
 use service_kit::{App, ServiceBuilder};
 
 use crate::app::stock::Stock;
 use crate::config::Settings;
-use crate::consumer::OrderEvents;
 use crate::http::AppState;
 use crate::persistence::migrations::Migrator;
 
 /// The topics inventory-svc publishes to or consumes from.
 pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Catalog];
-
-/// How often the hold sweeper looks for expired reservations: far below
-/// the default grace of five minutes.
-const HOLD_SWEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Builds and starts inventory-svc; [`App::run_until_stopped`] keeps it running.
 ///
@@ -25,26 +18,11 @@ const HOLD_SWEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
 /// When the database or the broker is unreachable, or the address is taken.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.consume(
-        "saga",
-        subscription(crate::SERVICE_NAME, "saga"),
-        OrderEvents::new(
-            Stock::new(settings.clock.clone()),
-            settings.holds.default_deadline(),
-        ),
+    builder.take_part_in_saga(
+        Stock::new(settings.clock.clone()),
+        &settings.holds,
+        settings.clock.clone(),
     )?;
-    let sweeper = HoldSweeper {
-        participant: Stock::new(settings.clock.clone()),
-        db: builder.db().clone(),
-        outbox: builder.outbox().clone(),
-        clock: settings.clock.clone(),
-        grace: settings.holds.grace(),
-        idle: HOLD_SWEEP_IDLE,
-        kafka: builder.kafka().clone(),
-        group: builder.consumer_group("saga"),
-    };
-    let token = builder.shutdown_token();
-    builder.spawn("hold sweeper", sweeper.run_until_stopped(token));
     let state = AppState {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),

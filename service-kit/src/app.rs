@@ -127,6 +127,11 @@ impl ServiceBuilder {
         self
     }
 
+    /// The service's name, e.g. `inventory-svc`.
+    pub fn service_name(&self) -> &'static str {
+        self.settings.name
+    }
+
     /// The consumer group of this service's consumer `name`:
     /// `<prefix><service>.<name>`.
     pub fn consumer_group(&self, name: &str) -> String {

@@ -45,6 +45,42 @@ impl HoldSettings {
     }
 }
 
+/// How often a participant's hold sweeper looks for expired holds: far
+/// below the default grace of five minutes.
+const HOLD_SWEEP_IDLE: Duration = Duration::from_secs(5);
+
+impl crate::ServiceBuilder {
+    /// Takes part in the order saga as `participant`: consumes the `orders`
+    /// topic with the protocol's handler (consumer `saga`), and gives back
+    /// the holds nobody decides (the [`HoldSweeper`]), on `clock`.
+    ///
+    /// # Errors
+    /// When the consumer cannot be created or subscribed.
+    pub fn take_part_in_saga<P: event_runtime::Participant + Clone>(
+        &mut self,
+        participant: P,
+        holds: &HoldSettings,
+        clock: crate::Clock,
+    ) -> anyhow::Result<&mut Self> {
+        let topics = events::topics::subscription(self.service_name(), "saga");
+        let handler =
+            event_runtime::ParticipantHandler::new(participant.clone(), holds.default_deadline());
+        self.consume("saga", topics, handler)?;
+        let sweeper = HoldSweeper {
+            participant,
+            db: self.db().clone(),
+            outbox: self.outbox().clone(),
+            clock,
+            grace: holds.grace(),
+            idle: HOLD_SWEEP_IDLE,
+            kafka: self.kafka().clone(),
+            group: self.consumer_group("saga"),
+        };
+        let token = self.shutdown_token();
+        Ok(self.spawn("hold sweeper", sweeper.run_until_stopped(token)))
+    }
+}
+
 /// Gives back the holds nobody decided ([`event_runtime::expire_holds`]),
 /// in rounds: a round that finds a full batch is followed at once by the
 /// next, otherwise the sweeper sleeps [`HoldSweeper::idle`] on its clock

@@ -267,3 +267,20 @@ where
     assert!(values > 0, "an enum without values");
     assert!(E::try_from_value(&"NOT A STORED VALUE".to_owned()).is_err());
 }
+
+/// Asserts that a participant names every phase of its records, each
+/// differently, so that a stored state reads back as the phase it was;
+/// and that `foreign` (another participant's name) is no phase of its own.
+pub fn assert_phase_names(names: &event_runtime::PhaseNames, foreign: &str) {
+    use event_runtime::Phase;
+    for phase in [
+        Phase::Held,
+        Phase::Refused,
+        Phase::Released,
+        Phase::Finished,
+    ] {
+        let name = names.name(phase);
+        assert_eq!(names.parse(name), Some(phase), "{name}");
+    }
+    assert_eq!(names.parse(foreign), None, "{foreign}");
+}

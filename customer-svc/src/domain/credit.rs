@@ -53,19 +53,8 @@ pub type CreditReservation = HoldRecord<HeldCredit>;
 
 #[cfg(test)]
 mod tests {
-    use event_runtime::Phase;
-
     #[test]
-    fn every_phase_has_its_own_name() {
-        for phase in [
-            Phase::Held,
-            Phase::Refused,
-            Phase::Released,
-            Phase::Finished,
-        ] {
-            let name = super::CREDIT_PHASES.name(phase);
-            assert_eq!(super::CREDIT_PHASES.parse(name), Some(phase), "{name}");
-        }
-        assert_eq!(super::CREDIT_PHASES.parse("COMMITTED"), None);
+    fn every_phase_has_a_name_of_its_own() {
+        testkit::assert_phase_names(&super::CREDIT_PHASES, "COMMITTED");
     }
 }

@@ -59,19 +59,8 @@ impl StockMovementKind {
 
 #[cfg(test)]
 mod tests {
-    use event_runtime::Phase;
-
     #[test]
-    fn every_phase_has_its_own_name() {
-        for phase in [
-            Phase::Held,
-            Phase::Refused,
-            Phase::Released,
-            Phase::Finished,
-        ] {
-            let name = super::RESERVATION_PHASES.name(phase);
-            assert_eq!(super::RESERVATION_PHASES.parse(name), Some(phase), "{name}");
-        }
-        assert_eq!(super::RESERVATION_PHASES.parse("SETTLED"), None);
+    fn every_phase_has_a_name_of_its_own() {
+        testkit::assert_phase_names(&super::RESERVATION_PHASES, "SETTLED");
     }
 }
