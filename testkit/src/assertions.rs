@@ -245,6 +245,28 @@ pub fn assert_openapi_refs_resolve(document: &serde_json::Value) {
     }
 }
 
+/// Asserts that `document`, the OpenAPI document `service` serves, equals
+/// the committed `docs/api/<service>.json`, so that the published API
+/// reference cannot drift from the code. With `OMS_UPDATE_API_DOCS=1` it
+/// writes the file instead (pretty JSON), as `OMS_UPDATE_SCHEMAS=1` does for
+/// the event schemas.
+pub fn assert_openapi_committed(service: &str, document: &serde_json::Value) {
+    let path = crate::repo_root()
+        .join("docs/api")
+        .join(format!("{service}.json"));
+    let generated = serde_json::to_string_pretty(document).expect("JSON") + "\n";
+    if std::env::var("OMS_UPDATE_API_DOCS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("docs/api")).expect("docs/api is writable");
+        std::fs::write(&path, &generated).expect("the document is written");
+    }
+    assert!(
+        std::fs::read_to_string(&path).ok().as_deref() == Some(generated.as_str()),
+        "{} differs from the OpenAPI document {service} serves; regenerate with \
+         OMS_UPDATE_API_DOCS=1 cargo test -p {service} --test api openapi",
+        path.display()
+    );
+}
+
 /// Asserts that every value of a typed enum column is stored as it is
 /// serialized (its database spelling is its wire spelling, read back to the
 /// same value), and that a spelling it does not know is refused when read.

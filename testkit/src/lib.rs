@@ -28,7 +28,8 @@ pub mod keys;
 pub mod postgres;
 
 pub use assertions::{
-    TopicReader, assert_openapi_refs_resolve, assert_phase_names, assert_problem,
+    TopicReader, assert_openapi_committed, assert_openapi_refs_resolve, assert_phase_names,
+    assert_problem,
     assert_stored_as_serialized, assert_topics_created, count, eventually, header,
 };
 pub use client::TestClient;

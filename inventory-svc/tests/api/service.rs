@@ -42,3 +42,12 @@ async fn starts_ready_with_its_topics_and_documents_its_api(#[case] backend: Bac
     .await;
     app.app.stop().await.unwrap();
 }
+
+/// The committed `docs/api/inventory-svc.json` is what the service serves.
+/// Regenerate with `OMS_UPDATE_API_DOCS=1 cargo test -p inventory-svc --test api openapi`.
+#[tokio::test]
+async fn the_committed_openapi_document_matches_the_code() {
+    let app = spawn_app(Backend::Sqlite).await;
+    testkit::assert_openapi_committed("inventory-svc", &app.get_json("/openapi.json").await);
+    app.app.stop().await.unwrap();
+}

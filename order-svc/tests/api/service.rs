@@ -56,6 +56,23 @@ async fn starts_ready_and_documents_its_api(#[case] backend: Backend) {
     testkit::assert_openapi_refs_resolve(&document);
 }
 
+/// The committed `docs/api/order-svc.json` is what the service serves.
+/// Regenerate with `OMS_UPDATE_API_DOCS=1 cargo test -p order-svc --test api openapi`.
+#[tokio::test]
+async fn the_committed_openapi_document_matches_the_code() {
+    let system = spawn_system(Backend::Sqlite).await;
+    let document: serde_json::Value = system
+        .client
+        .get(format!("{}/openapi.json", system.orders.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    testkit::assert_openapi_committed("order-svc", &document);
+}
+
 /// The catalog copy follows inventory-svc's catalog version, not the
 /// senders' clocks: a later change stamped earlier (by another instance, or
 /// after a clock stepped back) still replaces what is there.
