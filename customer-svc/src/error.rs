@@ -1,10 +1,9 @@
 //! customer-svc's one error type, and how each case is answered over HTTP.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use events::CustomerId;
 use sea_orm::{DbErr, SqlErr};
-use service_kit::Problem;
+use service_kit::{Answer, ServiceError};
 
 /// Everything that can go wrong in customer-svc.
 #[derive(Debug, thiserror::Error)]
@@ -104,89 +103,66 @@ fn retry_after_secs(wait: std::time::Duration) -> u32 {
     .max(1)
 }
 
-impl From<CustomerError> for Problem {
-    fn from(error: CustomerError) -> Self {
-        let detail = error.to_string();
-        match error {
-            CustomerError::Invalid { field, .. } => Problem::invalid_input(field, detail),
-            CustomerError::CustomerNotFound(_) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "CUSTOMER_NOT_FOUND",
-                "No such customer",
-            )
-            .with_detail(detail),
-            CustomerError::EmailTaken => {
-                Problem::new(StatusCode::CONFLICT, "EMAIL_TAKEN", "The email is taken")
-                    .with_detail(detail)
+impl ServiceError for CustomerError {
+    fn answer(self) -> Answer {
+        use StatusCode as S;
+        match self {
+            Self::Invalid { field, .. } => Answer::InvalidInput(field),
+            Self::CustomerNotFound(_) => {
+                Answer::problem(S::NOT_FOUND, "CUSTOMER_NOT_FOUND", "No such customer")
             }
-            CustomerError::LimitBelowReserved { reserved, .. } => Problem::new(
-                StatusCode::CONFLICT,
+            Self::EmailTaken => Answer::problem(S::CONFLICT, "EMAIL_TAKEN", "The email is taken"),
+            Self::LimitBelowReserved { reserved, .. } => Answer::problem(
+                S::CONFLICT,
                 "CREDIT_LIMIT_BELOW_RESERVED",
                 "Credit limit too low",
             )
-            .with_detail(detail)
-            .with_extension("reserved_minor", reserved),
-            CustomerError::InvalidCredentials => Problem::new(
-                StatusCode::UNAUTHORIZED,
+            .with("reserved_minor", reserved),
+            Self::InvalidCredentials => Answer::problem(
+                S::UNAUTHORIZED,
                 "INVALID_CREDENTIALS",
                 "Authentication failed",
-            )
-            .with_detail(detail),
-            CustomerError::AccountSuspended => Problem::new(
-                StatusCode::FORBIDDEN,
+            ),
+            Self::AccountSuspended => Answer::problem(
+                S::FORBIDDEN,
                 "ACCOUNT_SUSPENDED",
                 "The account is suspended",
-            )
-            .with_detail(detail),
-            CustomerError::TooManyAttempts { retry_after } => Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            Self::TooManyAttempts { retry_after } => Answer::problem(
+                S::TOO_MANY_REQUESTS,
                 "TOO_MANY_ATTEMPTS",
                 "Too many attempts",
             )
-            .with_detail(detail)
-            .with_retry_after(retry_after_secs(retry_after)),
-            CustomerError::Busy => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            .retry_after(retry_after_secs(retry_after)),
+            Self::Busy => Answer::problem(
+                S::SERVICE_UNAVAILABLE,
                 "PASSWORD_HASHING_BUSY",
                 "Too many password checks at once",
             )
-            .with_detail(detail)
-            .with_retry_after(1),
-            CustomerError::InvalidRefreshToken => Problem::new(
-                StatusCode::UNAUTHORIZED,
+            .retry_after(1),
+            Self::InvalidRefreshToken => Answer::problem(
+                S::UNAUTHORIZED,
                 "INVALID_REFRESH_TOKEN",
                 "The refresh token is not valid",
-            )
-            .with_detail(detail),
-            CustomerError::RefreshTokenReused => Problem::new(
-                StatusCode::UNAUTHORIZED,
+            ),
+            Self::RefreshTokenReused => Answer::problem(
+                S::UNAUTHORIZED,
                 "REFRESH_TOKEN_REUSED",
                 "The refresh token was used already",
-            )
-            .with_detail(detail),
-            CustomerError::WrongCurrentPassword => Problem::new(
-                StatusCode::FORBIDDEN,
+            ),
+            Self::WrongCurrentPassword => Answer::problem(
+                S::FORBIDDEN,
                 "WRONG_PASSWORD",
                 "The current password is wrong",
-            )
-            .with_detail(detail),
-            CustomerError::CreditReservationNotHeld { .. } => Problem::new(
-                StatusCode::CONFLICT,
+            ),
+            Self::CreditReservationNotHeld { .. } => Answer::problem(
+                S::CONFLICT,
                 "CREDIT_RESERVATION_NOT_HELD",
                 "The credit reservation holds nothing",
-            )
-            .with_detail(detail),
-            CustomerError::Forbidden(why) => {
-                Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Not allowed").with_detail(why)
-            }
-            CustomerError::Database(error) => Problem::database(error),
-            CustomerError::Internal(error) => Problem::internal(&error),
+            ),
+            Self::Forbidden(_) => Answer::problem(S::FORBIDDEN, "FORBIDDEN", "Not allowed"),
+            Self::Database(error) => Answer::Database(error),
+            Self::Internal(error) => Answer::Internal(error),
         }
-    }
-}
-
-impl IntoResponse for CustomerError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
     }
 }

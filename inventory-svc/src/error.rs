@@ -1,10 +1,9 @@
 //! inventory-svc's one error type, and how each case is answered over HTTP.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use events::{OrderId, ProductId};
 use sea_orm::{DbErr, SqlErr};
-use service_kit::Problem;
+use service_kit::{Answer, ServiceError};
 
 /// Everything that can go wrong in inventory-svc.
 #[derive(Debug, thiserror::Error)]
@@ -66,47 +65,28 @@ impl InventoryError {
     }
 }
 
-impl From<InventoryError> for Problem {
-    fn from(error: InventoryError) -> Self {
-        let detail = error.to_string();
-        match error {
-            InventoryError::Invalid { field, .. } => Problem::invalid_input(field, detail),
-            InventoryError::ProductNotFound(_) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "PRODUCT_NOT_FOUND",
-                "No such product",
-            )
-            .with_detail(detail),
-            InventoryError::ReservationNotFound(_) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "RESERVATION_NOT_FOUND",
-                "No such reservation",
-            )
-            .with_detail(detail),
-            InventoryError::ReservationNotHeld { .. } => Problem::new(
-                StatusCode::CONFLICT,
+impl ServiceError for InventoryError {
+    fn answer(self) -> Answer {
+        use StatusCode as S;
+        match self {
+            Self::Invalid { field, .. } => Answer::InvalidInput(field),
+            Self::ProductNotFound(_) => {
+                Answer::problem(S::NOT_FOUND, "PRODUCT_NOT_FOUND", "No such product")
+            }
+            Self::ReservationNotFound(_) => {
+                Answer::problem(S::NOT_FOUND, "RESERVATION_NOT_FOUND", "No such reservation")
+            }
+            Self::ReservationNotHeld { .. } => Answer::problem(
+                S::CONFLICT,
                 "RESERVATION_NOT_HELD",
                 "The reservation holds nothing",
-            )
-            .with_detail(detail),
-            InventoryError::SkuTaken(_) => {
-                Problem::new(StatusCode::CONFLICT, "SKU_TAKEN", "The SKU is taken")
-                    .with_detail(detail)
+            ),
+            Self::SkuTaken(_) => Answer::problem(S::CONFLICT, "SKU_TAKEN", "The SKU is taken"),
+            Self::InsufficientStock { available, .. } => {
+                Answer::problem(S::CONFLICT, "INSUFFICIENT_STOCK", "Not enough stock")
+                    .with("available", available)
             }
-            InventoryError::InsufficientStock { available, .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "INSUFFICIENT_STOCK",
-                "Not enough stock",
-            )
-            .with_detail(detail)
-            .with_extension("available", available),
-            InventoryError::Database(error) => Problem::database(error),
+            Self::Database(error) => Answer::Database(error),
         }
-    }
-}
-
-impl IntoResponse for InventoryError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
     }
 }

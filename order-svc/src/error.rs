@@ -1,10 +1,9 @@
 //! order-svc's one error type, and how each case is answered over HTTP.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use events::{OrderId, OrderStatus, ProductId};
 use sea_orm::DbErr;
-use service_kit::Problem;
+use service_kit::{Answer, ServiceError};
 
 /// Everything that can go wrong in order-svc.
 #[derive(Debug, thiserror::Error)]
@@ -66,59 +65,53 @@ impl OrderError {
     }
 }
 
-impl From<OrderError> for Problem {
-    fn from(error: OrderError) -> Self {
-        let detail = error.to_string();
-        let unprocessable = |code: &str, title: &str| {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, title).with_detail(detail.clone())
-        };
-        match error {
-            OrderError::Invalid { field, .. } => Problem::invalid_input(field, detail),
-            OrderError::UnknownProduct(id) => unprocessable("UNKNOWN_PRODUCT", "Unknown product")
-                .with_extension("product_id", id.to_string()),
-            OrderError::InactiveProduct(id) => {
-                unprocessable("INACTIVE_PRODUCT", "Product not for sale")
-                    .with_extension("product_id", id.to_string())
+impl ServiceError for OrderError {
+    fn answer(self) -> Answer {
+        use StatusCode as S;
+        match self {
+            Self::Invalid { field, .. } => Answer::InvalidInput(field),
+            Self::UnknownProduct(id) => Answer::problem(
+                S::UNPROCESSABLE_ENTITY,
+                "UNKNOWN_PRODUCT",
+                "Unknown product",
+            )
+            .with("product_id", id.to_string()),
+            Self::InactiveProduct(id) => Answer::problem(
+                S::UNPROCESSABLE_ENTITY,
+                "INACTIVE_PRODUCT",
+                "Product not for sale",
+            )
+            .with("product_id", id.to_string()),
+            Self::MixedCurrencies(..) => Answer::problem(
+                S::UNPROCESSABLE_ENTITY,
+                "MIXED_CURRENCIES",
+                "Mixed currencies",
+            ),
+            Self::IdempotencyKeyReused => Answer::problem(
+                S::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "Idempotency-Key reused",
+            ),
+            Self::OrderNotFound(_) => {
+                Answer::problem(S::NOT_FOUND, "ORDER_NOT_FOUND", "No such order")
             }
-            OrderError::MixedCurrencies(..) => {
-                unprocessable("MIXED_CURRENCIES", "Mixed currencies")
-            }
-            OrderError::IdempotencyKeyReused => {
-                unprocessable("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key reused")
-            }
-            OrderError::OrderNotFound(_) => {
-                Problem::new(StatusCode::NOT_FOUND, "ORDER_NOT_FOUND", "No such order")
-                    .with_detail(detail)
-            }
-            OrderError::Forbidden(why) => {
-                Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Not allowed").with_detail(why)
-            }
-            OrderError::InvalidTransition { from, allowed, .. } => Problem::new(
-                StatusCode::CONFLICT,
+            Self::Forbidden(_) => Answer::problem(S::FORBIDDEN, "FORBIDDEN", "Not allowed"),
+            Self::InvalidTransition { from, allowed, .. } => Answer::problem(
+                S::CONFLICT,
                 "INVALID_TRANSITION",
                 "The order cannot move that way",
             )
-            .with_detail(detail)
-            .with_extension("order_status", from.as_str())
-            .with_extension(
+            .with("order_status", from.as_str())
+            .with(
                 "allowed_transitions",
                 allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             ),
-            OrderError::ShippingLocked(status) => Problem::new(
-                StatusCode::CONFLICT,
-                "SHIPPING_LOCKED",
-                "Shipping details are final",
-            )
-            .with_detail(detail)
-            .with_extension("order_status", status.as_str()),
-            OrderError::Database(error) => Problem::database(error),
-            OrderError::Internal(error) => Problem::internal(&error),
+            Self::ShippingLocked(status) => {
+                Answer::problem(S::CONFLICT, "SHIPPING_LOCKED", "Shipping details are final")
+                    .with("order_status", status.as_str())
+            }
+            Self::Database(error) => Answer::Database(error),
+            Self::Internal(error) => Answer::Internal(error),
         }
-    }
-}
-
-impl IntoResponse for OrderError {
-    fn into_response(self) -> Response {
-        Problem::from(self).into_response()
     }
 }

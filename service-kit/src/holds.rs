@@ -201,6 +201,62 @@ enum Round {
 /// consumer's offset-commit interval.
 const CONSUMER_RECHECK: Duration = Duration::from_secs(1);
 
+/// The OpenAPI schema of a participant's record state: a string, one of
+/// the participant's phase names (for a field's `schema_with`), described
+/// by `description`.
+pub fn phase_schema(
+    names: &event_runtime::PhaseNames,
+    description: &str,
+) -> utoipa::openapi::Object {
+    use event_runtime::Phase;
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .enum_values(Some(
+            [
+                Phase::Held,
+                Phase::Refused,
+                Phase::Released,
+                Phase::Finished,
+            ]
+            .map(|phase| names.name(phase)),
+        ))
+        .build()
+}
+
+/// Which holds a participant's hold listing shows (`GET /reservations`,
+/// `GET /credit/reservations`), one page at a time.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeldQuery {
+    /// Only holds at least this old: a duration (`90s`, `5m`, `2h`, `1d`)
+    /// or an RFC 3339 time; default: every hold.
+    pub older_than: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<events::OrderId>,
+    /// Page size, 1-100 (default 50).
+    pub limit: Option<u64>,
+}
+
+impl HeldQuery {
+    /// The latest creation time of a hold to show, as of `now`; `None`
+    /// for every hold.
+    ///
+    /// # Errors
+    /// 422 `INVALID_INPUT` for an `older_than` that is neither.
+    pub fn made_before(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::Problem> {
+        Ok(self
+            .older_than
+            .as_deref()
+            .map(OlderThan::parse)
+            .transpose()?
+            .map(|older_than| older_than.cutoff(now)))
+    }
+}
+
 /// The `older_than` of the hold listings: a duration (`90s`, `5m`, `2h`,
 /// `1d`; a bare number is seconds) or an RFC 3339 instant. Parsed at the
 /// edge; [`OlderThan::cutoff`] is the latest creation time it admits.

@@ -208,6 +208,66 @@ impl From<DbErr> for Problem {
     }
 }
 
+/// A service's one error type: each case says how it is answered
+/// ([`Answer`]), and its message is the problem's `detail`. Every such
+/// error converts into a [`Problem`], so handlers return `Problem` and use
+/// `?` on it.
+pub trait ServiceError: std::fmt::Display {
+    /// How this case is answered.
+    fn answer(self) -> Answer;
+}
+
+/// How one case of a [`ServiceError`] is answered.
+#[derive(Debug)]
+pub enum Answer {
+    /// This problem (status, stable code, title and any extension
+    /// members), with the error's message as its detail.
+    Problem(Problem),
+    /// 422 `INVALID_INPUT` naming the field, with the error's message.
+    InvalidInput(&'static str),
+    /// A failed database call ([`Problem::database`]).
+    Database(DbErr),
+    /// Anything else: 500, logged ([`Problem::internal`]).
+    Internal(anyhow::Error),
+}
+
+impl Answer {
+    /// `status`, a stable `code` and a `title`.
+    pub fn problem(status: StatusCode, code: &str, title: &str) -> Self {
+        Self::Problem(Problem::new(status, code, title))
+    }
+
+    /// The same, with the extension member `name`.
+    #[must_use]
+    pub fn with(self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        match self {
+            Self::Problem(problem) => Self::Problem(problem.with_extension(name, value)),
+            other => other,
+        }
+    }
+
+    /// The same, with a `Retry-After` of `seconds`.
+    #[must_use]
+    pub fn retry_after(self, seconds: u32) -> Self {
+        match self {
+            Self::Problem(problem) => Self::Problem(problem.with_retry_after(seconds)),
+            other => other,
+        }
+    }
+}
+
+impl<E: ServiceError> From<E> for Problem {
+    fn from(error: E) -> Self {
+        let detail = error.to_string();
+        match error.answer() {
+            Answer::Problem(problem) => problem.with_detail(detail),
+            Answer::InvalidInput(field) => Self::invalid_input(field, detail),
+            Answer::Database(error) => Self::database(error),
+            Answer::Internal(error) => Self::internal(&error),
+        }
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -29,8 +29,7 @@ pub mod postgres;
 
 pub use assertions::{
     TopicReader, assert_openapi_committed, assert_openapi_refs_resolve, assert_phase_names,
-    assert_problem,
-    assert_stored_as_serialized, assert_topics_created, count, eventually, header,
+    assert_problem, assert_stored_as_serialized, assert_topics_created, count, eventually, header,
 };
 pub use client::TestClient;
 pub use kafka::{kafka_bootstrap, produce, publish};

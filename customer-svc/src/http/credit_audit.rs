@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use event_runtime::participant::ManualRelease;
 use events::{CustomerId, OrderId};
 use serde::{Deserialize, Serialize};
-use service_kit::holds::OlderThan;
+use service_kit::holds::HeldQuery;
 use service_kit::{Caller, Json, Path, Problem, Query};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,19 +24,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_credit_reservation))
         .routes(routes!(list_held_credit_reservations))
         .routes(routes!(release_credit_reservation))
-}
-
-/// Which holds to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HeldQuery {
-    /// Only holds at least this old: a duration (`90s`, `5m`, `2h`, `1d`)
-    /// or an RFC 3339 time; default: every hold.
-    pub older_than: Option<String>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<OrderId>,
-    /// Page size, 1-100 (default 50).
-    pub limit: Option<u64>,
 }
 
 /// A page of credit reservations.
@@ -79,12 +66,7 @@ async fn list_held_credit_reservations(
 ) -> Result<Json<CreditReservationPage>, Problem> {
     caller.require_admin()?;
     let limit = service_kit::pagination::page_size(query.limit)?;
-    let made_before = query
-        .older_than
-        .as_deref()
-        .map(OlderThan::parse)
-        .transpose()?
-        .map(|older_than| older_than.cutoff(state.clock.now()));
+    let made_before = query.made_before(state.clock.now())?;
     let rows = credit::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
     let (page, next_cursor) = service_kit::pagination::split_page(rows, limit, |r| r.order_id);
     Ok(Json(CreditReservationPage {
@@ -137,7 +119,7 @@ pub struct CreditReservationResponse {
     /// The customer it named (nil for an order released before it was placed).
     pub customer_id: CustomerId,
     /// `RESERVED`, `REJECTED`, `RELEASED` or `SETTLED`.
-    #[schema(example = "RESERVED")]
+    #[schema(schema_with = credit_reservation_state)]
     pub state: String,
     /// The amount held or once held, in minor units.
     pub amount_minor: i64,
@@ -230,4 +212,9 @@ async fn get_credit_audit(
         balanced: customers.iter().all(|c| c.balanced),
         customers,
     }))
+}
+
+/// The schema of a credit reservation state: one of [`CREDIT_PHASES`].
+fn credit_reservation_state() -> utoipa::openapi::Object {
+    service_kit::holds::phase_schema(&CREDIT_PHASES, "Where the credit reservation stands.")
 }

@@ -5,9 +5,9 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{OrderId, ProductId};
 use serde::{Deserialize, Serialize};
-use service_kit::holds::OlderThan;
+use service_kit::holds::HeldQuery;
 use service_kit::{Caller, Json, Path, Problem, Query};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,19 +20,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_reservation))
         .routes(routes!(list_held_reservations))
         .routes(routes!(release_reservation))
-}
-
-/// Which holds to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HeldQuery {
-    /// Only holds at least this old: a duration (`90s`, `5m`, `2h`, `1d`)
-    /// or an RFC 3339 time; default: every hold.
-    pub older_than: Option<String>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<OrderId>,
-    /// Page size, 1-100 (default 50).
-    pub limit: Option<u64>,
 }
 
 /// A page of reservations.
@@ -81,13 +68,7 @@ async fn list_held_reservations(
 ) -> Result<Json<ReservationPage>, Problem> {
     caller.require_admin()?;
     let limit = service_kit::pagination::page_size(query.limit)?;
-    let now = state.clock.now();
-    let made_before = query
-        .older_than
-        .as_deref()
-        .map(OlderThan::parse)
-        .transpose()?
-        .map(|older_than| older_than.cutoff(now));
+    let made_before = query.made_before(state.clock.now())?;
     let rows = stock::held_reservations(&state.db, made_before, query.cursor, limit + 1).await?;
     let (page, next_cursor) =
         service_kit::pagination::split_page(rows, limit, |reservation| reservation.order_id);
@@ -134,7 +115,7 @@ pub struct ReservationResponse {
     /// The order.
     pub order_id: OrderId,
     /// `RESERVED`, `REJECTED`, `RELEASED` or `COMMITTED`.
-    #[schema(example = "RESERVED")]
+    #[schema(schema_with = reservation_state)]
     pub state: String,
     /// Why it was rejected, or released without being reserved.
     pub reason: Option<String>,
@@ -165,4 +146,9 @@ async fn get_reservation(
     Ok(Json(
         stock::reservation_of(&state.db, order_id).await?.into(),
     ))
+}
+
+/// The schema of a reservation state: one of [`RESERVATION_PHASES`].
+fn reservation_state() -> utoipa::openapi::Object {
+    service_kit::holds::phase_schema(&RESERVATION_PHASES, "Where the reservation stands.")
 }
