@@ -2,20 +2,15 @@
 
 use axum::http::StatusCode;
 use events::CustomerId;
-use sea_orm::{DbErr, SqlErr};
-use service_kit::{Answer, ServiceError};
+use sea_orm::DbErr;
+use service_kit::{Answer, InvalidInput, ServiceError};
 
 /// Everything that can go wrong in customer-svc.
 #[derive(Debug, thiserror::Error)]
 pub enum CustomerError {
     /// 422 `INVALID_INPUT`: a field breaks a rule.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The offending field.
-        field: &'static str,
-        /// The rule it breaks.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     /// 404 `CUSTOMER_NOT_FOUND`.
     #[error("customer {0} does not exist")]
     CustomerNotFound(CustomerId),
@@ -81,15 +76,7 @@ pub enum CustomerError {
 impl CustomerError {
     /// An [`CustomerError::Invalid`].
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            message: message.into(),
-        }
-    }
-
-    /// Whether a database error is a unique-constraint violation.
-    pub fn is_unique_violation(error: &DbErr) -> bool {
-        matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+        Self::Invalid(InvalidInput::new(field, message))
     }
 }
 
@@ -107,7 +94,7 @@ impl ServiceError for CustomerError {
     fn answer(self) -> Answer {
         use StatusCode as S;
         match self {
-            Self::Invalid { field, .. } => Answer::InvalidInput(field),
+            Self::Invalid(invalid) => Answer::InvalidInput(invalid.field),
             Self::CustomerNotFound(_) => {
                 Answer::problem(S::NOT_FOUND, "CUSTOMER_NOT_FOUND", "No such customer")
             }

@@ -103,11 +103,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         "credential-housekeeping",
         housekeeping(sessions.clone(), settings.clock.clone(), shutdown),
     );
-    builder.take_part_in_saga(
-        Credit::new(settings.clock.clone()),
-        &settings.holds,
-        settings.clock.clone(),
-    )?;
+    let participant = Credit::new(settings.clock.clone());
+    builder.take_part_in_saga(participant, &settings.holds, &settings.clock)?;
     let state = AppState {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),

@@ -424,3 +424,12 @@ fn sqlite_primary_code(error: &DbErr) -> Option<i64> {
         .and_then(|code| code.parse::<i64>().ok())
         .map(|extended| extended & 0xff)
 }
+
+/// Whether `error` is a unique-constraint violation (a key taken), on
+/// PostgreSQL or SQLite.
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

@@ -349,6 +349,8 @@ pub trait Holdings: Send {
 pub trait Participant: Send + Sync + 'static {
     /// What one batch reads, changes and writes.
     type Holdings: Holdings;
+    /// The table of its records.
+    type Table: crate::hold_table::HoldTable;
 
     /// The event that finishes a hold.
     const FINISHED_BY: FinishedBy;
@@ -373,7 +375,9 @@ pub trait Participant: Send + Sync + 'static {
         conn: &C,
         cutoff: DateTime<Utc>,
         limit: u64,
-    ) -> impl Future<Output = Result<Vec<OrderId>, DbErr>> + Send;
+    ) -> impl Future<Output = Result<Vec<OrderId>, DbErr>> + Send {
+        crate::hold_table::expired::<Self::Table>(conn, cutoff, limit)
+    }
 
     /// Reads and locks, in one global order, the records of `orders` and
     /// the resources that they and the OrderPlaced events of `placed` touch.

@@ -2,20 +2,15 @@
 
 use axum::http::StatusCode;
 use events::{OrderId, ProductId};
-use sea_orm::{DbErr, SqlErr};
-use service_kit::{Answer, ServiceError};
+use sea_orm::DbErr;
+use service_kit::{Answer, InvalidInput, ServiceError};
 
 /// Everything that can go wrong in inventory-svc.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     /// 422 `INVALID_INPUT`: a field breaks a rule.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The offending field.
-        field: &'static str,
-        /// The rule it breaks.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     /// 404 `PRODUCT_NOT_FOUND`.
     #[error("product {0} does not exist")]
     ProductNotFound(ProductId),
@@ -53,15 +48,7 @@ pub enum InventoryError {
 impl InventoryError {
     /// An [`InventoryError::Invalid`].
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            message: message.into(),
-        }
-    }
-
-    /// Whether a database error is a unique-constraint violation.
-    pub fn is_unique_violation(error: &DbErr) -> bool {
-        matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+        Self::Invalid(InvalidInput::new(field, message))
     }
 }
 
@@ -69,7 +56,7 @@ impl ServiceError for InventoryError {
     fn answer(self) -> Answer {
         use StatusCode as S;
         match self {
-            Self::Invalid { field, .. } => Answer::InvalidInput(field),
+            Self::Invalid(invalid) => Answer::InvalidInput(invalid.field),
             Self::ProductNotFound(_) => {
                 Answer::problem(S::NOT_FOUND, "PRODUCT_NOT_FOUND", "No such product")
             }

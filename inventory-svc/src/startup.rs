@@ -18,11 +18,8 @@ pub const TOPICS: &[Topic] = &[Topic::Orders, Topic::Inventory, Topic::Catalog];
 /// When the database or the broker is unreachable, or the address is taken.
 pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.take_part_in_saga(
-        Stock::new(settings.clock.clone()),
-        &settings.holds,
-        settings.clock.clone(),
-    )?;
+    let participant = Stock::new(settings.clock.clone());
+    builder.take_part_in_saga(participant, &settings.holds, &settings.clock)?;
     let state = AppState {
         db: builder.db().clone(),
         outbox: builder.outbox().clone(),

@@ -3,19 +3,14 @@
 use axum::http::StatusCode;
 use events::{OrderId, OrderStatus, ProductId};
 use sea_orm::DbErr;
-use service_kit::{Answer, ServiceError};
+use service_kit::{Answer, InvalidInput, ServiceError};
 
 /// Everything that can go wrong in order-svc.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     /// 422 `INVALID_INPUT`: a field breaks a rule.
-    #[error("{field}: {message}")]
-    Invalid {
-        /// The offending field.
-        field: &'static str,
-        /// The rule it breaks.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     /// 422 `UNKNOWN_PRODUCT`: not in the catalog.
     #[error("product {0} is not in the catalog")]
     UnknownProduct(ProductId),
@@ -58,10 +53,7 @@ pub enum OrderError {
 impl OrderError {
     /// An [`OrderError::Invalid`].
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            message: message.into(),
-        }
+        Self::Invalid(InvalidInput::new(field, message))
     }
 }
 
@@ -69,7 +61,7 @@ impl ServiceError for OrderError {
     fn answer(self) -> Answer {
         use StatusCode as S;
         match self {
-            Self::Invalid { field, .. } => Answer::InvalidInput(field),
+            Self::Invalid(invalid) => Answer::InvalidInput(invalid.field),
             Self::UnknownProduct(id) => Answer::problem(
                 S::UNPROCESSABLE_ENTITY,
                 "UNKNOWN_PRODUCT",

@@ -60,7 +60,7 @@ impl crate::ServiceBuilder {
         &mut self,
         participant: P,
         holds: &HoldSettings,
-        clock: crate::Clock,
+        clock: &crate::Clock,
     ) -> anyhow::Result<&mut Self> {
         let topics = events::topics::subscription(self.service_name(), "saga");
         let handler =
@@ -70,7 +70,7 @@ impl crate::ServiceBuilder {
             participant,
             db: self.db().clone(),
             outbox: self.outbox().clone(),
-            clock,
+            clock: clock.clone(),
             grace: holds.grace(),
             idle: HOLD_SWEEP_IDLE,
             kafka: self.kafka().clone(),

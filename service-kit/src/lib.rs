@@ -52,5 +52,5 @@ pub use app::{App, ServiceBuilder};
 pub use auth::{Authenticator, Caller, Role};
 pub use clock::Clock;
 pub use extract::{AnyCase, ClientAddress, Json, Path, Query};
-pub use problem::{Answer, Problem, ServiceError};
+pub use problem::{Answer, InvalidInput, Problem, ServiceError};
 pub use settings::{CommonSettings, ServiceSettings};

@@ -208,6 +208,27 @@ impl From<DbErr> for Problem {
     }
 }
 
+/// A field of a request that breaks a rule: answered 422 `INVALID_INPUT`
+/// naming the field. The case every service's error has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidInput {
+    /// The offending field.
+    pub field: &'static str,
+    /// The rule it breaks.
+    pub message: String,
+}
+
+impl InvalidInput {
+    /// `field` breaks the rule `message` states.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 /// A service's one error type: each case says how it is answered
 /// ([`Answer`]), and its message is the problem's `detail`. Every such
 /// error converts into a [`Problem`], so handlers return `Problem` and use

@@ -63,6 +63,7 @@ impl Credit {
 }
 
 impl Participant for Credit {
+    type Table = credit::Table;
     type Holdings = CreditBatch;
 
     const FINISHED_BY: FinishedBy = FinishedBy::Delivery;
@@ -70,15 +71,6 @@ impl Participant for Credit {
     const FINISH: &'static str = "settle";
     const RESOURCE: &'static str = "credit";
     const PHASES: PhaseNames = CREDIT_PHASES;
-
-    async fn expired<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        cutoff: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<OrderId>, DbErr> {
-        credit::expired(conn, cutoff, limit).await
-    }
 
     async fn load(
         &self,

@@ -88,7 +88,9 @@ async fn register_as(
             txn.commit().await?;
             Ok(customer)
         }
-        Err(error) if CustomerError::is_unique_violation(&error) => Err(CustomerError::EmailTaken),
+        Err(error) if event_runtime::database::is_unique_violation(&error) => {
+            Err(CustomerError::EmailTaken)
+        }
         Err(error) => Err(error.into()),
     }
 }

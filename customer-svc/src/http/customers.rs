@@ -338,7 +338,7 @@ async fn change_password(
 ) -> Result<StatusCode, Problem> {
     caller.require_self_or_admin(id)?;
     let new = Password::parse(&request.new_password).map_err(|e| match e {
-        CustomerError::Invalid { message, .. } => CustomerError::invalid("new_password", message),
+        CustomerError::Invalid(invalid) => CustomerError::invalid("new_password", invalid.message),
         other => other,
     })?;
     let own = caller.id == id;

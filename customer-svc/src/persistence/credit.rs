@@ -13,6 +13,9 @@ use sea_orm::{ConnectionTrait, DbErr};
 use super::entities::credit_reservation;
 use crate::domain::{CREDIT_PHASES, CreditReservation, HeldCredit};
 
+/// The table of the records, for the protocol's own queries.
+pub type Table = super::entities::credit_reservation::Entity;
+
 /// The credit reservation a row holds.
 ///
 /// # Errors
@@ -99,20 +102,6 @@ pub async fn save(
     hold_table::insert_new::<credit_reservation::ActiveModel>(conn, rows(&changes.added)).await?;
     hold_table::save_decisions::<credit_reservation::ActiveModel>(conn, rows(&changes.changed))
         .await
-}
-
-/// Up to `limit` orders whose credit reservation holds, undecided, with a
-/// deadline at or before `cutoff`, earliest first (over the deadline's
-/// index).
-///
-/// # Errors
-/// The database error.
-pub async fn expired(
-    conn: &impl ConnectionTrait,
-    cutoff: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<OrderId>, DbErr> {
-    hold_table::expired::<credit_reservation::Entity>(conn, cutoff, limit).await
 }
 
 /// Up to `limit` credit reservations that hold (RESERVED), made at or

@@ -34,7 +34,7 @@ pub async fn create_product(
     let product = Product::create(new, Utc::now());
     let txn = begin_write(db).await?;
     if let Err(error) = products::insert(&txn, &product).await {
-        return Err(if InventoryError::is_unique_violation(&error) {
+        return Err(if event_runtime::database::is_unique_violation(&error) {
             InventoryError::SkuTaken(product.sku.as_str().to_owned())
         } else {
             error.into()

@@ -65,6 +65,7 @@ impl Stock {
 }
 
 impl Participant for Stock {
+    type Table = reservations::Table;
     type Holdings = StockBatch;
 
     const FINISHED_BY: FinishedBy = FinishedBy::Shipment;
@@ -72,15 +73,6 @@ impl Participant for Stock {
     const FINISH: &'static str = "ship";
     const RESOURCE: &'static str = "stock";
     const PHASES: PhaseNames = RESERVATION_PHASES;
-
-    async fn expired<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        cutoff: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<OrderId>, DbErr> {
-        reservations::expired(conn, cutoff, limit).await
-    }
 
     async fn load(
         &self,

@@ -16,6 +16,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait
 use super::entities::{reservation, reservation_line};
 use crate::domain::{RESERVATION_PHASES, Reservation, ReservationLine};
 
+/// The table of the records, for the protocol's own queries.
+pub type Table = super::entities::reservation::Entity;
+
 /// The reservation a row and its lines hold.
 fn reservation_of(
     row: reservation::Model,
@@ -135,19 +138,6 @@ pub async fn save(
             .await?;
     }
     hold_table::save_decisions::<reservation::ActiveModel>(conn, rows(&changes.changed)).await
-}
-
-/// Up to `limit` orders whose reservation holds, undecided, with a deadline
-/// at or before `cutoff`, earliest first (over the deadline's index).
-///
-/// # Errors
-/// The database error.
-pub async fn expired(
-    conn: &impl ConnectionTrait,
-    cutoff: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<OrderId>, DbErr> {
-    hold_table::expired::<reservation::Entity>(conn, cutoff, limit).await
 }
 
 /// Up to `limit` reservations that hold (RESERVED), made at or before

@@ -433,6 +433,6 @@ pub(crate) mod tests {
                 Duration::from_secs(30),
                 Utc::now(),
             );
-        assert!(matches!(too_large, Err(OrderError::Invalid { .. })));
+        assert!(matches!(too_large, Err(OrderError::Invalid(_))));
     }
 }
