@@ -5,7 +5,7 @@
 //! A participant's entity implements [`HoldTable`]; its repository turns
 //! rows into records ([`phase_of`]) and calls these functions.
 //!
-//! [`HoldRecord`]: crate::participant::HoldRecord
+//! [`HoldRecord`]: crate::hold_records::HoldRecord
 
 use chrono::{DateTime, Utc};
 use events::OrderId;
@@ -17,7 +17,7 @@ use sea_orm::{
 use crate::database::{
     find_many_for_update as find_many_locked, insert_new as insert_new_rows, save_columns,
 };
-use crate::participant::{Phase, PhaseNames};
+use crate::hold_records::{Phase, PhaseNames};
 
 /// The columns every participant's table has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

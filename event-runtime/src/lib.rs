@@ -31,8 +31,9 @@
 //!   offsets, dead letters.
 //! - [`participant`]: the participant side of the order saga (hold,
 //!   release with its tombstone, finish), once for inventory-svc and
-//!   customer-svc, each supplying its resource; [`hold_table`]: the
-//!   queries of their records' tables.
+//!   customer-svc, each supplying its resource; [`hold_records`]: the
+//!   record each keeps of an order; [`hold_table`]: the queries of their
+//!   records' tables.
 //! - [`validation`]: every event checked against its JSON Schema on receipt.
 //! - [`trace`]: W3C trace context into and out of Kafka headers.
 
@@ -42,6 +43,7 @@ pub mod consumer;
 pub mod database;
 pub mod group_commit;
 pub mod handler;
+pub mod hold_records;
 pub mod hold_table;
 pub mod kafka;
 pub mod outbox;
@@ -58,15 +60,15 @@ pub use database::{
 };
 pub use group_commit::{GroupCommit, GroupCommitSettings, GroupWriter};
 pub use handler::{Changes, Emitter, EventHandler, HandlerError, ReceivedRecord, Tracked};
+pub use hold_records::{HoldRecord, HoldRecords, Phase, PhaseNames};
 pub use hold_table::{HoldColumn, HoldTable};
 pub use kafka::{KafkaSettings, ensure_topics};
 pub use outbox::{
     Outbox, OutboxRelay, PendingEvent, RelayHealth, RelaySettings, RelayWaker, RowFailure,
 };
 pub use participant::{
-    DEFAULT_SAGA_DEADLINE, FinishedBy, HoldRecord, HoldRecords, Holdings, ManualRelease,
-    Participant, ParticipantHandler, Phase, PhaseNames, TOMBSTONE_REASON, expire_holds,
-    placed_order, release_by_hand,
+    DEFAULT_SAGA_DEADLINE, FinishedBy, Holdings, ManualRelease, Participant, ParticipantHandler,
+    TOMBSTONE_REASON, expire_holds, placed_order, release_by_hand,
 };
 pub use retention::{Retention, RetentionSettings, delete_before};
 pub use storage::{

@@ -48,7 +48,7 @@ fn row_of(product: CatalogProduct) -> catalog_product::Model {
 }
 
 /// Stores each product's state unless a newer one is stored already
-/// (by catalog version, see [`catalog_product::Model::supersedes`]), so
+/// (by catalog version, see [`crate::domain::CatalogVersion::supersedes`]), so
 /// that a replayed or reordered catalog never goes back in time; one
 /// statement for all (each product at most once).
 ///

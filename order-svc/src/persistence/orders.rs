@@ -1,7 +1,7 @@
 //! Repository functions for orders, their lines and timelines. The rows
 //! stay here: each function takes and returns the domain's [`Order`],
 //! [`OrderLine`] and [`TimelineEntry`], converted in one place
-//! ([`order_of`], [`row_of`], [`line_of`], [`line_row`]).
+//! (`order_of`, `row_of`, `line_of`, `line_row`).
 
 use std::collections::HashMap;
 
