@@ -300,3 +300,102 @@ impl ServiceSettings {
         })
     }
 }
+
+/// Declares a service's `Settings`: what every service has (its HTTP
+/// address `<PREFIX>_HTTP_ADDR`, its database URL `<PREFIX>_DATABASE_URL`,
+/// [`CommonSettings`] and a [`Clock`](crate::Clock)), then the service's
+/// own fields as written, with `read_secret_files` and `service()`.
+///
+/// The prefix is written once, so a service cannot name its address one way
+/// and its database another; the variables stay `OMS_ORDER_HTTP_ADDR`,
+/// `OMS_ORDER_DATABASE_URL` and so on. Secrets besides the database URL
+/// that may come from a file (`<VARIABLE>_FILE`, see [`crate::secrets`])
+/// are listed after the struct as `secret_files: field = "VARIABLE", …;`.
+///
+/// ```
+/// service_kit::service_settings! {
+///     /// Everything the example service can be configured with.
+///     #[command(name = "example-svc", version)]
+///     pub struct Settings for "example-svc", "OMS_EXAMPLE" on "127.0.0.1:8099" {
+///         /// A token.
+///         #[arg(long, env = "OMS_EXAMPLE_TOKEN", hide_env_values = true)]
+///         pub token: Option<String>,
+///     }
+///     secret_files: token = "OMS_EXAMPLE_TOKEN";
+/// }
+/// let settings = <Settings as clap::Parser>::parse_from(["example-svc"]);
+/// assert_eq!(settings.service().http_addr.port(), 8099);
+/// ```
+#[macro_export]
+macro_rules! service_settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $settings:ident for $service:expr, $prefix:literal on $default_addr:literal {
+            $(
+                $(#[$field_meta:meta])*
+                pub $field:ident: $field_type:ty,
+            )*
+        }
+        $(secret_files: $($secret:ident = $secret_variable:literal),+ ;)?
+    ) => {
+        #[derive(Debug, Clone, clap::Parser)]
+        $(#[$meta])*
+        pub struct $settings {
+            /// HTTP listen address.
+            #[arg(long, env = concat!($prefix, "_HTTP_ADDR"), default_value = $default_addr)]
+            pub http_addr: ::std::net::SocketAddr,
+            /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
+            #[arg(long, env = concat!($prefix, "_DATABASE_URL"), hide_env_values = true)]
+            pub database_url: ::std::option::Option<::std::string::String>,
+            $(
+                $(#[$field_meta])*
+                pub $field: $field_type,
+            )*
+            /// Settings shared by every service.
+            #[command(flatten)]
+            pub common: $crate::CommonSettings,
+            /// Where the service reads the time (deadlines, holds,
+            /// lock-outs): the system clock, unless a test injects a
+            /// manual one.
+            #[arg(skip)]
+            pub clock: $crate::Clock,
+        }
+
+        impl $settings {
+            /// The variables whose value may instead come from a file named
+            /// by `<VARIABLE>_FILE` ([`read_secret_files`](Self::read_secret_files)).
+            pub const SECRET_VARIABLES: &'static [&'static str] = &[
+                concat!($prefix, "_DATABASE_URL"),
+                $($($secret_variable,)+)?
+            ];
+
+            #[doc = concat!(
+                "Reads the secrets given as files (`", $prefix, "_DATABASE_URL_FILE`",
+                $($(", `", $secret_variable, "_FILE`",)+)?
+                ") into their settings: see [`service_kit::secrets`].\n\n",
+                "# Errors\n",
+                "A secret given both directly and as a file, or a file that cannot ",
+                "be read or is empty."
+            )]
+            pub fn read_secret_files(
+                &mut self,
+            ) -> ::std::result::Result<(), $crate::secrets::SecretError> {
+                $crate::secrets::read_file(&mut self.database_url, concat!($prefix, "_DATABASE_URL"))?;
+                $($(
+                    $crate::secrets::read_file(&mut self.$secret, $secret_variable)?;
+                )+)?
+                Ok(())
+            }
+
+            /// The kit's view of these settings.
+            pub fn service(&self) -> $crate::ServiceSettings {
+                $crate::ServiceSettings {
+                    name: $service,
+                    http_addr: self.http_addr,
+                    database_url: self.database_url.clone(),
+                    common: self.common.clone(),
+                }
+            }
+        }
+    };
+}
