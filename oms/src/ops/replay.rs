@@ -64,8 +64,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub force: bool,
     /// Print what would happen; change nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "execute")]
     pub dry_run: bool,
+    /// With --reset-group: move the offsets (without it, only show how).
+    #[arg(long)]
+    pub execute: bool,
     /// The connection.
     #[command(flatten)]
     pub connection: Connection,
@@ -125,7 +128,17 @@ fn offsets_at(
         .collect())
 }
 
-/// Plans and carries out the replay.
+impl ReplayArgs {
+    /// Whether this replay only shows its plan: `--dry-run`, or a group
+    /// reset without `--execute` (a reset rewinds a service, so it is
+    /// shown before it is done).
+    pub fn plan_only(&self) -> bool {
+        self.dry_run || (self.reset_group.is_some() && !self.execute)
+    }
+}
+
+/// Plans and carries out the replay (only plans it when
+/// [`plan_only`](ReplayArgs::plan_only)).
 ///
 /// # Errors
 /// Invalid options, a live group without `--force`, or broker errors.
@@ -194,10 +207,10 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
             target: group.clone(),
             partitions: plan.clone(),
             records,
-            dry_run: args.dry_run,
+            dry_run: args.plan_only(),
         };
         let force = args.force;
-        let dry_run = args.dry_run;
+        let dry_run = args.plan_only();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let client = client(&kafka)?;
             let groups = client.fetch_group_list(Some(&group), TIMEOUT)?;
@@ -229,9 +242,9 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
         target: target.clone(),
         partitions: plan.clone(),
         records,
-        dry_run: args.dry_run,
+        dry_run: args.plan_only(),
     };
-    if args.dry_run || records == 0 {
+    if args.plan_only() || records == 0 {
         return Ok(summary);
     }
     let producer: FutureProducer = kafka.producer("oms-cli-replay")?;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cluster;
+mod commands;
 mod concurrency;
 mod dlq;
 mod docker;
