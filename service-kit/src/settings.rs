@@ -346,7 +346,7 @@ macro_rules! service_settings {
             pub http_addr: ::std::net::SocketAddr,
             /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
             #[arg(long, env = concat!($prefix, "_DATABASE_URL"), hide_env_values = true)]
-            pub database_url: ::std::option::Option<::std::string::String>,
+            pub database_url: Option<String>,
             $(
                 $(#[$field_meta])*
                 pub $field: $field_type,
