@@ -10,18 +10,31 @@
 //! (`order-svc`, `inventory-svc`, `customer-svc`); `oms up` is the local
 //! convenience.
 //!
+//! `oms up` reads every service variable (`OMS_SAGA_DEADLINE_SECS`,
+//! `OMS_LOGIN_ATTEMPTS_PER_MINUTE`, …) as the services' binaries do, but
+//! for the few it decides itself ([`up::SET_BY_OMS_UP`]: its broker, its
+//! ports, its databases).
+//!
 //! The other commands are the operator's tools ([`ops`]): `topics`, `tail`,
 //! `events`, `dlq list|show|replay`, `replay`, `outbox list|retry` and
-//! `admin reset-password`. They print text by default and JSON with `--json`.
+//! `admin reset-password`. Every command that prints data takes
+//! `-o text|json|jsonl` ([`output`]). Those that change much at once
+//! (`replay --reset-group`, `dlq replay` without a selector, `outbox
+//! retry`) show their plan and act only with `--execute`.
 //!
 //! `oms bench` ([`bench`](mod@bench)) measures how many orders the system confirms per
 //! second and how soon, under open-loop load; `oms chaos` ([`chaos`])
-//! injects faults under load and checks every promise.
+//! injects faults under load and checks every promise; both show their
+//! progress on standard error ([`progress`]). `oms config-reference`
+//! ([`config_reference`]) prints docs/configuration.md from the settings'
+//! definitions.
 //!
 //! ## Layout
 //! - [`up`]: starting and stopping the system, and the demo data.
-//! - [`bench`](mod@bench): the benchmark.
+//! - [`bench`](mod@bench): the benchmark; [`chaos`]: the chaos suite.
 //! - [`ops`]: the operator's tools.
+//! - [`output`]: `-o`; [`progress`]: progress on standard error.
+//! - [`config_reference`]: the configuration reference.
 
 #![forbid(unsafe_code)]
 

@@ -138,74 +138,53 @@ impl ChaosArgs {
     }
 }
 
-/// The scenarios `--scenario` can name: the faults ([`Fault::name`]) and
-/// `kill-oms-up-sqlite`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// A scenario `--scenario` can name: a fault ([`Fault::name`]), or
+/// `kill-oms-up-sqlite`. clap checks the name against this closed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
-    /// SIGKILL of an inventory-svc instance, restarted a second later.
-    KillInventory,
-    /// SIGKILL of a customer-svc instance, restarted a second later.
-    KillCustomer,
-    /// SIGKILL of the order-svc instance the load talks to, restarted.
-    KillOrder,
-    /// SIGKILL of a broker, restarted on its data.
-    KillBroker,
-    /// SIGKILL of the active controller (cluster form).
-    KillController,
-    /// PostgreSQL `restart -m immediate`.
-    CrashPostgres,
-    /// A third inventory-svc joins its group, then leaves.
-    Rebalance,
-    /// Real records published again on every topic.
-    Duplicates,
-    /// Poison on every topic.
-    Poison,
-    /// inventory-svc's replies arrive after the saga's deadline.
-    LateReplies,
-    /// 1,100 silent connections from one address.
-    SilentConnections,
-    /// 200 orders of 100 lines placed while the broker is away.
-    HundredLineBacklog,
+    /// One fault under load.
+    Fault(Fault),
     /// `oms up` on SQLite killed with SIGKILL mid-load, started again.
     KillOmsUpSqlite,
+}
+
+/// Every scenario of both forms, built from the faults' own lists.
+const SCENARIOS: [Scenario; Fault::ALL.len() + 2] = {
+    let mut all = [Scenario::KillOmsUpSqlite; Fault::ALL.len() + 2];
+    let mut i = 0;
+    while i < Fault::ALL.len() {
+        all[i] = Scenario::Fault(Fault::ALL[i]);
+        i += 1;
+    }
+    all[i] = Scenario::Fault(Fault::KillController);
+    all
+};
+
+impl clap::ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SCENARIOS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 impl Scenario {
     /// Its name on the command line and in the table.
     pub fn name(self) -> &'static str {
         match self {
-            Scenario::KillInventory => Fault::Kill(Service::Inventory).name(),
-            Scenario::KillCustomer => Fault::Kill(Service::Customer).name(),
-            Scenario::KillOrder => Fault::Kill(Service::Order).name(),
-            Scenario::KillBroker => Fault::KillBroker.name(),
-            Scenario::KillController => Fault::KillController.name(),
-            Scenario::CrashPostgres => Fault::CrashPostgres.name(),
-            Scenario::Rebalance => Fault::Rebalance.name(),
-            Scenario::Duplicates => Fault::Duplicates.name(),
-            Scenario::Poison => Fault::Poison.name(),
-            Scenario::LateReplies => Fault::LateReplies.name(),
-            Scenario::SilentConnections => Fault::SilentFlood.name(),
-            Scenario::HundredLineBacklog => Fault::HundredLineBacklog.name(),
+            Scenario::Fault(fault) => fault.name(),
             Scenario::KillOmsUpSqlite => SQLITE_SCENARIO,
         }
     }
 
     /// The scenarios of the form with `brokers` brokers, in the order they run.
     pub fn for_brokers(brokers: u32) -> Vec<Scenario> {
-        use clap::ValueEnum;
-        let faults: Vec<&str> = Fault::for_brokers(brokers)
+        Fault::for_brokers(brokers)
             .iter()
-            .map(|f| f.name())
-            .chain((brokers == 1).then_some(SQLITE_SCENARIO))
-            .collect();
-        faults
-            .into_iter()
-            .filter_map(|name| {
-                Scenario::value_variants()
-                    .iter()
-                    .copied()
-                    .find(|s| s.name() == name)
-            })
+            .map(|&fault| Scenario::Fault(fault))
+            .chain((brokers == 1).then_some(Scenario::KillOmsUpSqlite))
             .collect()
     }
 }

@@ -5,6 +5,16 @@
 use clap::Parser;
 use oms::Cli;
 
+/// `oms replay` resetting a group: a command line that parses.
+const RESET_GROUP: [&str; 6] = [
+    "replay",
+    "--topic",
+    "orders",
+    "--from-beginning",
+    "--reset-group",
+    "g",
+];
+
 fn oms(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
         .args(args)
@@ -55,14 +65,7 @@ fn every_command_that_prints_data_takes_one_output_option() {
         &["dlq", "list"],
         &["dlq", "show", "--topic", "orders", "--at", "0:1"],
         &["dlq", "replay"],
-        &[
-            "replay",
-            "--topic",
-            "orders",
-            "--from-beginning",
-            "--reset-group",
-            "g",
-        ],
+        &RESET_GROUP,
         &["outbox", "list", "--database-url", "sqlite://x"],
         &["outbox", "retry", "--database-url", "sqlite://x"],
         &["admin", "reset-password", "--database-url", "sqlite://x"],
@@ -88,20 +91,8 @@ fn every_command_that_prints_data_takes_one_output_option() {
 /// `--dry-run` and `--execute` together are a contradiction clap refuses.
 #[test]
 fn dry_run_and_execute_exclude_each_other() {
-    for command in [
-        &["dlq", "replay", "--dry-run", "--execute"][..],
-        &[
-            "replay",
-            "--topic",
-            "orders",
-            "--from-beginning",
-            "--reset-group",
-            "g",
-            "--dry-run",
-            "--execute",
-        ],
-    ] {
-        let line = [&["oms"], command].concat();
+    for command in [&["dlq", "replay"][..], &RESET_GROUP] {
+        let line = [&["oms"], command, &["--dry-run", "--execute"]].concat();
         assert!(Cli::try_parse_from(&line).is_err(), "{line:?}");
     }
 }

@@ -247,22 +247,8 @@ async fn replaying_every_dead_letter_waits_for_execute() {
     let before = records_in(&connection, &inventory).await;
 
     let planned = oms(&["dlq", "replay"]);
-    let stdout = String::from_utf8_lossy(&planned.stdout);
-    assert!(planned.status.success(), "{stdout}");
-    assert!(
-        stdout.contains(&format!("key=every-letter -> {inventory}")),
-        "the plan names each letter and where it goes: {stdout}"
-    );
-    assert!(
-        stdout.contains("would re-publish 1 dead letter(s)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .trim_end()
-            .ends_with("dry run: add --execute to do it"),
-        "{stdout}"
-    );
+    crate::assert_dry_run(&planned, &format!("key=every-letter -> {inventory}"));
+    crate::assert_dry_run(&planned, "would re-publish 1 dead letter(s)");
     assert_eq!(
         records_in(&connection, &inventory).await,
         before,

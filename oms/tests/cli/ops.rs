@@ -463,23 +463,7 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend:
             .output()
             .unwrap()
     };
-    let planned = oms_replay("text");
-    let stdout = String::from_utf8_lossy(&planned.stdout);
-    assert!(
-        planned.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&planned.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("would reset group {group}")),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .trim_end()
-            .ends_with("dry run: add --execute to do it"),
-        "{stdout}"
-    );
+    crate::assert_dry_run(&oms_replay("text"), &format!("would reset group {group}"));
     let planned = oms_replay("json");
     let plan: Value = serde_json::from_slice(&planned.stdout).expect("-o json prints one document");
     assert_eq!(plan["dry_run"], true, "{plan}");
@@ -742,18 +726,7 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
         json!(envelope.event_id),
         "{plan}"
     );
-    let planned = oms_retry(&[]);
-    let stdout = String::from_utf8_lossy(&planned.stdout);
-    assert!(
-        stdout.contains("would put 1 row(s) back in line"),
-        "{stdout}"
-    );
-    assert!(
-        stdout
-            .trim_end()
-            .ends_with("dry run: add --execute to do it"),
-        "{stdout}"
-    );
+    crate::assert_dry_run(&oms_retry(&[]), "would put 1 row(s) back in line");
     assert_eq!(
         oms::ops::outbox::list(&args).await.unwrap().len(),
         1,

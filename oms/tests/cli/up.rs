@@ -96,14 +96,10 @@ pub(crate) async fn wait_for_catalog(system: &impl Endpoints, product: &str) {
     .await;
 }
 
-/// Places the README's order as the demo customer and waits for CONFIRMED.
-pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
+/// Places `quantity` of the demo book with `token`, once order-svc's
+/// catalog has it; returns order-svc's answer.
+pub(crate) async fn place_demo_order(system: &impl Endpoints, token: &str, quantity: u32) -> Value {
     let http = reqwest::Client::new();
-    let (email, _, password) = DEMO_CUSTOMERS[0];
-    let token = log_in(system, email, password).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let products: Value = http
         .get(format!("{}/products?sku=BOOK-1", system.inventory_url()))
         .send()
@@ -114,16 +110,25 @@ pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
         .unwrap();
     let product = products["items"][0]["id"].as_str().unwrap().to_owned();
     wait_for_catalog(system, &product).await;
-    let placed: Value = http
-        .post(format!("{}/orders", system.order_url()))
-        .bearer_auth(&token)
-        .json(&json!({"lines": [{"product_id": product, "quantity": 2}]}))
+    http.post(format!("{}/orders", system.order_url()))
+        .bearer_auth(token)
+        .json(&json!({"lines": [{"product_id": product, "quantity": quantity}]}))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Places the README's order as the demo customer and waits for CONFIRMED.
+pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
+    let (email, _, password) = DEMO_CUSTOMERS[0];
+    let token = log_in(system, email, password).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let placed = place_demo_order(system, &token, 2).await;
     let order: Uuid = placed["id"].as_str().unwrap().parse().unwrap();
     testkit::eventually("the order confirmed", || async {
         status(system, order, &token).await == "CONFIRMED"
@@ -487,26 +492,7 @@ async fn oms_up_honours_the_services_variables() {
         .as_str()
         .expect("the demo customer signs in")
         .to_owned();
-    let products: Value = http
-        .get(format!("{}/products?sku=BOOK-1", urls.inventory))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let product = products["items"][0]["id"].as_str().unwrap().to_owned();
-    wait_for_catalog(&urls, &product).await;
-    let placed: Value = http
-        .post(format!("{}/orders", urls.order))
-        .bearer_auth(&token)
-        .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let placed = place_demo_order(&urls, &token, 1).await;
     let at = |field: &str| {
         chrono::DateTime::parse_from_rfc3339(placed[field].as_str().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{field} in {placed}: {e}"))
