@@ -20,10 +20,15 @@ service_settings! {
         /// The admin's password when the account is made (never applied to an
         /// existing account: `oms admin reset-password` resets it). Required
         /// outside dev mode, and not the default.
+        ///
+        /// An empty one is refused too.
         #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
         pub admin_password: Option<String>,
         /// Encrypts the token signing keys in the database: 32 random bytes,
         /// base64 (`openssl rand -base64 32`). Every instance needs the same.
+        ///
+        /// Required outside dev mode; in dev mode a key file in
+        /// `OMS_DATA_DIR` is made when it is unset.
         #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         pub key_encryption_key: Option<String>,
         /// Lifetime of access tokens, in seconds.
@@ -44,6 +49,9 @@ service_settings! {
         pub credit_currency: String,
         /// Development mode: the default admin password is allowed, and a
         /// ready-to-use admin token is printed at start-up.
+        ///
+        /// A generated key-encryption key is allowed too. Never in
+        /// production.
         #[arg(long, env = "OMS_DEV_MODE", default_value_t = false)]
         pub dev_mode: bool,
         /// When a credit reservation nobody decides expires.
@@ -62,6 +70,9 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-change-me";
 #[derive(Debug, Clone, clap::Args)]
 pub struct ThrottleSettings {
     /// Login attempts per minute from one client address.
+    ///
+    /// A bucket that starts full; beyond it, 429 `TOO_MANY_ATTEMPTS` with
+    /// `Retry-After`.
     #[arg(long, env = "OMS_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 60)]
     pub login_attempts_per_minute: u32,
     /// Self-registrations per hour from one client address (an admin
@@ -81,13 +92,17 @@ pub struct ThrottleSettings {
     pub lockout_tracked_emails: u32,
     /// Password changes per hour for one account (each also takes from
     /// its client address's sign-in bucket).
+    ///
+    /// Beyond it, 429 `TOO_MANY_ATTEMPTS`.
     #[arg(long, env = "OMS_PASSWORD_CHANGES_PER_HOUR", default_value_t = 5)]
     pub password_changes_per_hour: u32,
     /// Password hashes computed at once (default: the number of cores).
+    ///
+    /// Each is argon2id, 19 MiB.
     #[arg(long, env = "OMS_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
     /// Milliseconds a request waits for a hashing slot before it is
-    /// answered 503 with `Retry-After`.
+    /// answered 503 `PASSWORD_HASHING_BUSY` with `Retry-After`.
     #[arg(long, env = "OMS_PASSWORD_HASH_QUEUE_MS", default_value_t = 2000)]
     pub password_hash_queue_ms: u64,
 }

@@ -209,7 +209,7 @@ fn variables_of(command: &clap::Command) -> Vec<(String, Option<String>, String)
             let mut help = arg
                 .get_long_help()
                 .or_else(|| arg.get_help())
-                .map(|h| one_line(&h.to_string()))
+                .map(|h| one_line(&h.to_string()).trim_end_matches('.').to_owned())
                 .unwrap_or_default();
             let choices: Vec<String> = arg
                 .get_possible_values()

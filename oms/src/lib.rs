@@ -604,10 +604,19 @@ impl Cli {
                     }
                     let done = if summary.dry_run { "would" } else { "did" };
                     match summary.mode.as_str() {
-                        "reset" => println!(
-                            "{done} reset group {}: {} record(s) to re-consume from {}",
-                            summary.target, summary.records, summary.topic
-                        ),
+                        "reset" => {
+                            println!(
+                                "{done} reset group {}: {} record(s) to re-consume from {}",
+                                summary.target, summary.records, summary.topic
+                            );
+                            if summary.dry_run && summary.live_members > 0 {
+                                println!(
+                                    "group {} has {} live member(s): stop its service before \
+                                     --execute (or add --force)",
+                                    summary.target, summary.live_members
+                                );
+                            }
+                        }
                         _ => println!(
                             "{done} copy {} record(s) from {} to {}",
                             summary.records, summary.topic, summary.target

@@ -11,6 +11,10 @@ service_settings! {
     #[command(name = "order-svc", version, about = "OMS order service: the HTTP edge for orders and the saga")]
     pub struct Settings for crate::SERVICE_NAME, "OMS_ORDER" on "127.0.0.1:8080" {
         /// Seconds after placement when a still-PENDING order is cancelled.
+        ///
+        /// Its `OrderPlaced` carries the deadline; the participants use
+        /// their own `OMS_SAGA_DEADLINE_SECS` only for a version-1 record,
+        /// which has none.
         #[arg(long, env = "OMS_SAGA_DEADLINE_SECS", default_value_t = 30)]
         pub saga_deadline_secs: u64,
         /// Seconds an `Idempotency-Key` is remembered.

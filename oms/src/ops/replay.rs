@@ -100,6 +100,9 @@ pub struct ReplaySummary {
     pub records: i64,
     /// Whether nothing was changed.
     pub dry_run: bool,
+    /// Live members of the group reset (a plan shows them; the reset
+    /// itself is refused while there are any, unless `--force`).
+    pub live_members: usize,
 }
 
 fn offsets_at(
@@ -208,18 +211,20 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
             partitions: plan.clone(),
             records,
             dry_run: args.plan_only(),
+            live_members: 0,
         };
         let force = args.force;
         let dry_run = args.plan_only();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let live_members = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
             let client = client(&kafka)?;
             let groups = client.fetch_group_list(Some(&group), TIMEOUT)?;
             let live = groups.groups().iter().find(|g| g.name() == group).map_or(0, |g| g.members().len());
+            // A plan is shown whatever the group's state; it says so.
+            if dry_run {
+                return Ok(live);
+            }
             if live > 0 && !force {
                 bail!("group {group} has {live} live member(s): stop its service first, or pass --force");
-            }
-            if dry_run {
-                return Ok(());
             }
             let member: BaseConsumer = kafka.client_config("oms-cli-reset").set("group.id", &group).create()?;
             let mut offsets = TopicPartitionList::new();
@@ -229,10 +234,13 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
             member
                 .commit(&offsets, CommitMode::Sync)
                 .with_context(|| format!("the broker refused the new offsets of {group}"))?;
-            Ok(())
+            Ok(live)
         })
         .await??;
-        return Ok(summary);
+        return Ok(ReplaySummary {
+            live_members,
+            ..summary
+        });
     }
 
     let target = resolve_topic(&kafka.topics, args.copy_to.as_deref().unwrap_or_default());
@@ -243,6 +251,7 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
         partitions: plan.clone(),
         records,
         dry_run: args.plan_only(),
+        live_members: 0,
     };
     if args.plan_only() || records == 0 {
         return Ok(summary);

@@ -415,6 +415,20 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend:
     };
     let refused = oms::ops::replay::replay(&args).await.unwrap_err();
     assert!(refused.to_string().contains("live member"), "{refused}");
+    let group = format!("{prefix}order-svc.catalog");
+    let oms_replay = |output: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+            .args(["replay", "--topic", "catalog", "--from-beginning"])
+            .args(["--reset-group", &group, "-o", output])
+            .args(["--kafka", &connection.kafka, "--topic-prefix", &prefix])
+            .output()
+            .unwrap()
+    };
+    // A plan is shown while the service runs, and says to stop it first.
+    crate::assert_dry_run(
+        &oms_replay("text"),
+        &format!("group {group} has 1 live member(s): stop its service before --execute"),
+    );
 
     system.stop().await.unwrap();
     {
@@ -437,7 +451,6 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend:
 
     // On the command line, a reset without --execute shows its plan, says
     // so, exits 0 and leaves the group where it was.
-    let group = format!("{prefix}order-svc.catalog");
     let committed = || {
         let connection = connection.clone();
         let group = group.clone();
@@ -455,14 +468,6 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend:
         }
     };
     let before = committed().await;
-    let oms_replay = |output: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
-            .args(["replay", "--topic", "catalog", "--from-beginning"])
-            .args(["--reset-group", &group, "-o", output])
-            .args(["--kafka", &connection.kafka, "--topic-prefix", &prefix])
-            .output()
-            .unwrap()
-    };
     crate::assert_dry_run(&oms_replay("text"), &format!("would reset group {group}"));
     let planned = oms_replay("json");
     let plan: Value = serde_json::from_slice(&planned.stdout).expect("-o json prints one document");
