@@ -18,17 +18,15 @@ service_settings! {
         #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
         pub admin_email: String,
         /// The admin's password when the account is made (never applied to an
-        /// existing account: `oms admin reset-password` resets it). Required
-        /// outside dev mode, and not the default.
+        /// existing account: `oms admin reset-password` resets it)
+        /// (default: none, required; `admin-change-me` in dev mode).
         ///
-        /// An empty one is refused too.
+        /// Outside dev mode `admin-change-me` and an empty one are refused.
         #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
         pub admin_password: Option<String>,
         /// Encrypts the token signing keys in the database: 32 random bytes,
-        /// base64 (`openssl rand -base64 32`). Every instance needs the same.
-        ///
-        /// Required outside dev mode; in dev mode a key file in
-        /// `OMS_DATA_DIR` is made when it is unset.
+        /// base64 (`openssl rand -base64 32`), the same for every instance
+        /// (default: none, required; in dev mode a key file in `OMS_DATA_DIR`).
         #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
         pub key_encryption_key: Option<String>,
         /// Lifetime of access tokens, in seconds.
@@ -124,8 +122,8 @@ impl Default for ThrottleSettings {
 
 impl Settings {
     /// The documented defaults, on a free loopback port, with the given
-    /// admin account and key-encryption key: what tests and embedding
-    /// programs (`oms up`) start from.
+    /// admin account and key-encryption key, whatever the environment
+    /// says: what tests start from (`oms up` reads the environment).
     pub fn local(
         common: CommonSettings,
         admin_email: &str,

@@ -76,12 +76,41 @@ fn binaries() -> Vec<(&'static str, clap::Command, &'static [&'static str])> {
 pub struct Variable {
     /// The variable.
     pub name: String,
-    /// Its default, as the binaries show it (`None`: unset).
-    pub default: Option<String>,
+    /// Its default (`None`: unset).
+    pub default: Option<DefaultValue>,
     /// The help text, on one line.
     pub help: String,
     /// The binaries (and `oms` commands) that read it so.
     pub read_by: Vec<String>,
+}
+
+/// A variable's default.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DefaultValue {
+    /// A value clap fills in.
+    Value(String),
+    /// Computed at start (the cluster's size, the number of cores): what
+    /// the help text states as `(default: …)`.
+    Computed(String),
+}
+
+impl DefaultValue {
+    /// The value, or how it is computed.
+    pub fn text(&self) -> &str {
+        match self {
+            DefaultValue::Value(text) | DefaultValue::Computed(text) => text,
+        }
+    }
+
+    /// As a Markdown table cell: a value in backticks, a computed default
+    /// in italics.
+    fn markdown(&self) -> String {
+        match self {
+            DefaultValue::Value(value) if value.is_empty() => "(empty)".to_owned(),
+            DefaultValue::Value(value) => format!("`{value}`"),
+            DefaultValue::Computed(how) => format!("*{how}*"),
+        }
+    }
 }
 
 /// Every variable, with what `oms up` sets itself.
@@ -95,7 +124,8 @@ impl Reference {
     /// Reads every binary's definitions.
     pub fn build() -> Self {
         // (name, default, help) -> readers
-        let mut rows: BTreeMap<(String, Option<String>, String), Vec<String>> = BTreeMap::new();
+        let mut rows: BTreeMap<(String, Option<DefaultValue>, String), Vec<String>> =
+            BTreeMap::new();
         let set_by_oms_up = |name: &str| crate::up::SET_BY_OMS_UP.iter().any(|(v, _)| *v == name);
         for (binary, command, secrets) in binaries() {
             for (name, default, help) in variables_of(&command) {
@@ -161,11 +191,9 @@ impl Reference {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
                 v.name,
-                match v.default.as_deref() {
-                    None => "(unset)".to_owned(),
-                    Some("") => "(empty)".to_owned(),
-                    Some(default) => format!("`{default}`"),
-                },
+                v.default
+                    .as_ref()
+                    .map_or_else(|| "(unset)".to_owned(), DefaultValue::markdown),
                 v.read_by.join(", "),
                 cell(&v.help),
             ));
@@ -188,14 +216,22 @@ impl Reference {
     pub fn variables_as_json(&self) -> Vec<Value> {
         self.variables
             .iter()
-            .map(|v| json!({"name": v.name, "default": v.default, "read_by": v.read_by, "help": v.help}))
+            .map(|v| {
+                json!({
+                    "name": v.name,
+                    "default": v.default.as_ref().map(DefaultValue::text),
+                    "default_is_computed": matches!(v.default, Some(DefaultValue::Computed(_))),
+                    "read_by": v.read_by,
+                    "help": v.help,
+                })
+            })
             .collect()
     }
 }
 
 /// `(variable, default, help)` of every argument of `command` that reads
 /// a variable.
-fn variables_of(command: &clap::Command) -> Vec<(String, Option<String>, String)> {
+fn variables_of(command: &clap::Command) -> Vec<(String, Option<DefaultValue>, String)> {
     command
         .get_arguments()
         .filter_map(|arg| {
@@ -205,7 +241,18 @@ fn variables_of(command: &clap::Command) -> Vec<(String, Option<String>, String)
                 .iter()
                 .map(|d| d.to_string_lossy().into_owned())
                 .collect();
-            let default = (!defaults.is_empty()).then(|| defaults.join(","));
+            let stated = arg
+                .get_long_help()
+                .or_else(|| arg.get_help())
+                .and_then(|h| stated_default(&one_line(&h.to_string())));
+            // A default computed at start (the cluster's size, the number
+            // of cores) is no clap default: its help says it, as
+            // `(default: …)`, and the table shows it in italics.
+            let default = if defaults.is_empty() {
+                stated.map(DefaultValue::Computed)
+            } else {
+                Some(DefaultValue::Value(defaults.join(",")))
+            };
             let mut help = arg
                 .get_long_help()
                 .or_else(|| arg.get_help())
@@ -249,6 +296,26 @@ fn shortened(readers: Vec<String>) -> Vec<String> {
         out.push(format!("`oms` ({})", commands.join(", ")));
     }
     out
+}
+
+/// What a help text says as `(default: …)`, up to its closing parenthesis.
+fn stated_default(help: &str) -> Option<String> {
+    const MARK: &str = "(default: ";
+    let start = help.find(MARK)? + MARK.len();
+    let mut depth = 1;
+    for (i, c) in help[start..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(help[start..start + i].to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn one_line(text: &str) -> String {
@@ -296,8 +363,12 @@ mod tests {
             "{deadline:?}"
         );
         assert_eq!(
-            row("OMS_ORDER_HTTP_ADDR").default.as_deref(),
-            Some("127.0.0.1:8080")
+            row("OMS_ORDER_HTTP_ADDR").default,
+            Some(super::DefaultValue::Value("127.0.0.1:8080".into()))
+        );
+        assert_eq!(
+            row("OMS_PASSWORD_HASH_CONCURRENCY").default,
+            Some(super::DefaultValue::Computed("the number of cores".into()))
         );
         assert_eq!(row("OMS_ORDER_HTTP_ADDR").read_by, ["`order-svc`"]);
         assert!(

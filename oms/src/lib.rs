@@ -249,7 +249,8 @@ pub struct UpArgs {
     #[arg(long, env = "OMS_KAFKA_PORT", default_value_t = 9092)]
     pub kafka_port: u16,
     /// A PostgreSQL server (postgres://user:password@host:port/db); each
-    /// service gets its own database on it. Default: SQLite files.
+    /// service gets its own database on it (default: SQLite files in the
+    /// data directory).
     #[arg(long, env = "OMS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// With `--database-url`: the databases are `<prefix>order`,
@@ -272,12 +273,12 @@ pub struct UpArgs {
     /// Admin account email.
     #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
     pub admin_email: String,
-    /// The admin's password at its first start; default: a random one,
-    /// kept in `<data dir>/admin-password` and printed.
+    /// The admin's password at its first start (default: a random one,
+    /// kept in `<data dir>/admin-password` and printed).
     #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
-    /// Seals the token signing keys; default: a random key kept in
-    /// `<data dir>/key-encryption-key`.
+    /// Seals the token signing keys (default: a random key kept in
+    /// `<data dir>/key-encryption-key`).
     #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
     pub key_encryption_key: Option<String>,
     /// Prefix of topics and consumer groups.

@@ -114,8 +114,9 @@ pub struct CommonSettings {
     #[arg(long, env = "OMS_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 64)]
     pub http2_max_concurrent_streams: u32,
     /// The header a trusted reverse proxy puts the client's address in
-    /// (`x-forwarded-for`: its last entry; `x-real-ip`); unset: the peer
-    /// address. Set it only behind a proxy that overwrites the header.
+    /// (`x-forwarded-for`: its last entry; `x-real-ip`) (default: none, the
+    /// peer address counts). Set it only behind a proxy that overwrites the
+    /// header.
     #[arg(long, env = "OMS_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
     /// Hours an applied event's inbox row is kept (its de-duplication
@@ -342,7 +343,7 @@ macro_rules! service_settings {
             /// HTTP listen address.
             #[arg(long, env = concat!($prefix, "_HTTP_ADDR"), default_value = $default_addr)]
             pub http_addr: ::std::net::SocketAddr,
-            /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
+            /// Database URL, postgres://… or sqlite://… (default: a SQLite file in the data directory).
             ///
             /// That file is `<OMS_DATA_DIR>/<service>.sqlite` (`data/order-svc.sqlite`);
             /// in production, `postgres://…`.
