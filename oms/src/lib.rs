@@ -67,6 +67,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start Kafka and the three services on this machine; Ctrl-C stops them.
+    ///
+    /// Each service reads its `OMS_*` variables as its own binary does,
+    /// but for those `oms up` sets itself: the broker (`OMS_KAFKA_BOOTSTRAP`,
+    /// see `--kafka`), the services' addresses and databases (the ports
+    /// and `--database-url` below) and `OMS_JWKS_URL`. docs/configuration.md
+    /// lists them.
     Up(UpArgs),
     /// Topics with partitions and end offsets, and every consumer group's lag.
     Topics {

@@ -121,3 +121,17 @@ fn the_configuration_reference_prints_every_variable() {
         "docs/configuration.md is stale: cargo run -p oms -- config-reference > docs/configuration.md"
     );
 }
+
+/// A followed topic never ends, so it cannot be one JSON document: `tail
+/// -o json` asks for `--no-follow` (or `-o jsonl`) before it connects.
+#[test]
+fn tail_as_one_json_document_needs_no_follow() {
+    let refused = oms(&["tail", "--topic", "orders", "-o", "json"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("add --no-follow, or use -o jsonl"),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty());
+}
