@@ -302,7 +302,7 @@ pub struct UpArgs {
 impl UpArgs {
     /// The variables `oms up` reads from a file named by `<VARIABLE>_FILE`
     /// ([`read_secret_files`](Self::read_secret_files)).
-    pub const SECRET_VARIABLES: &'static [&'static str] = &[
+    pub const SECRET_VARIABLES: [&'static str; 3] = [
         "OMS_DATABASE_URL",
         "OMS_ADMIN_PASSWORD",
         "OMS_KEY_ENCRYPTION_KEY",
@@ -317,9 +317,7 @@ impl UpArgs {
     /// be read or is empty.
     pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
         use service_kit::secrets::read_file;
-        let [database_url, admin_password, key_encryption_key] = Self::SECRET_VARIABLES else {
-            unreachable!("three secrets")
-        };
+        let [database_url, admin_password, key_encryption_key] = Self::SECRET_VARIABLES;
         read_file(&mut self.database_url, database_url)?;
         read_file(&mut self.admin_password, admin_password)?;
         read_file(&mut self.key_encryption_key, key_encryption_key)
