@@ -31,22 +31,19 @@ pub struct Output {
 }
 
 impl Output {
-    /// Text output.
-    pub const TEXT: Output = Output {
-        format: Format::Text,
-    };
-
     /// Whether the output is for people.
     pub fn is_text(self) -> bool {
         self.format == Format::Text
     }
 
-    /// Prints one document: a report or a summary. In jsonl it is one line.
+    /// Prints one document (a report or a summary) as JSON: in jsonl too
+    /// it is one line, so both forms print it alike.
     pub fn document(self, value: &Value) {
         println!("{value}");
     }
 
-    /// Prints a list: an array in json, a line per item in jsonl.
+    /// Prints a list: an array in json, a line per item in jsonl. Text is
+    /// each command's own form; here it falls back to jsonl's lines.
     pub fn list(self, items: Vec<Value>) {
         match self.format {
             Format::Json => println!("{}", Value::Array(items)),
