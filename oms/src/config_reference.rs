@@ -28,7 +28,8 @@ Every setting is an environment variable with a default, or the matching
 flag (`<binary> --help` lists them, with the variable of each). The three
 services read their variables at start; `oms up` reads every service
 variable the same way, but for the few it decides itself ([below](#what-oms-up-sets-itself)).
-The `oms` column names the `oms` commands that read a variable too.
+In the *read by* column, `oms` (up, tail, …) names the `oms` commands
+that read a variable.
 
 Where the same variable means something a little different to two
 binaries (`OMS_ADMIN_PASSWORD` is required by customer-svc, made up by
@@ -139,13 +140,7 @@ impl Reference {
             }
             for secret in secrets {
                 let readers = rows
-                    .entry((
-                        format!("{secret}_FILE"),
-                        None,
-                        format!(
-                            "a file holding `{secret}` (Docker or Kubernetes secrets), instead of that variable"
-                        ),
-                    ))
+                    .entry((format!("{secret}_FILE"), None, secret_file_help(secret)))
                     .or_default();
                 readers.push(binary.to_owned());
             }
@@ -158,14 +153,19 @@ impl Reference {
                     .push(path.clone());
             }
         }
-        for secret in crate::UpArgs::SECRET_VARIABLES {
-            rows.entry((
-                format!("{secret}_FILE"),
-                None,
-                format!("a file holding `{secret}`, instead of that variable"),
-            ))
-            .or_default()
-            .push("oms up".to_owned());
+        let oms_secrets = [
+            ("oms up", &crate::UpArgs::SECRET_VARIABLES[..]),
+            (
+                "oms admin reset-password",
+                &crate::ops::admin::ResetPasswordArgs::SECRET_VARIABLES[..],
+            ),
+        ];
+        for (command, secrets) in oms_secrets {
+            for secret in secrets {
+                rows.entry((format!("{secret}_FILE"), None, secret_file_help(secret)))
+                    .or_default()
+                    .push(command.to_owned());
+            }
         }
         let variables = rows
             .into_iter()
@@ -241,23 +241,24 @@ fn variables_of(command: &clap::Command) -> Vec<(String, Option<DefaultValue>, S
                 .iter()
                 .map(|d| d.to_string_lossy().into_owned())
                 .collect();
-            let stated = arg
-                .get_long_help()
-                .or_else(|| arg.get_help())
-                .and_then(|h| stated_default(&one_line(&h.to_string())));
-            // A default computed at start (the cluster's size, the number
-            // of cores) is no clap default: its help says it, as
-            // `(default: …)`, and the table shows it in italics.
-            let default = if defaults.is_empty() {
-                stated.map(DefaultValue::Computed)
-            } else {
-                Some(DefaultValue::Value(defaults.join(",")))
-            };
             let mut help = arg
                 .get_long_help()
                 .or_else(|| arg.get_help())
                 .map(|h| one_line(&h.to_string()).trim_end_matches('.').to_owned())
                 .unwrap_or_default();
+            // A default computed at start (the cluster's size, the number
+            // of cores) is no clap default: its help says it, as
+            // `(default: …)`, and the table shows it once, in the default
+            // column, in italics.
+            let default = if defaults.is_empty() {
+                let stated = stated_default(&help);
+                if let Some(stated) = &stated {
+                    help = help.replace(&format!(" (default: {stated})"), "");
+                }
+                stated.map(DefaultValue::Computed)
+            } else {
+                Some(DefaultValue::Value(defaults.join(",")))
+            };
             let choices: Vec<String> = arg
                 .get_possible_values()
                 .iter()
@@ -296,6 +297,10 @@ fn shortened(readers: Vec<String>) -> Vec<String> {
         out.push(format!("`oms` ({})", commands.join(", ")));
     }
     out
+}
+
+fn secret_file_help(variable: &str) -> String {
+    format!("a file holding `{variable}` (Docker or Kubernetes secrets), instead of that variable")
 }
 
 /// What a help text says as `(default: …)`, up to its closing parenthesis.

@@ -23,6 +23,11 @@ pub struct ResetPasswordArgs {
     pub currency: String,
 }
 
+impl ResetPasswordArgs {
+    /// The variables read from a file named by `<VARIABLE>_FILE` too.
+    pub const SECRET_VARIABLES: [&'static str; 1] = ["OMS_CUSTOMER_DATABASE_URL"];
+}
+
 /// Resets the password to `OMS_NEW_ADMIN_PASSWORD` (or the file
 /// `OMS_NEW_ADMIN_PASSWORD_FILE` names), or to the first line of standard
 /// input; returns the account's id.
@@ -32,7 +37,8 @@ pub struct ResetPasswordArgs {
 /// unreadable, an unreachable database.
 pub async fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<events::CustomerId> {
     let mut database_url = args.database_url.clone();
-    read_file(&mut database_url, "OMS_CUSTOMER_DATABASE_URL")?;
+    let [database_url_variable] = ResetPasswordArgs::SECRET_VARIABLES;
+    read_file(&mut database_url, database_url_variable)?;
     let database_url = database_url.ok_or_else(|| {
         anyhow::anyhow!(
             "customer-svc's database is needed: --database-url, OMS_CUSTOMER_DATABASE_URL or \
