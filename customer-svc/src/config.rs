@@ -1,96 +1,62 @@
-//! customer-svc's settings: its own address and database, plus the shared ones
-//! (see [`service_kit::settings`]).
-//!
-//! | variable | default |
-//! |---|---|
-//! | `OMS_CUSTOMER_HTTP_ADDR` | `127.0.0.1:8082` |
-//! | `OMS_CUSTOMER_DATABASE_URL` | `sqlite://<OMS_DATA_DIR>/customer-svc.sqlite` |
-//! | `OMS_ADMIN_EMAIL` | `admin@oms.local` |
-//! | `OMS_ADMIN_PASSWORD` | none: required, except in dev mode (`admin-change-me` there) |
-//! | `OMS_KEY_ENCRYPTION_KEY` | none: required, except in dev mode (a key file in the data directory there) |
-//! | `OMS_TOKEN_TTL_SECS` | `900` (15 minutes) |
-//! | `OMS_REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) |
-//! | `OMS_LOGIN_ATTEMPTS_PER_MINUTE` | `60` per client address |
-//! | `OMS_REGISTRATIONS_PER_HOUR` | `20` self-registrations per client address |
-//! | `OMS_LOCKOUT_AFTER_FAILURES` | `5` wrong passwords in a row lock the account |
-//! | `OMS_LOCKOUT_SECS` | `30`, doubling with each further failure, at most an hour |
-//! | `OMS_LOCKOUT_TRACKED_EMAILS` | `10000` unknown emails whose wrong passwords are counted (in memory, least recently tried forgotten first), so that they lock like accounts |
-//! | `OMS_PASSWORD_CHANGES_PER_HOUR` | `5` per account; each change also takes from its address's `OMS_LOGIN_ATTEMPTS_PER_MINUTE` |
-//! | `OMS_PASSWORD_HASH_CONCURRENCY` | the number of cores |
-//! | `OMS_PASSWORD_HASH_QUEUE_MS` | `2000`; longer waits are answered 503 |
-//! | `OMS_DEFAULT_CREDIT_LIMIT_MINOR` | `100000` (1,000.00 in the credit currency) |
-//! | `OMS_CREDIT_CURRENCY` | `EUR` |
-//! | `OMS_HOLD_GRACE_SECS` | `300`: a credit reservation still undecided this long after its order's deadline is released |
-//! | `OMS_SAGA_DEADLINE_SECS` | `30`: the deadline of an order whose OrderPlaced (version 1) names none, after its `occurred_at` |
-//! | `OMS_DEV_MODE` | `false`; `true` allows the default admin password and prints a ready-to-use admin token at start-up |
-//! | `OMS_CUSTOMER_DATABASE_URL_FILE`, `OMS_ADMIN_PASSWORD_FILE`, `OMS_KEY_ENCRYPTION_KEY_FILE` | (unset): a file holding the secret of the same name without `_FILE` (Docker or Kubernetes secrets), instead of that variable |
+//! customer-svc's settings: its own address and database, the admin account, tokens, throttles and credit
+//! (`OMS_CUSTOMER_HTTP_ADDR`, `OMS_CUSTOMER_DATABASE_URL`, …), plus the shared ones
+//! (see [`service_kit::settings`]). Every variable with its default and
+//! help is in `docs/configuration.md`, generated from these definitions
+//! by `oms config-reference`.
 
 use std::net::SocketAddr;
 
 use service_kit::holds::HoldSettings;
-use service_kit::{Clock, CommonSettings, ServiceSettings};
+use service_kit::{Clock, CommonSettings, service_settings};
 
-/// Everything customer-svc can be configured with.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "customer-svc",
-    version,
-    about = "OMS customer service: customers, credit and authentication"
-)]
-pub struct Settings {
-    /// HTTP listen address.
-    #[arg(long, env = "OMS_CUSTOMER_HTTP_ADDR", default_value = "127.0.0.1:8082")]
-    pub http_addr: SocketAddr,
-    /// Database URL (postgres://… or sqlite://…); default: a SQLite file in the data directory.
-    #[arg(long, env = "OMS_CUSTOMER_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Email of the admin account made at first start. A new email makes
-    /// a new admin and suspends the one made for the previous email.
-    #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
-    pub admin_email: String,
-    /// The admin's password when the account is made (never applied to an
-    /// existing account: `oms admin reset-password` resets it). Required
-    /// outside dev mode, and not the default.
-    #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
-    /// Encrypts the token signing keys in the database: 32 random bytes,
-    /// base64 (`openssl rand -base64 32`). Every instance needs the same.
-    #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
-    pub key_encryption_key: Option<String>,
-    /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "OMS_TOKEN_TTL_SECS", default_value_t = 900)]
-    pub token_ttl_secs: u64,
-    /// Lifetime of refresh tokens, in seconds; each use rotates the token
-    /// and starts its lifetime again.
-    #[arg(long, env = "OMS_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
-    pub refresh_token_ttl_secs: u64,
-    /// Limits on guessing and on the password hashing it costs.
-    #[command(flatten)]
-    pub throttle: ThrottleSettings,
-    /// Credit limit of customers who register themselves, in minor units.
-    #[arg(
-        long,
-        env = "OMS_DEFAULT_CREDIT_LIMIT_MINOR",
-        default_value_t = 100_000
-    )]
-    pub default_credit_limit_minor: i64,
-    /// Currency of credit lines (ISO 4217).
-    #[arg(long, env = "OMS_CREDIT_CURRENCY", default_value = "EUR")]
-    pub credit_currency: String,
-    /// Development mode: the default admin password is allowed, and a
-    /// ready-to-use admin token is printed at start-up.
-    #[arg(long, env = "OMS_DEV_MODE", default_value_t = false)]
-    pub dev_mode: bool,
-    /// When a credit reservation nobody decides expires.
-    #[command(flatten)]
-    pub holds: HoldSettings,
-    /// Settings shared by every service.
-    #[command(flatten)]
-    pub common: CommonSettings,
-    /// Where lock-outs, refresh tokens and hold expiry read the time: the system clock,
-    /// unless a test injects a manual one.
-    #[arg(skip)]
-    pub clock: Clock,
+service_settings! {
+    /// Everything customer-svc can be configured with.
+    #[command(name = "customer-svc", version, about = "OMS customer service: customers, credit and authentication")]
+    pub struct Settings for crate::SERVICE_NAME, "OMS_CUSTOMER" on "127.0.0.1:8082" {
+        /// Email of the admin account made at first start. A new email makes
+        /// a new admin and suspends the one made for the previous email.
+        #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
+        pub admin_email: String,
+        /// The admin's password when the account is made (never applied to an
+        /// existing account: `oms admin reset-password` resets it)
+        /// (default: none, required; `admin-change-me` in dev mode).
+        ///
+        /// Outside dev mode `admin-change-me` and an empty one are refused.
+        #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
+        pub admin_password: Option<String>,
+        /// Encrypts the token signing keys in the database: 32 random bytes,
+        /// base64 (`openssl rand -base64 32`), the same for every instance
+        /// (default: none, required; in dev mode a key file in `OMS_DATA_DIR`).
+        #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+        pub key_encryption_key: Option<String>,
+        /// Lifetime of access tokens, in seconds.
+        #[arg(long, env = "OMS_TOKEN_TTL_SECS", default_value_t = 900)]
+        pub token_ttl_secs: u64,
+        /// Lifetime of refresh tokens, in seconds; each use rotates the token
+        /// and starts its lifetime again.
+        #[arg(long, env = "OMS_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+        pub refresh_token_ttl_secs: u64,
+        /// Limits on guessing and on the password hashing it costs.
+        #[command(flatten)]
+        pub throttle: ThrottleSettings,
+        /// Credit limit of customers who register themselves, in minor units.
+        #[arg(long, env = "OMS_DEFAULT_CREDIT_LIMIT_MINOR", default_value_t = 100_000)]
+        pub default_credit_limit_minor: i64,
+        /// Currency of credit lines (ISO 4217).
+        #[arg(long, env = "OMS_CREDIT_CURRENCY", default_value = "EUR")]
+        pub credit_currency: String,
+        /// Development mode: the default admin password is allowed, and a
+        /// ready-to-use admin token is printed at start-up.
+        ///
+        /// A generated key-encryption key is allowed too. Never in
+        /// production.
+        #[arg(long, env = "OMS_DEV_MODE", default_value_t = false)]
+        pub dev_mode: bool,
+        /// When a credit reservation nobody decides expires.
+        #[command(flatten)]
+        pub holds: HoldSettings,
+    }
+    secret_files: admin_password = "OMS_ADMIN_PASSWORD", key_encryption_key = "OMS_KEY_ENCRYPTION_KEY";
 }
 
 /// The admin password of dev mode when `OMS_ADMIN_PASSWORD` is not set;
@@ -102,6 +68,9 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-change-me";
 #[derive(Debug, Clone, clap::Args)]
 pub struct ThrottleSettings {
     /// Login attempts per minute from one client address.
+    ///
+    /// A bucket that starts full; beyond it, 429 `TOO_MANY_ATTEMPTS` with
+    /// `Retry-After`.
     #[arg(long, env = "OMS_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 60)]
     pub login_attempts_per_minute: u32,
     /// Self-registrations per hour from one client address (an admin
@@ -121,13 +90,17 @@ pub struct ThrottleSettings {
     pub lockout_tracked_emails: u32,
     /// Password changes per hour for one account (each also takes from
     /// its client address's sign-in bucket).
+    ///
+    /// Beyond it, 429 `TOO_MANY_ATTEMPTS`.
     #[arg(long, env = "OMS_PASSWORD_CHANGES_PER_HOUR", default_value_t = 5)]
     pub password_changes_per_hour: u32,
     /// Password hashes computed at once (default: the number of cores).
+    ///
+    /// Each is argon2id, 19 MiB.
     #[arg(long, env = "OMS_PASSWORD_HASH_CONCURRENCY")]
     pub password_hash_concurrency: Option<usize>,
     /// Milliseconds a request waits for a hashing slot before it is
-    /// answered 503 with `Retry-After`.
+    /// answered 503 `PASSWORD_HASHING_BUSY` with `Retry-After`.
     #[arg(long, env = "OMS_PASSWORD_HASH_QUEUE_MS", default_value_t = 2000)]
     pub password_hash_queue_ms: u64,
 }
@@ -148,22 +121,9 @@ impl Default for ThrottleSettings {
 }
 
 impl Settings {
-    /// Reads the secrets given as files (`OMS_CUSTOMER_DATABASE_URL_FILE`, `OMS_ADMIN_PASSWORD_FILE`, `OMS_KEY_ENCRYPTION_KEY_FILE`) into
-    /// their settings: see [`service_kit::secrets`].
-    ///
-    /// # Errors
-    /// A secret given both directly and as a file, or a file that cannot
-    /// be read or is empty.
-    pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
-        service_kit::secrets::read_file(&mut self.database_url, "OMS_CUSTOMER_DATABASE_URL")?;
-        service_kit::secrets::read_file(&mut self.admin_password, "OMS_ADMIN_PASSWORD")?;
-        service_kit::secrets::read_file(&mut self.key_encryption_key, "OMS_KEY_ENCRYPTION_KEY")?;
-        Ok(())
-    }
-
     /// The documented defaults, on a free loopback port, with the given
-    /// admin account and key-encryption key: what tests and embedding
-    /// programs (`oms up`) start from.
+    /// admin account and key-encryption key, whatever the environment
+    /// says: what tests start from (`oms up` reads the environment).
     pub fn local(
         common: CommonSettings,
         admin_email: &str,
@@ -185,16 +145,6 @@ impl Settings {
             holds: HoldSettings::default(),
             common,
             clock: Clock::system(),
-        }
-    }
-
-    /// The kit's view of these settings.
-    pub fn service(&self) -> ServiceSettings {
-        ServiceSettings {
-            name: crate::SERVICE_NAME,
-            http_addr: self.http_addr,
-            database_url: self.database_url.clone(),
-            common: self.common.clone(),
         }
     }
 }

@@ -25,6 +25,8 @@
 //!   key outside dev mode; the admin is created once ([`app::customers`]).
 //!
 //! ## Layout
+//! - [`admin_reset`]: [`reset_admin`], the admin password reset that
+//!   `oms admin reset-password` runs against the database.
 //! - [`config`]: settings from `OMS_CUSTOMER_*`, `OMS_ADMIN_*` and the shared `OMS_*` variables.
 //! - [`startup`]: [`build`] assembles the service with the service kit.
 //! - [`domain`]: emails, names, passwords, statuses, the credit state machine; no I/O.
@@ -43,6 +45,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin_reset;
 pub mod app;
 pub mod config;
 pub mod consumer;
@@ -52,6 +55,7 @@ pub mod http;
 pub mod persistence;
 pub mod startup;
 
+pub use admin_reset::reset_admin;
 pub use config::Settings;
 pub use startup::build;
 

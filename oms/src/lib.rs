@@ -10,30 +10,49 @@
 //! (`order-svc`, `inventory-svc`, `customer-svc`); `oms up` is the local
 //! convenience.
 //!
+//! `oms up` reads every service variable (`OMS_SAGA_DEADLINE_SECS`,
+//! `OMS_LOGIN_ATTEMPTS_PER_MINUTE`, …) as the services' binaries do, but
+//! for the few it decides itself ([`up::SET_BY_OMS_UP`]: its broker, its
+//! ports, its databases).
+//!
 //! The other commands are the operator's tools ([`ops`]): `topics`, `tail`,
 //! `events`, `dlq list|show|replay`, `replay`, `outbox list|retry` and
-//! `admin reset-password`. They print text by default and JSON with `--json`.
+//! `admin reset-password`. Every command that prints data takes
+//! `-o text|json|jsonl` ([`output`]). Those that change much at once
+//! (`replay --reset-group`, `dlq replay` without a selector, `outbox
+//! retry`) show their plan and act only with `--execute`.
 //!
 //! `oms bench` ([`bench`](mod@bench)) measures how many orders the system confirms per
 //! second and how soon, under open-loop load; `oms chaos` ([`chaos`])
-//! injects faults under load and checks every promise.
+//! injects faults under load and checks every promise; both show their
+//! progress on standard error ([`progress`]). `oms config-reference`
+//! ([`config_reference`]) prints docs/configuration.md from the settings'
+//! definitions.
 //!
 //! ## Layout
 //! - [`up`]: starting and stopping the system, and the demo data.
-//! - [`bench`](mod@bench): the benchmark.
+//! - [`bench`](mod@bench): the benchmark; [`chaos`]: the chaos suite.
 //! - [`ops`]: the operator's tools.
+//! - [`output`]: `-o`; [`progress`]: progress on standard error.
+//! - [`config_reference`]: the configuration reference.
 
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod chaos;
+pub mod config_reference;
 pub mod ops;
+pub mod output;
+pub mod progress;
 pub mod up;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use service_kit::database::SqliteDurability;
+
+use output::{Format, Output, with_kind};
+use progress::Progress;
 
 /// The `oms` command line.
 #[derive(Debug, Parser)]
@@ -48,18 +67,53 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start Kafka and the three services on this machine; Ctrl-C stops them.
+    ///
+    /// Each service reads its `OMS_*` variables as its own binary does,
+    /// but for those `oms up` sets itself: the broker (`OMS_KAFKA_BOOTSTRAP`,
+    /// see `--kafka`), the services' addresses and databases (the ports
+    /// and `--database-url` below) and `OMS_JWKS_URL`. docs/configuration.md
+    /// lists them.
     Up(UpArgs),
     /// Topics with partitions and end offsets, and every consumer group's lag.
-    Topics(ops::Connection),
+    Topics {
+        /// The connection.
+        #[command(flatten)]
+        connection: ops::Connection,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
+    },
     /// Print a topic's records, from a point, as they arrive.
-    Tail(ops::tail::TailArgs),
+    Tail {
+        /// Which records.
+        #[command(flatten)]
+        args: ops::tail::TailArgs,
+        /// The output form (`-o json` needs `--no-follow`: a followed stream never ends).
+        #[command(flatten)]
+        output: Output,
+    },
     /// One order's records across every topic, in the order they happened.
-    Events(ops::tail::EventsArgs),
+    Events {
+        /// Which order.
+        #[command(flatten)]
+        args: ops::tail::EventsArgs,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
+    },
     /// Dead letters: list, show, re-publish.
     #[command(subcommand)]
     Dlq(DlqCommand),
-    /// Re-drive a consumer group from a point, or copy records to a topic.
-    Replay(ops::replay::ReplayArgs),
+    /// Re-drive a consumer group from a point (shown, done with
+    /// `--execute`), or copy records to a topic.
+    Replay {
+        /// What to replay.
+        #[command(flatten)]
+        args: ops::replay::ReplayArgs,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
+    },
     /// Outbox rows a relay set aside after repeated failures: list, retry.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -67,9 +121,31 @@ pub enum Command {
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Offer open-loop load to the system and report throughput, latency and resources.
-    Bench(bench::BenchArgs),
+    Bench {
+        /// The load and the system.
+        #[command(flatten)]
+        args: bench::BenchArgs,
+        /// The output form of the report (Markdown in text).
+        #[command(flatten)]
+        output: Output,
+    },
     /// Faults under load against the services as separate processes; checks every promise.
-    Chaos(chaos::ChaosArgs),
+    Chaos {
+        /// The faults and the load.
+        #[command(flatten)]
+        args: chaos::ChaosArgs,
+        /// The output form of the report (Markdown in text).
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The configuration reference: every variable of every binary, with
+    /// its default and help, as Markdown (docs/configuration.md is this
+    /// output: `oms config-reference > docs/configuration.md`).
+    ConfigReference {
+        /// The output form (the variables as JSON in json and jsonl).
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 /// `oms dlq …`.
@@ -83,6 +159,9 @@ pub enum DlqCommand {
         /// The connection.
         #[command(flatten)]
         connection: ops::Connection,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
     },
     /// One dead letter, whole (`--topic` and `--at <partition>:<offset>`).
     Show {
@@ -92,18 +171,29 @@ pub enum DlqCommand {
         /// The connection.
         #[command(flatten)]
         connection: ops::Connection,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
     },
-    /// Re-publish dead letters to the topic they came from.
+    /// Re-publish dead letters to the topic they came from. Without a
+    /// selector (`--topic`, `--at`, `--key`, `--code`) that is every dead
+    /// letter: shown, and done only with `--execute`.
     Replay {
         /// Which.
         #[command(flatten)]
         selection: ops::dlq::Selection,
         /// Print what would be re-published; change nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "execute")]
         dry_run: bool,
+        /// Re-publish every dead letter when no selector narrows them.
+        #[arg(long)]
+        execute: bool,
         /// The connection.
         #[command(flatten)]
         connection: ops::Connection,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
     },
 }
 
@@ -112,22 +202,43 @@ pub enum DlqCommand {
 pub enum AdminCommand {
     /// Set the admin's password (from `OMS_NEW_ADMIN_PASSWORD` or standard
     /// input), reactivate it, and end its sign-ins.
-    ResetPassword(ops::admin::ResetPasswordArgs),
+    ResetPassword {
+        /// Which database and account.
+        #[command(flatten)]
+        args: ops::admin::ResetPasswordArgs,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 /// `oms outbox …`.
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
     /// The rows set aside, with their last error.
-    List(ops::outbox::OutboxArgs),
-    /// Put set-aside rows back in line (all, or `--id`), once the cause is fixed.
+    List {
+        /// The database.
+        #[command(flatten)]
+        args: ops::outbox::OutboxArgs,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Put set-aside rows back in line (all, or `--id`), once the cause is
+    /// fixed: shown, and done only with `--execute`.
     Retry {
         /// Only these rows (repeatable).
         #[arg(long = "id")]
         ids: Vec<i64>,
+        /// Put them back in line (without it, only show which).
+        #[arg(long)]
+        execute: bool,
         /// The database.
         #[command(flatten)]
         args: ops::outbox::OutboxArgs,
+        /// The output form.
+        #[command(flatten)]
+        output: Output,
     },
 }
 
@@ -144,7 +255,8 @@ pub struct UpArgs {
     #[arg(long, env = "OMS_KAFKA_PORT", default_value_t = 9092)]
     pub kafka_port: u16,
     /// A PostgreSQL server (postgres://user:password@host:port/db); each
-    /// service gets its own database on it. Default: SQLite files.
+    /// service gets its own database on it (default: SQLite files in the
+    /// data directory).
     #[arg(long, env = "OMS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// With `--database-url`: the databases are `<prefix>order`,
@@ -167,12 +279,12 @@ pub struct UpArgs {
     /// Admin account email.
     #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]
     pub admin_email: String,
-    /// The admin's password at its first start; default: a random one,
-    /// kept in `<data dir>/admin-password` and printed.
+    /// The admin's password at its first start (default: a random one,
+    /// kept in `<data dir>/admin-password` and printed).
     #[arg(long, env = "OMS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
-    /// Seals the token signing keys; default: a random key kept in
-    /// `<data dir>/key-encryption-key`.
+    /// Seals the token signing keys (default: a random key kept in
+    /// `<data dir>/key-encryption-key`).
     #[arg(long, env = "OMS_KEY_ENCRYPTION_KEY", hide_env_values = true)]
     pub key_encryption_key: Option<String>,
     /// Prefix of topics and consumer groups.
@@ -188,6 +300,14 @@ pub struct UpArgs {
 }
 
 impl UpArgs {
+    /// The variables `oms up` reads from a file named by `<VARIABLE>_FILE`
+    /// ([`read_secret_files`](Self::read_secret_files)).
+    pub const SECRET_VARIABLES: [&'static str; 3] = [
+        "OMS_DATABASE_URL",
+        "OMS_ADMIN_PASSWORD",
+        "OMS_KEY_ENCRYPTION_KEY",
+    ];
+
     /// Reads the secrets given as files (`OMS_DATABASE_URL_FILE`,
     /// `OMS_ADMIN_PASSWORD_FILE`, `OMS_KEY_ENCRYPTION_KEY_FILE`), as the
     /// services do: see [`service_kit::secrets`].
@@ -197,9 +317,10 @@ impl UpArgs {
     /// be read or is empty.
     pub fn read_secret_files(&mut self) -> Result<(), service_kit::secrets::SecretError> {
         use service_kit::secrets::read_file;
-        read_file(&mut self.database_url, "OMS_DATABASE_URL")?;
-        read_file(&mut self.admin_password, "OMS_ADMIN_PASSWORD")?;
-        read_file(&mut self.key_encryption_key, "OMS_KEY_ENCRYPTION_KEY")
+        let [database_url, admin_password, key_encryption_key] = Self::SECRET_VARIABLES;
+        read_file(&mut self.database_url, database_url)?;
+        read_file(&mut self.admin_password, admin_password)?;
+        read_file(&mut self.key_encryption_key, key_encryption_key)
     }
 }
 
@@ -214,10 +335,17 @@ impl Cli {
                 args.read_secret_files()?;
                 up::run(args).await
             }
-            Command::Bench(args) => {
+            Command::Bench { args, output } => {
                 let oms = std::env::current_exe()?;
-                let report = bench::run(&args, oms).await?;
-                println!("{}", report.markdown());
+                let progress = Progress::on_stderr(args.progress);
+                let report = bench::run_with_progress(&args, oms, &progress).await;
+                progress.finish();
+                let report = report?;
+                if output.is_text() {
+                    println!("{}", report.markdown());
+                } else {
+                    output.document(&serde_json::to_value(&report)?);
+                }
                 eprintln!("report written to {}", args.out.join("bench.md").display());
                 anyhow::ensure!(
                     report.invariants.hold(),
@@ -225,61 +353,138 @@ impl Cli {
                 );
                 Ok(())
             }
-            Command::Chaos(args) => {
-                let report = chaos::run(&args).await?;
-                println!("{}", report.markdown());
+            Command::Chaos { args, output } => {
+                let progress = Progress::on_stderr(args.progress);
+                let report = chaos::run_with_progress(&args, &progress).await;
+                progress.finish();
+                let report = report?;
+                match output.format {
+                    Format::Text => println!("{}", report.markdown()),
+                    Format::Json => output.document(&serde_json::to_value(&report)?),
+                    Format::Jsonl => output.list(
+                        report
+                            .outcomes
+                            .iter()
+                            .map(|o| {
+                                let mut line = serde_json::json!(o);
+                                line["seed"] = report.seed.into();
+                                line
+                            })
+                            .collect(),
+                    ),
+                }
                 anyhow::ensure!(report.holds(), "a promise was broken under chaos");
                 Ok(())
             }
-            Command::Topics(connection) => {
-                let json = connection.json;
+            Command::ConfigReference { output } => {
+                let reference = config_reference::Reference::build();
+                if output.is_text() {
+                    print!("{}", reference.markdown());
+                } else {
+                    output.list(reference.variables_as_json());
+                }
+                Ok(())
+            }
+            Command::Topics { connection, output } => {
                 let report =
                     tokio::task::spawn_blocking(move || ops::topics::report(&connection)).await??;
-                ops::topics::print(&report, json);
+                match output.format {
+                    Format::Text => ops::topics::print(&report),
+                    Format::Json => output.document(&serde_json::json!(report)),
+                    Format::Jsonl => output.list(
+                        report
+                            .partitions
+                            .iter()
+                            .map(|p| with_kind("partition", serde_json::json!(p)))
+                            .chain(
+                                report
+                                    .lag
+                                    .iter()
+                                    .map(|l| with_kind("lag", serde_json::json!(l))),
+                            )
+                            .collect(),
+                    ),
+                }
                 Ok(())
             }
-            Command::Tail(args) => {
-                let json = args.connection.json;
-                let matched = tokio::task::spawn_blocking(move || {
-                    ops::tail::tail(&args, |r| ops::tail::print(r, json))
+            Command::Tail { args, output } => {
+                anyhow::ensure!(
+                    output.format != Format::Json || args.no_follow,
+                    "-o json prints one document, and a followed topic never ends: add \
+                     --no-follow, or use -o jsonl for one record per line as they arrive"
+                );
+                let (matched, records) = tokio::task::spawn_blocking(move || {
+                    let mut records = Vec::new();
+                    let matched = ops::tail::tail(&args, |record| match output.format {
+                        Format::Text => println!("{}", ops::tail::render(record, false)),
+                        Format::Jsonl => println!("{record}"),
+                        Format::Json => records.push(record.clone()),
+                    })?;
+                    anyhow::Ok((matched, records))
                 })
                 .await??;
-                if !json {
-                    eprintln!("{matched} record(s)");
+                if output.format == Format::Json {
+                    output.list(records);
                 }
+                eprintln!("{matched} record(s)");
                 Ok(())
             }
-            Command::Events(args) => {
-                let json = args.connection.json;
+            Command::Events { args, output } => {
                 let records =
                     tokio::task::spawn_blocking(move || ops::tail::order_events(&args)).await??;
-                for record in &records {
-                    ops::tail::print(record, json);
+                let count = records.len();
+                if output.is_text() {
+                    for record in &records {
+                        println!("{}", ops::tail::render(record, false));
+                    }
+                } else {
+                    output.list(records);
                 }
-                if !json {
-                    eprintln!("{} record(s)", records.len());
-                }
+                eprintln!("{count} record(s)");
                 Ok(())
             }
             Command::Dlq(DlqCommand::List {
                 selection,
                 connection,
+                output,
             }) => {
-                let json = connection.json;
-                if !json {
-                    for topic in ops::dlq::retention(&connection, &selection).await? {
-                        println!("{topic}");
-                    }
-                }
+                let retention = ops::dlq::retention(&connection, &selection).await?;
                 let letters =
                     tokio::task::spawn_blocking(move || ops::dlq::select(&connection, &selection))
                         .await??;
-                ops::dlq::print_list(&letters, json);
+                let letters: Vec<_> = letters.into_iter().map(|(letter, _)| letter).collect();
+                match output.format {
+                    Format::Text => {
+                        for topic in &retention {
+                            println!("{topic}");
+                        }
+                        for letter in &letters {
+                            println!("{}", ops::dlq::render(letter, false));
+                        }
+                        println!("{} dead letter(s)", letters.len());
+                    }
+                    Format::Json => output.document(&serde_json::json!({
+                        "retention": retention,
+                        "dead_letters": letters,
+                    })),
+                    Format::Jsonl => output.list(
+                        retention
+                            .iter()
+                            .map(|r| with_kind("retention", serde_json::json!(r)))
+                            .chain(
+                                letters
+                                    .iter()
+                                    .map(|l| with_kind("dead_letter", serde_json::json!(l))),
+                            )
+                            .collect(),
+                    ),
+                }
                 Ok(())
             }
             Command::Dlq(DlqCommand::Show {
                 selection,
                 connection,
+                output,
             }) => {
                 anyhow::ensure!(
                     selection.at.is_some() && selection.topic.is_some(),
@@ -291,22 +496,32 @@ impl Cli {
                 let letter = letters
                     .first()
                     .ok_or_else(|| anyhow::anyhow!("no such dead letter"))?;
-                println!("{:#}", ops::dlq::show(letter));
+                if output.is_text() {
+                    println!("{:#}", ops::dlq::show(letter));
+                } else {
+                    output.document(&ops::dlq::show(letter));
+                }
                 Ok(())
             }
             Command::Dlq(DlqCommand::Replay {
                 selection,
                 dry_run,
+                execute,
                 connection,
+                output,
             }) => {
-                let summary = ops::dlq::replay(&connection, &selection, dry_run).await?;
-                if connection.json {
-                    println!("{}", serde_json::json!(summary));
-                } else {
+                // Every dead letter of every topic at once is the one
+                // replay an operator may not mean: it waits for --execute.
+                let plan_only = dry_run || (selection.is_everything() && !execute);
+                let summary = ops::dlq::replay(&connection, &selection, plan_only).await?;
+                if output.is_text() {
                     for refused in &summary.refused {
                         eprintln!("{refused}");
                     }
-                    let verb = if dry_run {
+                    for planned in &summary.planned {
+                        println!("  {planned}");
+                    }
+                    let verb = if plan_only {
                         "would re-publish"
                     } else {
                         "re-published"
@@ -318,6 +533,11 @@ impl Cli {
                         summary.skipped,
                         summary.refused.len()
                     );
+                } else {
+                    output.document(&serde_json::json!(summary));
+                }
+                if plan_only && !dry_run {
+                    output.note(output::DRY_RUN);
                 }
                 // A refused letter is a forged or corrupted record: the
                 // operator's script must notice it.
@@ -328,33 +548,59 @@ impl Cli {
                 );
                 Ok(())
             }
-            Command::Admin(AdminCommand::ResetPassword(args)) => {
+            Command::Admin(AdminCommand::ResetPassword { args, output }) => {
                 let id = ops::admin::reset_password(&args).await?;
-                println!(
-                    "the admin account {} ({id}) has its new password",
-                    args.email
-                );
-                Ok(())
-            }
-            Command::Outbox(OutboxCommand::List(args)) => {
-                let rows = ops::outbox::list(&args).await?;
-                ops::outbox::print(&rows, args.json);
-                Ok(())
-            }
-            Command::Outbox(OutboxCommand::Retry { ids, args }) => {
-                let count = ops::outbox::retry(&args, &ids).await?;
-                if args.json {
-                    println!("{}", serde_json::json!({ "retried": count }));
+                if output.is_text() {
+                    println!(
+                        "the admin account {} ({id}) has its new password",
+                        args.email
+                    );
                 } else {
-                    println!("put {count} row(s) back in line");
+                    output.document(&serde_json::json!({"email": args.email, "id": id}));
                 }
                 Ok(())
             }
-            Command::Replay(args) => {
-                let summary = ops::replay::replay(&args).await?;
-                if args.connection.json {
-                    println!("{}", serde_json::json!(summary));
+            Command::Outbox(OutboxCommand::List { args, output }) => {
+                let rows = ops::outbox::list(&args).await?;
+                if output.is_text() {
+                    ops::outbox::print(&rows);
                 } else {
+                    output.list(rows.iter().map(ops::outbox::describe).collect());
+                }
+                Ok(())
+            }
+            Command::Outbox(OutboxCommand::Retry {
+                ids,
+                execute,
+                args,
+                output,
+            }) => {
+                if execute {
+                    let count = ops::outbox::retry(&args, &ids).await?;
+                    if output.is_text() {
+                        println!("put {count} row(s) back in line");
+                    } else {
+                        output.document(&serde_json::json!({ "dry_run": false, "retried": count }));
+                    }
+                    return Ok(());
+                }
+                let rows = ops::outbox::planned_retry(&args, &ids).await?;
+                if output.is_text() {
+                    ops::outbox::print(&rows);
+                    println!("would put {} row(s) back in line", rows.len());
+                } else {
+                    output.document(&serde_json::json!({
+                        "dry_run": true,
+                        "would_retry": rows.len(),
+                        "rows": rows.iter().map(ops::outbox::describe).collect::<Vec<_>>(),
+                    }));
+                }
+                output.note(output::DRY_RUN);
+                Ok(())
+            }
+            Command::Replay { args, output } => {
+                let summary = ops::replay::replay(&args).await?;
+                if output.is_text() {
                     for p in &summary.partitions {
                         println!(
                             "  {}[{}]: {} .. {}",
@@ -363,15 +609,29 @@ impl Cli {
                     }
                     let done = if summary.dry_run { "would" } else { "did" };
                     match summary.mode.as_str() {
-                        "reset" => println!(
-                            "{done} reset group {}: {} record(s) to re-consume from {}",
-                            summary.target, summary.records, summary.topic
-                        ),
+                        "reset" => {
+                            println!(
+                                "{done} reset group {}: {} record(s) to re-consume from {}",
+                                summary.target, summary.records, summary.topic
+                            );
+                            if summary.dry_run && summary.live_members > 0 {
+                                println!(
+                                    "group {} has {} live member(s): stop its service before \
+                                     --execute (or add --force)",
+                                    summary.target, summary.live_members
+                                );
+                            }
+                        }
                         _ => println!(
                             "{done} copy {} record(s) from {} to {}",
                             summary.records, summary.topic, summary.target
                         ),
                     }
+                } else {
+                    output.document(&serde_json::json!(summary));
+                }
+                if summary.dry_run && !args.dry_run {
+                    output.note(output::DRY_RUN);
                 }
                 Ok(())
             }

@@ -66,6 +66,44 @@ impl System {
     }
 }
 
+/// The services' variables `oms up` does not take from the environment,
+/// because it decides them itself, and why; it reads every other variable
+/// of each service as the service's binary does.
+pub const SET_BY_OMS_UP: &[(&str, &str)] = &[
+    (
+        "OMS_KAFKA_BOOTSTRAP",
+        "the broker `oms up` starts in its data directory, or `--kafka`: a variable left over from another setup must not make it join another cluster",
+    ),
+    (
+        "OMS_JWKS_URL",
+        "its own customer-svc's `/.well-known/jwks.json`, on whatever port that got",
+    ),
+    (
+        "OMS_ORDER_HTTP_ADDR",
+        "`127.0.0.1:<--order-port>` (8080): the three services of one process listen on loopback",
+    ),
+    (
+        "OMS_INVENTORY_HTTP_ADDR",
+        "`127.0.0.1:<--inventory-port>` (8081)",
+    ),
+    (
+        "OMS_CUSTOMER_HTTP_ADDR",
+        "`127.0.0.1:<--customer-port>` (8082)",
+    ),
+    (
+        "OMS_ORDER_DATABASE_URL",
+        "`<--data-dir>/order-svc.sqlite`, or the database `<prefix>order` it creates on `--database-url`",
+    ),
+    (
+        "OMS_INVENTORY_DATABASE_URL",
+        "`<--data-dir>/inventory-svc.sqlite`, or `<prefix>inventory` on `--database-url`",
+    ),
+    (
+        "OMS_CUSTOMER_DATABASE_URL",
+        "`<--data-dir>/customer-svc.sqlite`, or `<prefix>customer` on `--database-url`",
+    ),
+];
+
 /// Starts the broker (unless `--kafka`), the three services, the admin
 /// account and, with `--demo`, the demo data. Its broker is one it starts
 /// itself in its data directory, or the one `--kafka` names, never another

@@ -1,10 +1,11 @@
 //! How long a saga participant (inventory-svc's stock, customer-svc's
 //! credit) keeps a hold that no order decision ever releases.
 //!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `OMS_HOLD_GRACE_SECS` | `300` | a hold still undecided this long after its order's deadline is released (`HOLD_EXPIRED`) |
-//! | `OMS_SAGA_DEADLINE_SECS` | `30` | the deadline of an order whose `OrderPlaced` (version 1) carries none: its `occurred_at` plus this; the same variable order-svc sets its deadlines by |
+//! [`HoldSettings`]: `OMS_HOLD_GRACE_SECS` (how long after its order's
+//! deadline an undecided hold is released, `HOLD_EXPIRED`) and
+//! `OMS_SAGA_DEADLINE_SECS` (the deadline of an order whose `OrderPlaced`,
+//! version 1, carries none; the same variable order-svc sets its deadlines
+//! by). Defaults and help: `docs/configuration.md`.
 //!
 //! [`HoldSweeper`] runs the expiry in each participant; the rules are
 //! [`event_runtime::participant`]'s.
@@ -16,6 +17,9 @@ use std::time::Duration;
 pub struct HoldSettings {
     /// Seconds after an order's deadline when a hold nobody decided is
     /// released.
+    ///
+    /// The release is a `StockReleased` or `CreditReleased` with reason
+    /// `HOLD_EXPIRED`.
     #[arg(long, env = "OMS_HOLD_GRACE_SECS", default_value_t = 300)]
     pub hold_grace_secs: u64,
     /// Seconds after placement of an order's deadline, for OrderPlaced

@@ -1,34 +1,17 @@
 //! Configuration shared by every service, from `OMS_*` environment variables
-//! or the equivalent flags (`--help` lists both with their defaults).
+//! or the equivalent flags (`--help` lists both with their defaults):
+//! [`CommonSettings`] (Kafka, topics, databases, the HTTP server's limits,
+//! retention, logs), and [`service_settings!`](crate::service_settings),
+//! which declares a service's `Settings` around them with the service's
+//! own address and database URL (`OMS_ORDER_HTTP_ADDR`,
+//! `OMS_ORDER_DATABASE_URL`, …).
 //!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `OMS_KAFKA_BOOTSTRAP` | `127.0.0.1:9092` | Kafka bootstrap servers |
-//! | `OMS_KAFKA_<PROPERTY>` | (unset) | any librdkafka property for every client (`OMS_KAFKA_SECURITY_PROTOCOL` is `security.protocol`): SASL and TLS. A property librdkafka refuses stops the start at once, in one line naming it |
-//! | `OMS_KAFKA_<PROPERTY>_FILE` | (unset) | a file holding that property's value (`OMS_KAFKA_SASL_PASSWORD_FILE`); other secrets likewise ([`crate::secrets`]) |
-//! | `OMS_TOPIC_PREFIX` | (empty) | prefix of every topic and consumer group name |
-//! | `OMS_TOPIC_PARTITIONS` | `6` | partitions of topics a service creates |
-//! | `OMS_TOPIC_REPLICATION_FACTOR` | the cluster's brokers, at most 3 | replication factor of topics a service creates |
-//! | `OMS_TOPIC_MIN_INSYNC_REPLICAS` | `2` from 3 replicas on, else `1` | `min.insync.replicas` of those topics: with `acks=all`, how many replicas hold a record before it counts as written |
-//! | `OMS_DATA_DIR` | `data` | where SQLite databases live when no database URL is set |
-//! | `OMS_DATABASE_MAX_CONNECTIONS` | `10` | size of each service's connection pool |
-//! | `OMS_SQLITE_SYNCHRONOUS` | `full` | SQLite durability: `full` (a commit survives a power cut) or `normal` (faster; a power cut may lose the last commits) |
-//! | `OMS_SQLITE_BUSY_TIMEOUT_MS` | `5000` | how long a SQLite writer waits for the write lock |
-//! | `OMS_HTTP_BODY_LIMIT_BYTES` | `65536` | largest accepted request body |
-//! | `OMS_LOG_FORMAT` | `pretty` | `pretty` or `json` log lines |
-//! | `OMS_JWKS_URL` | `http://127.0.0.1:8082/.well-known/jwks.json` | where customer-svc publishes the keys that sign access tokens |
-//! | `OMS_JWKS_REFRESH_SECS` | `60` | how often a verifier reloads the published keys: a key customer-svc no longer publishes (retired after a rotation) is refused at most this long after ([`crate::auth::jwt`]) |
-//! | `OMS_HTTP_HEADER_TIMEOUT_SECS`, `OMS_HTTP_REQUEST_TIMEOUT_SECS`, `OMS_HTTP_MAX_CONNECTIONS` | `10`, `30`, `1024` | the HTTP server's limits ([`crate::server`]) |
-//! | `OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS`, `OMS_HTTP_IDLE_TIMEOUT_SECS`, `OMS_HTTP2_MAX_CONCURRENT_STREAMS` | `64`, `60`, `64` | one client address's share of the connections, an idle connection's life, streams per HTTP/2 connection ([`crate::server`]) |
-//! | `OMS_CLIENT_IP_HEADER` | (unset: the peer address) | header a trusted proxy names the client's address in |
-//! | `OMS_INBOX_RETENTION_HOURS`, `OMS_OUTBOX_RETENTION_HOURS` | `192`, `1` | how long handled-event and published-outbox rows are kept |
-//! | `OMS_STALL_AFTER_SECS` | `60` | how long a consumer may work on one batch (retries included), or the outbox relay publish nothing while rows wait, before `/readyz` answers 503 naming it |
-//! | `OMS_DLQ_RETENTION_HOURS` | `720` (30 days) | how long the broker keeps dead letters (`retention.ms` of every `*.dlq` topic, set at each start; `oms dlq list` shows it) |
-//! | `RUST_LOG` | `info` | log filter |
-//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | (unset) | OTLP/gRPC endpoint; traces are exported only when set |
-//!
-//! Each service adds its own address and database URL, e.g.
-//! `OMS_ORDER_HTTP_ADDR` and `OMS_ORDER_DATABASE_URL`.
+//! Every variable, its default, the binaries that read it and its help are
+//! in `docs/configuration.md`, generated from these definitions by
+//! `oms config-reference` (a test keeps it current). Besides them, any
+//! librdkafka property is `OMS_KAFKA_<PROPERTY>` (a property librdkafka
+//! refuses stops the start at once, in one line naming it), and secrets
+//! may come from files ([`crate::secrets`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,12 +50,19 @@ pub struct CommonSettings {
     pub topic_replication_factor: Option<i32>,
     /// `min.insync.replicas` of the topics a service creates (default: 2
     /// from 3 replicas on, else 1).
+    ///
+    /// Producers write with `acks=all`, so a record counts as written once
+    /// this many replicas hold it, and one broker of three may be down
+    /// without stopping writes.
     #[arg(long, env = "OMS_TOPIC_MIN_INSYNC_REPLICAS")]
     pub topic_min_insync_replicas: Option<i32>,
     /// Folder of the SQLite databases used when no database URL is given.
     #[arg(long, env = "OMS_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Connection pool size per service.
+    ///
+    /// The connections are opened at start, so a burst of requests never
+    /// waits for new logins.
     #[arg(long, env = "OMS_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
     /// SQLite durability: `full` (every commit reaches the disk before it is
@@ -95,18 +85,22 @@ pub struct CommonSettings {
     /// retired key is refused at most this long after it is unpublished.
     #[arg(long, env = "OMS_JWKS_REFRESH_SECS", default_value_t = 60)]
     pub jwks_refresh_secs: u64,
-    /// Seconds a client has to send a request's headers.
+    /// Seconds a client has to send a request's headers; a slower one
+    /// (slowloris) is disconnected.
     #[arg(long, env = "OMS_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub http_header_timeout_secs: u64,
     /// Seconds a request may take before it is answered 408.
     #[arg(long, env = "OMS_HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub http_request_timeout_secs: u64,
-    /// Open HTTP connections at most.
+    /// Open HTTP connections at most, per service; further clients wait in
+    /// the listen backlog.
     #[arg(long, env = "OMS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub http_max_connections: usize,
     /// Open HTTP connections from one client address at most (ignored
     /// behind a proxy, `OMS_CLIENT_IP_HEADER`: every connection is the
     /// proxy's).
+    ///
+    /// See "Running it safely" in docs/production.md.
     #[arg(
         long,
         env = "OMS_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
@@ -120,8 +114,9 @@ pub struct CommonSettings {
     #[arg(long, env = "OMS_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 64)]
     pub http2_max_concurrent_streams: u32,
     /// The header a trusted reverse proxy puts the client's address in
-    /// (`x-forwarded-for`: its last entry; `x-real-ip`); unset: the peer
-    /// address. Set it only behind a proxy that overwrites the header.
+    /// (`x-forwarded-for`: its last entry; `x-real-ip`) (default: none, the
+    /// peer address counts). Set it only behind a proxy that overwrites the
+    /// header.
     #[arg(long, env = "OMS_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
     /// Hours an applied event's inbox row is kept (its de-duplication
@@ -134,10 +129,14 @@ pub struct CommonSettings {
     /// Seconds a consumer may spend on one batch (retries included), or
     /// the outbox relay publish nothing while rows wait, before readiness
     /// reports it stuck.
+    ///
+    /// `/readyz` then answers 503 naming it.
     #[arg(long, env = "OMS_STALL_AFTER_SECS", default_value_t = 60)]
     pub stall_after_secs: u64,
-    /// Hours the broker keeps dead letters: the `retention.ms` of every
-    /// dead-letter topic, set when a service starts.
+    /// Hours the broker keeps dead letters (720: 30 days): the
+    /// `retention.ms` of every dead-letter topic, set when a service starts.
+    ///
+    /// `oms dlq list` shows it.
     #[arg(long, env = "OMS_DLQ_RETENTION_HOURS", default_value_t = DEFAULT_DEAD_LETTER_RETENTION_HOURS)]
     pub dlq_retention_hours: u64,
 }
@@ -299,4 +298,106 @@ impl ServiceSettings {
             )
         })
     }
+}
+
+/// Declares a service's `Settings`: what every service has (its HTTP
+/// address `<PREFIX>_HTTP_ADDR`, its database URL `<PREFIX>_DATABASE_URL`,
+/// [`CommonSettings`] and a [`Clock`](crate::Clock)), then the service's
+/// own fields as written, with `read_secret_files` and `service()`.
+///
+/// The prefix is written once, so a service cannot name its address one way
+/// and its database another; the variables stay `OMS_ORDER_HTTP_ADDR`,
+/// `OMS_ORDER_DATABASE_URL` and so on. Secrets besides the database URL
+/// that may come from a file (`<VARIABLE>_FILE`, see [`crate::secrets`])
+/// are listed after the struct as `secret_files: field = "VARIABLE", …;`.
+///
+/// ```
+/// service_kit::service_settings! {
+///     /// Everything the example service can be configured with.
+///     #[command(name = "example-svc", version)]
+///     pub struct Settings for "example-svc", "OMS_EXAMPLE" on "127.0.0.1:8099" {
+///         /// A token.
+///         #[arg(long, env = "OMS_EXAMPLE_TOKEN", hide_env_values = true)]
+///         pub token: Option<String>,
+///     }
+///     secret_files: token = "OMS_EXAMPLE_TOKEN";
+/// }
+/// let settings = <Settings as clap::Parser>::parse_from(["example-svc"]);
+/// assert_eq!(settings.service().http_addr.port(), 8099);
+/// ```
+#[macro_export]
+macro_rules! service_settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $settings:ident for $service:expr, $prefix:literal on $default_addr:literal {
+            $(
+                $(#[$field_meta:meta])*
+                pub $field:ident: $field_type:ty,
+            )*
+        }
+        $(secret_files: $($secret:ident = $secret_variable:literal),+ ;)?
+    ) => {
+        #[derive(Debug, Clone, clap::Parser)]
+        $(#[$meta])*
+        pub struct $settings {
+            /// HTTP listen address.
+            #[arg(long, env = concat!($prefix, "_HTTP_ADDR"), default_value = $default_addr)]
+            pub http_addr: ::std::net::SocketAddr,
+            /// Database URL, postgres://… or sqlite://… (default: a SQLite file in the data directory).
+            ///
+            /// That file is `<OMS_DATA_DIR>/<service>.sqlite` (`data/order-svc.sqlite`);
+            /// in production, `postgres://…`.
+            #[arg(long, env = concat!($prefix, "_DATABASE_URL"), hide_env_values = true)]
+            pub database_url: Option<String>,
+            $(
+                $(#[$field_meta])*
+                pub $field: $field_type,
+            )*
+            /// Settings shared by every service.
+            #[command(flatten)]
+            pub common: $crate::CommonSettings,
+            /// Where the service reads the time (deadlines, holds,
+            /// lock-outs): the system clock, unless a test injects a
+            /// manual one.
+            #[arg(skip)]
+            pub clock: $crate::Clock,
+        }
+
+        impl $settings {
+            /// The variables whose value may instead come from a file named
+            /// by `<VARIABLE>_FILE` ([`read_secret_files`](Self::read_secret_files)).
+            pub const SECRET_VARIABLES: &'static [&'static str] = &[
+                concat!($prefix, "_DATABASE_URL"),
+                $($($secret_variable,)+)?
+            ];
+
+            #[doc = concat!(
+                "Reads the secrets given as files (`", $prefix, "_DATABASE_URL_FILE`",
+                $($(", `", $secret_variable, "_FILE`",)+)?
+                ") into their settings: see [`service_kit::secrets`].\n\n",
+                "# Errors\n",
+                "A secret given both directly and as a file, or a file that cannot ",
+                "be read or is empty."
+            )]
+            pub fn read_secret_files(
+                &mut self,
+            ) -> ::std::result::Result<(), $crate::secrets::SecretError> {
+                $crate::secrets::read_file(&mut self.database_url, concat!($prefix, "_DATABASE_URL"))?;
+                $($(
+                    $crate::secrets::read_file(&mut self.$secret, $secret_variable)?;
+                )+)?
+                Ok(())
+            }
+
+            /// The kit's view of these settings.
+            pub fn service(&self) -> $crate::ServiceSettings {
+                $crate::ServiceSettings {
+                    name: $service,
+                    http_addr: self.http_addr,
+                    database_url: self.database_url.clone(),
+                    common: self.common.clone(),
+                }
+            }
+        }
+    };
 }

@@ -44,6 +44,8 @@ use anyhow::Context;
 
 use service_kit::database::SqliteDurability;
 
+use crate::progress::Progress;
+
 /// Options of `oms bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -101,6 +103,10 @@ pub struct BenchArgs {
     /// Seconds each limit (database, Kafka) is measured for; 0 skips them.
     #[arg(long, default_value_t = 10)]
     pub limit_secs: u64,
+    /// Show progress on standard error even when it is not a terminal
+    /// (on a terminal it is always shown).
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// Runs the bench. `oms` is the binary to start `oms up` with.
@@ -108,17 +114,41 @@ pub struct BenchArgs {
 /// # Errors
 /// When the system cannot be started or set up, or the report cannot be written.
 pub async fn run(args: &BenchArgs, oms: PathBuf) -> anyhow::Result<report::Report> {
+    run_with_progress(args, oms, &Progress::hidden()).await
+}
+
+/// [`run`], saying each step on `progress`.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_progress(
+    args: &BenchArgs,
+    oms: PathBuf,
+    progress: &Progress,
+) -> anyhow::Result<report::Report> {
+    let _heartbeats = progress.heartbeats();
     anyhow::ensure!(args.rate > 0, "--rate must be above 0");
     anyhow::ensure!(
         (0.0..=100.0).contains(&args.reject_percent),
         "--reject-percent is a percentage"
     );
+    progress.step("starting the system (or attaching to it)");
     let system = system::System::start_or_attach(args, oms).await?;
     let outcome = async {
+        progress.step("creating products and customers");
         let fixtures = load::Fixtures::create(&system).await?;
         let observer = observe::Observer::start(&system).await?;
         let sampler = procs::Sampler::start(system.pids(), Duration::from_secs(1));
+        progress.step(format!(
+            "offering {} orders/s for {} s",
+            args.rate, args.duration
+        ));
         let offered = load::offer(&system, &fixtures, args).await;
+        progress.step(format!(
+            "waiting for {} accepted orders to be decided (at most {} s)",
+            offered.accepted(),
+            args.settle_timeout
+        ));
         let settled = system
             .wait_until_decided(offered.accepted(), Duration::from_secs(args.settle_timeout))
             .await;
@@ -132,13 +162,19 @@ pub async fn run(args: &BenchArgs, oms: PathBuf) -> anyhow::Result<report::Repor
             report::Report::build(args, &system, &offered, &observer, resources, invariants);
         // The system is idle now; the limits use its broker and database server.
         if args.limit_secs > 0 {
+            progress.step(format!(
+                "measuring the machine's limits ({} s each)",
+                args.limit_secs
+            ));
             report.set_limits(limits::measure(args, &system.kafka, args.limit_secs).await);
         }
         anyhow::Ok(report)
     }
     .await;
+    progress.step("stopping the system");
     system.stop().await;
     let report = outcome?;
+    progress.step("writing the report");
     report
         .write(&args.out)
         .and_then(|()| plot::draw(&report, &args.out.join("bench.png")))

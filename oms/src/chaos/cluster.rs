@@ -568,7 +568,6 @@ impl Cluster {
             connection: crate::ops::Connection {
                 kafka: self.broker.bootstrap(),
                 topic_prefix: self.topic_prefix.clone(),
-                json: false,
             },
             urls: each(&|s| self.url(s)),
         }

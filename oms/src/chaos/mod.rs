@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::bench::{self, BenchArgs};
+use crate::progress::Progress;
 use cluster::{ADMIN_EMAIL, ADMIN_PASSWORD, Cluster, Service};
 
 /// Options of `oms chaos`.
@@ -60,9 +61,9 @@ pub struct ChaosArgs {
     /// Seed of the random faults (default: the time).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Only these scenarios (default: all), by name.
-    #[arg(long = "scenario")]
-    pub scenarios: Vec<String>,
+    /// Only these scenarios (default: all of the form `--brokers` picks).
+    #[arg(long = "scenario", value_enum)]
+    pub scenarios: Vec<Scenario>,
     /// Where the binaries `order-svc`, `inventory-svc`, `customer-svc` are
     /// (default: next to this program).
     #[arg(long)]
@@ -80,6 +81,10 @@ pub struct ChaosArgs {
     /// its own scenarios).
     #[arg(long, default_value_t = 1)]
     pub brokers: u32,
+    /// Show progress on standard error even when it is not a terminal
+    /// (on a terminal it is always shown).
+    #[arg(long)]
+    pub progress: bool,
 }
 
 impl ChaosArgs {
@@ -97,7 +102,90 @@ impl ChaosArgs {
             quiet_timeout_secs: 120,
             keep: false,
             brokers,
+            progress: false,
         }
+    }
+
+    /// Refuses scenarios the chosen form does not have (`poison` on the
+    /// cluster form, say): a run that would silently skip them proves
+    /// nothing.
+    ///
+    /// # Errors
+    /// One line naming the scenario and the form's scenarios.
+    pub fn check_scenarios(&self) -> anyhow::Result<()> {
+        let offered = Scenario::for_brokers(self.brokers);
+        if let Some(missing) = self.scenarios.iter().find(|s| !offered.contains(s)) {
+            anyhow::bail!(
+                "scenario {} is not one of the {} form's: {}",
+                missing.name(),
+                if self.brokers > 1 {
+                    "cluster"
+                } else {
+                    "single-broker"
+                },
+                offered
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    fn chose(&self, name: &str) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|s| s.name() == name)
+    }
+}
+
+/// A scenario `--scenario` can name: a fault ([`Fault::name`]), or
+/// `kill-oms-up-sqlite`. clap checks the name against this closed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// One fault under load.
+    Fault(Fault),
+    /// `oms up` on SQLite killed with SIGKILL mid-load, started again.
+    KillOmsUpSqlite,
+}
+
+/// Every scenario of both forms, built from the faults' own lists.
+const SCENARIOS: [Scenario; Fault::ALL.len() + 2] = {
+    let mut all = [Scenario::KillOmsUpSqlite; Fault::ALL.len() + 2];
+    let mut i = 0;
+    while i < Fault::ALL.len() {
+        all[i] = Scenario::Fault(Fault::ALL[i]);
+        i += 1;
+    }
+    all[i] = Scenario::Fault(Fault::KillController);
+    all
+};
+
+impl clap::ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &SCENARIOS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl Scenario {
+    /// Its name on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Fault(fault) => fault.name(),
+            Scenario::KillOmsUpSqlite => SQLITE_SCENARIO,
+        }
+    }
+
+    /// The scenarios of the form with `brokers` brokers, in the order they run.
+    pub fn for_brokers(brokers: u32) -> Vec<Scenario> {
+        Fault::for_brokers(brokers)
+            .iter()
+            .map(|&fault| Scenario::Fault(fault))
+            .chain((brokers == 1).then_some(Scenario::KillOmsUpSqlite))
+            .collect()
     }
 }
 
@@ -255,6 +343,24 @@ impl Report {
 /// When the system cannot be started or a fault cannot be injected (a
 /// broken promise is not an error: it is in the report).
 pub async fn run(args: &ChaosArgs) -> anyhow::Result<Report> {
+    run_with_progress(args, &Progress::hidden()).await
+}
+
+/// [`run`], saying each step on `progress`.
+///
+/// # Errors
+/// As [`run`], and a scenario the chosen form does not have.
+pub async fn run_with_progress(args: &ChaosArgs, progress: &Progress) -> anyhow::Result<Report> {
+    args.check_scenarios()?;
+    let _heartbeats = progress.heartbeats();
+    progress.step(format!(
+        "starting PostgreSQL, {} and six service instances",
+        if args.brokers > 1 {
+            format!("{} Kafka brokers", args.brokers)
+        } else {
+            "a Kafka broker".to_owned()
+        }
+    ));
     let binaries = match &args.binaries {
         Some(dir) => dir.clone(),
         None => {
@@ -281,26 +387,31 @@ pub async fn run(args: &ChaosArgs) -> anyhow::Result<Report> {
         args.saga_deadline_secs,
     )
     .await?;
-    let mut outcome = scenarios(&mut cluster, args).await;
+    let mut outcome = scenarios(&mut cluster, args, progress).await;
     // `oms up` runs one broker of its own: not a scenario of the cluster form.
     if let Ok(report) = &mut outcome
         && args.brokers == 1
-        && (args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == SQLITE_SCENARIO))
+        && args.chose(SQLITE_SCENARIO)
     {
+        progress.step(format!(
+            "scenario {SQLITE_SCENARIO}: {} s of load, then waiting for quiet",
+            args.scenario_secs
+        ));
         match sqlite_oms_up(&cluster, args, &binaries, &work).await {
             Ok(sqlite) => {
-                eprintln!(
+                progress.println(&format!(
                     "{}: {} orders, {} violations, quiet after {:.1} s",
                     sqlite.scenario,
                     sqlite.placed,
                     sqlite.violations.len(),
                     sqlite.quiescence_secs
-                );
+                ));
                 report.outcomes.push(sqlite);
             }
             Err(error) => outcome = Err(error),
         }
     }
+    progress.step("stopping the services, the broker and PostgreSQL");
     cluster.destroy(args.keep).await;
     if args.keep {
         eprintln!("logs and data kept in {}", work.display());
@@ -308,7 +419,11 @@ pub async fn run(args: &ChaosArgs) -> anyhow::Result<Report> {
     outcome
 }
 
-async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Report> {
+async fn scenarios(
+    cluster: &mut Cluster,
+    args: &ChaosArgs,
+    progress: &Progress,
+) -> anyhow::Result<Report> {
     let http = reqwest::Client::new();
     let token = bench::system::login(
         &http,
@@ -331,11 +446,17 @@ async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Re
     let chosen: Vec<Fault> = faults
         .iter()
         .copied()
-        .filter(|f| args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == f.name()))
+        .filter(|f| args.chose(f.name()))
         .collect();
     let mut round = 0;
+    let count = chosen.len();
     for fault in chosen {
         round += 1;
+        progress.step(format!(
+            "scenario {round}/{count}: {} ({} s of load, then waiting for quiet)",
+            fault.name(),
+            args.scenario_secs
+        ));
         let outcome = scenario(
             cluster,
             args,
@@ -349,13 +470,13 @@ async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Re
             &mut accepted,
         )
         .await?;
-        eprintln!(
+        progress.println(&format!(
             "{}: {} orders, {} violations, quiet after {:.1} s",
             outcome.scenario,
             outcome.placed,
             outcome.violations.len(),
             outcome.quiescence_secs
-        );
+        ));
         report.outcomes.push(outcome);
     }
     if args.random_secs > 0 {
@@ -366,6 +487,11 @@ async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Re
             let faults: Vec<Fault> = (0..3)
                 .map(|_| faults[(random.next_u64() % faults.len() as u64) as usize])
                 .collect();
+            progress.step(format!(
+                "random faults, {} of {} s",
+                started.elapsed().as_secs(),
+                args.random_secs
+            ));
             let name = format!(
                 "random: {}",
                 faults
@@ -387,7 +513,7 @@ async fn scenarios(cluster: &mut Cluster, args: &ChaosArgs) -> anyhow::Result<Re
                 &mut accepted,
             )
             .await?;
-            eprintln!("{name}: {} violations", outcome.violations.len());
+            progress.println(&format!("{name}: {} violations", outcome.violations.len()));
             report.outcomes.push(outcome);
         }
     }
@@ -487,7 +613,6 @@ async fn sqlite_oms_up(
         connection: crate::ops::Connection {
             kafka: cluster.broker.bootstrap(),
             topic_prefix: prefix.into(),
-            json: false,
         },
         urls,
     };
@@ -559,6 +684,7 @@ fn bench_args(cluster: &Cluster, args: &ChaosArgs) -> BenchArgs {
         admin_password: Some(ADMIN_PASSWORD.into()),
         settle_timeout: 60,
         limit_secs: 0,
+        progress: false,
     }
 }
 

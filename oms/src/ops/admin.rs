@@ -1,21 +1,11 @@
 //! `oms admin reset-password`: the way back into a system whose admin
-//! password is lost. The start-up bootstrap never overwrites a password
-//! (see `customer_svc::app::customers`), so this is the one place that does: it
-//! sets the password of the admin account of `--email` (creating the
-//! account if it is missing), makes it an active admin and the bootstrap's
-//! admin again, and ends its sign-ins. It talks to customer-svc's database
-//! directly, so it works when no admin can sign in.
+//! password is lost. customer-svc does the reset
+//! ([`customer_svc::reset_admin`]): this module finds the database and the
+//! new password (variables, files or standard input) and hands them over.
 
 use std::io::BufRead;
 
-use customer_svc::app::customers::reset_admin_password;
-use customer_svc::app::passwords::Passwords;
-use customer_svc::domain::{Email, Password};
-use customer_svc::persistence::migrations::Migrator;
-use events::Currency;
-use service_kit::database::{DatabaseSettings, SqliteDurability, connect_and_migrate};
 use service_kit::secrets::read_file;
-
 /// Which database and account.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ResetPasswordArgs {
@@ -33,6 +23,11 @@ pub struct ResetPasswordArgs {
     pub currency: String,
 }
 
+impl ResetPasswordArgs {
+    /// The variables read from a file named by `<VARIABLE>_FILE` too.
+    pub const SECRET_VARIABLES: [&'static str; 1] = ["OMS_CUSTOMER_DATABASE_URL"];
+}
+
 /// Resets the password to `OMS_NEW_ADMIN_PASSWORD` (or the file
 /// `OMS_NEW_ADMIN_PASSWORD_FILE` names), or to the first line of standard
 /// input; returns the account's id.
@@ -41,10 +36,9 @@ pub struct ResetPasswordArgs {
 /// An invalid email or password, a database URL or secret file missing or
 /// unreadable, an unreachable database.
 pub async fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<events::CustomerId> {
-    let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-    let currency = Currency::parse(&args.currency)?;
     let mut database_url = args.database_url.clone();
-    read_file(&mut database_url, "OMS_CUSTOMER_DATABASE_URL")?;
+    let [database_url_variable] = ResetPasswordArgs::SECRET_VARIABLES;
+    read_file(&mut database_url, database_url_variable)?;
     let database_url = database_url.ok_or_else(|| {
         anyhow::anyhow!(
             "customer-svc's database is needed: --database-url, OMS_CUSTOMER_DATABASE_URL or \
@@ -62,20 +56,5 @@ pub async fn reset_password(args: &ResetPasswordArgs) -> anyhow::Result<events::
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
-    let settings = DatabaseSettings {
-        max_connections: 2,
-        sqlite_busy_timeout: std::time::Duration::from_secs(5),
-        sqlite_durability: SqliteDurability::Full,
-    };
-    let database = connect_and_migrate::<Migrator>(&database_url, &settings).await?;
-    let passwords = Passwords::new(1, std::time::Duration::from_secs(60));
-    Ok(reset_admin_password(
-        &database.connection,
-        &passwords,
-        &email,
-        &password,
-        &currency,
-    )
-    .await?)
+    customer_svc::reset_admin(&database_url, &args.email, &password, &args.currency).await
 }

@@ -47,6 +47,14 @@ pub struct Selection {
     pub code: Option<String>,
 }
 
+impl Selection {
+    /// Whether no selector narrows the choice: every dead letter of every
+    /// topic.
+    pub fn is_everything(&self) -> bool {
+        self.topic.is_none() && self.at.is_none() && self.key.is_none() && self.code.is_none()
+    }
+}
+
 /// A dead letter, summarized.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DeadLetter {
@@ -222,17 +230,7 @@ pub async fn retention(
         .collect())
 }
 
-/// Prints the dead letters, one line each (or JSON lines).
-pub fn print_list(letters: &[(DeadLetter, OwnedMessage)], as_json: bool) {
-    for (letter, _) in letters {
-        println!("{}", render(letter, as_json));
-    }
-    if !as_json {
-        println!("{} dead letter(s)", letters.len());
-    }
-}
-
-/// A dead letter as [`print_list`] shows it, with the control characters
+/// A dead letter as `oms dlq list` shows it, with the control characters
 /// of everything taken from the record escaped.
 pub fn render(letter: &DeadLetter, as_json: bool) -> String {
     if as_json {
@@ -261,13 +259,46 @@ pub fn show(letter: &(DeadLetter, OwnedMessage)) -> Value {
 /// What a replay did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ReplaySummary {
-    /// Records re-published (or, with `--dry-run`, that would be).
+    /// Whether nothing was re-published (the plan only).
+    pub dry_run: bool,
+    /// Records re-published (or, in a dry run, that would be).
     pub replayed: usize,
+    /// In a dry run, each letter that would be re-published, and where to.
+    pub planned: Vec<Planned>,
     /// Records skipped because their original topic is unknown.
     pub skipped: usize,
     /// Records not re-published because their `dlq.original_topic` header
     /// names another topic than the one their dead-letter topic belongs to.
     pub refused: Vec<Refused>,
+}
+
+/// A dead letter a dry run of [`replay`] would re-publish.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Planned {
+    /// Its dead-letter topic.
+    pub dlq_topic: String,
+    /// Its partition there.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<String>,
+    /// The topic it would go back to.
+    pub to: String,
+}
+
+impl std::fmt::Display for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}[{}]@{} key={} -> {}",
+            super::escape_control(&self.dlq_topic),
+            self.partition,
+            self.offset,
+            super::escape_control(self.key.as_deref().unwrap_or("-")),
+            super::escape_control(&self.to),
+        )
+    }
 }
 
 /// A dead letter [`replay`] refused to re-publish.
@@ -334,7 +365,10 @@ pub async fn replay(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut summary = ReplaySummary::default();
+    let mut summary = ReplaySummary {
+        dry_run,
+        ..ReplaySummary::default()
+    };
     let replayed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for (letter, message) in &letters {
         // A letter without the original's value (it was too large to copy)
@@ -360,7 +394,15 @@ pub async fn replay(
             progress.inc(1);
             continue;
         }
-        if !dry_run {
+        if dry_run {
+            summary.planned.push(Planned {
+                dlq_topic: letter.dlq_topic.clone(),
+                partition: letter.partition,
+                offset: letter.offset,
+                key: letter.key.clone(),
+                to: original.clone(),
+            });
+        } else {
             let mut record_headers = OwnedHeaders::new();
             for (key, value) in all_headers(message)
                 .iter()

@@ -38,9 +38,6 @@ pub struct Connection {
     /// Prefix of topics and consumer groups.
     #[arg(long, env = "OMS_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
-    /// JSON output (one object per line for streams) instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 impl Connection {

@@ -15,9 +15,6 @@ pub struct OutboxArgs {
     /// `sqlite://data/order.db` (the file `oms up` keeps).
     #[arg(long)]
     pub database_url: String,
-    /// JSON output.
-    #[arg(long)]
-    pub json: bool,
 }
 
 async fn connect(args: &OutboxArgs) -> anyhow::Result<DatabaseConnection> {
@@ -51,12 +48,8 @@ pub async fn list(args: &OutboxArgs) -> anyhow::Result<Vec<outbox_message::Model
     Ok(OutboxRelay::parked(&db).await?)
 }
 
-/// Prints `rows`, one per line (or as a JSON array).
-pub fn print(rows: &[outbox_message::Model], as_json: bool) {
-    if as_json {
-        println!("{}", Value::Array(rows.iter().map(describe).collect()));
-        return;
-    }
+/// Prints `rows` as text, one per line.
+pub fn print(rows: &[outbox_message::Model]) {
     for row in rows {
         println!(
             "{:>8}  {}  {:<10} {:<38} {:<16} attempts {}  {}",
@@ -70,6 +63,20 @@ pub fn print(rows: &[outbox_message::Model], as_json: bool) {
         );
     }
     eprintln!("{} row(s) set aside", rows.len());
+}
+
+/// The set-aside rows [`retry`] would put back in line: those with `ids`,
+/// or all.
+///
+/// # Errors
+/// When the database cannot be opened or read.
+pub async fn planned_retry(
+    args: &OutboxArgs,
+    ids: &[i64],
+) -> anyhow::Result<Vec<outbox_message::Model>> {
+    let mut rows = list(args).await?;
+    rows.retain(|row| ids.is_empty() || ids.contains(&row.id));
+    Ok(rows)
 }
 
 /// Puts set-aside rows back in line: those with `ids`, or all.

@@ -64,8 +64,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub force: bool,
     /// Print what would happen; change nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "execute")]
     pub dry_run: bool,
+    /// With --reset-group: move the offsets (without it, only show how).
+    #[arg(long)]
+    pub execute: bool,
     /// The connection.
     #[command(flatten)]
     pub connection: Connection,
@@ -97,6 +100,9 @@ pub struct ReplaySummary {
     pub records: i64,
     /// Whether nothing was changed.
     pub dry_run: bool,
+    /// Live members of the group reset (a plan shows them; the reset
+    /// itself is refused while there are any, unless `--force`).
+    pub live_members: usize,
 }
 
 fn offsets_at(
@@ -125,7 +131,17 @@ fn offsets_at(
         .collect())
 }
 
-/// Plans and carries out the replay.
+impl ReplayArgs {
+    /// Whether this replay only shows its plan: `--dry-run`, or a group
+    /// reset without `--execute` (a reset rewinds a service, so it is
+    /// shown before it is done).
+    pub fn plan_only(&self) -> bool {
+        self.dry_run || (self.reset_group.is_some() && !self.execute)
+    }
+}
+
+/// Plans and carries out the replay (only plans it when
+/// [`plan_only`](ReplayArgs::plan_only)).
 ///
 /// # Errors
 /// Invalid options, a live group without `--force`, or broker errors.
@@ -194,19 +210,21 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
             target: group.clone(),
             partitions: plan.clone(),
             records,
-            dry_run: args.dry_run,
+            dry_run: args.plan_only(),
+            live_members: 0,
         };
         let force = args.force;
-        let dry_run = args.dry_run;
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let dry_run = args.plan_only();
+        let live_members = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
             let client = client(&kafka)?;
             let groups = client.fetch_group_list(Some(&group), TIMEOUT)?;
             let live = groups.groups().iter().find(|g| g.name() == group).map_or(0, |g| g.members().len());
+            // A plan is shown whatever the group's state; it says so.
+            if dry_run {
+                return Ok(live);
+            }
             if live > 0 && !force {
                 bail!("group {group} has {live} live member(s): stop its service first, or pass --force");
-            }
-            if dry_run {
-                return Ok(());
             }
             let member: BaseConsumer = kafka.client_config("oms-cli-reset").set("group.id", &group).create()?;
             let mut offsets = TopicPartitionList::new();
@@ -216,10 +234,13 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
             member
                 .commit(&offsets, CommitMode::Sync)
                 .with_context(|| format!("the broker refused the new offsets of {group}"))?;
-            Ok(())
+            Ok(live)
         })
         .await??;
-        return Ok(summary);
+        return Ok(ReplaySummary {
+            live_members,
+            ..summary
+        });
     }
 
     let target = resolve_topic(&kafka.topics, args.copy_to.as_deref().unwrap_or_default());
@@ -229,9 +250,10 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<ReplaySummary> {
         target: target.clone(),
         partitions: plan.clone(),
         records,
-        dry_run: args.dry_run,
+        dry_run: args.plan_only(),
+        live_members: 0,
     };
-    if args.dry_run || records == 0 {
+    if args.plan_only() || records == 0 {
         return Ok(summary);
     }
     let producer: FutureProducer = kafka.producer("oms-cli-replay")?;

@@ -98,12 +98,7 @@ pub fn describe(message: &OwnedMessage) -> Value {
     })
 }
 
-/// Prints a record: one JSON line, or a short human block.
-pub fn print(record: &Value, as_json: bool) {
-    println!("{}", render(record, as_json));
-}
-
-/// A record as [`print()`] shows it. Every text taken from the record (key,
+/// A record as `oms tail` shows it: one JSON line, or a short human block. Every text taken from the record (key,
 /// headers, type) has its control characters escaped, so that a forged
 /// record cannot drive the operator's terminal; the payload is JSON, which
 /// escapes them itself.

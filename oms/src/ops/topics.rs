@@ -3,7 +3,6 @@
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::json;
 
 use super::{Connection, TIMEOUT, all_topics, client, partitions};
 
@@ -107,12 +106,8 @@ pub fn report(connection: &Connection) -> anyhow::Result<Report> {
     })
 }
 
-/// Prints the report.
-pub fn print(report: &Report, as_json: bool) {
-    if as_json {
-        println!("{}", json!(report));
-        return;
-    }
+/// Prints the report as text.
+pub fn print(report: &Report) {
     println!(
         "{:<40} {:>9} {:>12} {:>12}",
         "TOPIC", "PARTITION", "LOW", "END"

@@ -54,7 +54,7 @@ async fn a_short_bench_run_reports_every_figure_and_the_invariants_hold(#[case] 
         ]);
     }
     let cli = Cli::try_parse_from(command_line).unwrap();
-    let Command::Bench(args) = cli.command else {
+    let Command::Bench { args, .. } = cli.command else {
         panic!("not the bench command");
     };
     let report = oms::bench::run(&args, PathBuf::from(env!("CARGO_BIN_EXE_oms")))
@@ -103,4 +103,50 @@ async fn a_short_bench_run_reports_every_figure_and_the_invariants_hold(#[case] 
             .unwrap();
     assert_eq!(json["accepted"], 120);
     assert!(json["timeline"].as_array().is_some_and(|t| t.len() >= 3));
+}
+
+/// `oms bench --progress -o json` from a script: the report is one JSON
+/// document on standard output, and the progress, plain lines on standard
+/// error (not a terminal here), names each step, the load's included.
+#[tokio::test]
+async fn bench_progress_goes_to_stderr_and_json_stays_one_document() {
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let out = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_oms"));
+    oms::chaos::cluster::without_oms_environment(&mut command);
+    let ran = command
+        .args([
+            "bench",
+            "--rate",
+            "10",
+            "--duration",
+            "2",
+            "--limit-secs",
+            "0",
+        ])
+        .args([
+            "--kafka",
+            &bootstrap,
+            "--topic-prefix",
+            &testkit::topic_prefix(),
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .args(["--progress", "-o", "json"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    assert!(ran.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&ran.stdout).expect("standard output is one JSON document");
+    assert_eq!(report["offered"], 20, "{report}");
+    for step in [
+        "] starting the system",
+        "] offering 10 orders/s for 2 s",
+        "] waiting for ",
+        "] writing the report",
+    ] {
+        assert!(stderr.contains(step), "progress names {step:?}: {stderr}");
+    }
 }

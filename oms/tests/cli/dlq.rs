@@ -20,7 +20,6 @@ async fn connection() -> Connection {
     let connection = Connection {
         kafka: testkit::kafka_bootstrap().await.to_owned(),
         topic_prefix: testkit::topic_prefix(),
-        json: false,
     };
     ensure_topics(&connection.kafka(), &Topic::ALL)
         .await
@@ -219,4 +218,65 @@ async fn the_command_reports_a_refused_dead_letter_and_fails() {
         )),
         "{stderr}"
     );
+}
+
+/// `oms dlq replay` without a selector means every dead letter of every
+/// topic: it shows which letters would go where, says how to do it, exits
+/// 0 and publishes nothing; `--execute` re-publishes them. `dlq list -o
+/// jsonl` prints one object per line, each with its kind.
+#[tokio::test]
+async fn replaying_every_dead_letter_waits_for_execute() {
+    let connection = connection().await;
+    let kafka = connection.kafka();
+    let inventory = kafka.topics.name(Topic::Inventory);
+    dead_letter(
+        &kafka,
+        &kafka.topics.dead_letter(Topic::Inventory),
+        &inventory,
+        "every-letter",
+    )
+    .await;
+    let oms = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+            .args(args)
+            .args(["--kafka", &connection.kafka])
+            .args(["--topic-prefix", &connection.topic_prefix])
+            .output()
+            .unwrap()
+    };
+    let before = records_in(&connection, &inventory).await;
+
+    let planned = oms(&["dlq", "replay"]);
+    crate::assert_dry_run(&planned, &format!("key=every-letter -> {inventory}"));
+    crate::assert_dry_run(&planned, "would re-publish 1 dead letter(s)");
+    assert_eq!(
+        records_in(&connection, &inventory).await,
+        before,
+        "nothing published"
+    );
+
+    let listed = oms(&["dlq", "list", "-o", "jsonl"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is a JSON object"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "dead_letter" && l["key"] == "every-letter"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l["kind"] == "retention"), "{lines:?}");
+
+    let replayed = oms(&["dlq", "replay", "--execute", "-o", "json"]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&replayed.stdout).expect("-o json prints one document");
+    assert_eq!(summary["dry_run"], false, "{summary}");
+    assert_eq!(summary["replayed"], 1, "{summary}");
+    assert_eq!(records_in(&connection, &inventory).await, before + 1);
 }

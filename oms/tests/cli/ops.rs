@@ -81,7 +81,6 @@ pub(crate) async fn world(backend: Backend) -> World {
         connection: Connection {
             kafka: bootstrap.clone(),
             topic_prefix: prefix.clone(),
-            json: false,
         },
         data_dir,
         prefix,
@@ -206,6 +205,7 @@ impl World {
             copy_to: None,
             force: false,
             dry_run: false,
+            execute: false,
             connection: self.connection.clone(),
         }
     }
@@ -410,10 +410,25 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend:
         copy_to: None,
         force: false,
         dry_run: false,
+        execute: true,
         connection: connection.clone(),
     };
     let refused = oms::ops::replay::replay(&args).await.unwrap_err();
     assert!(refused.to_string().contains("live member"), "{refused}");
+    let group = format!("{prefix}order-svc.catalog");
+    let oms_replay = |output: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+            .args(["replay", "--topic", "catalog", "--from-beginning"])
+            .args(["--reset-group", &group, "-o", output])
+            .args(["--kafka", &connection.kafka, "--topic-prefix", &prefix])
+            .output()
+            .unwrap()
+    };
+    // A plan is shown while the service runs, and says to stop it first.
+    crate::assert_dry_run(
+        &oms_replay("text"),
+        &format!("group {group} has 1 live member(s): stop its service before --execute"),
+    );
 
     system.stop().await.unwrap();
     {
@@ -433,6 +448,40 @@ async fn a_wiped_catalog_copy_is_rebuilt_by_resetting_its_group(#[case] backend:
         "the three demo products would be re-consumed: {dry:?}"
     );
     args.dry_run = false;
+
+    // On the command line, a reset without --execute shows its plan, says
+    // so, exits 0 and leaves the group where it was.
+    let committed = || {
+        let connection = connection.clone();
+        let group = group.clone();
+        async move {
+            let report = tokio::task::spawn_blocking(move || oms::ops::topics::report(&connection))
+                .await
+                .unwrap()
+                .unwrap();
+            report
+                .lag
+                .into_iter()
+                .filter(|l| l.group == group)
+                .map(|l| (l.partition, l.committed))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = committed().await;
+    crate::assert_dry_run(&oms_replay("text"), &format!("would reset group {group}"));
+    let planned = oms_replay("json");
+    let plan: Value = serde_json::from_slice(&planned.stdout).expect("-o json prints one document");
+    assert_eq!(plan["dry_run"], true, "{plan}");
+    assert_eq!(plan["mode"], "reset", "{plan}");
+    assert!(plan["records"].as_i64().is_some_and(|r| r >= 3), "{plan}");
+    assert!(
+        String::from_utf8_lossy(&planned.stderr).contains("dry run: add --execute to do it"),
+        "the hint goes to standard error beside JSON"
+    );
+    assert!(!before.is_empty(), "the group has committed offsets");
+    assert_eq!(committed().await, before, "a plan moves no offset");
+
+    assert!(args.execute, "the library resets with execute");
     oms::ops::replay::replay(&args).await.unwrap();
 
     let system = up::start(&up_args(&data_dir, &bootstrap, &prefix, databases.as_ref()))
@@ -652,7 +701,6 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
 
     let args = oms::ops::outbox::OutboxArgs {
         database_url: order_url.clone(),
-        json: true,
     };
     let parked = oms::ops::outbox::list(&args).await.unwrap();
     assert_eq!(parked.len(), 1);
@@ -661,7 +709,38 @@ async fn outbox_rows_set_aside_are_listed_and_retried(#[case] backend: Backend) 
     assert_eq!(shown["last_error"], "the broker refused it");
     assert_eq!(shown["attempts"], 10);
 
-    assert_eq!(oms::ops::outbox::retry(&args, &[]).await.unwrap(), 1);
+    // `oms outbox retry` without --execute shows the row and changes nothing.
+    let oms_retry = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_oms"))
+            .args(["outbox", "retry", "--database-url", &order_url])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let planned = oms_retry(&["-o", "json"]);
+    assert!(
+        planned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&planned.stdout).expect("-o json prints one document");
+    assert_eq!(plan["dry_run"], true, "{plan}");
+    assert_eq!(plan["would_retry"], 1, "{plan}");
+    assert_eq!(
+        plan["rows"][0]["event_id"],
+        json!(envelope.event_id),
+        "{plan}"
+    );
+    crate::assert_dry_run(&oms_retry(&[]), "would put 1 row(s) back in line");
+    assert_eq!(
+        oms::ops::outbox::list(&args).await.unwrap().len(),
+        1,
+        "still set aside"
+    );
+    let retried = oms_retry(&["--execute"]);
+    let stdout = String::from_utf8_lossy(&retried.stdout);
+    assert!(retried.status.success(), "{stdout}");
+    assert!(stdout.contains("put 1 row(s) back in line"), "{stdout}");
     testkit::eventually("the retried row published", || async {
         use event_runtime::storage::outbox_message;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

@@ -25,7 +25,7 @@ async fn the_records_of_an_order_carry_one_trace_with_export_off() {
         &prefix,
     ])
     .unwrap();
-    let Command::Bench(args) = cli.command else {
+    let Command::Bench { args, .. } = cli.command else {
         unreachable!("parsed as bench")
     };
     // A real `oms up` process: its own telemetry, OTEL_EXPORTER_OTLP_ENDPOINT unset.

@@ -96,14 +96,10 @@ pub(crate) async fn wait_for_catalog(system: &impl Endpoints, product: &str) {
     .await;
 }
 
-/// Places the README's order as the demo customer and waits for CONFIRMED.
-pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
+/// Places `quantity` of the demo book with `token`, once order-svc's
+/// catalog has it; returns order-svc's answer.
+pub(crate) async fn place_demo_order(system: &impl Endpoints, token: &str, quantity: u32) -> Value {
     let http = reqwest::Client::new();
-    let (email, _, password) = DEMO_CUSTOMERS[0];
-    let token = log_in(system, email, password).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let products: Value = http
         .get(format!("{}/products?sku=BOOK-1", system.inventory_url()))
         .send()
@@ -114,16 +110,25 @@ pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
         .unwrap();
     let product = products["items"][0]["id"].as_str().unwrap().to_owned();
     wait_for_catalog(system, &product).await;
-    let placed: Value = http
-        .post(format!("{}/orders", system.order_url()))
-        .bearer_auth(&token)
-        .json(&json!({"lines": [{"product_id": product, "quantity": 2}]}))
+    http.post(format!("{}/orders", system.order_url()))
+        .bearer_auth(token)
+        .json(&json!({"lines": [{"product_id": product, "quantity": quantity}]}))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Places the README's order as the demo customer and waits for CONFIRMED.
+pub(crate) async fn confirmed_order(system: &impl Endpoints) -> (Uuid, String) {
+    let (email, _, password) = DEMO_CUSTOMERS[0];
+    let token = log_in(system, email, password).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let placed = place_demo_order(system, &token, 2).await;
     let order: Uuid = placed["id"].as_str().unwrap().parse().unwrap();
     testkit::eventually("the order confirmed", || async {
         status(system, order, &token).await == "CONFIRMED"
@@ -400,8 +405,11 @@ fn help_never_prints_a_secret_from_the_environment() {
 }
 
 /// `oms up` reads every `OMS_*` variable the way the services' binaries
-/// do (here the body limit, which it used to leave at its default): one
-/// configuration works the same with either way of starting the system.
+/// do (it used to build their settings from the defaults): a shared one
+/// (the body limit), order-svc's saga deadline (an order's `deadline_at`
+/// is its `created_at` plus `OMS_SAGA_DEADLINE_SECS`) and customer-svc's
+/// sign-in throttle. One configuration works the same with either way of
+/// starting the system.
 #[tokio::test]
 async fn oms_up_honours_the_services_variables() {
     use tokio::io::AsyncBufReadExt;
@@ -412,6 +420,7 @@ async fn oms_up_honours_the_services_variables() {
     let mut child = command
         .args([
             "up",
+            "--demo",
             "--kafka",
             &bootstrap,
             "--topic-prefix",
@@ -428,6 +437,8 @@ async fn oms_up_honours_the_services_variables() {
             "0",
         ])
         .env("OMS_HTTP_BODY_LIMIT_BYTES", "256")
+        .env("OMS_SAGA_DEADLINE_SECS", "20")
+        .env("OMS_LOGIN_ATTEMPTS_PER_MINUTE", "3")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -435,21 +446,34 @@ async fn oms_up_honours_the_services_variables() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let customer = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+    let urls = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        let (mut order, mut inventory) = (None, None);
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let ["customer-svc", url, ..] = line.split_whitespace().collect::<Vec<_>>()[..] {
-                return url.to_owned();
+            match line.split_whitespace().collect::<Vec<_>>()[..] {
+                ["order-svc", url, ..] => order = Some(url.to_owned()),
+                ["inventory-svc", url, ..] => inventory = Some(url.to_owned()),
+                ["customer-svc", url, ..] => {
+                    return PrintedUrls {
+                        order: order.expect("order-svc's line comes first"),
+                        inventory: inventory.expect("inventory-svc's line comes first"),
+                        customer: url.to_owned(),
+                    };
+                }
+                _ => {}
             }
         }
         panic!("oms up exited before it printed customer-svc's address");
     })
     .await
     .expect("oms up printed its addresses");
-    let answer = reqwest::Client::new()
-        .post(format!("{customer}/auth/token"))
+    let http = reqwest::Client::new();
+
+    // The body limit, shared by every service.
+    let answer = http
+        .post(format!("{}/customers", urls.customer))
         .header("content-type", "application/json")
         .body(format!(
-            r#"{{"email": "a@example.com", "password": "{}"}}"#,
+            r#"{{"email": "a@example.com", "name": "{}", "password": "a good password"}}"#,
             "x".repeat(512)
         ))
         .send()
@@ -458,8 +482,43 @@ async fn oms_up_honours_the_services_variables() {
     assert_eq!(
         answer.status(),
         reqwest::StatusCode::PAYLOAD_TOO_LARGE,
-        "a 560-byte body with OMS_HTTP_BODY_LIMIT_BYTES=256: {}",
+        "a 580-byte body with OMS_HTTP_BODY_LIMIT_BYTES=256: {}",
         answer.text().await.unwrap()
+    );
+
+    // order-svc's saga deadline: 20 s, not the default 30.
+    let (email, _, password) = DEMO_CUSTOMERS[0];
+    let token = log_in(&urls, email, password).await["access_token"]
+        .as_str()
+        .expect("the demo customer signs in")
+        .to_owned();
+    let placed = place_demo_order(&urls, &token, 1).await;
+    let at = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(placed[field].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{field} in {placed}: {e}"))
+    };
+    assert_eq!(
+        (at("deadline_at") - at("created_at")).num_seconds(),
+        20,
+        "OMS_SAGA_DEADLINE_SECS=20: {placed}"
+    );
+
+    // customer-svc's sign-in throttle: 3 a minute from one address.
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let answer = http
+            .post(format!("{}/auth/token", urls.customer))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        answers.push(answer.status().as_u16());
+    }
+    // The bucket holds 3 at most (it refills while the test waits), so
+    // five in a row meet a 429; at the default 60 none would.
+    assert!(
+        answers.contains(&429) && answers.iter().filter(|&&s| s == 200).count() <= 3,
+        "with OMS_LOGIN_ATTEMPTS_PER_MINUTE=3, five sign-ins in a row: {answers:?}"
     );
     child.kill().await.unwrap();
 }
