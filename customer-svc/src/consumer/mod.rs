@@ -11,11 +11,5 @@
 //! Delivery is at-least-once; the inbox and the reservation's recorded
 //! state make every effect happen once. The protocol is the saga's
 //! participant protocol ([`event_runtime::participant`]), the same as
-//! inventory-svc's; the resource is [`crate::app::credit::Credit`].
-
-use event_runtime::ParticipantHandler;
-
-use crate::app::credit::Credit;
-
-/// Handles the order lifecycle events.
-pub type OrderEvents = ParticipantHandler<Credit>;
+//! inventory-svc's; the resource is [`crate::app::credit::Credit`], wired by
+//! `ServiceBuilder::take_part_in_saga` in `startup`.
