@@ -1,5 +1,6 @@
 //! `oms up`: the whole system in one process, for a laptop or a demo.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -13,6 +14,15 @@ use service_kit::{App, CommonSettings};
 use tokio_util::sync::CancellationToken;
 
 use crate::UpArgs;
+
+/// Writes a line to standard error, as `eprintln!` does, but a standard
+/// error nobody reads any more (a pager quit, a `tee` killed) is no reason
+/// to panic: the system keeps running and still stops in order.
+macro_rules! say {
+    ($($line:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($line)*);
+    }};
+}
 
 /// The running system.
 pub struct System {
@@ -132,7 +142,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
     let (kafka_bootstrap, broker) = match &args.kafka {
         Some(bootstrap) => (bootstrap.clone(), None),
         None => {
-            eprintln!(
+            say!(
                 "starting Kafka in {} (the first start fetches its jars with Maven, about 30 s)",
                 data_dir.join("kafka").display()
             );
@@ -241,7 +251,7 @@ pub async fn start(args: &UpArgs) -> anyhow::Result<System> {
                 .to_owned(),
         )
     } else {
-        eprintln!(
+        say!(
             "the admin account {} refused the password oms up knows ({}): it was changed \
              since; sign in with the new one (`oms admin reset-password` if it is lost)",
             args.admin_email,
@@ -397,7 +407,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let system = tokio::select! {
         started = start(&args) => started?,
         _ = stop.cancelled() => {
-            eprintln!("stopped before the system was up");
+            say!("stopped before the system was up");
             return Ok(());
         }
     };
@@ -424,7 +434,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             System::url(&system.customer)
         ),
     };
-    println!(
+    // Standard output, for the addresses; closed, it is ignored like `say!`.
+    let _ = writeln!(
+        std::io::stdout(),
         "\nOMS is up.\n\n  order-svc      {order}   docs {order}/docs\n  inventory-svc  {inventory}   docs {inventory}/docs\n  customer-svc   {customer}   docs {customer}/docs\n  Kafka          {kafka}\n  databases      {databases}\n  admin          {email}\n{password}\n{token}  Try: curl -s {order}/orders -H \"authorization: Bearer $OMS_ADMIN_TOKEN\"\n\n  Ctrl-C stops everything.\n",
         order = System::url(&system.order),
         inventory = System::url(&system.inventory),
@@ -439,13 +451,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     tokio::select! {
         _ = stop.cancelled() => {}
-        _ = order.cancelled() => eprintln!("order-svc stopped; stopping everything"),
-        _ = inventory.cancelled() => eprintln!("inventory-svc stopped; stopping everything"),
-        _ = customer.cancelled() => eprintln!("customer-svc stopped; stopping everything"),
+        _ = order.cancelled() => say!("order-svc stopped; stopping everything"),
+        _ = inventory.cancelled() => say!("inventory-svc stopped; stopping everything"),
+        _ = customer.cancelled() => say!("customer-svc stopped; stopping everything"),
     }
-    eprintln!("stopping: services first (offsets committed), then Kafka");
+    say!("stopping: services first (offsets committed), then Kafka");
     system.stop().await?;
-    eprintln!("stopped");
+    say!("stopped");
     Ok(())
 }
 

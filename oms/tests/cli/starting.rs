@@ -57,6 +57,8 @@ pub(crate) fn oms_up_with_prefix(
 }
 
 /// Every line the child prints, on stdout or stderr, as it prints it.
+/// Its output is read to the end even once nobody takes the lines any
+/// more, so the child never writes to a closed pipe.
 pub(crate) fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
@@ -68,9 +70,7 @@ pub(crate) fn lines_of(child: &mut Child) -> mpsc::Receiver<String> {
         let sender = sender.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
+                let _ = sender.send(line);
             }
         });
     }
@@ -284,5 +284,39 @@ async fn a_second_oms_up_never_joins_a_broker_it_did_not_start(#[case] backend: 
             assert!(error.contains("--kafka"), "{error}");
         }
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Whoever read `oms up`'s output has gone (a pager quit, a `tee` killed):
+/// the system keeps serving, and Ctrl-C still stops it in order, exit 0,
+/// rather than a panic on the first line it can no longer print.
+#[tokio::test]
+async fn oms_up_stops_in_order_when_nobody_reads_its_output_any_more() {
+    let bootstrap = testkit::kafka_bootstrap().await.to_owned();
+    let dir = data_dir();
+    let mut child = oms_up(&bootstrap, &dir, None).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let mut customer = None;
+    let started = Instant::now();
+    while customer.is_none() && started.elapsed() < BOUND {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let ["customer-svc", url, ..] = line.split_whitespace().collect::<Vec<_>>()[..] {
+            customer = Some(url.to_owned());
+        }
+    }
+    let customer = customer.expect("oms up printed no customer-svc address");
+    drop((stdout, stderr));
+    let health = reqwest::get(format!("{customer}/healthz")).await.unwrap();
+    assert!(health.status().is_success(), "{}", health.status());
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = exit_of(&mut child, "after Ctrl-C with its output closed");
+    assert!(status.success(), "oms up ended {status}");
     std::fs::remove_dir_all(&dir).ok();
 }
