@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// The group of the bench's own process, which generates the load.
+pub const GENERATOR: &str = "generator";
+
 /// Which processes to watch besides the generator (this process).
 #[derive(Debug, Clone, Copy)]
 pub struct Targets {
@@ -26,6 +29,8 @@ pub struct Usage {
     pub last_rss_mib: f64,
     /// Mean CPU over the sampling, percent of one core.
     pub mean_cpu_percent: f64,
+    /// CPU time used over the sampling (user and system), seconds.
+    pub cpu_seconds: f64,
 }
 
 /// Samples until stopped.
@@ -58,16 +63,15 @@ impl Sampler {
             last.iter()
                 .map(|(group, end)| {
                     let start_ticks = first.get(group).map_or(0, |s| s.cpu_ticks);
-                    let cpu = end.cpu_ticks.saturating_sub(start_ticks) as f64
-                        / ticks_per_second
-                        / seconds
-                        * 100.0;
+                    let cpu_seconds =
+                        end.cpu_ticks.saturating_sub(start_ticks) as f64 / ticks_per_second;
                     (
                         group.clone(),
                         Usage {
                             peak_rss_mib: peak.get(group).copied().unwrap_or(0) as f64 / 1024.0,
                             last_rss_mib: end.rss_kib as f64 / 1024.0,
-                            mean_cpu_percent: cpu,
+                            mean_cpu_percent: cpu_seconds / seconds * 100.0,
+                            cpu_seconds,
                         },
                     )
                 })
@@ -101,7 +105,7 @@ fn snapshot(targets: Targets) -> BTreeMap<String, Sample> {
             entry.cpu_ticks += sample.cpu_ticks;
         }
     };
-    add("generator", std::process::id());
+    add(GENERATOR, std::process::id());
     if let Some(services) = targets.services {
         add("services", services);
     }

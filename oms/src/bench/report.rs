@@ -11,7 +11,7 @@ use super::BenchArgs;
 use super::limits::Limits;
 use super::load::{Intent, Offered};
 use super::observe::Observer;
-use super::procs::Usage;
+use super::procs::{GENERATOR, Usage};
 use super::system::{Invariants, System};
 
 /// Latency percentiles in milliseconds.
@@ -47,6 +47,14 @@ impl Percentiles {
             max: at(1.0),
         }
     }
+}
+
+/// `cpu_seconds` per order of `orders`, in milliseconds (0 without orders).
+fn per_order_ms(cpu_seconds: f64, orders: usize) -> f64 {
+    if orders == 0 {
+        return 0.0;
+    }
+    cpu_seconds * 1000.0 / orders as f64
 }
 
 /// One stage of the saga and its latency.
@@ -163,6 +171,12 @@ pub struct Report {
     pub stages: Vec<Stage>,
     /// Peak RSS and mean CPU per process group.
     pub resources: BTreeMap<String, Usage>,
+    /// CPU time per confirmed order, milliseconds, per process group, over
+    /// the whole run (load, then until the last decision).
+    pub cpu_ms_per_confirmed: BTreeMap<String, f64>,
+    /// The same summed over every group but the generator: what the
+    /// system costs per confirmed order.
+    pub system_cpu_ms_per_confirmed: f64,
     /// The invariants after the run.
     pub invariants: Invariants,
     /// What the machine allows, measured in the same run.
@@ -256,6 +270,18 @@ impl Report {
             place_to_confirmed_ms: Percentiles::of(to_confirmed),
             place_to_rejected_ms: Percentiles::of(to_rejected),
             stages: stages(offered, observer),
+            cpu_ms_per_confirmed: resources
+                .iter()
+                .map(|(group, usage)| (group.clone(), per_order_ms(usage.cpu_seconds, confirmed)))
+                .collect(),
+            system_cpu_ms_per_confirmed: per_order_ms(
+                resources
+                    .iter()
+                    .filter(|(group, _)| *group != GENERATOR)
+                    .map(|(_, usage)| usage.cpu_seconds)
+                    .sum(),
+                confirmed,
+            ),
             resources,
             invariants,
             limits: None,
@@ -301,6 +327,11 @@ impl Report {
             "| decided otherwise than meant | {} |",
             self.unexpected_decisions
         );
+        let _ = writeln!(
+            md,
+            "| CPU per confirmed order, every process but the generator | {:.2} ms |",
+            self.system_cpu_ms_per_confirmed
+        );
         let errors = if self.errors.is_empty() {
             "none".to_owned()
         } else {
@@ -340,13 +371,19 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "\n| process | peak memory (PSS, MiB) | at the end (MiB) | mean CPU (100 % = one core) |\n|---|---|---|---|"
+            "\n| process | peak memory (PSS, MiB) | at the end (MiB) | mean CPU (100 % = one core) | CPU per confirmed order (ms) |\n|---|---|---|---|---|"
         );
         for (group, usage) in &self.resources {
             let _ = writeln!(
                 md,
-                "| {group} | {:.0} | {:.0} | {:.0} % |",
-                usage.peak_rss_mib, usage.last_rss_mib, usage.mean_cpu_percent
+                "| {group} | {:.0} | {:.0} | {:.0} % | {:.2} |",
+                usage.peak_rss_mib,
+                usage.last_rss_mib,
+                usage.mean_cpu_percent,
+                self.cpu_ms_per_confirmed
+                    .get(group)
+                    .copied()
+                    .unwrap_or_default()
             );
         }
         if let Some(limits) = &self.limits {

@@ -89,6 +89,13 @@ async fn a_short_bench_run_reports_every_figure_and_the_invariants_hold(#[case] 
             report.resources
         );
     }
+    assert!(
+        report.system_cpu_ms_per_confirmed > 0.0
+            && report.cpu_ms_per_confirmed.get("services") > Some(&0.0),
+        "CPU per confirmed order: {} ms in all, {:?}",
+        report.system_cpu_ms_per_confirmed,
+        report.cpu_ms_per_confirmed
+    );
     let limits = report.limits.as_ref().expect("the limits were measured");
     assert!(limits.notes.is_empty(), "{:?}", limits.notes);
     assert!(limits.database_tps > 0.0 && limits.kafka_produced_per_sec > 0.0);
@@ -98,6 +105,7 @@ async fn a_short_bench_run_reports_every_figure_and_the_invariants_hold(#[case] 
     assert!(png.starts_with(b"\x89PNG"), "bench.png is a PNG");
     let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
     assert!(markdown.contains("place → confirmed"), "{markdown}");
+    assert!(markdown.contains("CPU per confirmed order"), "{markdown}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap())
             .unwrap();
