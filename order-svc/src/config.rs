@@ -20,5 +20,11 @@ service_settings! {
         /// Seconds an `Idempotency-Key` is remembered.
         #[arg(long, env = "OMS_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
         pub idempotency_ttl_secs: u64,
+        /// Most orders in the saga (PENDING) before placing answers 503
+        /// `OVERLOADED`; 0 sets the bound from what the saga decides: the
+        /// orders decided per second over the last 10 s times a quarter of
+        /// the saga deadline, at least 1,000.
+        #[arg(long, env = "OMS_MAX_PENDING_ORDERS", default_value_t = 0)]
+        pub max_pending_orders: u64,
     }
 }

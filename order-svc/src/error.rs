@@ -42,6 +42,15 @@ pub enum OrderError {
     /// 409 `SHIPPING_LOCKED`: shipping details cannot change any more.
     #[error("the shipping details of an order that is {0} cannot change")]
     ShippingLocked(OrderStatus),
+    /// 503 `OVERLOADED` with `Retry-After`: the saga's backlog is at its
+    /// bound ([`crate::app::admission`]); nothing was written.
+    #[error(
+        "order-svc takes no new order now: the saga's backlog is at its bound; retry after {retry_after_secs} s"
+    )]
+    Overloaded {
+        /// Seconds for the `Retry-After` header.
+        retry_after_secs: u32,
+    },
     /// 503 `DATABASE_BUSY` / `DATABASE_UNAVAILABLE` when retrying can help, else 500: the database failed.
     #[error(transparent)]
     Database(#[from] DbErr),
@@ -102,6 +111,12 @@ impl ServiceError for OrderError {
                 Answer::problem(S::CONFLICT, "SHIPPING_LOCKED", "Shipping details are final")
                     .with("order_status", status.as_str())
             }
+            Self::Overloaded { retry_after_secs } => Answer::problem(
+                S::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                "Too many orders in progress",
+            )
+            .retry_after(retry_after_secs),
             Self::Database(error) => Answer::Database(error),
             Self::Internal(error) => Answer::Internal(error),
         }

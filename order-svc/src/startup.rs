@@ -8,6 +8,7 @@ use events::Topic;
 use events::topics::subscription;
 use service_kit::{App, ServiceBuilder};
 
+use crate::app::admission::Admission;
 use crate::app::deadlines::DeadlineSweeper;
 use crate::app::orders::{OrderDesk, OrderPolicy};
 use crate::config::Settings;
@@ -66,12 +67,21 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     };
     let token = builder.shutdown_token();
     builder.spawn("deadline sweeper", sweeper.run_until_stopped(token));
+    let admission = Admission::new(settings.max_pending_orders, policy.saga_deadline);
+    let token = builder.shutdown_token();
+    builder.spawn(
+        "admission",
+        admission
+            .clone()
+            .run_until_stopped(builder.db().clone(), settings.clock.clone(), token),
+    );
     let desk = OrderDesk::start(
         builder.db().clone(),
         builder.outbox().clone(),
         policy,
         settings.clock.clone(),
         GroupCommitSettings::for_backend(builder.db()),
+        admission,
     );
     let token = builder.shutdown_token();
     builder.spawn(

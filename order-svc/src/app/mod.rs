@@ -3,6 +3,7 @@
 //! tables). Each command is one transaction that writes the order and the
 //! events it causes (outbox) together.
 
+pub mod admission;
 pub mod catalog_copy;
 pub mod deadlines;
 pub mod orders;

@@ -11,6 +11,7 @@ use event_runtime::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::{Caller, Clock};
 
+use crate::app::admission::Admission;
 use crate::app::saga;
 use crate::domain::saga::fulfilment_moves;
 use crate::domain::{
@@ -91,6 +92,7 @@ pub struct OrderDesk {
     policy: OrderPolicy,
     clock: Clock,
     placements: GroupCommit<Placement>,
+    admission: Admission,
 }
 
 impl OrderDesk {
@@ -102,6 +104,7 @@ impl OrderDesk {
         policy: OrderPolicy,
         clock: Clock,
         settings: GroupCommitSettings,
+        admission: Admission,
     ) -> Self {
         let placements = GroupCommit::start(db.clone(), outbox.clone(), PlacementWriter, settings);
         Self {
@@ -110,6 +113,7 @@ impl OrderDesk {
             policy,
             clock,
             placements,
+            admission,
         }
     }
 
@@ -123,7 +127,8 @@ impl OrderDesk {
     /// # Errors
     /// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
     /// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
-    /// invalid totals, or a database error.
+    /// invalid totals, a database error, or [`OrderError::Overloaded`]
+    /// (checked first: see [`crate::app::admission`]).
     pub async fn place(
         &self,
         caller: &Caller,
@@ -131,6 +136,7 @@ impl OrderDesk {
         idempotent: Option<IdempotentRequest>,
         render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
     ) -> Result<Placed, OrderError> {
+        self.admission.admit()?;
         let now = self.clock.now().trunc_subsecs(6);
         let order_id = OrderId::generate();
         let Some(request) = idempotent else {

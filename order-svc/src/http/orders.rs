@@ -322,6 +322,8 @@ fn accepted(order: OrderResponse) -> Response {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Ordering for another customer", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid, unknown or inactive product, or the key reused with another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many orders in the saga (`OVERLOADED`; the bound is `OMS_MAX_PENDING_ORDERS`), or the database cannot take the request now (`DATABASE_BUSY`, `DATABASE_UNAVAILABLE`); nothing was written: retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     ))]
 async fn place_order(
     State(state): State<AppState>,

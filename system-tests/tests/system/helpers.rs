@@ -103,7 +103,7 @@ pub async fn spawn_system_with_clocks(
     };
 
     let order_db = Arc::new(TestDatabase::create_on(backend).await);
-    let orders = start_orders(&order_db.url, &common, &clock).await;
+    let orders = start_orders(&order_db.url, &common, &clock, 0).await;
     let orders = Service {
         address: address(orders.port()),
         app: Some(orders),
@@ -155,12 +155,19 @@ async fn start_inventory(url: &str, common: &CommonSettings) -> App {
     .unwrap()
 }
 
-async fn start_orders(url: &str, common: &CommonSettings, clock: &Clock) -> App {
+/// order-svc with at most `max_pending_orders` in the saga (0: automatic).
+async fn start_orders(
+    url: &str,
+    common: &CommonSettings,
+    clock: &Clock,
+    max_pending_orders: u64,
+) -> App {
     order_svc::build(order_svc::Settings {
         http_addr: local(),
         database_url: Some(url.to_owned()),
         saga_deadline_secs: SAGA_DEADLINE_SECS,
         idempotency_ttl_secs: 3600,
+        max_pending_orders,
         common: common.clone(),
         clock: clock.clone(),
     })
@@ -445,8 +452,20 @@ impl System {
 
     /// Stops order-svc and starts it again on the same database.
     pub async fn restart_orders(&mut self) {
+        self.restart_orders_admitting(0).await;
+    }
+
+    /// Stops order-svc and starts it again on the same database, with at
+    /// most `max_pending_orders` in the saga (0: the automatic bound).
+    pub async fn restart_orders_admitting(&mut self, max_pending_orders: u64) {
         self.orders.app.take().unwrap().stop().await.unwrap();
-        let app = start_orders(&self.orders.database.url, &self.common, &self.clock).await;
+        let app = start_orders(
+            &self.orders.database.url,
+            &self.common,
+            &self.clock,
+            max_pending_orders,
+        )
+        .await;
         self.orders.address = address(app.port());
         self.orders.app = Some(app);
     }

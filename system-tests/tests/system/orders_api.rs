@@ -610,3 +610,75 @@ async fn orders_keep_the_price_they_were_placed_at(#[case] backend: Backend) {
     assert_eq!(history["items"][1]["unit_price"]["amount_minor"], 1_000);
     system.assert_invariants().await;
 }
+
+/// With at most two orders in the saga (`OMS_MAX_PENDING_ORDERS=2`) and
+/// inventory-svc away, so that they stay PENDING: the third order is
+/// answered 503 `OVERLOADED` with `Retry-After` and creates nothing; once
+/// one of the two leaves the saga (cancelled), a new one is accepted, and
+/// every order is decided when inventory-svc is back.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn past_its_backlog_bound_the_edge_answers_503_overloaded_and_takes_orders_again_once_it_drains(
+    #[case] backend: Backend,
+) {
+    let mut system = spawn_system(backend).await;
+    let book = system.product("BOOK", 1_000, 100).await;
+    let (customer, token) = system.customer(100_000).await;
+    system.restart_orders_admitting(2).await;
+    system.stop_inventory().await;
+
+    let first = system.place(&token, customer, &[(book, 1)]).await;
+    let second = system.place(&token, customer, &[(book, 1)]).await;
+    let refused = system.place_raw(&token, customer, &[(book, 1)], None).await;
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    assert_problem(refused, StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED").await;
+    let listed = system
+        .orders
+        .api()
+        .get_ok("/orders?limit=100", Some(&system.admin_token))
+        .await;
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "a refused order created nothing: {listed}"
+    );
+
+    system
+        .order_api(
+            Method::POST,
+            &format!("/orders/{first}/cancel"),
+            &token,
+            None,
+        )
+        .await
+        .error_for_status()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::WAIT;
+    let third: Uuid = loop {
+        let response = system.place_raw(&token, customer, &[(book, 1)], None).await;
+        if response.status() == StatusCode::ACCEPTED {
+            let body: Value = response.json().await.unwrap();
+            break body["id"].as_str().unwrap().parse().unwrap();
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no order accepted once one left the saga"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+
+    system.start_inventory().await;
+    system.wait_status(first, "CANCELLED").await;
+    system.wait_status(second, "CONFIRMED").await;
+    system.wait_status(third, "CONFIRMED").await;
+    system.assert_invariants().await;
+}

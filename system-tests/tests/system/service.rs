@@ -57,7 +57,7 @@ async fn starts_ready_and_documents_its_api(#[case] backend: Backend) {
 }
 
 /// The committed `docs/api/order-svc.json` is what the service serves.
-/// Regenerate with `OMS_UPDATE_API_DOCS=1 cargo test -p order-svc --test api openapi`.
+/// Regenerate with `OMS_UPDATE_API_DOCS=1 cargo test -p system-tests --test system the_committed_openapi`.
 #[tokio::test]
 async fn the_committed_openapi_document_matches_the_code() {
     let system = spawn_system(Backend::Sqlite).await;
