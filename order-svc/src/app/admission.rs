@@ -15,10 +15,12 @@
 //!   per second over the last [`RATE_WINDOW`], times a quarter of the saga
 //!   deadline, and never below [`MIN_AUTOMATIC_BOUND`] (so an idle system
 //!   takes a burst); a positive `OMS_MAX_PENDING_ORDERS` fixes it.
-//! - **Fresh figures**: the backlog and the decision rate are read every
-//!   [`LOOK_EVERY`]; between two looks the requests admitted are counted in
-//!   memory, refused ones not. A database that cannot be read keeps the
-//!   last figures (and says so in the log).
+//! - **Fresh figures, never too low**: the backlog and the decision rate
+//!   are read every [`LOOK_EVERY`]; between two looks the orders this
+//!   instance placed or is placing are added in memory (refused ones and
+//!   failed placements not), so that no order goes uncounted, and one
+//!   placed while a look ran counts twice until the next look. A database
+//!   that cannot be read keeps the last figures (and says so in the log).
 //!
 //! `oms_saga_backlog` and `oms_saga_backlog_bound` are the figures, and
 //! `oms_orders_refused_total{reason="overloaded"}` counts the refusals.
@@ -60,13 +62,55 @@ pub struct Admission {
     saga_deadline: Duration,
 }
 
+/// What the backlog is made of between two looks. An order is in exactly
+/// one of: placed before the last look began (in `backlog`), placed since
+/// (`placed - placed_at_look`), or being placed (`in_flight`); one placed
+/// while the look ran counts twice until the next, never zero times.
 #[derive(Debug)]
 struct State {
     /// PENDING orders at the last look.
     backlog: AtomicU64,
-    /// Orders admitted here since the last look.
-    admitted_since: AtomicU64,
+    /// `placed` when the last look began.
+    placed_at_look: AtomicU64,
+    /// Orders this instance placed, ever.
+    placed: AtomicU64,
+    /// Orders admitted and not placed or refused yet.
+    in_flight: AtomicU64,
     bound: AtomicU64,
+}
+
+impl State {
+    fn estimate(&self) -> u64 {
+        let placed_since = self
+            .placed
+            .load(Ordering::Acquire)
+            .saturating_sub(self.placed_at_look.load(Ordering::Acquire));
+        self.backlog
+            .load(Ordering::Acquire)
+            .saturating_add(placed_since)
+            .saturating_add(self.in_flight.load(Ordering::Acquire))
+    }
+}
+
+/// A place in the backlog for one order being placed: it counts while the
+/// order is written, and after as placed once [`Ticket::placed`] says so.
+#[derive(Debug)]
+#[must_use = "the place is given back when the ticket is dropped"]
+pub struct Ticket {
+    state: Arc<State>,
+}
+
+impl Ticket {
+    /// The order was placed (committed).
+    pub fn placed(self) {
+        self.state.placed.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Admission {
@@ -78,7 +122,9 @@ impl Admission {
         Self {
             state: Arc::new(State {
                 backlog: AtomicU64::new(0),
-                admitted_since: AtomicU64::new(0),
+                placed_at_look: AtomicU64::new(0),
+                placed: AtomicU64::new(0),
+                in_flight: AtomicU64::new(0),
                 bound: AtomicU64::new(fixed.unwrap_or(MIN_AUTOMATIC_BOUND)),
             }),
             fixed,
@@ -90,18 +136,21 @@ impl Admission {
     ///
     /// # Errors
     /// [`OrderError::Overloaded`] when the backlog is at its bound.
-    pub fn admit(&self) -> Result<(), OrderError> {
-        let bound = self.state.bound.load(Ordering::Relaxed);
-        let backlog = self.state.backlog.load(Ordering::Relaxed);
-        let admitted = self.state.admitted_since.fetch_add(1, Ordering::Relaxed);
-        if backlog.saturating_add(admitted) >= bound {
-            self.state.admitted_since.fetch_sub(1, Ordering::Relaxed);
+    pub fn admit(&self) -> Result<Ticket, OrderError> {
+        self.state.in_flight.fetch_add(1, Ordering::AcqRel);
+        let ticket = Ticket {
+            state: self.state.clone(),
+        };
+        // This order is in the estimate now; it fits if the others are
+        // below the bound.
+        if self.state.estimate() > self.state.bound.load(Ordering::Acquire) {
+            drop(ticket);
             metrics::counter!("oms_orders_refused_total", "reason" => "overloaded").increment(1);
             return Err(OrderError::Overloaded {
                 retry_after_secs: RETRY_AFTER_SECS,
             });
         }
-        Ok(())
+        Ok(ticket)
     }
 
     /// The bound for `decided` orders in the last [`RATE_WINDOW`].
@@ -129,6 +178,7 @@ impl Admission {
                 () = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
+            let placed_before = self.state.placed.load(Ordering::Acquire);
             let since = clock.now()
                 - chrono::Duration::from_std(RATE_WINDOW).unwrap_or(chrono::Duration::zero());
             let looked = async {
@@ -142,9 +192,11 @@ impl Admission {
             match looked.await {
                 Ok((backlog, decided)) => {
                     let bound = self.bound_for(decided);
-                    self.state.bound.store(bound, Ordering::Relaxed);
-                    self.state.backlog.store(backlog, Ordering::Relaxed);
-                    self.state.admitted_since.store(0, Ordering::Relaxed);
+                    self.state.bound.store(bound, Ordering::Release);
+                    self.state.backlog.store(backlog, Ordering::Release);
+                    self.state
+                        .placed_at_look
+                        .store(placed_before, Ordering::Release);
                     #[allow(clippy::cast_precision_loss)]
                     {
                         metrics::gauge!("oms_saga_backlog").set(backlog as f64);
@@ -178,13 +230,17 @@ mod tests {
     #[test]
     fn the_bound_admits_that_many_and_refuses_the_next() {
         let admission = Admission::new(2, Duration::from_secs(30));
-        assert!(admission.admit().is_ok());
-        assert!(admission.admit().is_ok());
+        admission.admit().unwrap().placed();
+        let second = admission.admit().unwrap();
         assert!(matches!(
             admission.admit(),
             Err(OrderError::Overloaded {
                 retry_after_secs: RETRY_AFTER_SECS
             })
         ));
+        // A placement that fails gives its place back.
+        drop(second);
+        admission.admit().unwrap().placed();
+        assert!(admission.admit().is_err());
     }
 }

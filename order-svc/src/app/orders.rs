@@ -11,7 +11,7 @@ use event_runtime::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use service_kit::{Caller, Clock};
 
-use crate::app::admission::Admission;
+use crate::app::admission::{Admission, Ticket};
 use crate::app::saga;
 use crate::domain::saga::fulfilment_moves;
 use crate::domain::{
@@ -117,6 +117,15 @@ impl OrderDesk {
         }
     }
 
+    /// Takes a place in the saga's backlog for an order about to be placed.
+    ///
+    /// # Errors
+    /// [`OrderError::Overloaded`] when the backlog is at its bound
+    /// ([`crate::app::admission`]).
+    pub fn admit(&self) -> Result<Ticket, OrderError> {
+        self.admission.admit()
+    }
+
     /// Places an order: prices from the catalog copy, PENDING with its saga
     /// deadline, and OrderPlaced in the outbox, all in one transaction. With
     /// an idempotency key, a retry gets the first answer and creates nothing.
@@ -127,22 +136,23 @@ impl OrderDesk {
     /// # Errors
     /// [`OrderError::UnknownProduct`], [`OrderError::InactiveProduct`],
     /// [`OrderError::MixedCurrencies`], [`OrderError::IdempotencyKeyReused`],
-    /// invalid totals, a database error, or [`OrderError::Overloaded`]
-    /// (checked first: see [`crate::app::admission`]).
+    /// invalid totals, or a database error. The HTTP edge asks
+    /// [`OrderDesk::admit`] for the `ticket` first.
     pub async fn place(
         &self,
         caller: &Caller,
         new: NewOrder,
         idempotent: Option<IdempotentRequest>,
         render: impl FnOnce(&OrderWithLines) -> Result<String, OrderError>,
+        ticket: Ticket,
     ) -> Result<Placed, OrderError> {
-        self.admission.admit()?;
         let now = self.clock.now().trunc_subsecs(6);
         let order_id = OrderId::generate();
         let Some(request) = idempotent else {
             let placement = self.price(&self.db, new, order_id, now).await?;
             let created = placement.order.clone();
             self.placements.submit(placement).await?;
+            ticket.placed();
             return Ok(Placed::New(created));
         };
         let txn = begin_write(&self.db).await?;
@@ -174,6 +184,7 @@ impl OrderDesk {
         let created = placement.order;
         idempotency::answer(&txn, caller.id, key, render(&created)?).await?;
         self.outbox.commit(txn).await?;
+        ticket.placed();
         Ok(Placed::New(created))
     }
 

@@ -4,7 +4,8 @@ use events::{
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -15,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use crate::app::admission::Ticket;
 use crate::app::orders::{self, FulfilmentStep, IdempotentRequest, Placed};
 use crate::domain::values::shipping_address;
 use crate::domain::{
@@ -326,6 +328,7 @@ fn accepted(order: OrderResponse) -> Response {
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     ))]
 async fn place_order(
+    Admitted(ticket): Admitted,
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -382,7 +385,10 @@ async fn place_order(
         serde_json::to_string(&OrderResponse::from(created.clone()))
             .map_err(|e| OrderError::Internal(e.into()))
     };
-    let placed = state.desk.place(&caller, new, idempotent, render).await?;
+    let placed = state
+        .desk
+        .place(&caller, new, idempotent, render, ticket)
+        .await?;
     if let Placed::New(created) = &placed {
         tracing::Span::current().record("order_id", tracing::field::display(created.order.id));
     }
@@ -681,4 +687,18 @@ async fn update_shipping(
             .await?
             .into(),
     ))
+}
+
+/// A place in the saga's backlog for the order being placed
+/// ([`crate::app::admission`]). It is the handler's first extractor, so
+/// a refusal comes before the token is checked and the body read, and
+/// costs next to nothing however many are refused.
+struct Admitted(Ticket);
+
+impl FromRequestParts<AppState> for Admitted {
+    type Rejection = Problem;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        Ok(Self(state.desk.admit()?))
+    }
 }

@@ -6,6 +6,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261122_000002_create_order_tables;
 mod m20261202_000001_catalog_copy_version;
 mod m20261202_000002_idempotency_expiry_index;
+mod m20261207_000001_decided_at_index;
 
 /// Every migration of order-svc, in order.
 pub struct Migrator;
@@ -19,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_idempotency_expiry_index::Migration),
         ];
         migrations.extend(later_migrations());
+        // After the shared ones, which databases in use have applied.
+        migrations.push(Box::new(m20261207_000001_decided_at_index::Migration));
         migrations
     }
 }
