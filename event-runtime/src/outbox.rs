@@ -638,7 +638,14 @@ impl OutboxRelay {
         Ok(park)
     }
 
-    /// The oldest unpublished rows, in publication order.
+    /// The oldest unpublished rows, in publication order, but for those
+    /// that wait behind a row of their key set aside.
+    ///
+    /// Set-aside rows are rare, so the relay asks first whether there are
+    /// any, and only then filters the rows behind them: PostgreSQL planned
+    /// the one statement that did both as a loop over every pending row
+    /// for each pending row, 6.5 ms a round at 140 rows (`EXPLAIN
+    /// ANALYZE` during `oms bench --rate 600`).
     ///
     /// # Errors
     /// The database error.
@@ -646,15 +653,28 @@ impl OutboxRelay {
         conn: &C,
         limit: u64,
     ) -> Result<Vec<outbox_message::Model>, DbErr> {
-        outbox_message::Entity::find()
+        let any_parked = outbox_message::Entity::find()
+            .select_only()
+            .column(outbox_message::Column::Id)
             .filter(outbox_message::Column::PublishedAt.is_null())
-            .filter(outbox_message::Column::ParkedAt.is_null())
-            .filter(Expr::cust(
+            .filter(outbox_message::Column::ParkedAt.is_not_null())
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(conn)
+            .await?
+            .is_some();
+        let mut pending = outbox_message::Entity::find()
+            .filter(outbox_message::Column::PublishedAt.is_null())
+            .filter(outbox_message::Column::ParkedAt.is_null());
+        if any_parked {
+            pending = pending.filter(Expr::cust(
                 "NOT EXISTS (SELECT 1 FROM outbox_messages AS parked \
                  WHERE parked.parked_at IS NOT NULL AND parked.published_at IS NULL \
                  AND parked.message_key = outbox_messages.message_key \
                  AND parked.id < outbox_messages.id)",
-            ))
+            ));
+        }
+        pending
             .order_by_asc(outbox_message::Column::Id)
             .limit(limit)
             .all(conn)

@@ -37,8 +37,11 @@ use tokio_util::sync::CancellationToken;
 use crate::error::OrderError;
 use crate::persistence::orders;
 
-/// How often the backlog and the decision rate are read.
-pub const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// How often the backlog and the decision rate are read: at 5,000 orders
+/// in the saga, the two counts take about 15 ms of PostgreSQL's time, so a
+/// look every 200 ms cost 8 % of a core (`pg_stat_statements` in an
+/// `oms bench --rate 1300` run). Between looks the estimate only errs high.
+pub const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// Over how long the decision rate is measured.
 pub const RATE_WINDOW: Duration = Duration::from_secs(10);

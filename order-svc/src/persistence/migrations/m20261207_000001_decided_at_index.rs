@@ -1,5 +1,5 @@
 //! An index on `orders.decided_at`, so that counting the orders decided
-//! in the last seconds (the admission's decision rate, read five times a
+//! in the last seconds (the admission's decision rate, read once a
 //! second, and the metrics) reads only them, not the whole table.
 
 use sea_orm_migration::prelude::*;
