@@ -118,6 +118,8 @@ pub struct ConsumerSettings {
     /// `oms.replayed_at` header, from `oms replay --copy-to` or `oms dlq
     /// redrive`) and skip live traffic (default false): for projections that
     /// the hot path writes itself and that exist only to be rebuilt.
+    /// Such a consumer fetches at most once a second (or per MiB), so a
+    /// re-driven record is applied within about a second.
     pub replayed_only: bool,
     /// The largest record (key, value and headers) the consumer accepts
     /// (default [`MAX_RECORD_BYTES`]); a larger one is dead-lettered with
@@ -290,8 +292,15 @@ impl<H: EventHandler> EventConsumer<H> {
         handler: H,
     ) -> anyhow::Result<Self> {
         let client_id = format!("{}-{}", outbox.producer(), settings.group_id);
-        let consumer: StreamConsumer<LagReporter> = kafka
-            .client_config(&client_id)
+        let mut config = kafka.client_config(&client_id);
+        if settings.replayed_only {
+            // It skips all live traffic: one fetch a second (or per MiB)
+            // instead of one per relay round, as a rebuild is not in a hurry.
+            config
+                .set("fetch.wait.max.ms", "1000")
+                .set("fetch.min.bytes", "1048576");
+        }
+        let consumer: StreamConsumer<LagReporter> = config
             .set("group.id", &settings.group_id)
             .set("group.protocol", "classic")
             .set("enable.auto.commit", "true")
