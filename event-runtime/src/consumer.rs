@@ -309,6 +309,10 @@ impl<H: EventHandler> EventConsumer<H> {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("statistics.interval.ms", "5000")
+            // librdkafka prefetches up to 64 MiB per consumer by default: a
+            // lagging service would hold that much per group. 16 MiB is
+            // still thousands of batches.
+            .set("queued.max.messages.kbytes", "16384")
             .create_with_context(LagReporter {
                 group: settings.group_id.clone(),
             })?;

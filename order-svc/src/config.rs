@@ -22,8 +22,8 @@ service_settings! {
         pub idempotency_ttl_secs: u64,
         /// Most orders in the saga (PENDING) before placing answers 503
         /// `OVERLOADED`; 0 sets the bound from what the saga decides: the
-        /// orders decided per second over the last 10 s times a quarter of
-        /// the saga deadline, at least 1,000.
+        /// orders decided per second over the last 3 s times a quarter of
+        /// the saga deadline, at least 2,000.
         #[arg(long, env = "OMS_MAX_PENDING_ORDERS", default_value_t = 0)]
         pub max_pending_orders: u64,
     }
