@@ -404,13 +404,7 @@ async fn a_sqlite_database_locked_too_long_is_answered_503_with_retry_after() {
         .await
         .unwrap();
     let refused = system.place_raw(&token, customer, &[(book, 1)], None).await;
-    assert_eq!(
-        refused
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap()),
-        Some("1")
-    );
+    assert_eq!(retry_after(&refused), Some("1"));
     assert_problem(refused, StatusCode::SERVICE_UNAVAILABLE, "DATABASE_BUSY").await;
 
     other_program.execute_unprepared("COMMIT").await.unwrap();
@@ -632,13 +626,7 @@ async fn past_its_backlog_bound_the_edge_answers_503_overloaded_and_takes_orders
     let first = system.place(&token, customer, &[(book, 1)]).await;
     let second = system.place(&token, customer, &[(book, 1)]).await;
     let refused = system.place_raw(&token, customer, &[(book, 1)], None).await;
-    assert_eq!(
-        refused
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().unwrap()),
-        Some("1")
-    );
+    assert_eq!(retry_after(&refused), Some("1"));
     assert_problem(refused, StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED").await;
     let listed = system
         .orders
@@ -681,4 +669,12 @@ async fn past_its_backlog_bound_the_edge_answers_503_overloaded_and_takes_orders
     system.wait_status(second, "CONFIRMED").await;
     system.wait_status(third, "CONFIRMED").await;
     system.assert_invariants().await;
+}
+
+/// The `Retry-After` header of `response`, if any.
+fn retry_after(response: &reqwest::Response) -> Option<&str> {
+    response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap())
 }
