@@ -9,10 +9,13 @@ use std::net::SocketAddr;
 use service_kit::holds::HoldSettings;
 use service_kit::{Clock, CommonSettings, service_settings};
 
+/// The service's name: the `producer` of its events and its consumer groups' stem.
+pub const SERVICE_NAME: &str = "customer-svc";
+
 service_settings! {
     /// Everything customer-svc can be configured with.
     #[command(name = "customer-svc", version, about = "OMS customer service: customers, credit and authentication")]
-    pub struct Settings for crate::SERVICE_NAME, "OMS_CUSTOMER" on "127.0.0.1:8082" {
+    pub struct Settings for SERVICE_NAME, "OMS_CUSTOMER" on "127.0.0.1:8082" {
         /// Email of the admin account made at first start. A new email makes
         /// a new admin and suspends the one made for the previous email.
         #[arg(long, env = "OMS_ADMIN_EMAIL", default_value = "admin@oms.local")]

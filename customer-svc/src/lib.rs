@@ -56,8 +56,5 @@ pub mod persistence;
 pub mod startup;
 
 pub use admin_reset::reset_admin;
-pub use config::Settings;
+pub use config::{SERVICE_NAME, Settings};
 pub use startup::build;
-
-/// The service's name: the `producer` of its events and its consumer groups' stem.
-pub const SERVICE_NAME: &str = "customer-svc";

@@ -45,6 +45,29 @@ pub trait HoldTable: EntityTrait {
     fn column(column: HoldColumn) -> Self::Column;
 }
 
+/// Implements [`HoldTable`] for the `Entity` in scope, whose `Column`
+/// names the shared columns the usual way (`Column::OrderId`,
+/// `Column::State`, …), with `$phases` as its [`HoldTable::PHASES`].
+#[macro_export]
+macro_rules! impl_hold_table {
+    ($phases:expr) => {
+        impl $crate::HoldTable for Entity {
+            const PHASES: $crate::PhaseNames = $phases;
+
+            fn column(column: $crate::HoldColumn) -> Column {
+                match column {
+                    $crate::HoldColumn::OrderId => Column::OrderId,
+                    $crate::HoldColumn::State => Column::State,
+                    $crate::HoldColumn::Reason => Column::Reason,
+                    $crate::HoldColumn::DeadlineAt => Column::DeadlineAt,
+                    $crate::HoldColumn::CreatedAt => Column::CreatedAt,
+                    $crate::HoldColumn::UpdatedAt => Column::UpdatedAt,
+                }
+            }
+        }
+    };
+}
+
 /// The phase stored as `state` in `order_id`'s row of `E`.
 ///
 /// # Errors

@@ -34,7 +34,7 @@ fn stock_lines() -> Vec<StockLine> {
     }]
 }
 
-/// One example event of every type, in [`EVENT_TYPES`](crate::EVENT_TYPES) order.
+/// One example event of every type, in [`EVENT_TYPES`](crate::envelope::EVENT_TYPES) order.
 pub fn all() -> Vec<Event> {
     let address = ShippingAddress {
         name: "Ada Lovelace".into(),
@@ -191,20 +191,20 @@ pub fn envelope_of_version(event_type: &str, schema_version: u32) -> Option<Enve
         .into_iter()
         .find(|e| e.event_type() == event_type && e.schema_version() == schema_version)?;
     let (producer, causation_id) = match event.topic() {
-        crate::Topic::Orders => ("order-svc", None),
-        crate::Topic::Inventory => (
+        crate::topics::Topic::Orders => ("order-svc", None),
+        crate::topics::Topic::Inventory => (
             "inventory-svc",
             Some(EventId::from_uuid(uuid!(
                 "01936c4e-8a2b-7c3d-9e4f-000000000001"
             ))),
         ),
-        crate::Topic::Customers => (
+        crate::topics::Topic::Customers => (
             "customer-svc",
             Some(EventId::from_uuid(uuid!(
                 "01936c4e-8a2b-7c3d-9e4f-000000000001"
             ))),
         ),
-        crate::Topic::Catalog => ("inventory-svc", None),
+        crate::topics::Topic::Catalog => ("inventory-svc", None),
     };
     Some(Envelope {
         event_id: EventId::from_uuid(uuid!("01936c4e-8a2b-7c3d-9e4f-0000000000e1")),

@@ -6,10 +6,13 @@
 
 use service_kit::service_settings;
 
+/// The service's name: the `producer` of its events and its consumer groups' stem.
+pub const SERVICE_NAME: &str = "order-svc";
+
 service_settings! {
     /// Everything order-svc can be configured with.
     #[command(name = "order-svc", version, about = "OMS order service: the HTTP edge for orders and the saga")]
-    pub struct Settings for crate::SERVICE_NAME, "OMS_ORDER" on "127.0.0.1:8080" {
+    pub struct Settings for SERVICE_NAME, "OMS_ORDER" on "127.0.0.1:8080" {
         /// Seconds after placement when a still-PENDING order is cancelled.
         ///
         /// Its `OrderPlaced` carries the deadline; the participants use

@@ -43,7 +43,7 @@ pub enum OrderError {
     #[error("the shipping details of an order that is {0} cannot change")]
     ShippingLocked(OrderStatus),
     /// 503 `OVERLOADED` with `Retry-After`: the saga's backlog is at its
-    /// bound ([`crate::app::admission`]); nothing was written.
+    /// bound (see `app::admission`); nothing was written.
     #[error(
         "order-svc takes no new order now: the saga's backlog is at its bound; retry after {retry_after_secs} s"
     )]

@@ -11,7 +11,7 @@ use service_kit::{App, ServiceBuilder};
 use crate::app::admission::Admission;
 use crate::app::deadlines::DeadlineSweeper;
 use crate::app::orders::{OrderDesk, OrderPolicy};
-use crate::config::Settings;
+use crate::config::{SERVICE_NAME, Settings};
 use crate::consumer::{CatalogSync, SagaReplies, TimelineProjection};
 use crate::http::AppState;
 use crate::persistence::migrations::Migrator;
@@ -40,7 +40,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
     builder.consume(
         "saga",
-        subscription(crate::SERVICE_NAME, "saga"),
+        subscription(SERVICE_NAME, "saga"),
         SagaReplies {
             clock: settings.clock.clone(),
         },
@@ -49,14 +49,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
     // no inbox, so replaying the catalog topic rebuilds it.
     builder.project(
         "catalog",
-        subscription(crate::SERVICE_NAME, "catalog"),
+        subscription(SERVICE_NAME, "catalog"),
         CatalogSync,
     )?;
     // The saga and the commands write the timeline; this consumer only
     // rebuilds it from records an operator re-drives.
     builder.rebuild_from_replays(
         "timeline",
-        subscription(crate::SERVICE_NAME, "timeline"),
+        subscription(SERVICE_NAME, "timeline"),
         TimelineProjection,
     )?;
     let sweeper = DeadlineSweeper {

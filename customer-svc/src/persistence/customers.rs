@@ -14,8 +14,8 @@ use sea_orm::{
 };
 use service_kit::Role;
 
-use super::entities::customer;
-use crate::domain::{CreditLine, Customer, CustomerName, CustomerStatus, Email};
+use super::entities::customer::{self, StoredStatus};
+use crate::domain::{CreditLine, Customer, CustomerName, Email};
 
 /// The customer a row holds.
 ///
@@ -41,7 +41,7 @@ fn customer_of(row: customer::Model) -> Result<Customer, DbErr> {
         },
         password_hash: row.password_hash,
         role: row.role,
-        status: row.status,
+        status: row.status.into(),
         failed_logins: u32::try_from(row.failed_logins).unwrap_or(0),
         locked_until: row.locked_until,
         bootstrap_admin: row.bootstrap_admin,
@@ -58,7 +58,7 @@ fn row_of(customer: &Customer) -> customer::Model {
         name: customer.name.as_str().to_owned(),
         password_hash: customer.password_hash.clone(),
         role: customer.role,
-        status: customer.status,
+        status: customer.status.into(),
         credit_limit_minor: customer.credit.limit.amount_minor(),
         currency: customer.credit.limit.currency().as_str().to_owned(),
         credit_reserved_minor: customer.credit.reserved.amount_minor(),
@@ -142,7 +142,10 @@ pub async fn list(
 pub async fn save_profile(conn: &impl ConnectionTrait, customer: &Customer) -> Result<bool, DbErr> {
     let result = customer::Entity::update_many()
         .col_expr(customer::Column::Name, Expr::value(customer.name.as_str()))
-        .col_expr(customer::Column::Status, Expr::value(customer.status))
+        .col_expr(
+            customer::Column::Status,
+            Expr::value(StoredStatus::from(customer.status)),
+        )
         .col_expr(
             customer::Column::UpdatedAt,
             Expr::value(customer.updated_at),
@@ -231,10 +234,7 @@ pub async fn mark_bootstrap_admin(
         .col_expr(customer::Column::BootstrapAdmin, Expr::value(true))
         .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()));
     if reactivate {
-        update = update.col_expr(
-            customer::Column::Status,
-            Expr::value(CustomerStatus::Active),
-        );
+        update = update.col_expr(customer::Column::Status, Expr::value(StoredStatus::Active));
     }
     update
         .filter(customer::Column::Id.eq(id))
@@ -261,7 +261,7 @@ pub async fn retire_bootstrap_admins_except(
         customer::Entity::update_many()
             .col_expr(
                 customer::Column::Status,
-                Expr::value(CustomerStatus::Suspended),
+                Expr::value(StoredStatus::Suspended),
             )
             .col_expr(customer::Column::BootstrapAdmin, Expr::value(false))
             .col_expr(customer::Column::UpdatedAt, Expr::value(Utc::now()))

@@ -24,7 +24,7 @@ pub struct Model {
     /// What the account may do.
     pub role: Role,
     /// Whether it may order and sign in.
-    pub status: CustomerStatus,
+    pub status: StoredStatus,
     /// Credit limit in minor units.
     pub credit_limit_minor: i64,
     /// Currency of the credit line.
@@ -49,3 +49,55 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// [`CustomerStatus`] as a column: its wire spelling. The domain knows
+/// nothing of databases, so the column type lives here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StoredStatus {
+    /// [`CustomerStatus::Active`].
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// [`CustomerStatus::Suspended`].
+    #[sea_orm(string_value = "SUSPENDED")]
+    Suspended,
+}
+
+impl From<CustomerStatus> for StoredStatus {
+    fn from(status: CustomerStatus) -> Self {
+        match status {
+            CustomerStatus::Active => Self::Active,
+            CustomerStatus::Suspended => Self::Suspended,
+        }
+    }
+}
+
+impl From<StoredStatus> for CustomerStatus {
+    fn from(status: StoredStatus) -> Self {
+        match status {
+            StoredStatus::Active => Self::Active,
+            StoredStatus::Suspended => Self::Suspended,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    /// A stored status is spelt as it is shown, and reads back as itself.
+    #[test]
+    fn every_status_is_stored_as_it_is_shown() {
+        testkit::assert_stored_as_serialized::<StoredStatus>();
+        for stored in StoredStatus::iter() {
+            let status = CustomerStatus::from(stored);
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::to_value(stored).unwrap()
+            );
+            assert_eq!(StoredStatus::from(status), stored);
+        }
+    }
+}

@@ -1,6 +1,5 @@
 //! `reservations`: one row per order inventory has heard of.
 
-use event_runtime::{HoldColumn, HoldTable, PhaseNames};
 use events::OrderId;
 use sea_orm::entity::prelude::*;
 
@@ -32,17 +31,4 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-impl HoldTable for Entity {
-    const PHASES: PhaseNames = RESERVATION_PHASES;
-
-    fn column(column: HoldColumn) -> Column {
-        match column {
-            HoldColumn::OrderId => Column::OrderId,
-            HoldColumn::State => Column::State,
-            HoldColumn::Reason => Column::Reason,
-            HoldColumn::DeadlineAt => Column::DeadlineAt,
-            HoldColumn::CreatedAt => Column::CreatedAt,
-            HoldColumn::UpdatedAt => Column::UpdatedAt,
-        }
-    }
-}
+event_runtime::impl_hold_table!(RESERVATION_PHASES);
