@@ -6,10 +6,15 @@
 //!   committed) only after the database transaction that applied it has
 //!   committed, or after it was written to the dead-letter topic. A crash
 //!   anywhere before that re-delivers the record.
-//! - **Effectively-once effects**: the handler's writes and the record's
-//!   `event_id` in `inbox_messages` commit in one transaction; an id that is
-//!   already there is skipped. Duplicates from the outbox relay, from a
-//!   rebalance or from an operator's replay change nothing.
+//! - **Effectively-once effects**: duplicates from the outbox relay, from a
+//!   rebalance or from an operator's replay change nothing. With
+//!   [`ConsumerSettings::deduplicate`] the handler's writes and the
+//!   record's `event_id` in `inbox_messages` commit in one transaction, and
+//!   an id that is already there is skipped. Without it the handler itself
+//!   decides every event by the state it keeps (the saga and its
+//!   participants, whose records of an order every later event finds, and
+//!   the projections, which never go back in time), and no inbox row is
+//!   written.
 //! - **Per-key order**: a batch holds records in the order the partitions
 //!   delivered them; the handler applies them in that order, in memory,
 //!   between one set-based load and one set-based save, in one transaction
@@ -57,8 +62,8 @@
 //! The consumer waits for one record, then takes whatever else is already
 //! buffered, up to [`ConsumerSettings::max_batch`], and applies the lot in one
 //! transaction with a handful of statements: one multi-row inbox insert that
-//! returns the ids that are new, the handler's `load` and `save`, and one
-//! multi-row outbox insert. Under load one commit carries many events; when
+//! returns the ids that are new (when the consumer keeps an inbox), the
+//! handler's `load` and `save`, and one multi-row outbox insert. Under load one commit carries many events; when
 //! idle, a single record is applied at once. When a handler rejects one record
 //! permanently, the transaction is rolled back and the batch re-applied
 //! without it, so one poison record costs one extra round, not a savepoint
@@ -110,9 +115,12 @@ pub struct ConsumerSettings {
     /// Most records applied in one transaction (default 200).
     pub max_batch: usize,
     /// Record each event in the inbox and skip those already there (default
-    /// true). Turn it off only for projections whose handler is idempotent by
-    /// itself (an upsert that never goes back in time): then replaying the
-    /// topic rebuilds the projection, which the inbox would prevent.
+    /// true). Turn it off only for a handler that is idempotent by the state
+    /// it keeps: a projection (an upsert that never goes back in time; then
+    /// replaying the topic rebuilds it, which the inbox would prevent), or a
+    /// handler whose records of an aggregate every later event finds, such
+    /// as the saga's participants (then the inbox row would only repeat that
+    /// record, at a write per event).
     pub deduplicate: bool,
     /// Apply only records an operator re-drove (those with an
     /// `oms.replayed_at` header, from `oms replay --copy-to` or `oms dlq

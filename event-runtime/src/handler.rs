@@ -95,7 +95,7 @@ impl Emitter<'_> {
 /// [`apply`](Self::apply) for each event in partition order (in memory, by
 /// the service's pure domain rules), then [`save`](Self::save) once. So a
 /// batch of N records costs a handful of statements whatever N is: the
-/// inbox insert, one read per table in `load`, one write per table in
+/// inbox insert (if it keeps one), one read per table in `load`, one write per table in
 /// `save`, and the outbox insert. The consumer supplies de-duplication,
 /// batching, retries and dead letters.
 pub trait EventHandler: Send + Sync + 'static {
@@ -113,7 +113,8 @@ pub trait EventHandler: Send + Sync + 'static {
 
     /// Reads every row the batch's events touch, locking those it may
     /// change in one global order (by primary key), so that two instances
-    /// never deadlock. `events` are new (not in the inbox) and wanted.
+    /// never deadlock. `events` are wanted, and new where the consumer
+    /// keeps an inbox.
     ///
     /// # Errors
     /// Database errors (the batch is retried).

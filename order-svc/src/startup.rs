@@ -38,7 +38,9 @@ pub async fn build(settings: Settings) -> anyhow::Result<App> {
         idempotency_ttl: Duration::from_secs(settings.idempotency_ttl_secs),
     };
     let mut builder = ServiceBuilder::start::<Migrator>(settings.service(), TOPICS).await?;
-    builder.consume(
+    // The saga moves an order only forward and keeps each event id once in
+    // its timeline: a reply delivered twice changes nothing, without inbox.
+    builder.consume_by_state(
         "saga",
         subscription(SERVICE_NAME, "saga"),
         SagaReplies {

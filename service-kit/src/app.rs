@@ -156,6 +156,27 @@ impl ServiceBuilder {
         self.consume_with(name, topics, handler, Mode::Deduplicate)
     }
 
+    /// Starts a consumer whose handler decides every event by the state it
+    /// keeps, so that a record delivered again (a rebalance, a relay's
+    /// retry, an operator's replay) or the same event published again under
+    /// a new id changes nothing: the saga's participants (one record per
+    /// order, never deleted, that every later event of the order finds) and
+    /// the saga itself (an order moves only forward, and its timeline keeps
+    /// each event id once). It writes no inbox row: for these handlers the
+    /// row would repeat what their own state already says, at a write per
+    /// event and eight days of rows.
+    ///
+    /// # Errors
+    /// When the consumer cannot be created or subscribed.
+    pub fn consume_by_state<H: EventHandler>(
+        &mut self,
+        name: &str,
+        topics: &[Topic],
+        handler: H,
+    ) -> anyhow::Result<&mut Self> {
+        self.consume_with(name, topics, handler, Mode::ByState)
+    }
+
     /// Starts a consumer that keeps a projection: like
     /// [`consume`](Self::consume) but without inbox de-duplication, so that
     /// replaying its topics rebuilds the projection. Its handler must be
@@ -378,6 +399,8 @@ impl App {
 enum Mode {
     /// Effects once per event, through the inbox.
     Deduplicate,
+    /// A handler that decides by the state it keeps, without inbox.
+    ByState,
     /// An idempotent projection, without inbox.
     Project,
     /// An idempotent projection that applies replayed records only.

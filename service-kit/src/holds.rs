@@ -69,7 +69,7 @@ impl crate::ServiceBuilder {
         let topics = events::topics::subscription(self.service_name(), "saga");
         let handler =
             event_runtime::ParticipantHandler::new(participant.clone(), holds.default_deadline());
-        self.consume("saga", topics, handler)?;
+        self.consume_by_state("saga", topics, handler)?;
         let sweeper = HoldSweeper {
             participant,
             db: self.db().clone(),

@@ -120,7 +120,9 @@ pub struct CommonSettings {
     #[arg(long, env = "OMS_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
     /// Hours an applied event's inbox row is kept (its de-duplication
-    /// record). Keep it longer than the topics' retention (7 days).
+    /// record), for a consumer that keeps an inbox; the saga and its
+    /// participants decide by their own records instead and write none.
+    /// Keep it longer than the topics' retention (7 days).
     #[arg(long, env = "OMS_INBOX_RETENTION_HOURS", default_value_t = 192)]
     pub inbox_retention_hours: u64,
     /// Hours a published outbox row is kept, for operators.
