@@ -4,7 +4,8 @@
 //!
 //! ## Guarantees
 //! - **Atomicity**: an event exists if and only if its transaction committed.
-//! - **At-least-once publication**: the relay marks rows published only after
+//! - **At-least-once publication**: the relay marks rows published (or
+//!   deletes them, [`RelaySettings::delete_published`]) only after
 //!   the broker acknowledged them (`acks=all`, idempotent producer). A crash
 //!   between the two republishes those rows; consumers absorb the duplicates
 //!   through their inbox.
@@ -229,6 +230,12 @@ pub struct RelaySettings {
     /// How long the relay may have pending rows and publish none before
     /// readiness reports it stalled (default 60 s, `OMS_STALL_AFTER_SECS`).
     pub stall_after: Duration,
+    /// Delete rows once the broker acknowledged them, instead of marking
+    /// them published for retention to delete later (default false; the
+    /// services delete unless `OMS_OUTBOX_RETENTION_HOURS` keeps them). A
+    /// delete writes no new row version and no index entry, where a mark
+    /// writes both and retention's delete comes on top.
+    pub delete_published: bool,
 }
 
 impl Default for RelaySettings {
@@ -238,6 +245,7 @@ impl Default for RelaySettings {
             idle_poll: Duration::from_secs(1),
             max_attempts: 10,
             stall_after: Duration::from_secs(60),
+            delete_published: false,
         }
     }
 }
@@ -542,7 +550,11 @@ impl OutboxRelay {
             }
         }
         let txn = begin_write(&self.db).await?;
-        Self::mark_published(&*txn, acknowledged.iter().copied()).await?;
+        if self.settings.delete_published {
+            Self::delete_published(&*txn, acknowledged.iter().copied()).await?;
+        } else {
+            Self::mark_published(&*txn, acknowledged.iter().copied()).await?;
+        }
         let mut parked = 0;
         for (row, failure) in &failed {
             // Only an error about the record itself counts against it: with
@@ -832,6 +844,24 @@ impl OutboxRelay {
         for chunk in key_chunks(&ids) {
             outbox_message::Entity::update_many()
                 .col_expr(outbox_message::Column::PublishedAt, Expr::value(now))
+                .filter(outbox_message::Column::Id.is_in(chunk.iter().copied()))
+                .exec(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes published rows.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn delete_published<C: ConnectionTrait>(
+        conn: &C,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<(), DbErr> {
+        let ids: Vec<i64> = ids.into_iter().collect();
+        for chunk in key_chunks(&ids) {
+            outbox_message::Entity::delete_many()
                 .filter(outbox_message::Column::Id.is_in(chunk.iter().copied()))
                 .exec(conn)
                 .await?;

@@ -7,8 +7,10 @@
 //!   or replayed still finds its inbox row and is skipped. Shorten it only
 //!   together with the topics' `retention.ms`.
 //! - **Published outbox rows are kept for [`RetentionSettings::outbox`]**
-//!   (default 1 hour) for operators, then deleted; rows not yet published
-//!   (or set aside) are never deleted.
+//!   (default 1 hour) for operators, then deleted, where the relay keeps
+//!   them (the services' relays delete each row once published unless
+//!   `OMS_OUTBOX_RETENTION_HOURS` is set); rows not yet published (or set
+//!   aside) are never deleted.
 //! - **Bounded work**: rows go in batches of [`RetentionSettings::batch`]
 //!   (one short statement each, over an index on the time column), so a
 //!   large backlog of old rows never holds a long transaction or a lock

@@ -73,6 +73,7 @@ impl ServiceBuilder {
         let shutdown = CancellationToken::new();
         let relay_settings = RelaySettings {
             stall_after: settings.common.stall_after(),
+            delete_published: settings.common.outbox_retention_hours == 0,
             ..RelaySettings::default()
         };
         let relay = OutboxRelay::new(db.clone(), &kafka, &outbox, relay_settings)?;

@@ -125,8 +125,11 @@ pub struct CommonSettings {
     /// Keep it longer than the topics' retention (7 days).
     #[arg(long, env = "OMS_INBOX_RETENTION_HOURS", default_value_t = 192)]
     pub inbox_retention_hours: u64,
-    /// Hours a published outbox row is kept, for operators.
-    #[arg(long, env = "OMS_OUTBOX_RETENTION_HOURS", default_value_t = 1)]
+    /// Hours a published outbox row is kept, for operators; 0 deletes each
+    /// row as soon as the broker acknowledged it (the record itself is on
+    /// its topic: `oms events`, `oms tail`), which spares the database a
+    /// second write of every row.
+    #[arg(long, env = "OMS_OUTBOX_RETENTION_HOURS", default_value_t = 0)]
     pub outbox_retention_hours: u64,
     /// Seconds a consumer may spend on one batch (retries included), or
     /// the outbox relay publish nothing while rows wait, before readiness
@@ -165,7 +168,7 @@ impl CommonSettings {
             jwks_url: DEFAULT_JWKS_URL.to_owned(),
             jwks_refresh_secs: 60,
             inbox_retention_hours: 192,
-            outbox_retention_hours: 1,
+            outbox_retention_hours: 0,
             stall_after_secs: 60,
             dlq_retention_hours: DEFAULT_DEAD_LETTER_RETENTION_HOURS,
             http_header_timeout_secs: 10,

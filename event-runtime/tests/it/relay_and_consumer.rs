@@ -217,6 +217,52 @@ async fn relay_crash_between_publish_and_mark_applies_each_effect_once(#[case] b
     );
 }
 
+/// A relay that deletes what it published (the services' default) leaves
+/// no row behind and publishes each row once, in order.
+#[rstest]
+#[case::postgres(Backend::Postgres)]
+#[case::sqlite(Backend::Sqlite)]
+#[tokio::test]
+async fn a_relay_that_deletes_published_rows_publishes_each_once_and_leaves_none(
+    #[case] backend: Backend,
+) {
+    let h = harness(backend).await;
+    let order_id = uuid::Uuid::now_v7();
+    let events: Vec<Event> = (0..30)
+        .map(|i| order_rejected(order_id, &format!("reason {i}")))
+        .collect();
+    let written = h.enqueue(events).await;
+    let relay = OutboxRelay::new(
+        h.db.clone(),
+        &h.kafka,
+        &h.outbox,
+        RelaySettings {
+            batch_size: 7,
+            delete_published: true,
+            ..RelaySettings::default()
+        },
+    )
+    .unwrap();
+    while OutboxRelay::backlog(&h.db).await.unwrap() > 0 {
+        relay.try_execute().await.unwrap();
+    }
+    assert_eq!(h.count("SELECT COUNT(*) FROM outbox_messages").await, 0);
+    let orders = h.kafka.topics.name(OrderRejected::TOPIC);
+    let published: Vec<events::EventId> = h
+        .read_topic(&orders, 30)
+        .await
+        .iter()
+        .map(|record| {
+            Envelope::from_bytes(record.payload().unwrap())
+                .unwrap()
+                .event_id
+        })
+        .collect();
+    let written_ids: Vec<events::EventId> = written.iter().map(|e| e.event_id).collect();
+    assert_eq!(published, written_ids, "in order");
+    assert_eq!(h.read_topic_count(&orders).await, 30, "each once");
+}
+
 /// Test 3: the consumer dies after its database commit and before its offsets
 /// are stored; after restart the records are delivered again and nothing is
 /// applied twice.
