@@ -4,10 +4,6 @@ use clap::Parser;
 
 /// mimalloc: glibc's malloc spent a fifth of the process's CPU under load
 /// (`perf`), and its per-thread arenas keep what short-lived threads freed.
-/// It serves the C libraries too (SQLite, librdkafka; the `override`
-/// feature): their calls into glibc's malloc were a tenth of the services'
-/// CPU on SQLite. mimalloc's v2 keeps memory at 1,000 orders/s where it
-/// was; v3 held half as much again.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
