@@ -460,7 +460,8 @@ impl<S: KeySource> JwtAuthenticator<S> {
     }
 }
 
-/// The most verified tokens a verifier remembers: about 4 MiB of tokens.
+/// The most verified tokens a verifier remembers: a few MiB, as a token
+/// is some 300 bytes.
 pub const MAX_VERIFIED_TOKENS: usize = 10_000;
 
 /// Tokens verified lately, by the whole token.
