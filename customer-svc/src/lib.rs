@@ -11,7 +11,7 @@
 //!   customer's orders that reserved and were neither released nor settled;
 //!   `GET /credit/audit` checks it.
 //! - **Idempotent**: duplicates, replays and out-of-order releases change
-//!   nothing twice (inbox + the saga's participant protocol,
+//!   nothing twice (the saga's participant protocol: one record per order,
 //!   [`event_runtime::participant`], shared with inventory-svc, whose
 //!   states [`domain::credit`] names).
 //! - **Tokens**: EdDSA JWTs signed with keys kept sealed in the database and

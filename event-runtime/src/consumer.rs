@@ -872,7 +872,8 @@ impl<H: EventHandler> EventConsumer<H> {
             }
         }
         // Fails only for partitions revoked meanwhile: their new owner
-        // re-delivers the records and the inbox absorbs the duplicates.
+        // re-delivers the records, and the inbox or the handler's state
+        // absorbs the duplicates.
         if let Err(error) = self.consumer.store_offsets(&list) {
             tracing::debug!(error = %error, "could not store offsets");
         }

@@ -8,7 +8,7 @@
 //!   deletes them, [`RelaySettings::delete_published`]) only after
 //!   the broker acknowledged them (`acks=all`, idempotent producer). A crash
 //!   between the two republishes those rows; consumers absorb the duplicates
-//!   through their inbox.
+//!   (through their inbox, or by the state they keep).
 //! - **Per-key order**: rows are published in id order, and the idempotent
 //!   producer keeps that order per partition. Ids follow commit order per
 //!   aggregate as long as a transaction writes (and so locks) its aggregate

@@ -11,7 +11,7 @@
 //!   available + reserved + committed, and reserved/committed equal what the
 //!   reservations hold; `GET /stock/audit` checks it.
 //! - **Idempotent**: duplicates, replays and out-of-order releases change
-//!   nothing twice (inbox + the saga's participant protocol,
+//!   nothing twice (the saga's participant protocol: one record per order,
 //!   [`event_runtime::participant`], shared with customer-svc, whose
 //!   states [`domain::reservation`] names).
 //!

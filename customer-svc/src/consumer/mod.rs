@@ -8,8 +8,9 @@
 //! | OrderDelivered | settles the held amount | CreditSettled; dead letter if the order holds nothing |
 //! | (none: the hold sweeper) | releases a credit reservation still undecided `OMS_HOLD_GRACE_SECS` after its order's deadline | CreditReleased with reason `HOLD_EXPIRED` |
 //!
-//! Delivery is at-least-once; the inbox and the reservation's recorded
-//! state make every effect happen once. The protocol is the saga's
+//! Delivery is at-least-once; the reservation's recorded state makes every
+//! effect happen once (no inbox row per event: every later event of an
+//! order finds its record). The protocol is the saga's
 //! participant protocol ([`event_runtime::participant`]), the same as
 //! inventory-svc's; the resource is [`crate::app::credit::Credit`], wired by
 //! `ServiceBuilder::take_part_in_saga` in `startup`.

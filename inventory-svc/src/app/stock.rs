@@ -4,8 +4,7 @@
 //! stock.
 //!
 //! A batch of order events is applied in three steps, inside the
-//! consumer's transaction (which also records the events in the inbox and
-//! the replies in the outbox):
+//! consumer's transaction (which also writes the replies to the outbox):
 //! 1. [`Stock::load`](Participant::load) reads, with one statement each,
 //!    the reservations of the batch's orders, their lines, and every
 //!    product they touch, locking the reservations (by order id) and then

@@ -8,8 +8,9 @@
 //! | OrderShipped | commits the reservation | StockCommitted; dead letter if the order holds nothing |
 //! | (none: the hold sweeper) | releases a reservation still undecided `OMS_HOLD_GRACE_SECS` after its order's deadline | StockReleased with reason `HOLD_EXPIRED` |
 //!
-//! Delivery is at-least-once; the inbox and the reservation's recorded
-//! state make every effect happen once. The protocol is the saga's
+//! Delivery is at-least-once; the reservation's recorded state makes every
+//! effect happen once (no inbox row per event: every later event of an
+//! order finds its record). The protocol is the saga's
 //! participant protocol ([`event_runtime::participant`]), the same as
 //! customer-svc's; the resource is [`crate::app::stock::Stock`], wired by
 //! `ServiceBuilder::take_part_in_saga` in `startup`.
