@@ -8,12 +8,13 @@
 //! |---|---|---|
 //! | [`outbox::Outbox`] | a state change and the events it causes commit together, or neither does | the caller writes both through the same database transaction |
 //! | [`outbox::OutboxRelay`] | **at-least-once publication**: every committed outbox row is published, in commit order per key; a crash between publishing and marking republishes the rows (duplicates, never loss) | the aggregate row is written *before* its outbox row in the transaction, so that two transactions on one aggregate allocate outbox ids in commit order; on PostgreSQL one relay per database publishes at a time (advisory lock) |
-//! | [`consumer::EventConsumer`] | **at-least-once delivery, effectively-once effects**: a record's effect and its `event_id` in the inbox commit in one transaction; ids already in the inbox are skipped; offsets are stored only after that commit | the handler writes every effect through the transaction it is given |
+//! | [`consumer::EventConsumer`] | **at-least-once delivery, effectively-once effects**: a record's effect and its `event_id` in the inbox commit in one transaction, and ids already in the inbox are skipped; or, for a handler that decides by the state it keeps (the saga and its participants), that state makes a second delivery change nothing; offsets are stored only after that commit | the handler writes every effect through the transaction it is given; without an inbox, every decision is recorded where every later event of the aggregate finds it |
 //! | per-key order | records of one key are applied in partition order | keys map to one partition (the producer's default partitioner) and a consumer handles a partition's batch in order |
 //! | [dead letters](consumer) | a record that cannot be decoded, breaks its schema, or that the handler rejects as permanent goes to `<topic>.dlq` with the reason in its headers, and the partition keeps flowing; transient errors (database or broker down) are retried with back-off and never skipped | the handler classifies its errors ([`handler::HandlerError`]) |
 //!
 //! There are no Kafka transactions: they cannot span the database, and the
-//! outbox + inbox pair gives effectively-once effects without them.
+//! outbox, with the inbox or the handler's own state, gives effectively-once
+//! effects without them.
 //!
 //! ## Layout
 //! - [`kafka`]: client settings, the idempotent producer, topic creation.
