@@ -46,4 +46,10 @@ if [ -z "${OMS_KAFKA_BOOTSTRAP:-}" ]; then
   echo "test.sh: Kafka at $OMS_KAFKA_BOOTSTRAP, PostgreSQL at 127.0.0.1:5432" >&2
 fi
 
+# The chaos suite starts the services as processes of their own, from the
+# binaries beside its test binary. cargo test builds a package's binaries
+# only for that package's own integration tests (order-svc has none since
+# the system tests moved out), so build every binary, fresh, first.
+cargo build --quiet --workspace --all-features --locked --bins
+
 cargo test --workspace --all-features --locked "$@"
