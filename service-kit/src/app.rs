@@ -175,7 +175,7 @@ impl ServiceBuilder {
         topics: &[Topic],
         handler: H,
     ) -> anyhow::Result<&mut Self> {
-        self.consume_with(name, topics, handler, Mode::ByState)
+        self.consume_with(name, topics, handler, Mode::WithoutInbox)
     }
 
     /// Starts a consumer that keeps a projection: like
@@ -191,7 +191,7 @@ impl ServiceBuilder {
         topics: &[Topic],
         handler: H,
     ) -> anyhow::Result<&mut Self> {
-        self.consume_with(name, topics, handler, Mode::Project)
+        self.consume_with(name, topics, handler, Mode::WithoutInbox)
     }
 
     /// Starts a projection that only rebuilds: like
@@ -400,10 +400,9 @@ impl App {
 enum Mode {
     /// Effects once per event, through the inbox.
     Deduplicate,
-    /// A handler that decides by the state it keeps, without inbox.
-    ByState,
-    /// An idempotent projection, without inbox.
-    Project,
+    /// A handler idempotent by itself (it decides by the state it keeps,
+    /// or it is a projection that never goes back in time): no inbox.
+    WithoutInbox,
     /// An idempotent projection that applies replayed records only.
     RebuildFromReplays,
 }

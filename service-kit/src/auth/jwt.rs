@@ -421,9 +421,7 @@ impl<S: KeySource> JwtAuthenticator<S> {
         cache.failed = None;
         Ok(())
     }
-}
 
-impl<S: KeySource> JwtAuthenticator<S> {
     /// The caller of `token` if it was verified before and has not expired,
     /// with the key id it was verified with.
     fn recall(&self, token: &str) -> Option<(Caller, String)> {
@@ -432,7 +430,7 @@ impl<S: KeySource> JwtAuthenticator<S> {
         verified
             .entries
             .get(token)
-            .filter(|entry| now <= entry.expires_at + EXPIRY_LEEWAY_SECS)
+            .filter(|entry| entry.live_at(now))
             .map(|entry| (entry.caller.clone(), entry.kid.clone()))
     }
 
@@ -440,9 +438,7 @@ impl<S: KeySource> JwtAuthenticator<S> {
         let now = chrono::Utc::now().timestamp();
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
         if verified.entries.len() >= MAX_VERIFIED_TOKENS {
-            verified
-                .entries
-                .retain(|_, entry| now <= entry.expires_at + EXPIRY_LEEWAY_SECS);
+            verified.entries.retain(|_, entry| entry.live_at(now));
             if verified.entries.len() >= MAX_VERIFIED_TOKENS {
                 // All are live: forget them all rather than keep a second
                 // bookkeeping of their age; each is verified once more.
@@ -475,6 +471,14 @@ struct VerifiedToken {
     kid: String,
     /// The token's `exp`.
     expires_at: i64,
+}
+
+impl VerifiedToken {
+    /// Whether the token is still valid at `now` (Unix seconds), with the
+    /// same leeway as [`verified_claims`].
+    fn live_at(&self, now: i64) -> bool {
+        now <= self.expires_at + EXPIRY_LEEWAY_SECS
+    }
 }
 
 impl<S: KeySource> Authenticator for JwtAuthenticator<S> {
